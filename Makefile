@@ -1,0 +1,80 @@
+# netmoon build.  `make` builds ./netmoon; `make check` builds everything and
+# runs every test (normal and ASan+UBSan builds); `make run` installs what is
+# missing, builds, and monitors the default-route interface.
+#
+# Sources are found by wildcard so that adding a file under src/ or a test
+# under tests/unit/ needs no Makefile change.
+
+VERSION   := 0.1.0
+CC        ?= cc
+PKGS      := libpcap libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -DNETMOON_VERSION=\"$(VERSION)\" -Isrc -MMD -MP $(WARN) $(PKG_CFLAGS)
+CFLAGS    ?= -O2 -g
+LDLIBS    := $(PKG_LIBS) -lpthread
+SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+LIB_SRC   := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+
+REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
+SAN_LIB_OBJ := $(LIB_SRC:%.c=build/san/%.o)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=build/rel/unit/%) $(UNIT_SRC:tests/unit/%.c=build/san/unit/%)
+
+.PHONY: all san check run bench fuzz clean deps tests
+all: netmoon
+
+netmoon: build/rel/src/main.o build/rel/libnetmoon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/san/netmoon: build/san/src/main.o build/san/libnetmoon.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+san: build/san/netmoon
+
+build/rel/libnetmoon.a: $(REL_LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+build/san/libnetmoon.a: $(SAN_LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
+build/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -c -o $@ $<
+
+build/rel/unit/%: build/rel/tests/unit/%.o build/rel/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/san/unit/%: build/san/tests/unit/%.o build/san/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: netmoon build/san/netmoon $(UNIT_BIN)
+
+deps:
+	@scripts/install-deps.sh
+
+# The runner prints one PASS/FAIL/SKIP line per test and ends with
+# "N passed, N failed, N skipped"; it exits non-zero when anything failed.
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory netmoon
+	./netmoon $(ARGS)
+
+bench: deps
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory netmoon
+	@bench/run.sh
+
+clean:
+	rm -rf build netmoon
+
+-include $(shell find build -name '*.d' 2>/dev/null)

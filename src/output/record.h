@@ -1,0 +1,82 @@
+/*
+ * record.h: the flow record, the one interface every output consumes.
+ *
+ * A record is a self-contained value copied out of a worker's flow table, so
+ * it can cross a single-producer/single-consumer ring to the output thread
+ * and outlive the flow slot it came from.  Direction is already resolved:
+ * index NM_DIR_SRC is the initiator (see flow/flow_table.c for how it is
+ * chosen) and NM_DIR_DST the responder.
+ *
+ * Outputs (JSON lines, the terminal view, IPFIX, Prometheus, pcap) implement
+ * struct output_sink; the pipeline hands each record to every sink.
+ */
+#ifndef NETMOON_OUTPUT_RECORD_H
+#define NETMOON_OUTPUT_RECORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "decode/decode.h"
+
+enum { NM_DIR_SRC = 0, NM_DIR_DST = 1 };
+
+enum flow_end_reason {
+    FLOW_END_NONE = 0,  /* still active (snapshots) */
+    FLOW_END_FIN,       /* FIN from each side acknowledged */
+    FLOW_END_RST,       /* a RST was seen */
+    FLOW_END_IDLE,      /* no packet for --idle-timeout */
+    FLOW_END_ACTIVE,    /* interim record after --active-timeout */
+    FLOW_END_EVICTED,   /* table full: least recently used flow pushed out */
+    FLOW_END_EOF,       /* end of the input file */
+    FLOW_END_SHUTDOWN,  /* SIGINT/SIGTERM or --duration/-c reached */
+};
+
+const char *flow_end_reason_name(enum flow_end_reason r);
+
+struct flow_record {
+    uint64_t ts_start_us, ts_end_us;
+    uint8_t ip_version;
+    uint8_t proto;
+    uint16_t vlan_id;          /* 0: untagged */
+    uint8_t tunnel;            /* enum nm_tunnel */
+    uint8_t end_reason;        /* enum flow_end_reason */
+    struct nm_addr addr[2];    /* [NM_DIR_SRC], [NM_DIR_DST] */
+    uint16_t port[2];          /* TCP/UDP ports; ICMP: type and code of the first src packet */
+    bool has_icmp;
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_id;          /* valid when icmp_is_echo */
+    bool icmp_is_echo;
+    uint64_t pkts[2];
+    uint64_t bytes[2];         /* frame bytes as captured on the wire (orig_len) */
+    uint64_t ip_bytes[2];      /* IP-layer bytes, for IPFIX octet counts */
+    uint8_t tcp_flags[2];      /* OR of all flags sent by each side */
+    uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
+};
+
+/* Process-wide counters an output may report (stats records, --stats,
+ * Prometheus, the view's header).  Filled by the pipeline. */
+struct nm_stats {
+    uint64_t ts_us;             /* when these were taken (packet or wall time) */
+    struct decode_stats decode;
+    uint64_t flows_created;
+    uint64_t flows_ended;
+    uint64_t flows_active;
+    uint64_t evictions;         /* flows pushed out by --max-flows */
+    uint64_t kernel_packets;    /* live capture: PACKET_STATISTICS tp_packets */
+    uint64_t kernel_drops;      /* tp_drops */
+    uint64_t kernel_freezes;    /* tp_freeze_q_cnt */
+    uint64_t filtered_out;      /* packets the filter rejected (offline) */
+};
+
+struct output_sink {
+    const char *name;
+    void *state;
+    /* Returns 0, or -1 after reporting a write error once. */
+    int (*write_flow)(struct output_sink *s, const struct flow_record *r);
+    int (*write_stats)(struct output_sink *s, const struct nm_stats *st);
+    int (*flush)(struct output_sink *s);
+    void (*close)(struct output_sink *s);
+};
+
+#endif
