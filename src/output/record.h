@@ -33,6 +33,12 @@ enum flow_end_reason {
 };
 
 const char *flow_end_reason_name(enum flow_end_reason r);
+/* "tcp", "udp", "icmp", "ipv6-icmp", "sctp", or NULL (print the number). */
+const char *record_proto_name(uint8_t proto);
+/* Text form of an address; returns its length.  outlen >= 46. */
+size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out, size_t outlen);
+/* Flag letters in header bit order, FSRPAUEC; returns the length. */
+size_t record_format_tcp_flags(uint8_t flags, char out[9]);
 
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
@@ -47,6 +53,7 @@ struct flow_record {
     uint8_t icmp_type, icmp_code;
     uint16_t icmp_id;          /* valid when icmp_is_echo */
     bool icmp_is_echo;
+    bool icmp_first_from_dst;  /* the type/code above were sent by dst */
     uint64_t pkts[2];
     uint64_t bytes[2];         /* frame bytes as captured on the wire (orig_len) */
     uint64_t ip_bytes[2];      /* IP-layer bytes, for IPFIX octet counts */

@@ -1,0 +1,41 @@
+/*
+ * config.h: what the command line asked for (parsed by main.c, documented
+ * in netmoon.8 and `netmoon --help`).
+ */
+#ifndef NETMOON_CORE_CONFIG_H
+#define NETMOON_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NM_MAX_IFACES 16
+
+/* Exit statuses, documented in netmoon.8. */
+enum nm_exit {
+    NM_EXIT_OK = 0,
+    NM_EXIT_FAILURE = 1,   /* runtime failure: damaged input, I/O error, capture error */
+    NM_EXIT_USAGE = 2,     /* bad command line or filter expression */
+};
+
+struct nm_config {
+    const char *read_file;            /* -r */
+    const char *ifaces[NM_MAX_IFACES];/* -i, repeated or comma lists */
+    unsigned n_ifaces;
+    unsigned workers;                 /* -T, 0 = online CPUs */
+    unsigned ring_mib;                /* -B */
+    bool no_promisc;                  /* -p */
+    const char *drop_user;            /* -Z */
+    uint64_t max_packets;             /* -c, 0 = no limit */
+    double duration_s;                /* --duration, 0 = no limit */
+    char *filter_expr;                /* trailing words or -F FILE */
+    const char *json_path;            /* --json[=PATH]; "-" = stdout */
+    bool json;
+    bool print_stats;                 /* --stats */
+    bool no_tui;
+    bool no_decap;
+    uint64_t idle_timeout_us;
+    uint64_t active_timeout_us;
+    uint32_t max_flows;
+};
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * outputs.c: fan-out of records to every configured sink.
+ */
+#include "core/outputs.h"
+
+#include <string.h>
+
+struct output_sink *output_set_add(struct output_set *o)
+{
+    if (o->n >= OUTPUTS_MAX)
+        return NULL;
+    return &o->sinks[o->n++];
+}
+
+void output_set_flow(struct output_set *o, const struct flow_record *r)
+{
+    o->records++;
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].write_flow)
+            o->sinks[i].write_flow(&o->sinks[i], r);
+}
+
+void output_set_stats(struct output_set *o, const struct nm_stats *st)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].write_stats)
+            o->sinks[i].write_stats(&o->sinks[i], st);
+}
+
+void output_set_flush(struct output_set *o)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].flush)
+            o->sinks[i].flush(&o->sinks[i]);
+}
+
+void output_set_close(struct output_set *o)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].close)
+            o->sinks[i].close(&o->sinks[i]);
+    o->n = 0;
+}
+
+void output_set_emit(void *output_set, const struct flow_record *r)
+{
+    output_set_flow(output_set, r);
+}

@@ -1,0 +1,28 @@
+/*
+ * outputs.h: the set of sinks every record goes to (JSON, later the view,
+ * IPFIX, Prometheus).  Only the output thread calls these.
+ */
+#ifndef NETMOON_CORE_OUTPUTS_H
+#define NETMOON_CORE_OUTPUTS_H
+
+#include "output/record.h"
+
+#define OUTPUTS_MAX 8
+
+struct output_set {
+    struct output_sink sinks[OUTPUTS_MAX];
+    unsigned n;
+    uint64_t records;
+};
+
+/* Adds a sink; returns the slot to fill, or NULL when full. */
+struct output_sink *output_set_add(struct output_set *o);
+void output_set_flow(struct output_set *o, const struct flow_record *r);
+void output_set_stats(struct output_set *o, const struct nm_stats *st);
+void output_set_flush(struct output_set *o);
+void output_set_close(struct output_set *o);
+
+/* A flow_emit_fn that forwards to an output_set (single-threaded use). */
+void output_set_emit(void *output_set, const struct flow_record *r);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * worker.h: one packet-processing worker: a decode context and the flow
+ * table it owns.  Offline there is one worker, run on the main thread; live,
+ * each capture thread owns one, so no state is shared on the packet path.
+ */
+#ifndef NETMOON_CORE_WORKER_H
+#define NETMOON_CORE_WORKER_H
+
+#include "core/config.h"
+#include "decode/decode.h"
+#include "flow/flow_table.h"
+
+struct worker {
+    struct decode_ctx decode;
+    struct flow_table *flows;
+    struct nm_packet pkt;      /* scratch, reused for every frame */
+};
+
+int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, flow_emit_fn *emit,
+                void *emit_user, char *err, size_t errlen);
+void worker_fini(struct worker *w);
+
+/* Decodes one frame and accounts it. */
+static inline void worker_process(struct worker *w, const struct nm_frame *frame)
+{
+    if (decode_packet(&w->decode, frame, &w->pkt))
+        flow_table_update(w->flows, &w->pkt);
+    else
+        flow_table_advance(w->flows, frame->ts_us);
+}
+
+/* Adds this worker's counters into st. */
+void worker_collect_stats(const struct worker *w, struct nm_stats *st);
+
+#endif

@@ -1,0 +1,569 @@
+/*
+ * flow_table.c: per-worker bidirectional flow accounting.
+ *
+ * Layout and time keeping are described in flow_table.h.  The TCP end rules
+ * follow RFC 9293's connection teardown as a passive observer sees it: a
+ * flow ends once each side's FIN has been acknowledged by the other, or at a
+ * RST.  A later SYN with a new initial sequence number on the same tuple is
+ * a new connection (port reuse) and gets a new record, as tshark's
+ * tcp.stream does.
+ *
+ * Which side is the initiator (record `src`):
+ *   - TCP: the sender of a SYN without ACK; the receiver of a SYN-ACK; for a
+ *     connection picked up mid-stream, the side not on the well-known
+ *     (lower) port; else the first sender.
+ *   - UDP: the first sender, unless it sent from a port below 1024 to one
+ *     at or above it (a server answering a request we did not see).
+ *   - ICMP echo: the sender of the request.  Everything else: first sender.
+ */
+#include "flow/flow_table.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "flow/flow_key.h"
+
+#define FLOW_NIL UINT32_MAX
+
+enum {
+    FLOW_F_SYN_SEEN = 1u << 0,     /* a SYN without ACK started this flow */
+    FLOW_F_FIN_SEEN0 = 1u << 1,    /* side 0 sent FIN (side 1: << 1) */
+    FLOW_F_FIN_ACKED0 = 1u << 3,   /* side 0's FIN was acknowledged */
+    FLOW_F_CLOSED = 1u << 5,       /* on the closing list */
+    FLOW_F_SIDE_CHOSEN = 1u << 6,  /* initiator decided by SYN / SYN-ACK */
+};
+
+struct flow {
+    struct flow_key key;
+    uint64_t ts_first, ts_last;
+    uint64_t id;                   /* sequence number within this table */
+    uint64_t tq_since;             /* active list: start or last interim; closing list: close time */
+    uint64_t pkts[2], bytes[2], ip_bytes[2];   /* by canonical side */
+    uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
+    uint32_t tq_prev, tq_next;     /* active or closing list */
+    uint32_t fin_seq[2];           /* sequence number of each side's FIN */
+    uint32_t syn_seq;              /* ISN of the initiator's SYN */
+    uint8_t tcp_flags[2];
+    uint8_t src_side;              /* canonical side of the initiator */
+    uint8_t first_side;            /* canonical side of the first packet's sender */
+    uint8_t flags;
+    uint8_t end_reason;            /* for closed flows: FIN or RST */
+    uint8_t tunnel;
+    uint8_t icmp_type, icmp_code;  /* of the first packet */
+    bool icmp_echo;
+};
+
+struct flow_list {
+    uint32_t head, tail;
+};
+
+struct flow_slot {
+    uint32_t hash;                 /* low 32 bits of the key hash */
+    uint32_t flow_plus1;           /* 0: empty */
+};
+
+struct flow_table {
+    struct flow_table_config cfg;
+    flow_emit_fn *emit;
+    void *emit_user;
+    uint64_t seed;
+    uint64_t now;
+    uint64_t next_id;
+
+    struct flow *flows;
+    uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
+    uint32_t free_head;            /* reuse list through lru_next */
+
+    struct flow_slot *slots;
+    uint32_t mask;
+
+    struct flow_list lru, active_q, closing_q;
+    struct flow_table_stats stats;
+};
+
+/* ---- intrusive lists ----------------------------------------------------- */
+
+/* Lists are threaded through either (lru_prev, lru_next) or (tq_prev,
+ * tq_next); `tq` picks which pair, so one implementation serves all three. */
+static void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
+{
+    struct flow *f = &t->flows[i];
+    uint32_t prev = tq ? f->tq_prev : f->lru_prev;
+    uint32_t next = tq ? f->tq_next : f->lru_next;
+
+    if (prev != FLOW_NIL)
+        *(tq ? &t->flows[prev].tq_next : &t->flows[prev].lru_next) = next;
+    else
+        l->head = next;
+    if (next != FLOW_NIL)
+        *(tq ? &t->flows[next].tq_prev : &t->flows[next].lru_prev) = prev;
+    else
+        l->tail = prev;
+}
+
+static void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
+{
+    struct flow *f = &t->flows[i];
+
+    *(tq ? &f->tq_prev : &f->lru_prev) = FLOW_NIL;
+    *(tq ? &f->tq_next : &f->lru_next) = l->head;
+    if (l->head != FLOW_NIL)
+        *(tq ? &t->flows[l->head].tq_prev : &t->flows[l->head].lru_prev) = i;
+    else
+        l->tail = i;
+    l->head = i;
+}
+
+/* The active and closing lists are FIFOs: new entries go to the tail. */
+static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint32_t i)
+{
+    struct flow *f = &t->flows[i];
+
+    f->tq_next = FLOW_NIL;
+    f->tq_prev = l->tail;
+    if (l->tail != FLOW_NIL)
+        t->flows[l->tail].tq_next = i;
+    else
+        l->head = i;
+    l->tail = i;
+}
+
+static void flow_list_init(struct flow_list *l)
+{
+    l->head = l->tail = FLOW_NIL;
+}
+
+/* ---- the index ----------------------------------------------------------- */
+
+static uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
+                                uint32_t hash, uint32_t *slot_out)
+{
+    uint32_t i = hash & t->mask;
+
+    for (;;) {
+        const struct flow_slot *s = &t->slots[i];
+        if (s->flow_plus1 == 0) {
+            *slot_out = i;
+            return FLOW_NIL;
+        }
+        if (s->hash == hash && flow_key_equal(&t->flows[s->flow_plus1 - 1].key, key)) {
+            *slot_out = i;
+            return s->flow_plus1 - 1;
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones, so
+ * lookups never slow down as flows come and go. */
+static void flow_index_remove(struct flow_table *t, uint32_t flow)
+{
+    uint32_t hash = (uint32_t)flow_key_hash(&t->flows[flow].key, t->seed);
+    uint32_t i = hash & t->mask;
+
+    while (t->slots[i].flow_plus1 != flow + 1)
+        i = (i + 1) & t->mask;
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j].flow_plus1 != 0; j = (j + 1) & t->mask) {
+        uint32_t home = t->slots[j].hash & t->mask;
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].flow_plus1 = 0;
+}
+
+/* ---- records --------------------------------------------------------------- */
+
+static void flow_fill_record(const struct flow_table *t, const struct flow *f,
+                             enum flow_end_reason why, struct flow_record *r)
+{
+    unsigned s = f->src_side, d = s ^ 1;
+
+    memset(r, 0, sizeof(*r));
+    r->ts_start_us = f->ts_first;
+    r->ts_end_us = f->ts_last;
+    r->ip_version = f->key.ip_version;
+    r->proto = f->key.proto;
+    r->vlan_id = f->key.vlan;
+    r->tunnel = f->tunnel;
+    r->end_reason = (uint8_t)why;
+    r->addr[NM_DIR_SRC] = f->key.addr[s];
+    r->addr[NM_DIR_DST] = f->key.addr[d];
+    r->port[NM_DIR_SRC] = f->key.port[s];
+    r->port[NM_DIR_DST] = f->key.port[d];
+    r->pkts[NM_DIR_SRC] = f->pkts[s];
+    r->pkts[NM_DIR_DST] = f->pkts[d];
+    r->bytes[NM_DIR_SRC] = f->bytes[s];
+    r->bytes[NM_DIR_DST] = f->bytes[d];
+    r->ip_bytes[NM_DIR_SRC] = f->ip_bytes[s];
+    r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
+    r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
+    r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
+    if (f->key.proto == 1 || f->key.proto == 58) {
+        r->has_icmp = true;
+        r->icmp_type = f->icmp_type;
+        r->icmp_code = f->icmp_code;
+        r->icmp_is_echo = f->icmp_echo;
+        r->icmp_id = f->icmp_echo ? f->key.port[0] : 0;
+        /* Zeek and Community ID put type and code where ports go; the
+         * first packet's sender is the one whose type was read. */
+        r->port[NM_DIR_SRC] = f->icmp_type;
+        r->port[NM_DIR_DST] = f->icmp_code;
+        r->icmp_first_from_dst = f->first_side != f->src_side;
+    }
+    r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
+}
+
+/* Writes the record and frees the flow. */
+static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+{
+    struct flow *f = &t->flows[i];
+    struct flow_record rec;
+
+    flow_fill_record(t, f, why, &rec);
+    t->emit(t->emit_user, &rec);
+
+    flow_index_remove(t, i);
+    flow_list_unlink(t, &t->lru, i, false);
+    flow_list_unlink(t, (f->flags & FLOW_F_CLOSED) ? &t->closing_q : &t->active_q, i, true);
+    f->lru_next = t->free_head;
+    t->free_head = i;
+    t->stats.ended++;
+    t->stats.active--;
+}
+
+/* ---- creation and direction ------------------------------------------------ */
+
+static unsigned flow_initiator_by_port(const struct flow_key *k, unsigned sender)
+{
+    if (k->port[0] != k->port[1]) {
+        unsigned server = k->port[0] < k->port[1] ? 0 : 1;
+        return server ^ 1;
+    }
+    return sender;
+}
+
+static void flow_choose_initiator(struct flow *f, const struct nm_packet *pkt, unsigned side)
+{
+    f->src_side = (uint8_t)side;
+    if (pkt->has_tcp) {
+        uint8_t syn_ack = pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK);
+        if (syn_ack == NM_TCP_SYN) {
+            f->flags |= FLOW_F_SYN_SEEN | FLOW_F_SIDE_CHOSEN;
+            f->syn_seq = pkt->tcp_seq;
+        } else if (syn_ack == (NM_TCP_SYN | NM_TCP_ACK)) {
+            f->src_side = (uint8_t)(side ^ 1);
+            f->flags |= FLOW_F_SIDE_CHOSEN;
+        } else {
+            f->src_side = (uint8_t)flow_initiator_by_port(&f->key, side);
+        }
+    } else if (pkt->proto == 6) {
+        f->src_side = (uint8_t)flow_initiator_by_port(&f->key, side);
+    } else if (pkt->has_ports && pkt->proto == 17) {
+        if (pkt->sport < 1024 && pkt->dport >= 1024)
+            f->src_side = (uint8_t)(side ^ 1);
+    } else if (pkt->has_icmp && pkt->icmp_is_echo && !pkt->icmp_is_request) {
+        f->src_side = (uint8_t)(side ^ 1);
+    }
+}
+
+static uint32_t flow_alloc(struct flow_table *t)
+{
+    uint32_t i;
+
+    if (t->stats.active >= t->cfg.max_flows) {
+        /* Full: the least recently seen flow makes room, and is reported. */
+        t->stats.evicted++;
+        flow_end(t, t->lru.tail, FLOW_END_EVICTED);
+    }
+    if (t->free_head != FLOW_NIL) {
+        i = t->free_head;
+        t->free_head = t->flows[i].lru_next;
+    } else {
+        i = t->fresh++;
+    }
+    return i;
+}
+
+static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint32_t hash,
+                            const struct nm_packet *pkt, unsigned side)
+{
+    uint32_t slot, i = flow_alloc(t);
+    struct flow *f = &t->flows[i];
+
+    memset(f, 0, sizeof(*f));
+    f->key = *key;
+    f->id = ++t->next_id & ((1ull << 56) - 1);
+    f->ts_first = pkt->ts_us;
+    f->tq_since = t->now;
+    f->first_side = (uint8_t)side;
+    f->tunnel = (uint8_t)pkt->tunnel;
+    f->icmp_type = pkt->icmp_type;
+    f->icmp_code = pkt->icmp_code;
+    f->icmp_echo = pkt->icmp_is_echo;
+    flow_choose_initiator(f, pkt, side);
+
+    /* The index may have shifted while evicting: look the slot up again. */
+    flow_index_find(t, key, hash, &slot);
+    t->slots[slot].hash = hash;
+    t->slots[slot].flow_plus1 = i + 1;
+    flow_list_push_head(t, &t->lru, i, false);
+    flow_list_push_tail(t, &t->active_q, i);
+    t->stats.created++;
+    if (++t->stats.active > t->stats.peak_active)
+        t->stats.peak_active = t->stats.active;
+    return i;
+}
+
+/* ---- TCP end detection ----------------------------------------------------- */
+
+static inline bool seq_after_eq(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) >= 0;
+}
+
+static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+{
+    struct flow *f = &t->flows[i];
+
+    if (f->flags & FLOW_F_CLOSED)
+        return;
+    flow_list_unlink(t, &t->active_q, i, true);
+    f->flags |= FLOW_F_CLOSED;
+    f->end_reason = (uint8_t)why;
+    f->tq_since = t->now;
+    flow_list_push_tail(t, &t->closing_q, i);
+}
+
+static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm_packet *pkt,
+                               unsigned side)
+{
+    struct flow *f = &t->flows[i];
+    unsigned other = side ^ 1;
+
+    if (pkt->tcp_flags & NM_TCP_RST) {
+        flow_close(t, i, FLOW_END_RST);
+        return;
+    }
+    if (pkt->tcp_flags & NM_TCP_FIN) {
+        /* The FIN occupies the sequence number after the segment's data
+         * (and after the SYN, if one rides on the same segment). */
+        uint32_t syn = (pkt->tcp_flags & NM_TCP_SYN) ? 1 : 0;
+        f->fin_seq[side] = pkt->tcp_seq + syn + pkt->payload_wire_len;
+        f->flags |= (uint8_t)(FLOW_F_FIN_SEEN0 << side);
+    }
+    if ((pkt->tcp_flags & NM_TCP_ACK) && (f->flags & (FLOW_F_FIN_SEEN0 << other)) &&
+        seq_after_eq(pkt->tcp_ack, f->fin_seq[other] + 1))
+        f->flags |= (uint8_t)(FLOW_F_FIN_ACKED0 << other);
+    if ((f->flags & (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1)) ==
+        (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1))
+        flow_close(t, i, FLOW_END_FIN);
+}
+
+/* A SYN without ACK on a known tuple: the same connection if it repeats the
+ * ISN we saw (a retransmission) or the flow was picked up mid-stream and is
+ * still open; a new connection (port reuse) otherwise. */
+static bool flow_is_new_connection(const struct flow *f, const struct nm_packet *pkt)
+{
+    if ((pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK | NM_TCP_RST)) != NM_TCP_SYN)
+        return false;
+    if (f->flags & FLOW_F_SYN_SEEN)
+        return pkt->tcp_seq != f->syn_seq;
+    return (f->flags & FLOW_F_CLOSED) != 0;
+}
+
+/* A mid-stream flow that now shows a SYN or SYN-ACK learns its direction. */
+static void flow_learn_direction(struct flow *f, const struct nm_packet *pkt, unsigned side)
+{
+    uint8_t syn_ack = pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK);
+
+    if (syn_ack == NM_TCP_SYN) {
+        f->src_side = (uint8_t)side;
+        f->syn_seq = pkt->tcp_seq;
+        f->flags |= FLOW_F_SYN_SEEN | FLOW_F_SIDE_CHOSEN;
+    } else if (syn_ack == (NM_TCP_SYN | NM_TCP_ACK) && !(f->flags & FLOW_F_SIDE_CHOSEN)) {
+        f->src_side = (uint8_t)(side ^ 1);
+        f->flags |= FLOW_F_SIDE_CHOSEN;
+    }
+}
+
+/* ---- expiry ---------------------------------------------------------------- */
+
+static void flow_table_expire(struct flow_table *t)
+{
+    uint64_t now = t->now;
+
+    while (t->closing_q.head != FLOW_NIL &&
+           t->flows[t->closing_q.head].tq_since + t->cfg.close_linger_us <= now) {
+        uint32_t i = t->closing_q.head;
+        flow_end(t, i, (enum flow_end_reason)t->flows[i].end_reason);
+    }
+    while (t->lru.tail != FLOW_NIL &&
+           t->flows[t->lru.tail].ts_last + t->cfg.idle_timeout_us <= now) {
+        uint32_t i = t->lru.tail;
+        struct flow *f = &t->flows[i];
+        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
+                                                  : FLOW_END_IDLE);
+    }
+    if (t->cfg.active_timeout_us == 0)
+        return;
+    while (t->active_q.head != FLOW_NIL &&
+           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= now) {
+        uint32_t i = t->active_q.head;
+        struct flow_record rec;
+        flow_fill_record(t, &t->flows[i], FLOW_END_ACTIVE, &rec);
+        t->emit(t->emit_user, &rec);
+        t->stats.interim++;
+        /* The record covers what was seen so far; counting restarts. */
+        struct flow *f = &t->flows[i];
+        memset(f->pkts, 0, sizeof(f->pkts));
+        memset(f->bytes, 0, sizeof(f->bytes));
+        memset(f->ip_bytes, 0, sizeof(f->ip_bytes));
+        f->ts_first = now;
+        f->tq_since = now;
+        flow_list_unlink(t, &t->active_q, i, true);
+        flow_list_push_tail(t, &t->active_q, i);
+    }
+}
+
+void flow_table_advance(struct flow_table *t, uint64_t now_us)
+{
+    if (now_us > t->now)
+        t->now = now_us;
+    flow_table_expire(t);
+}
+
+/* ---- the packet path --------------------------------------------------------- */
+
+static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side)
+{
+    f->pkts[side]++;
+    f->bytes[side] += pkt->wirelen;
+    f->ip_bytes[side] += pkt->ip_len;
+    if (pkt->ts_us > f->ts_last)
+        f->ts_last = pkt->ts_us;
+    if (pkt->ts_us < f->ts_first)
+        f->ts_first = pkt->ts_us;
+    if (pkt->has_tcp)
+        f->tcp_flags[side] |= pkt->tcp_flags;
+}
+
+void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
+{
+    struct flow_key key;
+    unsigned side;
+    uint32_t slot;
+
+    flow_table_advance(t, pkt->ts_us);
+    flow_key_from_packet(pkt, &key, &side);
+    uint32_t hash = (uint32_t)flow_key_hash(&key, t->seed);
+    uint32_t i = flow_index_find(t, &key, hash, &slot);
+
+    if (i != FLOW_NIL && pkt->has_tcp) {
+        if (flow_is_new_connection(&t->flows[i], pkt)) {
+            enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
+                ? (enum flow_end_reason)t->flows[i].end_reason : FLOW_END_IDLE;
+            flow_end(t, i, why);
+            i = FLOW_NIL;
+        } else if (!(t->flows[i].flags & FLOW_F_SYN_SEEN)) {
+            flow_learn_direction(&t->flows[i], pkt, side);
+        }
+    }
+    if (i == FLOW_NIL) {
+        i = flow_create(t, &key, hash, pkt, side);
+    } else {
+        flow_list_unlink(t, &t->lru, i, false);
+        flow_list_push_head(t, &t->lru, i, false);
+    }
+
+    flow_account(&t->flows[i], pkt, side);
+    if (pkt->has_tcp)
+        flow_track_tcp_end(t, i, pkt, side);
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static uint64_t flow_table_random_seed(void)
+{
+    uint64_t seed = 0;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)(uintptr_t)&seed ^ 0x6a09e667f3bcc908ull;
+    return seed;
+}
+
+struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,
+                                     void *emit_user, char *err, size_t errlen)
+{
+    struct flow_table *t = calloc(1, sizeof(*t));
+    uint64_t nslots = 16;
+
+    if (!t)
+        goto fail;
+    t->cfg = *cfg;
+    if (t->cfg.max_flows == 0)
+        t->cfg.max_flows = 1;
+    if (t->cfg.close_linger_us == 0)
+        t->cfg.close_linger_us = FLOW_TABLE_CLOSE_LINGER_US;
+    t->emit = emit;
+    t->emit_user = emit_user;
+    t->seed = flow_table_random_seed();
+    /* Keep the load factor at or below 1/2 so linear probes stay short. */
+    while (nslots < 2ull * t->cfg.max_flows)
+        nslots <<= 1;
+    t->mask = (uint32_t)(nslots - 1);
+    /* calloc of large blocks maps fresh zero pages: only the slots and
+     * flows actually touched become resident, so memory follows load. */
+    t->slots = calloc(nslots, sizeof(*t->slots));
+    t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
+    if (!t->slots || !t->flows)
+        goto fail;
+    t->free_head = FLOW_NIL;
+    flow_list_init(&t->lru);
+    flow_list_init(&t->active_q);
+    flow_list_init(&t->closing_q);
+    return t;
+fail:
+    snprintf(err, errlen, "cannot allocate a flow table for %u flows: %s (lower --max-flows)",
+             cfg->max_flows, strerror(errno ? errno : ENOMEM));
+    flow_table_destroy(t);
+    return NULL;
+}
+
+void flow_table_destroy(struct flow_table *t)
+{
+    if (!t)
+        return;
+    free(t->slots);
+    free(t->flows);
+    free(t);
+}
+
+void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
+{
+    /* Oldest first, so records come out roughly in the order flows began. */
+    while (t->lru.tail != FLOW_NIL) {
+        uint32_t i = t->lru.tail;
+        struct flow *f = &t->flows[i];
+        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : why);
+    }
+}
+
+void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user)
+{
+    struct flow_record rec;
+
+    for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+        flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
+        fn(user, &rec);
+    }
+}
+
+void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)
+{
+    *out = t->stats;
+}

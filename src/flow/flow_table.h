@@ -1,0 +1,82 @@
+/*
+ * flow_table.h: the per-worker flow table.
+ *
+ * One table belongs to one worker thread, so nothing here locks.  Flows live
+ * in a preallocated array (bounded by --max-flows); an open-addressing index
+ * with linear probing and backward-shift deletion finds them.  Three
+ * intrusive lists give O(1) time keeping without scans, the way Redis's
+ * ae.c keeps its timers cheap:
+ *   - the LRU list (most recently seen first) is also the idle timer, since
+ *     the least recently seen flow is the first to go idle, and it names the
+ *     victim when the table is full;
+ *   - the active list, in start (or last interim record) order, for
+ *     --active-timeout;
+ *   - the closing list, in close order: a TCP flow that ended (FIN from each
+ *     side acknowledged, or RST) lingers briefly so that late ACKs and
+ *     duplicate RSTs stay in its record instead of opening a new one.
+ *
+ * Time is whatever the caller says it is: packet time offline, the kernel's
+ * packet timestamps (plus a wall-clock tick) live.
+ */
+#ifndef NETMOON_FLOW_TABLE_H
+#define NETMOON_FLOW_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode/decode.h"
+#include "output/record.h"
+
+#define FLOW_TABLE_DEFAULT_MAX_FLOWS 1000000u
+#define FLOW_TABLE_DEFAULT_IDLE_US (60ull * 1000000ull)
+/* How long a closed TCP flow keeps absorbing stray packets before its
+ * record is written.  Short, so records are timely; long enough for the
+ * last ACK and a duplicate RST. */
+#define FLOW_TABLE_CLOSE_LINGER_US (5ull * 1000000ull)
+
+struct flow_table_config {
+    uint32_t max_flows;          /* >= 1 */
+    uint64_t idle_timeout_us;    /* > 0 */
+    uint64_t active_timeout_us;  /* 0: no interim records */
+    uint64_t close_linger_us;
+    uint8_t worker_id;           /* goes into flow_id's top byte */
+};
+
+/* Receives every record the table writes (ended, evicted, interim). */
+typedef void flow_emit_fn(void *user, const struct flow_record *rec);
+
+struct flow_table_stats {
+    uint64_t created;
+    uint64_t ended;       /* records written for flows that are gone */
+    uint64_t interim;     /* --active-timeout records */
+    uint64_t evicted;
+    uint64_t active;      /* flows in the table now */
+    uint64_t peak_active;
+};
+
+struct flow_table;
+
+/* Returns NULL with a message in err when memory cannot be had. */
+struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,
+                                     void *emit_user, char *err, size_t errlen);
+void flow_table_destroy(struct flow_table *t);
+
+/* Accounts one decoded packet (pkt->has_ip must be set). */
+void flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
+
+/* Moves time forward without a packet (live capture ticks) and expires what
+ * is due.  Time never goes backwards: an older now_us is ignored. */
+void flow_table_advance(struct flow_table *t, uint64_t now_us);
+
+/* Writes a record for every flow still in the table and empties it.  Closed
+ * TCP flows keep their fin/rst end reason; the others get `why`. */
+void flow_table_flush(struct flow_table *t, enum flow_end_reason why);
+
+/* Calls fn with a record (end_reason NONE) for each active flow, for
+ * periodic snapshots; the table is not changed. */
+void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user);
+
+void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out);
+
+#endif

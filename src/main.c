@@ -1,0 +1,298 @@
+/*
+ * main.c: netmoon's command line.  Options follow tcpdump's where tcpdump
+ * has one (-i -r -w -c -p -Z -B -F, a trailing filter expression); the rest
+ * are long options.  See netmoon.8 for the whole reference.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/offline.h"
+#include "core/outputs.h"
+#include "core/signals.h"
+#include "output/json.h"
+#include "output/stats_text.h"
+
+enum {
+    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
+    OPT_DURATION, OPT_NO_TUI, OPT_VERSION,
+};
+
+static const struct option main_long_options[] = {
+    { "json", optional_argument, NULL, OPT_JSON },
+    { "stats", no_argument, NULL, OPT_STATS },
+    { "idle-timeout", required_argument, NULL, OPT_IDLE },
+    { "active-timeout", required_argument, NULL, OPT_ACTIVE },
+    { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+    { "no-decap", no_argument, NULL, OPT_NO_DECAP },
+    { "duration", required_argument, NULL, OPT_DURATION },
+    { "no-tui", no_argument, NULL, OPT_NO_TUI },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+static void main_usage(FILE *out)
+{
+    fprintf(out,
+"Usage: netmoon [options] [filter expression]\n"
+"Real-time network traffic monitor: bidirectional flows with bytes, packets\n"
+"and TCP state, from a live interface or a capture file.\n"
+"\n"
+"Input:\n"
+"  -r FILE             read a pcap or pcapng file ('-' for standard input)\n"
+"  -i IFACE            capture on IFACE (repeatable, or a comma list; 'any')\n"
+"                      default: the interface of the default route\n"
+"  -c COUNT            stop after COUNT packets\n"
+"  --duration SEC      stop after SEC seconds\n"
+"  -F FILE             read the filter expression from FILE\n"
+"  filter expression   tcpdump (pcap-filter(7)) syntax, e.g. 'tcp port 443'\n"
+"\n"
+"Flows:\n"
+"  --idle-timeout SEC  end flows idle this long (default 60)\n"
+"  --active-timeout SEC  write interim records for flows older than SEC (default off)\n"
+"  --max-flows N       bound the flow table; the least recently used flow is\n"
+"                      evicted and reported when full (default 1000000)\n"
+"  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
+"                      outer packet instead of the inner one\n"
+"\n"
+"Output:\n"
+"  --json[=PATH]       JSON lines, one per flow (default standard output; a PATH\n"
+"                      is appended to)\n"
+"  --stats             print packet, flow, drop and decode-problem counts to\n"
+"                      standard error at exit\n"
+"  -h, --help          this help;  --version  the version\n"
+"\n"
+"Exit status: 0 success, 1 runtime failure (damaged input, I/O or capture\n"
+"error), 2 bad command line or filter expression.\n"
+"Examples:\n"
+"  netmoon -r trace.pcap --json > flows.jsonl\n"
+"  netmoon -r trace.pcapng --stats tcp port 443\n");
+}
+
+static int main_usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+static int main_usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "netmoon: ");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    fprintf(stderr, fmt, arg);
+#pragma GCC diagnostic pop
+    fprintf(stderr, "\nTry 'netmoon --help' for the options.\n");
+    return NM_EXIT_USAGE;
+}
+
+/* Parses a non-negative number no larger than max; false on junk. */
+static bool main_parse_number(const char *s, double max, double *out)
+{
+    char *end;
+
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || v < 0 || v > max || v != v)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int main_add_ifaces(struct nm_config *cfg, char *list)
+{
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (cfg->n_ifaces >= NM_MAX_IFACES)
+            return main_usage_error("too many interfaces (at most 16): %s", tok);
+        cfg->ifaces[cfg->n_ifaces++] = tok;
+    }
+    return 0;
+}
+
+/* Joins the words left after the options into one filter expression. */
+static char *main_join_words(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = calloc(1, len);
+    if (!s)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+static int main_read_filter_file(struct nm_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "netmoon: cannot read filter file '%s': %s\n", path, strerror(errno));
+        return NM_EXIT_USAGE;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int c;
+    while (buf && (c = fgetc(f)) != EOF) {
+        if (c == '#') {            /* comments run to the end of the line */
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+            c = ' ';
+        }
+        if (len + 2 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        buf[len++] = (c == '\n' || c == '\t') ? ' ' : (char)c;
+    }
+    fclose(f);
+    if (!buf) {
+        fprintf(stderr, "netmoon: out of memory reading '%s'\n", path);
+        return NM_EXIT_FAILURE;
+    }
+    buf[len] = '\0';
+    cfg->filter_expr = buf;
+    return 0;
+}
+
+static int main_parse_option(struct nm_config *cfg, int opt, const char **filter_file)
+{
+    double v;
+
+    switch (opt) {
+    case 'r': cfg->read_file = optarg; return 0;
+    case 'i': return main_add_ifaces(cfg, optarg);
+    case 'p': cfg->no_promisc = true; return 0;
+    case 'Z': cfg->drop_user = optarg; return 0;
+    case 'F': *filter_file = optarg; return 0;
+    case 'c':
+        if (!main_parse_number(optarg, 1e18, &v) || v < 1)
+            return main_usage_error("-c needs a packet count of at least 1, not '%s'", optarg);
+        cfg->max_packets = (uint64_t)v;
+        return 0;
+    case 'T':
+        if (!main_parse_number(optarg, 64, &v) || v < 1)
+            return main_usage_error("-T needs a worker count from 1 to 64, not '%s'", optarg);
+        cfg->workers = (unsigned)v;
+        return 0;
+    case 'B':
+        if (!main_parse_number(optarg, 65536, &v) || v < 1)
+            return main_usage_error("-B needs a ring size in MiB from 1 to 65536, not '%s'", optarg);
+        cfg->ring_mib = (unsigned)v;
+        return 0;
+    case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
+    case OPT_STATS: cfg->print_stats = true; return 0;
+    case OPT_NO_DECAP: cfg->no_decap = true; return 0;
+    case OPT_NO_TUI: cfg->no_tui = true; return 0;
+    case OPT_IDLE:
+        if (!main_parse_number(optarg, 1e7, &v) || v <= 0)
+            return main_usage_error("--idle-timeout needs seconds > 0, not '%s'", optarg);
+        cfg->idle_timeout_us = (uint64_t)(v * 1e6);
+        return 0;
+    case OPT_ACTIVE:
+        if (!main_parse_number(optarg, 1e7, &v))
+            return main_usage_error("--active-timeout needs seconds (0 = off), not '%s'", optarg);
+        cfg->active_timeout_us = (uint64_t)(v * 1e6);
+        return 0;
+    case OPT_MAX_FLOWS:
+        if (!main_parse_number(optarg, 1 << 30, &v) || v < 1)
+            return main_usage_error("--max-flows needs a count from 1 to 2^30, not '%s'", optarg);
+        cfg->max_flows = (uint32_t)v;
+        return 0;
+    case OPT_DURATION:
+        if (!main_parse_number(optarg, 1e9, &v) || v <= 0)
+            return main_usage_error("--duration needs seconds > 0, not '%s'", optarg);
+        cfg->duration_s = v;
+        return 0;
+    default:
+        return main_usage_error("%s", "unknown option");
+    }
+}
+
+static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
+{
+    const char *filter_file = NULL;
+    int opt, rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->idle_timeout_us = 60ull * 1000000ull;
+    cfg->max_flows = 1000000;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:hV", main_long_options, NULL)) != -1) {
+        if (opt == 'h') {
+            main_usage(stdout);
+            exit(NM_EXIT_OK);
+        }
+        if (opt == OPT_VERSION || opt == 'V') {
+            printf("netmoon %s (%s)\n", NETMOON_VERSION, pcap_lib_version());
+            exit(NM_EXIT_OK);
+        }
+        if (opt == '?')
+            return main_usage_error("unknown option '%s'", argv[optind - 1]);
+        if (opt == ':')
+            return main_usage_error("option '%s' needs a value", argv[optind - 1]);
+        if ((rc = main_parse_option(cfg, opt, &filter_file)) != 0)
+            return rc;
+    }
+    if (filter_file && optind < argc)
+        return main_usage_error("%s", "give the filter either with -F or on the command line, not both");
+    if (filter_file)
+        return main_read_filter_file(cfg, filter_file);
+    if (optind < argc && !(cfg->filter_expr = main_join_words(argc - optind, argv + optind)))
+        return main_usage_error("%s", "out of memory");
+    if (cfg->read_file && cfg->n_ifaces)
+        return main_usage_error("%s", "-r and -i cannot be used together");
+    return 0;
+}
+
+static int main_open_outputs(const struct nm_config *cfg, struct output_set *outs)
+{
+    char err[512];
+
+    /* Until the terminal view exists, JSON on standard output is the default. */
+    if (json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
+        outs->n--;
+        fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct nm_config cfg;
+    struct output_set outs = { 0 };
+    struct nm_stats stats = { 0 };
+    int rc = main_parse_args(&cfg, argc, argv);
+
+    if (rc != 0)
+        goto out;
+    signals_install();
+    if ((rc = main_open_outputs(&cfg, &outs)) != 0)
+        goto out;
+    if (cfg.read_file) {
+        rc = offline_run(&cfg, &outs, &stats);
+    } else {
+        fprintf(stderr, "netmoon: live capture is not built yet; read a file with -r FILE\n");
+        rc = NM_EXIT_FAILURE;
+        goto out;
+    }
+    output_set_stats(&outs, &stats);
+    if (cfg.print_stats)
+        stats_text_print(stderr, &stats, !cfg.read_file);
+out:
+    output_set_close(&outs);
+    free(cfg.filter_expr);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * record.c: names and formatting shared by every output of flow records.
+ */
+#include "output/record.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *flow_end_reason_name(enum flow_end_reason r)
+{
+    static const char *const names[] = {
+        [FLOW_END_NONE] = "active", [FLOW_END_FIN] = "fin", [FLOW_END_RST] = "rst",
+        [FLOW_END_IDLE] = "idle", [FLOW_END_ACTIVE] = "active", [FLOW_END_EVICTED] = "evicted",
+        [FLOW_END_EOF] = "eof", [FLOW_END_SHUTDOWN] = "shutdown",
+    };
+    if ((unsigned)r < sizeof(names) / sizeof(names[0]) && names[r])
+        return names[r];
+    return "unknown";
+}
+
+const char *record_proto_name(uint8_t proto)
+{
+    switch (proto) {
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 58: return "ipv6-icmp";
+    case 132: return "sctp";
+    default: return NULL;
+    }
+}
+
+size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out, size_t outlen)
+{
+    const char *s = ip_version == 4 ? inet_ntop(AF_INET, a->b + 12, out, (socklen_t)outlen)
+                                    : inet_ntop(AF_INET6, a->b, out, (socklen_t)outlen);
+    if (!s) {
+        snprintf(out, outlen, "?");
+        return 1;
+    }
+    return strlen(out);
+}
+
+size_t record_format_tcp_flags(uint8_t flags, char out[9])
+{
+    /* Bit order of the TCP header: FIN is bit 0 … CWR is bit 7. */
+    static const char letters[] = "FSRPAUEC";
+    size_t n = 0;
+
+    for (unsigned b = 0; b < 8; b++)
+        if (flags & (1u << b))
+            out[n++] = letters[b];
+    out[n] = '\0';
+    return n;
+}

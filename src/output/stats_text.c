@@ -1,0 +1,43 @@
+/*
+ * stats_text.c: the --stats summary.  Every number that means something was
+ * lost or skipped (kernel drops, evictions, decode problems by reason,
+ * non-IP frames, filtered packets) is printed, zero or not, so the absence
+ * of loss is stated rather than implied.
+ */
+#include "output/stats_text.h"
+
+#include <inttypes.h>
+
+static void stats_text_decode(FILE *out, const struct decode_stats *d)
+{
+    fprintf(out, "  decode problems:   %" PRIu64 "\n", decode_stats_errors(d));
+    for (int r = 0; r < DECODE_REASON_COUNT; r++)
+        if (d->reasons[r])
+            fprintf(out, "    %-22s %" PRIu64 "  (%s)\n", decode_reason_name((enum decode_reason)r),
+                    d->reasons[r], decode_reason_description((enum decode_reason)r));
+}
+
+void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
+{
+    const struct decode_stats *d = &st->decode;
+
+    fprintf(out, "netmoon statistics:\n");
+    if (live) {
+        fprintf(out, "  kernel received:   %" PRIu64 "\n", st->kernel_packets);
+        fprintf(out, "  kernel drops:      %" PRIu64 "%s\n", st->kernel_drops,
+                st->kernel_drops ? "  (counts below are incomplete)" : "");
+        fprintf(out, "  queue freezes:     %" PRIu64 "\n", st->kernel_freezes);
+    }
+    fprintf(out, "  packets:           %" PRIu64 "\n", d->frames);
+    fprintf(out, "  bytes:             %" PRIu64 "\n", d->bytes);
+    fprintf(out, "  filtered out:      %" PRIu64 "\n", st->filtered_out);
+    fprintf(out, "  accounted to flows:%" PRIu64 "\n", d->decoded);
+    fprintf(out, "  not IP:            %" PRIu64 "\n", d->non_ip);
+    fprintf(out, "  IP fragments:      %" PRIu64 "\n", d->fragments);
+    fprintf(out, "  decapsulated:      %" PRIu64 "\n", d->decapsulated);
+    stats_text_decode(out, d);
+    fprintf(out, "  flows:             %" PRIu64 " created, %" PRIu64 " ended, %" PRIu64
+                 " active\n", st->flows_created, st->flows_ended, st->flows_active);
+    fprintf(out, "  flow evictions:    %" PRIu64 "%s\n", st->evictions,
+            st->evictions ? "  (table full: raise --max-flows)" : "");
+}
