@@ -42,10 +42,12 @@ build/san/libnetmoon.a: $(SAN_LIB_OBJ)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "CC      $<"
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
 build/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(SANFLAGS) -c -o $@ $<
+	@echo "CC san  $<"
+	@$(CC) $(BASEFLAGS) $(SANFLAGS) -c -o $@ $<
 
 build/rel/unit/%: build/rel/tests/unit/%.o build/rel/libnetmoon.a
 	@mkdir -p $(dir $@)
