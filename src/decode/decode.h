@@ -81,7 +81,10 @@ struct nm_frame {
     X(gre_bad_version, "GRE version not 0")                                 \
     X(vxlan_truncated, "VXLAN header truncated")                            \
     X(geneve_truncated, "Geneve header truncated")                          \
-    X(tunnel_too_deep, "tunnels nested too deeply")
+    X(tunnel_too_deep, "tunnels nested too deeply")                        \
+    X(ip_truncated, "raw IP frame too short for a version nibble")          \
+    X(ports_truncated, "SCTP/DCCP/UDP-Lite header shorter than its ports")  \
+    X(geneve_bad_version, "Geneve version not 0")
 
 enum decode_reason {
 #define X(name, desc) DECODE_R_##name,
@@ -184,6 +187,12 @@ struct nm_packet {
 
     enum nm_tunnel tunnel;     /* outermost tunnel decapsulated, if any */
     uint8_t tunnel_depth;
+
+    /* Transport segment length per the IP header(s) (IPv4 total length or
+     * IPv6 payload length minus the network headers), whatever was captured.
+     * Transport decoders use it to tell a snaplen cut from a malformed
+     * header; for a non-first fragment it is the fragment's data length. */
+    uint32_t l4_wire_len;
 };
 
 /* Fragment table: remembers the transport ports of first fragments so that
@@ -199,16 +208,35 @@ struct frag_entry {
     uint8_t used;
     uint16_t sport, dport;
     uint64_t ts_us;
+    /* What the first fragment carried besides ports, so that later
+     * fragments of e.g. a large ping join the same ICMP flow. */
+    bool has_ports;
+    bool has_icmp, icmp_is_echo, icmp_is_request;
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_id;
 };
 
 struct frag_table {
     struct frag_entry slots[NM_FRAG_TABLE_SIZE];
     uint64_t inserted, matched, expired;
+    uint64_t evicted;          /* live entries pushed out because the probe window was full */
 };
 
 void frag_table_init(struct frag_table *t);
-/* A first fragment (or unfragmented header) was seen: remember its ports. */
+/* A first fragment (or unfragmented header) was seen: remember its ports.
+ * Returns false when a live entry had to be evicted to make room (the
+ * caller counts frag_table_full); the new entry is stored either way. */
 bool frag_table_insert(struct frag_table *t, const struct nm_packet *pkt);
+
+enum frag_insert_result {
+    FRAG_INSERT_NEW,        /* stored in a free or expired slot */
+    FRAG_INSERT_REFRESHED,  /* same datagram seen again with the same ports */
+    FRAG_INSERT_CONFLICT,   /* same datagram, different transport header: overwritten */
+    FRAG_INSERT_EVICTED,    /* stored over the oldest live entry (table full) */
+};
+/* frag_table_insert with the detail decoders need to count reasons. */
+enum frag_insert_result frag_table_insert_detail(struct frag_table *t,
+                                                 const struct nm_packet *pkt);
 /* A non-first fragment: fill pkt->sport/dport if its first fragment is known. */
 bool frag_table_lookup(struct frag_table *t, struct nm_packet *pkt);
 
@@ -255,6 +283,11 @@ decode_fn decode_icmpv6;
 decode_fn decode_gre;
 decode_fn decode_vxlan;
 decode_fn decode_geneve;
+
+/* 802.1Q / 802.1ad tags starting at cur (tpid already read): shared by
+ * Ethernet and by SLL/GRE payloads whose protocol is a VLAN TPID. */
+enum decode_result decode_vlan(struct decode_ctx *ctx, struct nm_packet *pkt,
+                               struct nm_cursor *cur, uint16_t tpid);
 
 /* Dispatches on an EtherType (shared by Ethernet, VLAN, SLL, SLL2, GRE). */
 enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pkt,

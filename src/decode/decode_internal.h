@@ -1,0 +1,81 @@
+/*
+ * decode_internal.h: helpers shared by the decoders in src/decode/ and by
+ * nothing else.  The public contract stays in decode.h; what is here may
+ * change without notice to the flow table.
+ */
+#ifndef NETMOON_DECODE_INTERNAL_H
+#define NETMOON_DECODE_INTERNAL_H
+
+#include <string.h>
+
+#include "decode/decode.h"
+
+/* RFC 8200 does not bound the chain; real stacks rarely exceed 3, and a
+ * bound keeps a crafted chain from costing more than a few reads. */
+#define NM_IPV6_MAX_EXT 8
+/* A deeper nest is more likely an attack than a network design. */
+#define NM_MAX_TUNNEL_DEPTH 4
+
+enum {
+    NM_ETH_IPV4 = 0x0800,
+    NM_ETH_ARP = 0x0806,
+    NM_ETH_VLAN = 0x8100,
+    NM_ETH_IPV6 = 0x86DD,
+    NM_ETH_QINQ = 0x88A8,
+    NM_ETH_QINQ_OLD = 0x9100,
+    NM_ETH_TEB = 0x6558,   /* transparent Ethernet bridging (GRE, Geneve) */
+    NM_ETH_MIN_TYPE = 0x0600,
+};
+
+enum {
+    NM_IPPROTO_ICMP = 1, NM_IPPROTO_IPIP = 4, NM_IPPROTO_TCP = 6,
+    NM_IPPROTO_DCCP = 33, NM_IPPROTO_UDP = 17, NM_IPPROTO_IPV6 = 41,
+    NM_IPPROTO_GRE = 47, NM_IPPROTO_ICMPV6 = 58, NM_IPPROTO_SCTP = 132,
+    NM_IPPROTO_UDPLITE = 136,
+};
+
+enum { NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_GENEVE = 6081 };
+
+/* Records the captured remainder of cur as the transport payload, with
+ * wire_len bytes according to the headers. */
+static inline void decode_set_payload(struct nm_packet *pkt, const struct nm_cursor *cur,
+                                      uint32_t wire_len)
+{
+    pkt->payload = cursor_ptr(cur);
+    pkt->payload_len = (uint32_t)cursor_remaining(cur);
+    pkt->payload_wire_len = wire_len;
+}
+
+/* Header lengths subtracted from wire lengths; a standalone call of a
+ * transport decoder (tests) may have no wire length at all. */
+static inline uint32_t decode_wire_sub(uint32_t wire, uint32_t header)
+{
+    return wire > header ? wire - header : 0;
+}
+
+/* IPv4-mapped form (RFC 4291 §2.5.5.2), as decode.h promises. */
+static inline void decode_addr_from_v4(struct nm_addr *a, const uint8_t v4[4])
+{
+    memset(a->b, 0, 10);
+    a->b[10] = 0xFF;
+    a->b[11] = 0xFF;
+    memcpy(a->b + 12, v4, 4);
+}
+
+/* Continues after a network header: fragment bookkeeping, then the
+ * transport decoder unless this is a non-first fragment.  frag_end is the
+ * byte offset just past this fragment's data in the original datagram. */
+enum decode_result decode_ip_continue(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                      struct nm_cursor *cur, uint8_t proto, uint32_t frag_end);
+
+/* Tries the tunnel decoder `inner` on cur.  The inner packet replaces the
+ * network/transport fields when it decodes as IP; otherwise pkt is left
+ * exactly as the outer packet had it (the reason already counted). */
+enum decode_result decode_tunnel(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                 struct nm_cursor *cur, enum nm_tunnel type, decode_fn *inner);
+
+/* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
+ * share the first four bytes of UDP's layout. */
+decode_fn decode_ports_only;
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * ipv4.c: the IPv4 header, RFC 791 (options §3.1, fragmentation §2.3).
+ *
+ * Lengths: the payload cursor is bounded by the total length (dropping
+ * Ethernet padding) but never beyond what was captured, so snaplen-cut
+ * packets are still accounted.  A total length of 0 is what Linux shows for
+ * TCP segmentation offload on the sending host; it is taken as "the whole
+ * captured packet" rather than rejected.
+ *
+ * Options: a malformed option list is counted (ipv4_bad_options) but the
+ * packet is still used, because IHL alone tells where the payload starts
+ * and the options do not change which flow the packet belongs to.
+ */
+#include "decode/decode.h"
+#include "decode/decode_internal.h"
+
+#define IPV4_MIN_HEADER 20
+#define IPV4_MF 0x2000
+#define IPV4_OFFSET_MASK 0x1FFF
+#define IPV4_OPT_EOL 0
+#define IPV4_OPT_NOP 1
+
+struct ipv4_fields {
+    uint8_t version, ihl_bytes_div4, ttl, proto;
+    uint16_t total_len, id, frag;
+    uint8_t src[4], dst[4];
+};
+
+static void ipv4_read_fixed(const struct nm_cursor *cur, struct ipv4_fields *h)
+{
+    uint8_t vihl = 0;
+    /* The caller checked that IPV4_MIN_HEADER bytes are present. */
+    cursor_peek_u8(cur, 0, &vihl);
+    h->version = vihl >> 4;
+    h->ihl_bytes_div4 = vihl & 0x0F;
+    cursor_peek_be16(cur, 2, &h->total_len);
+    cursor_peek_be16(cur, 4, &h->id);
+    cursor_peek_be16(cur, 6, &h->frag);
+    cursor_peek_u8(cur, 8, &h->ttl);
+    cursor_peek_u8(cur, 9, &h->proto);
+    cursor_peek_bytes(cur, 12, h->src, 4);
+    cursor_peek_bytes(cur, 16, h->dst, 4);
+}
+
+/* RFC 791 §3.1: EOL and NOP are single octets, every other option is a
+ * type-length-value whose length counts the type and length octets. */
+static bool ipv4_options_valid(const struct nm_cursor *cur, size_t header_len)
+{
+    size_t off = IPV4_MIN_HEADER;
+    while (off < header_len) {
+        uint8_t type = 0, len = 0;
+        cursor_peek_u8(cur, off, &type);
+        if (type == IPV4_OPT_EOL)
+            return true;
+        if (type == IPV4_OPT_NOP) {
+            off++;
+            continue;
+        }
+        if (off + 1 >= header_len || !cursor_peek_u8(cur, off + 1, &len))
+            return false;
+        if (len < 2 || off + len > header_len)
+            return false;
+        off += len;
+    }
+    return true;
+}
+
+static void ipv4_fill_packet(struct nm_packet *pkt, const struct ipv4_fields *h, uint32_t ip_len)
+{
+    uint16_t offset_units = h->frag & IPV4_OFFSET_MASK;
+    pkt->has_ip = true;
+    pkt->ip_version = 4;
+    pkt->proto = h->proto;
+    pkt->ttl = h->ttl;
+    decode_addr_from_v4(&pkt->src, h->src);
+    decode_addr_from_v4(&pkt->dst, h->dst);
+    pkt->ip_len = ip_len;
+    pkt->is_fragment = (h->frag & IPV4_MF) || offset_units != 0;
+    pkt->is_first_fragment = pkt->is_fragment && offset_units == 0;
+    pkt->frag_id = pkt->is_fragment ? h->id : 0;
+}
+
+enum decode_result decode_ipv4(struct decode_ctx *ctx, struct nm_packet *pkt,
+                               struct nm_cursor *cur)
+{
+    struct ipv4_fields h;
+    uint8_t first;
+    if (cursor_peek_u8(cur, 0, &first) && (first >> 4) != 4)
+        return decode_fail(ctx, DECODE_R_ip_bad_version);
+    if (!cursor_has(cur, IPV4_MIN_HEADER))
+        return decode_fail(ctx, DECODE_R_ipv4_truncated);
+    ipv4_read_fixed(cur, &h);
+
+    size_t header_len = (size_t)h.ihl_bytes_div4 * 4;
+    if (header_len < IPV4_MIN_HEADER || header_len > cursor_remaining(cur))
+        return decode_fail(ctx, DECODE_R_ipv4_bad_ihl);
+    size_t total_len = h.total_len ? h.total_len : cursor_remaining(cur);
+    if (total_len < header_len)
+        return decode_fail(ctx, DECODE_R_ipv4_bad_total_len);
+    if (!ipv4_options_valid(cur, header_len))
+        ctx->stats.reasons[DECODE_R_ipv4_bad_options]++;
+
+    ipv4_fill_packet(pkt, &h, (uint32_t)total_len);
+    size_t captured = total_len < cursor_remaining(cur) ? total_len : cursor_remaining(cur);
+    struct nm_cursor payload = cursor_make(cursor_ptr(cur) + header_len, captured - header_len);
+    pkt->l4_wire_len = (uint32_t)(total_len - header_len);
+    uint32_t frag_end = (uint32_t)(h.frag & IPV4_OFFSET_MASK) * 8u + pkt->l4_wire_len;
+    return decode_ip_continue(ctx, pkt, &payload, h.proto, frag_end);
+}
