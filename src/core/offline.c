@@ -32,10 +32,11 @@ static int offline_check_linktype(const struct pcap_file *f, const char *path)
 }
 
 static void offline_finish(struct worker *w, struct output_set *outs, struct nm_stats *stats,
-                           enum flow_end_reason why)
+                           enum flow_end_reason why, uint64_t last_ts)
 {
     flow_table_flush(w->flows, why);
     memset(stats, 0, sizeof(*stats));
+    stats->ts_us = last_ts;
     worker_collect_stats(w, stats);
     output_set_flush(outs);
 }
@@ -47,7 +48,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     struct worker *w = calloc(1, sizeof(*w));
     struct pcap_file *f = NULL;
     enum flow_end_reason why = FLOW_END_EOF;
-    uint64_t seen = 0;
+    uint64_t seen = 0, last_ts = 0;
     int rc = NM_EXIT_FAILURE;
 
     if (!w) {
@@ -81,9 +82,11 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
             break;
         }
         seen++;
+        if (frame.ts_us > last_ts)
+            last_ts = frame.ts_us;
         worker_process(w, &frame);
     }
-    offline_finish(w, outs, stats, why);
+    offline_finish(w, outs, stats, why, last_ts);
 out:
     if (w->flows)
         worker_fini(w);
