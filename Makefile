@@ -56,7 +56,18 @@ build/san/unit/%: build/san/tests/unit/%.o build/san/libnetmoon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: netmoon build/san/netmoon $(UNIT_BIN)
+# Test drivers (tests/tools/*.c), e.g. the live-capture probe.
+TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=build/rel/tools/%) $(TOOL_SRC:tests/tools/%.c=build/san/tools/%)
+
+build/rel/tools/%: build/rel/tests/tools/%.o build/rel/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/san/tools/%: build/san/tests/tools/%.o build/san/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
 	@scripts/install-deps.sh
