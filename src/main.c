@@ -274,6 +274,7 @@ int main(int argc, char **argv)
     struct nm_config cfg;
     struct output_set outs = { 0 };
     struct nm_stats stats = { 0 };
+    bool ran = false;
     int rc = main_parse_args(&cfg, argc, argv);
 
     if (rc != 0)
@@ -282,12 +283,14 @@ int main(int argc, char **argv)
     if ((rc = main_open_outputs(&cfg, &outs)) != 0)
         goto out;
     if (cfg.read_file) {
-        rc = offline_run(&cfg, &outs, &stats);
+        rc = offline_run(&cfg, &outs, &stats, &ran);
     } else {
         fprintf(stderr, "netmoon: live capture is not built yet; read a file with -r FILE\n");
         rc = NM_EXIT_FAILURE;
         goto out;
     }
+    if (!ran)
+        goto out;
     output_set_stats(&outs, &stats);
     if (cfg.print_stats)
         stats_text_print(stderr, &stats, !cfg.read_file);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture/filter.h"
 #include "capture/pcap_file.h"
 #include "core/signals.h"
 #include "core/worker.h"
@@ -31,6 +32,54 @@ static int offline_check_linktype(const struct pcap_file *f, const char *path)
     return -1;
 }
 
+/* pcapng files may mix link types, and a BPF program is tied to one, so
+ * the expression is compiled once per link type met (a handful at most). */
+#define OFFLINE_FILTER_TYPES 8
+
+struct offline_filters {
+    const char *expr;
+    struct nm_filter progs[OFFLINE_FILTER_TYPES];
+    unsigned n;
+    bool broken;               /* a link type libpcap cannot compile for */
+};
+
+static int offline_filter_compile(struct offline_filters *fl, int linktype, bool report)
+{
+    char err[PCAP_ERRBUF_SIZE + 64];
+
+    if (fl->n == OFFLINE_FILTER_TYPES)
+        return -1;
+    if (filter_compile(fl->expr, linktype, PCAP_FILE_MAX_RECORD, &fl->progs[fl->n], err,
+                       sizeof(err)) != FILTER_OK && !(fl->progs[fl->n].prog.bf_insns)) {
+        if (report)
+            fprintf(stderr, "netmoon: invalid filter: %s\n", err);
+        return -1;
+    }
+    fl->n++;
+    return 0;
+}
+
+/* True when the frame passes the filter (or there is none).  Frames of a
+ * link type the expression cannot be compiled for are filtered out. */
+static bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame)
+{
+    if (!fl->expr)
+        return true;
+    for (unsigned i = 0; i < fl->n; i++)
+        if (fl->progs[i].linktype == frame->linktype)
+            return filter_match(&fl->progs[i], frame);
+    if (offline_filter_compile(fl, frame->linktype, false) != 0)
+        return false;
+    return filter_match(&fl->progs[fl->n - 1], frame);
+}
+
+static void offline_filters_free(struct offline_filters *fl)
+{
+    for (unsigned i = 0; i < fl->n; i++)
+        filter_free(&fl->progs[i]);
+    fl->n = 0;
+}
+
 static void offline_finish(struct worker *w, struct output_set *outs, struct nm_stats *stats,
                            enum flow_end_reason why, uint64_t last_ts)
 {
@@ -41,14 +90,16 @@ static void offline_finish(struct worker *w, struct output_set *outs, struct nm_
     output_set_flush(outs);
 }
 
-int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats)
+int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats,
+                bool *ran)
 {
     char err[512];
     struct nm_frame frame;
     struct worker *w = calloc(1, sizeof(*w));
     struct pcap_file *f = NULL;
     enum flow_end_reason why = FLOW_END_EOF;
-    uint64_t seen = 0, last_ts = 0;
+    uint64_t seen = 0, last_ts = 0, filtered = 0, filtered_bytes = 0;
+    struct offline_filters filters = { .expr = cfg->filter_expr };
     int rc = NM_EXIT_FAILURE;
 
     if (!w) {
@@ -62,11 +113,18 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     }
     if (offline_check_linktype(f, cfg->read_file) != 0)
         goto out;
+    /* Compile up front so a bad expression is refused before any output. */
+    if (filters.expr && pcap_file_linktype(f) >= 0 &&
+        offline_filter_compile(&filters, pcap_file_linktype(f), true) != 0) {
+        rc = NM_EXIT_USAGE;
+        goto out;
+    }
     if (worker_init(w, cfg, 0, output_set_emit, outs, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
         goto out;
     }
     rc = NM_EXIT_OK;
+    *ran = true;
     for (;;) {
         if (signals_stop_requested() || (cfg->max_packets && seen >= cfg->max_packets)) {
             why = FLOW_END_SHUTDOWN;
@@ -81,13 +139,22 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
             rc = NM_EXIT_FAILURE;
             break;
         }
-        seen++;
         if (frame.ts_us > last_ts)
             last_ts = frame.ts_us;
+        if (!offline_filter_pass(&filters, &frame)) {
+            filtered++;
+            filtered_bytes += frame.wirelen;
+            continue;
+        }
+        seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
         worker_process(w, &frame);
     }
     offline_finish(w, outs, stats, why, last_ts);
+    stats->filtered_out = filtered;
+    stats->decode.frames += filtered;   /* read, though not decoded */
+    stats->decode.bytes += filtered_bytes;
 out:
+    offline_filters_free(&filters);
     if (w->flows)
         worker_fini(w);
     free(w);

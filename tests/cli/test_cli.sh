@@ -108,4 +108,22 @@ expect json-unwritable 1 "/nonexistent/dir/x.json" -- "$NETMOON" -r "$sample" --
 # --stats names the counters.
 expect stats 0 "" -- "$NETMOON" -r "$sample" --stats
 grep -q 'flow evictions' "$tmp/err" && grep -q 'decode problems' "$tmp/err" && pass stats-text || fail stats-text "$(head -c 300 "$tmp/err")"
+# Filters: an invalid expression exits 2 with libpcap's message; a valid one
+# gives the same flows as netmoon on the file tcpdump filtered (the oracle).
+expect filter-invalid 2 "invalid filter: .*syntax error" -- "$NETMOON" -r "$sample" tcp port
+multi=$(ls -S "$PCAPS"/suricata-verify/*.pcap | sed -n 5p)
+tcpdump -r "$multi" -w "$tmp/tcpdump-filtered.pcap" 'tcp and not port 80' 2>/dev/null
+flows_sorted() { grep '"flow"' "$1" | sed 's/"flow_id":[0-9]*,//' | sort; }
+"$NETMOON" -r "$multi" --json 'tcp and not port 80' >"$tmp/f1.json" 2>/dev/null
+"$NETMOON" -r "$tmp/tcpdump-filtered.pcap" --json >"$tmp/f2.json" 2>/dev/null
+if [ "$(tcpdump -r "$tmp/tcpdump-filtered.pcap" 2>/dev/null | wc -l)" -gt 0 ] && \
+   diff <(flows_sorted "$tmp/f1.json") <(flows_sorted "$tmp/f2.json") >/dev/null; then
+    pass filter-matches-tcpdump
+else
+    fail filter-matches-tcpdump "flows differ from netmoon on tcpdump's filtered copy of $(basename "$multi")"
+fi
+printf '# comment line\ntcp and\n  not port 80 # trailing\n' >"$tmp/filter.txt"
+"$NETMOON" -r "$multi" --json -F "$tmp/filter.txt" >"$tmp/f3.json" 2>/dev/null
+diff <(flows_sorted "$tmp/f1.json") <(flows_sorted "$tmp/f3.json") >/dev/null && pass filter-file || fail filter-file "-F gives other flows than the same expression inline"
+expect filter-file-and-expr 2 "either" -- "$NETMOON" -r "$multi" -F "$tmp/filter.txt" tcp
 exit 0
