@@ -543,6 +543,41 @@ static void test_pcap_header_only(void)
     free(b.d);
 }
 
+/* Standard input redirected from a regular file (mapped), and from one
+ * whose position is past the start (read from there, not mapped from 0). */
+static void test_stdin_regular_file(void)
+{
+    struct buf b = { 0 };
+    pcap_header(&b, 0xa1b2c3d4, 2, 4, 65535, 1);
+    pcap_record(&b, 1, 2, 10, 10, 1);
+    pcap_record(&b, 3, 4, 20, 20, 2);
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_file("stdin.pcap", &b));
+    struct buf junk = { 0 };
+    put(&junk, "junk", 4);
+    put(&junk, b.d, b.len);
+    char junk_path[256];
+    snprintf(junk_path, sizeof junk_path, "%s", write_file("stdin_junk.pcap", &junk));
+    for (int skip = 0; skip <= 1; skip++) {
+        int fd = open(skip ? junk_path : path, O_RDONLY);
+        if (skip && read(fd, junk.d, 4) != 4)
+            CHECK(!"read");
+        int saved = dup(STDIN_FILENO);
+        dup2(fd, STDIN_FILENO);
+        close(fd);
+        struct result r;
+        read_path(path, "-", &r, 100);
+        dup2(saved, STDIN_FILENO);
+        close(saved);
+        CHECK_EQ_U(r.open_failed, 0);
+        CHECK_EQ_U(r.frames, 2);
+        CHECK_EQ_U(r.end, PCAP_FILE_EOF);
+        check_frame(&r.fr[1], 20, 20, 3000004, 1, 2);
+    }
+    free(b.d);
+    free(junk.d);
+}
+
 /* ---- pcapng -------------------------------------------------------------- */
 
 static void pcapng_two_ifaces(int be)
@@ -1278,6 +1313,7 @@ int main(void)
     RUN(test_pcap_lenient_lengths);
     RUN(test_pcap_old_version_lengths);
     RUN(test_pcap_header_only);
+    RUN(test_stdin_regular_file);
     RUN(test_pcapng_two_ifaces_le);
     RUN(test_pcapng_two_ifaces_be);
     RUN(test_pcapng_linktype_unknown_before_idb);
