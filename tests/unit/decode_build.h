@@ -23,7 +23,7 @@ struct pb {
 static inline void pb_u8(struct pb *p, uint8_t v) { p->b[p->n++] = v; }
 static inline void pb_be16(struct pb *p, uint16_t v) { pb_u8(p, (uint8_t)(v >> 8)); pb_u8(p, (uint8_t)v); }
 static inline void pb_be32(struct pb *p, uint32_t v) { pb_be16(p, (uint16_t)(v >> 16)); pb_be16(p, (uint16_t)v); }
-static inline void pb_bytes(struct pb *p, const void *d, size_t n) { memcpy(p->b + p->n, d, n); p->n += n; }
+static inline void pb_bytes(struct pb *p, const void *d, size_t n) { if (n) memcpy(p->b + p->n, d, n); p->n += n; }
 static inline void pb_zero(struct pb *p, size_t n) { memset(p->b + p->n, 0, n); p->n += n; }
 static inline void pb_put16(struct pb *p, size_t at, uint16_t v) { p->b[at] = (uint8_t)(v >> 8); p->b[at + 1] = (uint8_t)v; }
 
