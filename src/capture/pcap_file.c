@@ -38,6 +38,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -119,7 +120,7 @@ struct pcap_file {
     /* pcapng interfaces of the current section. */
     struct pcap_iface *ifaces;
     uint32_t n_ifaces, cap_ifaces;
-    char err[1024];
+    char err[4608]; /* room for a PATH_MAX path and the message */
 };
 
 /* ---- byte order ---------------------------------------------------------- */
@@ -228,6 +229,11 @@ static void stream_fill(struct pcap_input *in, size_t want)
             in->end += (size_t)n;
         } else if (n == 0) {
             in->eof = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* Standard input may be non-blocking; its flags are shared with
+             * whoever gave it to us, so wait rather than change them. */
+            struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
+            (void)poll(&pfd, 1, -1);
         } else if (errno != EINTR) {
             in->read_errno = errno;
             in->eof = true;
@@ -284,9 +290,15 @@ static uint64_t input_skip(struct pcap_input *in, uint64_t n)
     return done;
 }
 
+/* Maps a regular file.  A file still being written is read up to its size
+ * at open; one truncated under us would raise SIGBUS, as with any map. */
 static bool input_map(struct pcap_input *in, const struct stat *st)
 {
     if (!S_ISREG(st->st_mode) || st->st_size <= 0 || (uint64_t)st->st_size > SIZE_MAX)
+        return false;
+    /* Standard input redirected from a file may already be partly read:
+     * the capture starts where its position is, so read it instead. */
+    if (lseek(in->fd, 0, SEEK_CUR) != 0)
         return false;
     void *map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, in->fd, 0);
     if (map == MAP_FAILED)

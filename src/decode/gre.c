@@ -22,6 +22,10 @@
 #define GRE_VERSION_PPTP 1
 /* RFC 1701 source route entries; a long list is not a real deployment. */
 #define GRE_MAX_SRE 16
+/* WCCPv2 redirection (draft-param-wccp-v2rev1 §4.12): a 4-byte redirect
+ * header, then the client's IPv4 packet. */
+#define GRE_PROTO_WCCP 0x883E
+#define WCCP_REDIRECT_LEN 4
 
 /* RFC 1701 §2.1: SREs end with address family 0 and length 0. */
 static bool gre_skip_routing(struct nm_cursor *cur)
@@ -68,5 +72,8 @@ enum decode_result decode_gre(struct decode_ctx *ctx, struct nm_packet *pkt,
         return decode_fail(ctx, DECODE_R_gre_truncated);
     if (proto == NM_ETH_TEB)
         return decode_ethernet(ctx, pkt, cur);
+    if (proto == GRE_PROTO_WCCP)
+        return cursor_skip(cur, WCCP_REDIRECT_LEN) ? decode_ipv4(ctx, pkt, cur)
+                                                   : decode_fail(ctx, DECODE_R_gre_truncated);
     return decode_ethertype(ctx, pkt, cur, proto);
 }

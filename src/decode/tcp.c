@@ -114,7 +114,11 @@ enum decode_result decode_tcp(struct decode_ctx *ctx, struct nm_packet *pkt,
         return decode_fail(ctx, DECODE_R_tcp_truncated);
 
     size_t header_len = (size_t)(offset_byte >> 4) * 4;
-    if (header_len < TCP_MIN_HEADER || header_len > pkt->l4_wire_len)
+    if (header_len < TCP_MIN_HEADER)
+        return decode_fail(ctx, DECODE_R_tcp_bad_offset);
+    /* A first fragment may legally split the header (RFC 791 only
+     * guarantees 8 bytes); then the rest is simply not here. */
+    if (header_len > pkt->l4_wire_len && !pkt->is_first_fragment)
         return decode_fail(ctx, DECODE_R_tcp_bad_offset);
     tcp_read_fixed(pkt, cur);
 

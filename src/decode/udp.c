@@ -4,7 +4,9 @@
  *
  * A length field below 8 or beyond the IP payload is counted (udp_bad_len)
  * but the ports are kept, since they still name the flow; such a datagram
- * is never decapsulated because its payload boundary is unknown.
+ * is never decapsulated because its payload boundary is unknown.  In a
+ * first fragment the length covers the whole datagram, so only its lower
+ * bound can be checked.
  */
 #include "decode/decode.h"
 #include "decode/decode_internal.h"
@@ -21,6 +23,19 @@ static enum decode_result udp_maybe_decap(struct decode_ctx *ctx, struct nm_pack
     return DECODE_OK;
 }
 
+/* cur is past the header; udp_len is the datagram length to trust. */
+static enum decode_result udp_accept(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                     struct nm_cursor *cur, uint32_t udp_len)
+{
+    uint32_t data_len = udp_len - UDP_HEADER_LEN;
+    if (data_len > decode_wire_sub(pkt->l4_wire_len, UDP_HEADER_LEN))
+        data_len = decode_wire_sub(pkt->l4_wire_len, UDP_HEADER_LEN);
+    size_t captured = data_len < cursor_remaining(cur) ? data_len : cursor_remaining(cur);
+    struct nm_cursor payload = cursor_make(cursor_ptr(cur), captured);
+    decode_set_payload(pkt, &payload, data_len);
+    return udp_maybe_decap(ctx, pkt, &payload);
+}
+
 enum decode_result decode_udp(struct decode_ctx *ctx, struct nm_packet *pkt,
                               struct nm_cursor *cur)
 {
@@ -31,14 +46,15 @@ enum decode_result decode_udp(struct decode_ctx *ctx, struct nm_packet *pkt,
     if (!cursor_peek_be16(cur, 4, &udp_len) || !cursor_skip(cur, UDP_HEADER_LEN))
         return decode_fail(ctx, DECODE_R_udp_truncated);
 
-    if (udp_len < UDP_HEADER_LEN || udp_len > pkt->l4_wire_len) {
+    /* RFC 2675 §4 (and Linux BIG TCP over UDP tunnels): a datagram too big
+     * for 16 bits says 0 and lets the IP length speak. */
+    if (udp_len == 0 && pkt->l4_wire_len > UINT16_MAX)
+        return udp_accept(ctx, pkt, cur, pkt->l4_wire_len);
+    /* A first fragment's length field covers the whole datagram. */
+    uint32_t limit = pkt->is_first_fragment ? UINT32_MAX : pkt->l4_wire_len;
+    if (udp_len < UDP_HEADER_LEN || udp_len > limit) {
         decode_set_payload(pkt, cur, decode_wire_sub(pkt->l4_wire_len, UDP_HEADER_LEN));
         return decode_fail(ctx, DECODE_R_udp_bad_len);
     }
-    size_t data_len = (size_t)udp_len - UDP_HEADER_LEN;
-    struct nm_cursor payload = cursor_make(cursor_ptr(cur), data_len < cursor_remaining(cur)
-                                                                ? data_len
-                                                                : cursor_remaining(cur));
-    decode_set_payload(pkt, &payload, (uint32_t)data_len);
-    return udp_maybe_decap(ctx, pkt, &payload);
+    return udp_accept(ctx, pkt, cur, udp_len);
 }
