@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/live.h"
 #include "core/offline.h"
 #include "core/outputs.h"
 #include "core/signals.h"
@@ -49,6 +50,11 @@ static void main_usage(FILE *out)
 "  -r FILE             read a pcap or pcapng file ('-' for standard input)\n"
 "  -i IFACE            capture on IFACE (repeatable, or a comma list; 'any')\n"
 "                      default: the interface of the default route\n"
+"  -T N                worker threads, one capture socket each in a fanout\n"
+"                      group (default: online CPUs)\n"
+"  -B MIB              capture ring size per worker socket (default 32)\n"
+"  -p                  do not put the interface into promiscuous mode\n"
+"  -Z USER             drop privileges to USER once the sockets are open\n"
 "  -c COUNT            stop after COUNT packets\n"
 "  --duration SEC      stop after SEC seconds\n"
 "  -F FILE             read the filter expression from FILE\n"
@@ -285,9 +291,7 @@ int main(int argc, char **argv)
     if (cfg.read_file) {
         rc = offline_run(&cfg, &outs, &stats, &ran);
     } else {
-        fprintf(stderr, "netmoon: live capture is not built yet; read a file with -r FILE\n");
-        rc = NM_EXIT_FAILURE;
-        goto out;
+        rc = live_run(&cfg, &outs, &stats, &ran);
     }
     if (!ran)
         goto out;

@@ -74,6 +74,7 @@ struct nm_stats {
     uint64_t kernel_drops;      /* tp_drops */
     uint64_t kernel_freezes;    /* tp_freeze_q_cnt */
     uint64_t filtered_out;      /* packets the filter rejected (offline) */
+    uint64_t output_stalls;     /* live: times a worker waited for the output thread */
 };
 
 struct output_sink {

@@ -1,0 +1,505 @@
+/*
+ * live.c: the live pipeline (packet(7), PACKET_FANOUT; see capture/afpacket.h).
+ *
+ * Threads and ownership:
+ *   - each worker thread owns its sockets, its decode context and its flow
+ *     table: nothing on the packet path is shared or locked;
+ *   - a worker sends everything it has to say (flow records, its cumulative
+ *     counters once a second, interface events, "done") as messages through
+ *     its own SPSC ring to the output thread, which is the only writer of
+ *     outputs;
+ *   - the output thread tells workers to stop through one atomic flag.
+ *
+ * Nothing is lost silently: when a worker's ring is full it waits for the
+ * output thread (counting the stall) rather than dropping a record; if that
+ * wait makes the kernel ring overflow, the kernel counts the drops and every
+ * output reports them.  On stop, a worker first drains what the kernel had
+ * already captured, then flushes its flows with end_reason "shutdown".
+ *
+ * Time: flows are stamped with the kernel's packet timestamps; once a second
+ * each worker also advances its table to the wall clock so idle flows end
+ * even when no packet arrives.
+ */
+#include "core/live.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/afpacket.h"
+#include "capture/filter.h"
+#include "capture/iface.h"
+#include "common/privs.h"
+#include "common/spsc_ring.h"
+#include "core/signals.h"
+#include "core/worker.h"
+
+#define LIVE_RING_MSGS 4096u
+#define LIVE_FILTER_SNAPLEN 262144u
+#define LIVE_TICK_US 1000000ull
+#define LIVE_STATS_INTERVAL_US (10ull * 1000000ull)
+
+enum live_msg_kind { LIVE_MSG_FLOW, LIVE_MSG_STATS, LIVE_MSG_EVENT, LIVE_MSG_DONE };
+
+struct live_msg {
+    uint8_t kind;
+    union {
+        struct flow_record flow;
+        struct nm_stats stats;         /* the worker's cumulative counters */
+        char text[400];                /* an event to print once */
+    } u;
+};
+
+struct live;
+
+struct live_worker {
+    struct live *live;
+    unsigned id;
+    pthread_t thread;
+    bool started;
+    struct worker w;
+    struct afpacket_sock *socks[NM_MAX_IFACES];
+    bool gone[NM_MAX_IFACES];
+    struct spsc_ring *ring;
+    uint64_t stalls;                   /* times the ring was full */
+    struct live_msg scratch;           /* message being built (worker side) */
+    /* Output-thread side. */
+    struct nm_stats last;
+    bool done;
+};
+
+struct live {
+    const struct nm_config *cfg;
+    char ifnames[NM_MAX_IFACES][IFNAMSIZ];
+    unsigned nifaces;
+    struct nm_filter filters[NM_MAX_IFACES];
+    bool have_filter[NM_MAX_IFACES];
+    struct live_worker *workers;
+    unsigned nworkers;
+    /* Set by the output thread, read by workers: relaxed would do for the
+     * flag itself, but release/acquire also orders the decision to stop
+     * after any state the output thread wrote before it. */
+    _Atomic bool stop;
+    _Atomic uint64_t packets;          /* for -c across workers */
+    _Atomic int failure;               /* an interface vanished: exit 1 */
+};
+
+static uint64_t live_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t live_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- worker side ------------------------------------------------------- */
+
+/* Blocks until the output thread has room: a record is never dropped. */
+static void live_send(struct live_worker *lw, const struct live_msg *m)
+{
+    const struct timespec pause = { 0, 100000 };   /* 100 µs */
+
+    while (!spsc_ring_enqueue(lw->ring, m)) {
+        lw->stalls++;
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void live_emit_flow(void *user, const struct flow_record *rec)
+{
+    struct live_worker *lw = user;
+
+    lw->scratch.kind = LIVE_MSG_FLOW;
+    lw->scratch.u.flow = *rec;
+    live_send(lw, &lw->scratch);
+}
+
+static void live_send_event(struct live_worker *lw, const char *text)
+{
+    lw->scratch.kind = LIVE_MSG_EVENT;
+    snprintf(lw->scratch.u.text, sizeof(lw->scratch.u.text), "%s", text);
+    live_send(lw, &lw->scratch);
+}
+
+static void live_send_stats(struct live_worker *lw)
+{
+    struct nm_stats *st = &lw->scratch.u.stats;
+    struct afpacket_stats as;
+
+    memset(st, 0, sizeof(*st));
+    st->ts_us = live_wall_us();
+    worker_collect_stats(&lw->w, st);
+    for (unsigned i = 0; i < lw->live->nifaces; i++) {
+        if (!lw->socks[i] || afpacket_stats(lw->socks[i], &as) != 0)
+            continue;
+        st->kernel_packets += as.kernel_packets;
+        st->kernel_drops += as.kernel_drops;
+        st->kernel_freezes += as.kernel_freeze_q;
+    }
+    st->output_stalls = lw->stalls;
+    lw->scratch.kind = LIVE_MSG_STATS;
+    live_send(lw, &lw->scratch);
+}
+
+static bool live_on_frame(void *user, const struct nm_frame *frame)
+{
+    struct live_worker *lw = user;
+    uint64_t max = lw->live->cfg->max_packets;
+
+    if (max) {
+        /* Relaxed: a counter; the stop flag carries the ordering. */
+        uint64_t n = atomic_fetch_add_explicit(&lw->live->packets, 1, memory_order_relaxed) + 1;
+        if (n > max)
+            return false;
+        if (n == max)
+            atomic_store_explicit(&lw->live->stop, true, memory_order_release);
+    }
+    worker_process(&lw->w, frame);
+    return true;
+}
+
+static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
+{
+    char msg[320];
+    const char *name = lw->live->ifnames[i];
+
+    if (rc == AFPACKET_ERR_IFACE_DOWN) {
+        snprintf(msg, sizeof(msg), "interface %s went down; waiting for it to come back up", name);
+        if (lw->id == 0)
+            live_send_event(lw, msg);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "capture on %s stopped: %s", name, afpacket_error(lw->socks[i]));
+    if (lw->id == 0)
+        live_send_event(lw, msg);
+    lw->gone[i] = true;
+    atomic_store_explicit(&lw->live->failure, 1, memory_order_relaxed);
+    atomic_store_explicit(&lw->live->stop, true, memory_order_release);
+}
+
+/* One pass over every socket without waiting; returns frames handled. */
+static int live_poll_all(struct live_worker *lw)
+{
+    int total = 0;
+
+    for (unsigned i = 0; i < lw->live->nifaces; i++) {
+        if (lw->gone[i])
+            continue;
+        int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+        if (rc < 0)
+            live_poll_error(lw, i, rc);
+        else
+            total += rc;
+    }
+    return total;
+}
+
+static void live_wait(struct live_worker *lw)
+{
+    struct pollfd pfds[NM_MAX_IFACES];
+    nfds_t n = 0;
+
+    for (unsigned i = 0; i < lw->live->nifaces; i++) {
+        if (lw->gone[i])
+            continue;
+        pfds[n].fd = afpacket_fd(lw->socks[i]);
+        pfds[n].events = POLLIN | POLLERR;
+        pfds[n].revents = 0;
+        n++;
+    }
+    poll(pfds, n, 100);
+}
+
+static void *live_worker_main(void *arg)
+{
+    struct live_worker *lw = arg;
+    uint64_t next_tick = live_mono_us() + LIVE_TICK_US;
+
+    /* Acquire pairs with the release stores of the stop flag. */
+    while (!atomic_load_explicit(&lw->live->stop, memory_order_acquire)) {
+        if (live_poll_all(lw) == 0)
+            live_wait(lw);
+        uint64_t now = live_mono_us();
+        if (now >= next_tick) {
+            flow_table_advance(lw->w.flows, live_wall_us());
+            live_send_stats(lw);
+            next_tick = now + LIVE_TICK_US;
+        }
+    }
+    /* What the kernel already captured is processed, unless -c was met. */
+    uint64_t max = lw->live->cfg->max_packets;
+    for (int guard = 0; guard < 64 && live_poll_all(lw) > 0; guard++)
+        if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
+            break;
+    flow_table_flush(lw->w.flows, FLOW_END_SHUTDOWN);
+    live_send_stats(lw);
+    lw->scratch.kind = LIVE_MSG_DONE;
+    live_send(lw, &lw->scratch);
+    return NULL;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int live_resolve_ifaces(struct live *lv, char *err, size_t errlen)
+{
+    const struct nm_config *cfg = lv->cfg;
+
+    if (cfg->n_ifaces == 0) {
+        if (iface_default_route("/proc", lv->ifnames[0], err, errlen) != IFACE_OK)
+            return -1;
+        lv->nifaces = 1;
+        return 0;
+    }
+    for (unsigned i = 0; i < cfg->n_ifaces; i++)
+        snprintf(lv->ifnames[i], IFNAMSIZ, "%s", cfg->ifaces[i]);
+    lv->nifaces = cfg->n_ifaces;
+    for (unsigned i = 0; i < lv->nifaces; i++)
+        if (strcmp(lv->ifnames[i], "any") == 0 && lv->nifaces > 1) {
+            snprintf(err, errlen, "-i any captures every interface already; give it alone");
+            return -1;
+        }
+    return 0;
+}
+
+/* Compiles the expression for what each interface's kernel filter sees. */
+static int live_compile_filters(struct live *lv, char *err, size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE + 64];
+    struct afpacket_link link;
+
+    if (!lv->cfg->filter_expr)
+        return 0;
+    for (unsigned i = 0; i < lv->nifaces; i++) {
+        if (afpacket_link_info(lv->ifnames[i], &link, err, errlen) != AFPACKET_OK)
+            return NM_EXIT_FAILURE;
+        int rc = filter_compile(lv->cfg->filter_expr, link.filter_linktype, LIVE_FILTER_SNAPLEN,
+                                &lv->filters[i], perr, sizeof(perr));
+        if (rc == FILTER_ERR_SYNTAX || rc == FILTER_ERR_LINKTYPE) {
+            snprintf(err, errlen, "invalid filter: %s", perr);
+            return NM_EXIT_USAGE;
+        }
+        lv->have_filter[i] = true;
+        if (rc != FILTER_OK) {
+            snprintf(err, errlen, "filter for %s: %s", lv->ifnames[i], perr);
+            return NM_EXIT_FAILURE;
+        }
+    }
+    return 0;
+}
+
+static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, size_t errlen)
+{
+    const struct nm_config *cfg = lv->cfg;
+    struct afpacket_config ac;
+
+    lw->live = lv;
+    lw->ring = spsc_ring_create(LIVE_RING_MSGS, sizeof(struct live_msg));
+    if (!lw->ring) {
+        snprintf(err, errlen, "out of memory for worker %u's record ring", lw->id);
+        return -1;
+    }
+    if (worker_init(&lw->w, cfg, (uint8_t)lw->id, live_emit_flow, lw, err, errlen) != 0)
+        return -1;
+    for (unsigned i = 0; i < lv->nifaces; i++) {
+        afpacket_config_init(&ac, lv->ifnames[i]);
+        if (cfg->ring_mib)
+            ac.ring_size = (uint64_t)cfg->ring_mib << 20;
+        ac.promisc = !cfg->no_promisc;
+        ac.filter = lv->have_filter[i] ? filter_sock_fprog(&lv->filters[i]) : NULL;
+        if (lv->nworkers > 1) {
+            ac.fanout = true;
+            ac.fanout_group = (uint16_t)((unsigned)getpid() * 16u + i);
+            ac.fanout_mode = AFPACKET_FANOUT_HASH_DEFRAG;
+        }
+        if (afpacket_open(&ac, &lw->socks[i], err, errlen) != AFPACKET_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static void live_close_worker(struct live_worker *lw)
+{
+    for (unsigned i = 0; i < NM_MAX_IFACES; i++)
+        if (lw->socks[i])
+            afpacket_close(lw->socks[i]);
+    if (lw->w.flows)
+        worker_fini(&lw->w);
+    spsc_ring_destroy(lw->ring);
+}
+
+/* ---- output thread -------------------------------------------------------- */
+
+static void live_handle(struct live_worker *lw, struct output_set *outs, const struct live_msg *m)
+{
+    switch (m->kind) {
+    case LIVE_MSG_FLOW:
+        output_set_flow(outs, &m->u.flow);
+        break;
+    case LIVE_MSG_STATS:
+        lw->last = m->u.stats;
+        break;
+    case LIVE_MSG_EVENT:
+        fprintf(stderr, "netmoon: %s\n", m->u.text);
+        break;
+    case LIVE_MSG_DONE:
+        lw->done = true;
+        break;
+    }
+}
+
+/* Drains every ring; returns the number of messages handled. */
+static unsigned live_drain(struct live *lv, struct output_set *outs, struct live_msg *m)
+{
+    unsigned handled = 0;
+
+    for (unsigned i = 0; i < lv->nworkers; i++) {
+        struct live_worker *lw = &lv->workers[i];
+        for (unsigned k = 0; k < 1024 && spsc_ring_dequeue(lw->ring, m); k++, handled++)
+            live_handle(lw, outs, m);
+    }
+    return handled;
+}
+
+static void live_sum_stats(const struct live *lv, struct nm_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    for (unsigned i = 0; i < lv->nworkers; i++) {
+        const struct nm_stats *w = &lv->workers[i].last;
+        decode_stats_add(&st->decode, &w->decode);
+        st->flows_created += w->flows_created;
+        st->flows_ended += w->flows_ended;
+        st->flows_active += w->flows_active;
+        st->evictions += w->evictions;
+        st->kernel_packets += w->kernel_packets;
+        st->kernel_drops += w->kernel_drops;
+        st->kernel_freezes += w->kernel_freezes;
+        st->output_stalls += w->output_stalls;
+        if (w->ts_us > st->ts_us)
+            st->ts_us = w->ts_us;
+    }
+}
+
+static bool live_all_done(const struct live *lv)
+{
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        if (!lv->workers[i].done)
+            return false;
+    return true;
+}
+
+static void live_output_loop(struct live *lv, struct output_set *outs)
+{
+    const struct timespec idle = { 0, 2000000 };   /* 2 ms */
+    uint64_t start = live_mono_us(), next_stats = start + LIVE_STATS_INTERVAL_US;
+    uint64_t deadline = lv->cfg->duration_s > 0 ? start + (uint64_t)(lv->cfg->duration_s * 1e6) : 0;
+    struct live_msg *m = malloc(sizeof(*m));
+    struct nm_stats st;
+
+    while (m && !live_all_done(lv)) {
+        if (live_drain(lv, outs, m) == 0)
+            nanosleep(&idle, NULL);
+        uint64_t now = live_mono_us();
+        if (signals_stop_requested() || (deadline && now >= deadline))
+            atomic_store_explicit(&lv->stop, true, memory_order_release);
+        if (now >= next_stats) {
+            live_sum_stats(lv, &st);
+            output_set_stats(outs, &st);
+            output_set_flush(outs);
+            next_stats = now + LIVE_STATS_INTERVAL_US;
+        }
+    }
+    free(m);
+}
+
+static int live_start_workers(struct live *lv, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < lv->nworkers; i++) {
+        int e = pthread_create(&lv->workers[i].thread, NULL, live_worker_main, &lv->workers[i]);
+        if (e != 0) {
+            snprintf(err, errlen, "cannot start worker thread %u: %s", i, strerror(e));
+            atomic_store_explicit(&lv->stop, true, memory_order_release);
+            return -1;
+        }
+        lv->workers[i].started = true;
+    }
+    return 0;
+}
+
+static unsigned live_worker_count(const struct nm_config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (cfg->workers)
+        return cfg->workers;
+    return cpus > 0 ? (unsigned)(cpus > 64 ? 64 : cpus) : 1;
+}
+
+static void live_teardown(struct live *lv)
+{
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        if (lv->workers[i].started)
+            pthread_join(lv->workers[i].thread, NULL);
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        live_close_worker(&lv->workers[i]);
+    for (unsigned i = 0; i < lv->nifaces; i++)
+        if (lv->have_filter[i])
+            filter_free(&lv->filters[i]);
+    free(lv->workers);
+}
+
+int live_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats,
+             bool *ran)
+{
+    char err[512] = "";
+    struct live lv;
+    int rc = NM_EXIT_FAILURE;
+
+    memset(&lv, 0, sizeof(lv));
+    lv.cfg = cfg;
+    lv.nworkers = live_worker_count(cfg);
+    lv.workers = calloc(lv.nworkers, sizeof(*lv.workers));
+    if (!lv.workers) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
+    if (live_resolve_ifaces(&lv, err, sizeof(err)) != 0)
+        goto out;
+    if ((rc = live_compile_filters(&lv, err, sizeof(err))) != 0)
+        goto out;
+    rc = NM_EXIT_FAILURE;
+    for (unsigned i = 0; i < lv.nworkers; i++) {
+        lv.workers[i].id = i;
+        if (live_open_worker(&lv, &lv.workers[i], err, sizeof(err)) != 0)
+            goto out;
+    }
+    /* Sockets are open: root is no longer needed (tcpdump's -Z). */
+    if (cfg->drop_user && privs_drop(cfg->drop_user, err, sizeof(err)) != 0)
+        goto out;
+    if (live_start_workers(&lv, err, sizeof(err)) != 0)
+        goto out;
+    *ran = true;
+    fprintf(stderr, "netmoon: capturing on %s%s with %u worker%s\n", lv.ifnames[0],
+            lv.nifaces > 1 ? " and more" : "", lv.nworkers, lv.nworkers > 1 ? "s" : "");
+    live_output_loop(&lv, outs);
+    live_sum_stats(&lv, stats);
+    output_set_flush(outs);
+    rc = atomic_load_explicit(&lv.failure, memory_order_relaxed) ? NM_EXIT_FAILURE : NM_EXIT_OK;
+out:
+    if (err[0])
+        fprintf(stderr, "netmoon: %s\n", err);
+    live_teardown(&lv);
+    return rc;
+}
