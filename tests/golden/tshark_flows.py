@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""tests/golden/tshark_flows.py: the per-conversation oracle, built from tshark.
+
+netmoon's per-flow numbers are checked against numbers we did not compute
+ourselves: tshark dissects the capture and assigns every TCP and UDP packet
+to a conversation (tcp.stream / udp.stream); this script only adds them up.
+
+    tshark_flows.py FILE            a table of TCP/UDP conversations
+    tshark_flows.py --json FILE     the oracle as JSON (what compare.py reads)
+
+Library use: oracle_for(path) -> dict (see build_oracle for the format).
+
+Choices, each deliberate (the netmoon flow contract is in the brief of
+tests/golden/ and in src/output/record.h):
+
+* Conversation = tshark's tcp.stream / udp.stream, further split by the VLAN
+  tag stack (tshark's conversations ignore VLANs; netmoon keys flows by VLAN,
+  so one 5-tuple on two VLANs is two flows).  tshark starts a new tcp.stream
+  when a SYN with a new initial sequence number reuses a tuple ("port numbers
+  reused"); that is where netmoon must start a new record too.  tshark never
+  splits on idle time; netmoon splits at 60 s idle, and compare.py sums such
+  records.
+* Bytes = frame.len, the length on the wire (pcap orig_len), not the
+  captured length: the contract says bytes are as on the wire.
+* Packets per direction: side "a" is whoever sent the conversation's first
+  packet in the file, "b" the other end.  The oracle does not guess the
+  initiator; it only records who sent the first SYN (SYN without ACK), which
+  is what the initiator check uses.
+* Tunnels: the flow is the innermost IP packet (GRE, IP-in-IP, VXLAN,
+  Geneve, ... whatever tshark decapsulates).  frame.protocols gives the layer
+  order; fields that occur once per layer (ip.src for each IP header) are
+  taken at the index of that layer, since -T fields prints one value per
+  occurrence, comma-separated, in dissection order.  The encapsulation path
+  is kept per conversation so a mismatch says whether a tunnel was involved.
+* ICMP errors quote the offending IP header and the first bytes of its
+  transport header; tshark dissects that quote (udp.srcport etc. appear).
+  Everything after the first icmp/icmpv6 layer is ignored: such a packet
+  belongs to an ICMP flow, not to the quoted TCP/UDP conversation.
+* Fragments: tshark runs with -o ip.defragment:FALSE -o ipv6.defragment:FALSE
+  so each fragment is its own frame with its own frame.len (netmoon counts
+  frames, not reassembled datagrams).  tshark still dissects the first
+  fragment's transport header (ports, stream); non-first fragments have no
+  transport layer and are attributed here to the conversation of their first
+  fragment, matched on (IP version, src, dst, protocol, IP id) for IPv4 and
+  (src, dst, fragment ident) for IPv6, nearest first fragment by frame
+  number (so a non-first fragment that arrives before its first fragment is
+  still attributed; such cases are counted separately as frag_before_first).
+  Non-first fragments whose first fragment is not in the file are counted in
+  the file totals as orphan fragments and belong to no conversation.
+* Frames that tshark attributes to a TCP/UDP stream are counted even when
+  part of the packet is missing (e.g. a snaplen cut inside TCP options): the
+  ports are there, so a flow monitor can attribute them.
+* Link types: the capture's link type for each frame (pcap header or the
+  pcapng interface description block) is recorded per conversation, so
+  compare.py can limit itself to the link types netmoon implements.
+* Name resolution off (-n); no other preferences changed: tshark's defaults
+  for which UDP ports mean which protocol do not matter here, since only
+  the transport layer and its stream number are used.
+"""
+import bisect
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+# One row per frame; the order here is the column order.  Boolean fields
+# print as 1/0 (tshark 4.0) or True/False (newer); both are handled.
+FIELDS = [
+    "frame.number", "frame.time_epoch", "frame.len", "frame.protocols",
+    "frame.interface_id",
+    "ieee8021ad.id", "vlan.id",
+    "ip.src", "ip.dst", "ip.proto", "ip.id", "ip.flags.mf", "ip.frag_offset",
+    "ipv6.src", "ipv6.dst",
+    "ipv6.fraghdr.nxt", "ipv6.fraghdr.ident", "ipv6.fraghdr.offset", "ipv6.fraghdr.more",
+    "tcp.srcport", "tcp.dstport", "tcp.stream",
+    "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset",
+    "udp.srcport", "udp.dstport", "udp.stream",
+]
+COL = {name: i for i, name in enumerate(FIELDS)}
+
+TSHARK_OPTS = ["-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
+
+# Transport layers as frame.protocols names them.  Only tcp and udp become
+# conversations; the others end the search for the innermost transport.
+TRANSPORTS = {"tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "igmp", "esp", "ah"}
+
+
+def tshark_version():
+    out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+def truthy(v):
+    return v in ("1", "True", "true")
+
+
+def nth(value, index):
+    """The index-th comma-separated value of a tshark field, or ''."""
+    if not value:
+        return ""
+    parts = value.split(",")
+    return parts[index] if index < len(parts) else ""
+
+
+def file_linktypes(path):
+    """Link types of a pcap or pcapng file, indexed like frame.interface_id.
+    Returns (format, [linktype, ...]); format is None when the file is neither
+    pcap nor pcapng (tshark reads many other formats; netmoon does not)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24:
+            return None, []
+        magic = head[:4]
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+            return "pcap", [struct.unpack("<I", head[20:24])[0] & 0xFFFF]
+        if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            return "pcap", [struct.unpack(">I", head[20:24])[0] & 0xFFFF]
+        if magic != b"\x0a\x0d\x0d\x0a":
+            return None, []
+        # pcapng: walk the blocks, collect Interface Description Blocks.
+        # Interface ids are kept cumulative across sections, as wiretap does.
+        f.seek(0)
+        data = f.read()
+    types, off, endian = [], 0, "<"
+    while off + 12 <= len(data):
+        btype_raw = data[off:off + 4]
+        if btype_raw == b"\x0a\x0d\x0d\x0a":
+            bom = data[off + 8:off + 12]
+            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+        btype, blen = struct.unpack(endian + "II", data[off:off + 8])
+        if blen < 12 or off + blen > len(data):
+            break
+        if btype == 1 and blen >= 16:
+            types.append(struct.unpack(endian + "H", data[off + 8:off + 10])[0])
+        off += blen
+    return "pcapng", types
+
+
+def run_tshark(path, timeout=300):
+    """Runs tshark; returns (rows, returncode, stderr).  Rows read before an
+    error (a damaged file) are kept: the caller decides what to do."""
+    cmd = ["tshark", "-r", path] + TSHARK_OPTS + [
+        "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
+        "-E", "aggregator=,", "-E", "quote=n"]
+    for f in FIELDS:
+        cmd += ["-e", f]
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+    rows = [line.split("\t") for line in p.stdout.splitlines() if line]
+    err = "\n".join(l for l in p.stderr.splitlines() if "could be dangerous" not in l)
+    return rows, p.returncode, err
+
+
+def layer_index(layers, upto, name):
+    """How many times layer `name` occurs in layers[0:upto+1], minus one: the
+    index of the value that layer contributed to a multi-valued field."""
+    return sum(1 for l in layers[:upto + 1] if l == name) - 1
+
+
+def ip_layer(r, layers, p):
+    """Addresses and fragment state of the IP header at layers[p]."""
+    fam = layers[p]
+    k = layer_index(layers, p, fam)
+    d = {"ipv": 4 if fam == "ip" else 6, "frag_first": False, "frag_later": False, "frag_key": None}
+    if fam == "ip":
+        d["src"] = nth(r[COL["ip.src"]], k)
+        d["dst"] = nth(r[COL["ip.dst"]], k)
+        proto = nth(r[COL["ip.proto"]], k)
+        off = nth(r[COL["ip.frag_offset"]], k)
+        mf = truthy(nth(r[COL["ip.flags.mf"]], k))
+        d["frag_first"] = mf and off in ("0", "")
+        d["frag_later"] = off not in ("0", "")
+        d["frag_key"] = (4, d["src"], d["dst"], proto, nth(r[COL["ip.id"]], k))
+    else:
+        d["src"] = nth(r[COL["ipv6.src"]], k)
+        d["dst"] = nth(r[COL["ipv6.dst"]], k)
+        # This header's fragment header, if any, is a "ipv6.fraghdr" layer
+        # before the next IP layer; its values sit at the index given by the
+        # number of fragment headers before this IP layer.
+        nxt_ip = next((i for i in range(p + 1, len(layers)) if layers[i] in ("ip", "ipv6")), len(layers))
+        if "ipv6.fraghdr" in layers[p + 1:nxt_ip]:
+            j = sum(1 for l in layers[:p] if l == "ipv6.fraghdr")
+            off = nth(r[COL["ipv6.fraghdr.offset"]], j)
+            more = truthy(nth(r[COL["ipv6.fraghdr.more"]], j))
+            d["frag_first"] = more and off in ("0", "")
+            d["frag_later"] = off not in ("0", "")
+            d["frag_key"] = (6, d["src"], d["dst"], None, nth(r[COL["ipv6.fraghdr.ident"]], j))
+    return d
+
+
+def analyse_frame(r):
+    """Locates the innermost IP layer and its transport.  Returns a dict or
+    None when the frame carries no IP."""
+    layers = r[COL["frame.protocols"]].split(":")
+    # Stop at the first ICMP layer: what follows is a quoted packet.
+    stop = len(layers)
+    for i, l in enumerate(layers):
+        if l in ("icmp", "icmpv6"):
+            stop = i
+            break
+    ip_pos = [i for i in range(stop) if layers[i] in ("ip", "ipv6")]
+    if not ip_pos:
+        return None
+    p = ip_pos[-1]
+    info = ip_layer(r, layers, p)
+    info["encap"] = ":".join(layers[:p + 1])
+    # Every IP header on the way in that is a first fragment (the outer
+    # header of a tunnel may be the fragmented one) names this flow for its
+    # later fragments.
+    info["first_frag_keys"] = [info["frag_key"]] if info["frag_first"] else []
+    for q in ip_pos[:-1]:
+        outer = ip_layer(r, layers, q)
+        if outer["frag_first"]:
+            info["first_frag_keys"].append(outer["frag_key"])
+    # The transport: first transport layer after the innermost IP layer.
+    t = next((i for i in range(p + 1, len(layers)) if layers[i] in TRANSPORTS), None)
+    info["transport"] = layers[t] if t is not None else None
+    if info["transport"] in ("tcp", "udp"):
+        name = info["transport"]
+        j = layer_index(layers, t, name)
+        sp = nth(r[COL[name + ".srcport"]], j)
+        dp = nth(r[COL[name + ".dstport"]], j)
+        st = nth(r[COL[name + ".stream"]], j)
+        if sp.isdigit() and dp.isdigit():
+            info["sport"], info["dport"] = int(sp), int(dp)
+            info["stream"] = int(st) if st.isdigit() else None
+            info["encap"] = ":".join(layers[:t + 1])
+            if name == "tcp":
+                info["syn"] = truthy(nth(r[COL["tcp.flags.syn"]], j))
+                info["ack"] = truthy(nth(r[COL["tcp.flags.ack"]], j))
+                info["fin"] = truthy(nth(r[COL["tcp.flags.fin"]], j))
+                info["rst"] = truthy(nth(r[COL["tcp.flags.reset"]], j))
+        else:
+            info["transport"] = None  # header too short for ports
+    return info
+
+
+def vlan_stack(r):
+    ids = []
+    for f in ("ieee8021ad.id", "vlan.id"):
+        v = r[COL[f]]
+        if v:
+            ids += [int(x) for x in v.split(",") if x.isdigit()]
+    return tuple(ids)
+
+
+def new_conv(proto, stream, vlans, info, ts, linktype):
+    return {
+        "proto": proto, "stream": stream, "vlans": list(vlans), "ip_version": info["ipv"],
+        "a": [info["src"], info["sport"]], "b": [info["dst"], info["dport"]],
+        "a_pkts": 0, "a_bytes": 0, "b_pkts": 0, "b_bytes": 0,
+        "first_ts": ts, "last_ts": ts, "first_frame": None, "last_frame": None,
+        "syn_sender": None, "syn_frame": None, "synack_seen": False,
+        "fin": 0, "rst": 0, "frag_nonfirst": 0, "frag_before_first": 0,
+        "encaps": [], "linktypes": [linktype],
+    }
+
+
+def account(conv, side, frame_no, ts, flen):
+    conv[side + "_pkts"] += 1
+    conv[side + "_bytes"] += flen
+    conv["first_ts"] = min(conv["first_ts"], ts)
+    conv["last_ts"] = max(conv["last_ts"], ts)
+    if conv["first_frame"] is None:
+        conv["first_frame"] = frame_no
+    conv["last_frame"] = frame_no
+
+
+def build_oracle(rows, linktypes):
+    """Adds up the per-frame rows into conversations.
+
+    Returns {"conversations": [...], "totals": {...}}; each conversation has
+    proto ("tcp"/"udp"), stream (tshark's number), vlans, ip_version, a and b
+    ([ip, port]; a sent the first packet), a_pkts/a_bytes/b_pkts/b_bytes,
+    first_ts/last_ts (epoch seconds), syn_sender ("a", "b" or None),
+    encaps (protocol paths seen) and linktypes."""
+    convs = {}
+    order = []
+    totals = {"frames": 0, "ip_frames": 0, "tcp_frames": 0, "udp_frames": 0,
+              "other_ip_frames": 0, "frag_nonfirst": 0, "frag_orphan": 0}
+    first_frags = {}   # frag_key -> sorted list of (frame_no, conv key, side)
+    later_frags = []   # (frame_no, ts, flen, frag_key)
+    for r in rows:
+        if len(r) < len(FIELDS):
+            r = r + [""] * (len(FIELDS) - len(r))
+        totals["frames"] += 1
+        frame_no = int(r[COL["frame.number"]])
+        ts = float(r[COL["frame.time_epoch"]])
+        flen = int(r[COL["frame.len"]])
+        iface = r[COL["frame.interface_id"]]
+        iface = int(iface) if iface.isdigit() else 0
+        lt = linktypes[iface] if iface < len(linktypes) else None
+        info = analyse_frame(r)
+        if info is None:
+            continue
+        totals["ip_frames"] += 1
+        vlans = vlan_stack(r)
+        if info["frag_later"]:
+            totals["frag_nonfirst"] += 1
+            later_frags.append((frame_no, ts, flen, info["frag_key"]))
+            continue
+        if info["transport"] not in ("tcp", "udp"):
+            totals["other_ip_frames"] += 1
+            continue
+        proto = info["transport"]
+        totals[proto + "_frames"] += 1
+        stream = info["stream"]
+        if stream is None:
+            # No stream number (should not happen): key on the tuple.
+            ends = sorted([(info["src"], info["sport"]), (info["dst"], info["dport"])])
+            stream = "tuple:%s" % (ends,)
+        key = (proto, stream, vlans)
+        conv = convs.get(key)
+        if conv is None:
+            conv = convs[key] = new_conv(proto, stream, vlans, info, ts, lt)
+            order.append(key)
+        if lt not in conv["linktypes"]:
+            conv["linktypes"].append(lt)
+        if [info["src"], info["sport"]] == conv["a"] and [info["dst"], info["dport"]] == conv["b"]:
+            side = "a"
+        else:
+            side = "b"
+        account(conv, side, frame_no, ts, flen)
+        if info["encap"] not in conv["encaps"] and len(conv["encaps"]) < 4:
+            conv["encaps"].append(info["encap"])
+        if proto == "tcp":
+            if info["syn"] and not info["ack"] and conv["syn_sender"] is None:
+                conv["syn_sender"], conv["syn_frame"] = side, frame_no
+            if info["syn"] and info["ack"]:
+                conv["synack_seen"] = True
+            conv["fin"] += info["fin"]
+            conv["rst"] += info["rst"]
+        for fkey in info["first_frag_keys"]:
+            first_frags.setdefault(fkey, []).append((frame_no, key, side))
+    # Non-first fragments go to the conversation of the nearest first
+    # fragment with the same key (IP ids wrap; the nearest is the right one).
+    for frame_no, ts, flen, fkey in later_frags:
+        cands = first_frags.get(fkey)
+        if not cands:
+            totals["frag_orphan"] += 1
+            continue
+        i = bisect.bisect_left(cands, (frame_no,))
+        best = min(cands[max(0, i - 1):i + 1], key=lambda c: abs(c[0] - frame_no))
+        _, key, side = best
+        conv = convs[key]
+        account(conv, side, frame_no, ts, flen)
+        conv["frag_nonfirst"] += 1
+        if frame_no < best[0]:
+            conv["frag_before_first"] += 1
+    out = []
+    for key in order:
+        c = convs[key]
+        out.append(c)
+    return {"conversations": out, "totals": totals}
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _self_sha256():
+    return file_sha256(os.path.abspath(__file__))
+
+
+def oracle_for(path, cache_dir=None, timeout=300):
+    """The oracle for one capture file, cached in cache_dir (if given) under a
+    key made of the file's hash, this script's hash and tshark's version, so
+    a change to any of them recomputes it."""
+    fmt, linktypes = file_linktypes(path)
+    key = None
+    if cache_dir:
+        key = hashlib.sha256(("%s|%s|%s" % (file_sha256(path), _self_sha256(), tshark_version())).encode()).hexdigest()
+        cached = os.path.join(cache_dir, key[:2], key + ".json")
+        try:
+            with open(cached) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+    try:
+        rows, rc, err = run_tshark(path, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rows, rc, err = [], -1, "tshark timed out after %d s" % timeout
+    result = build_oracle(rows, linktypes)
+    result.update({"file": path, "format": fmt, "linktypes": linktypes,
+                   "tshark_rc": rc, "tshark_error": err[-500:], "tshark": tshark_version()})
+    if cache_dir and rc != -1:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        tmp = cached + ".%d.tmp" % os.getpid()
+        with open(tmp, "w") as f:
+            json.dump(result, f)
+        os.replace(tmp, cached)
+    return result
+
+
+def main(argv):
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    o = oracle_for(args[0])
+    if "--json" in argv:
+        json.dump(o, sys.stdout, indent=1)
+        print()
+        return 0
+    print("# %s: %s, tshark exit %d %s" % (args[0], o["format"], o["tshark_rc"], o["tshark_error"]))
+    print("# totals: %s" % o["totals"])
+    for c in o["conversations"]:
+        print("%-3s %-10s vlan=%-8s %s:%s -> %s:%s  a %d pkts %d B  b %d pkts %d B  syn=%s%s" % (
+            c["proto"], c["stream"], ",".join(map(str, c["vlans"])) or "-",
+            c["a"][0], c["a"][1], c["b"][0], c["b"][1],
+            c["a_pkts"], c["a_bytes"], c["b_pkts"], c["b_bytes"], c["syn_sender"],
+            "  frags=%d" % c["frag_nonfirst"] if c["frag_nonfirst"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
