@@ -376,20 +376,8 @@ static unsigned live_drain(struct live *lv, struct output_set *outs, struct live
 static void live_sum_stats(const struct live *lv, struct nm_stats *st)
 {
     memset(st, 0, sizeof(*st));
-    for (unsigned i = 0; i < lv->nworkers; i++) {
-        const struct nm_stats *w = &lv->workers[i].last;
-        decode_stats_add(&st->decode, &w->decode);
-        st->flows_created += w->flows_created;
-        st->flows_ended += w->flows_ended;
-        st->flows_active += w->flows_active;
-        st->evictions += w->evictions;
-        st->kernel_packets += w->kernel_packets;
-        st->kernel_drops += w->kernel_drops;
-        st->kernel_freezes += w->kernel_freezes;
-        st->output_stalls += w->output_stalls;
-        if (w->ts_us > st->ts_us)
-            st->ts_us = w->ts_us;
-    }
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        nm_stats_add(st, &lv->workers[i].last);
 }
 
 static bool live_all_done(const struct live *lv)

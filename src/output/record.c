@@ -54,3 +54,19 @@ size_t record_format_tcp_flags(uint8_t flags, char out[9])
     out[n] = '\0';
     return n;
 }
+
+void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
+{
+    decode_stats_add(&into->decode, &from->decode);
+    into->flows_created += from->flows_created;
+    into->flows_ended += from->flows_ended;
+    into->flows_active += from->flows_active;
+    into->evictions += from->evictions;
+    into->kernel_packets += from->kernel_packets;
+    into->kernel_drops += from->kernel_drops;
+    into->kernel_freezes += from->kernel_freezes;
+    into->filtered_out += from->filtered_out;
+    into->output_stalls += from->output_stalls;
+    if (from->ts_us > into->ts_us)
+        into->ts_us = from->ts_us;
+}

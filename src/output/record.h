@@ -77,6 +77,9 @@ struct nm_stats {
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
 };
 
+/* Adds the counters of from into into; ts_us becomes the later of the two. */
+void nm_stats_add(struct nm_stats *into, const struct nm_stats *from);
+
 struct output_sink {
     const char *name;
     void *state;
