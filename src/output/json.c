@@ -129,11 +129,11 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"flows_created\":%" PRIu64 ",\"flows_ended\":%" PRIu64
                  ",\"flows_active\":%" PRIu64 ",\"evictions\":%" PRIu64
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
-                 ",\"kernel_freezes\":%" PRIu64 ",\"decode\":{",
+                 ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64 ",\"decode\":{",
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
-                 s->kernel_freezes);
+                 s->kernel_freezes, s->output_stalls);
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])
