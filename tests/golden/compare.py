@@ -177,7 +177,8 @@ def check_split(c, recs, idle_timeout, allow_active, disordered):
 def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKTYPES):
     """Returns a result dict: counts and a list of mismatch descriptions."""
     res = {"tcp": 0, "udp": 0, "exact": 0, "init_checked": 0, "init_ok": 0,
-           "extra": 0, "not_compared": 0, "records": len(flows), "mismatches": []}
+           "extra": 0, "not_compared": 0, "records": len(flows), "mismatches": [],
+           "differ_malformed": 0}
     convs = []
     for c in oracle["conversations"]:
         c = dict(c)
@@ -258,6 +259,9 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
             if any(sum(l in ("ip", "ipv6") for l in e.split(":")) > 1 for e in c["encaps"]) or \
                     any(x in e for e in c["encaps"] for x in ("gre", "vxlan", "geneve", "gtp", "teredo", "l2tp")):
                 extra_info.append("tunnel %s" % "|".join(c["encaps"]))
+            if c.get("malformed"):
+                extra_info.append("tshark flags %d of its frames malformed" % c["malformed"])
+                res["differ_malformed"] += 1
             if c["linktypes"] != [1]:
                 extra_info.append("linktype %s" % c["linktypes"])
             if not c["syn_sender"] and c["proto"] == "tcp":

@@ -49,6 +49,9 @@ tests/golden/ and in src/output/record.h):
   still attributed; such cases are counted separately as frag_before_first).
   Non-first fragments whose first fragment is not in the file are counted in
   the file totals as orphan fragments and belong to no conversation.
+* Frames tshark flags as malformed (_ws.malformed) are still counted as
+  tshark attributes them; the count per conversation ("malformed") is kept
+  so that a difference there can be read with that in mind.
 * Frames that tshark attributes to a TCP/UDP stream are counted even when
   part of the packet is missing (e.g. a snaplen cut inside TCP options): the
   ports are there, so a flow monitor can attribute them.
@@ -82,6 +85,7 @@ FIELDS = [
     "tcp.srcport", "tcp.dstport", "tcp.stream",
     "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset",
     "udp.srcport", "udp.dstport", "udp.stream",
+    "_ws.malformed",
 ]
 COL = {name: i for i, name in enumerate(FIELDS)}
 
@@ -235,6 +239,7 @@ def analyse_frame(r):
     ip_pos = chain
     p = ip_pos[-1]
     info = ip_layer(r, layers, p)
+    info["layers_before"] = layers[:p]
     info["encap"] = ":".join(layers[:p + 1])
     # Every IP header on the way in that is a first fragment (the outer
     # header of a tunnel may be the fragmented one) names this flow for its
@@ -268,13 +273,28 @@ def analyse_frame(r):
     return info
 
 
-def vlan_stack(r):
+def vlan_stack(r, layers_before):
+    """The VLAN IDs of the tags in front of the flow's IP header (outer
+    first within each kind).  Tags inside what the flow carries (an sFlow
+    sample, say) are not the flow's; tags of an inner Ethernet frame of a
+    tunnel are kept, as either may be the one a monitor reports."""
     ids = []
-    for f in ("ieee8021ad.id", "vlan.id"):
-        v = r[COL[f]]
-        if v:
-            ids += [int(x) for x in v.split(",") if x.isdigit()]
+    for layer, field in (("ieee8021ad", "ieee8021ad.id"), ("vlan", "vlan.id")):
+        n = sum(1 for l in layers_before if l == layer)
+        vals = [int(x) for x in r[COL[field]].split(",") if x.isdigit()][:n]
+        ids += vals
     return tuple(ids)
+
+
+def parse_epoch(text):
+    """frame.time_epoch as float seconds.  tshark prints seconds, a dot and
+    nanoseconds; a capture whose sub-second field is out of range (>= 1 s,
+    e.g. tcpdump's timestamp_invalid_micro.pcap) makes that more than nine
+    digits, which still means nanoseconds."""
+    sec, _, frac = text.partition(".")
+    if len(frac) >= 9:
+        return int(sec) + int(frac) / 1e9
+    return float(text)
 
 
 def new_conv(proto, stream, vlans, info, ts, linktype):
@@ -286,7 +306,7 @@ def new_conv(proto, stream, vlans, info, ts, linktype):
         "syn_sender": None, "syn_frame": None, "synack_seen": False,
         "fin": 0, "rst": 0, "frag_nonfirst": 0, "frag_before_first": 0,
         "encaps": [], "linktypes": [linktype],
-        "long_gaps": [], "time_disorder": 0, "_prev_ts": None,
+        "long_gaps": [], "time_disorder": 0, "_prev_ts": None, "malformed": 0,
     }
 
 
@@ -321,7 +341,7 @@ def build_oracle(rows, linktypes):
             r = r + [""] * (len(FIELDS) - len(r))
         totals["frames"] += 1
         frame_no = int(r[COL["frame.number"]])
-        ts = float(r[COL["frame.time_epoch"]])
+        ts = parse_epoch(r[COL["frame.time_epoch"]])
         if ts < clock:
             totals["time_backwards"] += 1
         clock = max(clock, ts)
@@ -333,7 +353,7 @@ def build_oracle(rows, linktypes):
         if info is None:
             continue
         totals["ip_frames"] += 1
-        vlans = vlan_stack(r)
+        vlans = vlan_stack(r, info["layers_before"])
         if info["frag_later"]:
             totals["frag_nonfirst"] += 1
             later_frags.append((frame_no, ts, flen, info["frag_key"]))
@@ -377,6 +397,8 @@ def build_oracle(rows, linktypes):
         else:
             side = "b"
         account(conv, side, frame_no, ts, flen)
+        if r[COL["_ws.malformed"]]:
+            conv["malformed"] += 1
         if info["encap"] not in conv["encaps"] and len(conv["encaps"]) < 4:
             conv["encaps"].append(info["encap"])
         if proto == "tcp":
