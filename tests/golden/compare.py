@@ -30,7 +30,8 @@ Matching rules (why each):
 * Exact = for both endpoints, packets and bytes equal the oracle's.
   Bytes are frame lengths on the wire in both (tshark frame.len).
 * Initiator: for TCP conversations where tshark saw a SYN without ACK, the
-  first record's src must be the sender of that SYN.
+  first record's src must be the sender of that SYN (a conversation netmoon
+  has no record for counts as wrong; how many of those is reported apart).
 * Records that match no conversation are "extra" and count as differing
   flows: rate = exact / (conversations + extra records).
 * Conversations on link types netmoon does not implement (LINKTYPES below,
@@ -178,7 +179,7 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
     """Returns a result dict: counts and a list of mismatch descriptions."""
     res = {"tcp": 0, "udp": 0, "exact": 0, "init_checked": 0, "init_ok": 0,
            "extra": 0, "not_compared": 0, "records": len(flows), "mismatches": [],
-           "differ_malformed": 0}
+           "differ_malformed": 0, "init_missing": 0}
     convs = []
     for c in oracle["conversations"]:
         c = dict(c)
@@ -225,7 +226,9 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
             want = c[c["syn_sender"]]
             if recs and recs[0]["src"] == want:
                 res["init_ok"] += 1
-            elif recs:
+            elif not recs:
+                res["init_missing"] += 1
+            else:
                 problems.append("initiator: netmoon src %s:%s, SYN sent by %s:%s (frame %s)" % (
                     recs[0]["src"][0], recs[0]["src"][1], want[0], want[1], c["syn_frame"]))
         if not recs:
@@ -282,10 +285,12 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
 
 
 def format_result(name, res, max_details=20):
-    lines = ["%s: tcp %d udp %d conversations, %d/%d flows exact (%.2f%%), initiator %d/%d, "
-             "%d extra netmoon records, %d not compared (link type), %d netmoon TCP/UDP records" % (
+    lines = ["%s: tcp %d udp %d conversations, %d/%d flows exact (%.2f%%), initiator %d/%d "
+             "(%d without a record), %d extra netmoon records, %d not compared (link type), "
+             "%d netmoon TCP/UDP records" % (
                  name, res["tcp"], res["udp"], res["exact"], res["flows"], 100 * res["match_rate"],
-                 res["init_ok"], res["init_checked"], res["extra"], res["not_compared"], res["records"])]
+                 res["init_ok"], res["init_checked"], res["init_missing"], res["extra"],
+                 res["not_compared"], res["records"])]
     for m in res["mismatches"][:max_details]:
         lines.append("  differs: %s" % m["conv"])
         for p in m["problems"]:

@@ -144,7 +144,7 @@ def main(argv):
 
     failures = 0
     agg = {"flows": 0, "exact": 0, "init_checked": 0, "init_ok": 0, "tcp": 0, "udp": 0,
-           "extra": 0, "not_compared": 0, "differ_malformed": 0}
+           "extra": 0, "not_compared": 0, "differ_malformed": 0, "init_missing": 0}
     skipped_files, rejected, bad_json = [], [], []
     for path, oracle, run, problems, res in results:
         name = label_of(args, path)
@@ -236,8 +236,9 @@ def main(argv):
     verdict = "PASS" if init >= args.min_initiator else "FAIL"
     failures += verdict == "FAIL"
     print("%s %s/initiator: %d/%d TCP connections with the SYN captured have src = SYN sender "
-          "(%.2f%%, need %.2f%%)" % (verdict, args.label, agg["init_ok"], agg["init_checked"],
-                                     100 * init, 100 * args.min_initiator))
+          "(%.2f%%, need %.2f%%; %d of the rest have no netmoon record at all)" % (
+              verdict, args.label, agg["init_ok"], agg["init_checked"], 100 * init,
+              100 * args.min_initiator, agg["init_missing"]))
     crashes = sum(1 for r in results if crashed(r[2]))
     if not crashes:
         print("PASS %s/no-crash: %d files" % (args.label, len(results)))

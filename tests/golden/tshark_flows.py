@@ -121,6 +121,7 @@ def skip_ext(layers, i):
     return i
 
 
+@functools.lru_cache(maxsize=None)
 def tshark_version():
     out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0] if out else "unknown"
