@@ -84,7 +84,10 @@ struct nm_frame {
     X(tunnel_too_deep, "tunnels nested too deeply")                        \
     X(ip_truncated, "raw IP frame too short for a version nibble")          \
     X(ports_truncated, "SCTP/DCCP/UDP-Lite header shorter than its ports")  \
-    X(geneve_bad_version, "Geneve version not 0")
+    X(geneve_bad_version, "Geneve version not 0")                           \
+    X(mpls_truncated, "MPLS label stack truncated")                         \
+    X(mpls_too_deep, "MPLS label stack deeper than 8 entries")              \
+    X(pppoe_truncated, "PPPoE session header truncated")
 
 enum decode_reason {
 #define X(name, desc) DECODE_R_##name,
@@ -283,6 +286,8 @@ decode_fn decode_icmpv6;
 decode_fn decode_gre;
 decode_fn decode_vxlan;
 decode_fn decode_geneve;
+decode_fn decode_mpls;       /* MPLS label stack (RFC 3032), IP below it */
+decode_fn decode_pppoe;      /* PPPoE session stage (RFC 2516) carrying IP */
 
 /* 802.1Q / 802.1ad tags starting at cur (tpid already read): shared by
  * Ethernet and by SLL/GRE payloads whose protocol is a VLAN TPID. */

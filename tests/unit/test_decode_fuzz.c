@@ -126,6 +126,27 @@ static void seed_raw_fragments(void)
     pb_ipv4_finish(b, ip);
 }
 
+static void seed_mpls_pppoe(void)
+{
+    struct pb *b = new_seed(NM_LINKTYPE_ETHERNET);
+    pb_eth(b, 0x8847);
+    pb_be32(b, (100u << 12) | 64);
+    pb_be32(b, (200u << 12) | 0x100 | 64);
+    size_t ip = pb_ipv4(b, 6, V4_A, V4_B);
+    pb_tcp(b, 1, 2, 3, 4, NM_TCP_ACK, 5, NULL, 0);
+    pb_ipv4_finish(b, ip);
+    b = new_seed(NM_LINKTYPE_ETHERNET);
+    pb_eth(b, 0x8864);
+    pb_bytes(b, (const uint8_t[6]){ 0x11, 0, 0, 1, 0, 0 }, 6);
+    size_t len_at = b->n - 2;
+    pb_be16(b, 0x0057);
+    size_t ip6 = pb_ipv6(b, 17, V6_A, V6_B);
+    size_t udp = pb_udp(b, 3, 4);
+    pb_udp_finish(b, udp);
+    pb_ipv6_finish(b, ip6);
+    pb_put16(b, len_at, (uint16_t)(b->n - len_at - 2));
+}
+
 static void check_invariants(const uint8_t *data, size_t len, const struct nm_packet *p,
                              uint64_t accounted_before, bool ok)
 {
@@ -247,6 +268,7 @@ int main(void)
     seed_vxlan_geneve();
     seed_loopback_ipip();
     seed_raw_fragments();
+    seed_mpls_pppoe();
     RUN(test_seeds_decode);
     RUN(test_every_prefix);
     RUN(test_random_flips);
