@@ -131,8 +131,11 @@ enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pk
     case NM_ETH_VLAN:
     case NM_ETH_QINQ:
     case NM_ETH_QINQ_OLD: return decode_vlan(ctx, pkt, cur, ethertype);
+    case NM_ETH_MPLS_UC:
+    case NM_ETH_MPLS_MC: return decode_mpls(ctx, pkt, cur);
+    case NM_ETH_PPPOE_SESSION: return decode_pppoe(ctx, pkt, cur);
     default:
-        /* ARP, LLDP, STP, MPLS, PPPoE ...: well formed but not IP.  No
+        /* ARP, LLDP, STP, PPPoE discovery ...: well formed but not IP.  No
          * reason is counted, so decode_packet() counts non_ip. */
         return DECODE_STOP;
     }

@@ -84,7 +84,10 @@ struct nm_frame {
     X(tunnel_too_deep, "tunnels nested too deeply")                        \
     X(ip_truncated, "raw IP frame too short for a version nibble")          \
     X(ports_truncated, "SCTP/DCCP/UDP-Lite header shorter than its ports")  \
-    X(geneve_bad_version, "Geneve version not 0")
+    X(geneve_bad_version, "Geneve version not 0")                           \
+    X(mpls_truncated, "MPLS label stack truncated")                         \
+    X(mpls_too_deep, "MPLS label stack deeper than 8 entries")              \
+    X(pppoe_truncated, "PPPoE session header truncated")
 
 enum decode_reason {
 #define X(name, desc) DECODE_R_##name,
@@ -136,7 +139,23 @@ enum {
     NM_TCP_ACK = 0x10, NM_TCP_URG = 0x20, NM_TCP_ECE = 0x40, NM_TCP_CWR = 0x80,
 };
 
-/* What decode_packet() learned about one frame. */
+/* What decode_packet() learned about one frame.
+ *
+ * Notes for consumers (decisions taken in src/decode/):
+ * - An IPv6 packet whose addresses are ::ffff:a.b.c.d has the same nm_addr
+ *   bytes as an IPv4 packet: key flows on ip_version too.
+ * - ICMP/ICMPv6 never set has_ports; queries with an identifier (echo,
+ *   timestamp, information, address mask) set icmp_is_echo and icmp_id.
+ * - A non-first fragment gets sport/dport (has_ports) and the ICMP fields
+ *   from its first fragment through the fragment table; when the first
+ *   fragment was not seen it is accounted by addresses and proto only.
+ * - A tunnel is decapsulated only when the outer packet is not fragmented
+ *   and the inner packet decodes as IP; otherwise the outer packet is what
+ *   is described here (tunnel NONE, depth 0) and the reason is counted.
+ *   vlan_id/vlan_count always describe the captured wire, not an inner
+ *   Ethernet frame.
+ * - has_ip is true whenever a usable IP header was read, even if the
+ *   transport header was truncated or malformed (reason counted). */
 struct nm_packet {
     uint64_t ts_us;
     uint32_t wirelen;          /* accounted bytes: the frame as on the wire */
@@ -283,6 +302,8 @@ decode_fn decode_icmpv6;
 decode_fn decode_gre;
 decode_fn decode_vxlan;
 decode_fn decode_geneve;
+decode_fn decode_mpls;       /* MPLS label stack (RFC 3032), IP below it */
+decode_fn decode_pppoe;      /* PPPoE session stage (RFC 2516) carrying IP */
 
 /* 802.1Q / 802.1ad tags starting at cur (tpid already read): shared by
  * Ethernet and by SLL/GRE payloads whose protocol is a VLAN TPID. */

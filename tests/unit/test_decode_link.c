@@ -170,6 +170,51 @@ static void test_non_ip_frames(void)
     CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
 }
 
+static void test_mpls(void)
+{
+    /* Two label stack entries (RFC 3032): label 100 TTL 64, then label 200
+     * with the bottom-of-stack bit, then IPv4. */
+    static const uint8_t f[] = { MACS, 0x88, 0x47, 0x00, 0x06, 0x40, 0x40, 0x00, 0x0c, 0x81, 0x40,
+                                 IPV4_UDP_BYTES };
+    /* Bottom label followed by a pseudowire control word: not IP. */
+    static const uint8_t pw[] = { MACS, 0x88, 0x47, 0x00, 0x06, 0x41, 0x40, 0, 0, 0, 0, MACS };
+    uint8_t deep[14 + 9 * 4 + 20] = { MACS, 0x88, 0x47 };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, sizeof f, &p));
+    check_v4_udp(&p);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, pw, sizeof pw, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, deep, sizeof deep, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_mpls_too_deep], 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, 20, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_mpls_truncated], 1);
+}
+
+static void test_pppoe_session(void)
+{
+    /* RFC 2516: ver/type 0x11, code 0, session 0x002d, length 38 (PPP
+     * protocol 0x0021 + 36 bytes of IPv4), then Ethernet padding. */
+    static const uint8_t f[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x2d, 0x00, 38, 0x00, 0x21,
+                                 IPV4_UDP_BYTES, 0, 0, 0, 0 };
+    /* Protocol field compressed to one byte (RFC 1661 §6.5), IPv6. */
+    static const uint8_t pfc[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 61, 0x57,
+                                   IPV6_TCP_BYTES };
+    /* LCP echo request (0xc021): control traffic, not IP. */
+    static const uint8_t lcp[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 10, 0xc0, 0x21,
+                                   9, 1, 0, 8, 0, 0, 0, 0 };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, sizeof f, &p));
+    check_v4_udp(&p);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, pfc, sizeof pfc, &p));
+    check_v6_tcp(&p);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, lcp, sizeof lcp, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, 18, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_pppoe_truncated], 1);
+}
+
 static void test_sll(void)
 {
     /* packet type 0 (to us), ARPHRD_ETHER 1, address length 6, address
@@ -376,6 +421,8 @@ int main(void)
     RUN(test_vlan_truncated);
     RUN(test_eth_truncated);
     RUN(test_non_ip_frames);
+    RUN(test_mpls);
+    RUN(test_pppoe_session);
     RUN(test_sll);
     RUN(test_sll2);
     RUN(test_sll_vlan);

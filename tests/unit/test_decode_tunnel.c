@@ -1,0 +1,445 @@
+/*
+ * test_decode_tunnel.c: decapsulation of GRE (RFC 2784/2890, TEB), VXLAN
+ * (RFC 7348), Geneve (RFC 8926), IP-in-IP (RFC 2003), 6in4 (RFC 4213),
+ * 4in6/6in6 (RFC 2473); --no-decap; fallback to the outer packet when the
+ * inner one is unusable; the nesting limit.
+ */
+#include "decode/decode.h"
+#include "testlib.h"
+#include "decode_build.h"
+
+static struct decode_ctx ctx;
+
+static bool run_eth(const struct pb *b, struct nm_packet *p)
+{
+    return decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, b->b, b->n, p);
+}
+
+static void init(bool no_decap)
+{
+    struct decode_options o = { .no_decap = no_decap };
+    decode_ctx_init(&ctx, &o);
+}
+
+/* Inner IPv4 C -> D, TCP 1234 -> 80, 3 data bytes. */
+static void put_inner_v4_tcp(struct pb *b)
+{
+    size_t ip = pb_ipv4(b, 6, V4_C, V4_D);
+    pb_tcp(b, 1234, 80, 1, 0, NM_TCP_SYN, 1000, NULL, 0);
+    pb_bytes(b, "abc", 3);
+    pb_ipv4_finish(b, ip);
+}
+
+/* Inner IPv6 C -> B, UDP 5353 -> 5353, 2 data bytes. */
+static void put_inner_v6_udp(struct pb *b)
+{
+    size_t ip = pb_ipv6(b, 17, V6_C, V6_B);
+    size_t udp = pb_udp(b, 5353, 5353);
+    pb_bytes(b, "hi", 2);
+    pb_udp_finish(b, udp);
+    pb_ipv6_finish(b, ip);
+}
+
+static void check_inner_v4_tcp(const struct nm_packet *p)
+{
+    CHECK(p->has_ip);
+    CHECK_EQ_U(p->ip_version, 4);
+    CHECK(addr_is_v4(&p->src, V4_C));
+    CHECK(addr_is_v4(&p->dst, V4_D));
+    CHECK_EQ_U(p->proto, 6);
+    CHECK_EQ_U(p->sport, 1234);
+    CHECK_EQ_U(p->dport, 80);
+    CHECK(p->has_tcp);
+    CHECK_EQ_U(p->ip_len, 43);
+    CHECK_EQ_U(p->payload_len, 3);
+}
+
+static void check_inner_v6_udp(const struct nm_packet *p)
+{
+    CHECK(p->has_ip);
+    CHECK_EQ_U(p->ip_version, 6);
+    CHECK(addr_is_v6(&p->src, V6_C));
+    CHECK(addr_is_v6(&p->dst, V6_B));
+    CHECK_EQ_U(p->proto, 17);
+    CHECK_EQ_U(p->sport, 5353);
+    CHECK_EQ_U(p->dport, 5353);
+    CHECK_EQ_U(p->payload_len, 2);
+}
+
+static void check_outer_v4(const struct nm_packet *p, uint8_t proto)
+{
+    CHECK(p->has_ip);
+    CHECK(addr_is_v4(&p->src, V4_A));
+    CHECK(addr_is_v4(&p->dst, V4_B));
+    CHECK_EQ_U(p->proto, proto);
+    CHECK_EQ_U(p->tunnel, NM_TUNNEL_NONE);
+    CHECK_EQ_U(p->tunnel_depth, 0);
+}
+
+/* Ethernet (802.1Q VID 10) / IPv4 A -> B / GRE header words / inner. */
+static size_t start_gre(struct pb *b, uint16_t flags, uint16_t proto, const uint8_t *opt, size_t optlen)
+{
+    b->n = 0;
+    pb_eth(b, 0x8100);
+    pb_vlan(b, 10, 0x0800);
+    size_t ip = pb_ipv4(b, 47, V4_A, V4_B);
+    pb_be16(b, flags);
+    pb_be16(b, proto);
+    pb_bytes(b, opt, optlen);
+    return ip;
+}
+
+static void test_gre_ipv4(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    size_t ip = start_gre(&b, 0x0000, 0x0800, NULL, 0);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_GRE);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+    CHECK_EQ_U(p.vlan_id, 10);
+    CHECK_EQ_U(p.vlan_count, 1);
+    CHECK_EQ_U(p.wirelen, b.n);
+    CHECK_EQ_U(ctx.stats.decapsulated, 1);
+    CHECK_EQ_U(ctx.stats.decoded, 1);
+}
+
+static void test_gre_key_seq_csum_ipv6(void)
+{
+    /* C, K and S set: checksum + reserved1, key 0x0000abcd, sequence 1. */
+    static const uint8_t opt[12] = { 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 0, 0, 1 };
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    size_t ip = start_gre(&b, 0xb000, 0x86dd, opt, sizeof opt);
+    put_inner_v6_udp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_GRE);
+}
+
+static void test_gre_teb(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    size_t ip = start_gre(&b, 0x2000, 0x6558, (const uint8_t[4]){ 0, 0, 0, 5 }, 4);
+    /* The bridged frame carries its own tag (VID 99): the wire VLAN stays 10. */
+    pb_eth(&b, 0x8100);
+    pb_vlan(&b, 99, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_GRE);
+    CHECK_EQ_U(p.vlan_id, 10);
+    CHECK_EQ_U(p.vlan_count, 1);
+}
+
+static void test_gre_versions_and_truncation(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    /* PPTP enhanced GRE: K set, version 1, protocol PPP 0x880b, payload
+     * length, call id: accounted as the outer GRE packet, no error. */
+    size_t ip = start_gre(&b, 0x3001, 0x880b, (const uint8_t[8]){ 0, 4, 0, 1, 0, 0, 0, 1 }, 8);
+    pb_bytes(&b, "\xff\x03\x00\x21", 4);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+    /* Version 2 is undefined. */
+    ip = start_gre(&b, 0x0002, 0x0800, NULL, 0);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_gre_bad_version], 1);
+    /* Key flag set but the key is not there. */
+    ip = start_gre(&b, 0x2000, 0x0800, NULL, 0);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_gre_truncated], 1);
+    CHECK_EQ_U(ctx.stats.decoded, 3);
+    CHECK_EQ_U(ctx.stats.decapsulated, 0);
+}
+
+static void test_gre_inner_malformed_falls_back(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    size_t ip = start_gre(&b, 0, 0x0800, NULL, 0);
+    size_t inner = b.n;
+    put_inner_v4_tcp(&b);
+    b.b[inner] = 0x43; /* inner IHL 3 */
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(p.vlan_id, 10);
+    CHECK(!p.has_ports);
+    CHECK_EQ_U(p.ip_len, b.n - 18);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ipv4_bad_ihl], 1);
+    CHECK_EQ_U(ctx.stats.decoded, 1);
+    CHECK_EQ_U(ctx.stats.decapsulated, 0);
+    /* GRE carrying ARP: well formed, not IP: the outer packet, no error. */
+    ip = start_gre(&b, 0, 0x0806, NULL, 0);
+    pb_bytes(&b, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(ctx.stats.non_ip, 0);
+}
+
+/* IPv4 A -> B / UDP 49152 -> dport / tunnel header / inner. */
+static void start_udp_tunnel(struct pb *b, uint16_t dport, size_t *ip, size_t *udp)
+{
+    b->n = 0;
+    pb_eth(b, 0x0800);
+    *ip = pb_ipv4(b, 17, V4_A, V4_B);
+    *udp = pb_udp(b, 49152, dport);
+}
+
+static void test_vxlan(void)
+{
+    /* Flags 0x08 (I), VNI 100. */
+    static const uint8_t vxlan[8] = { 0x08, 0, 0, 0, 0, 0, 100, 0 };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    start_udp_tunnel(&b, 4789, &ip, &udp);
+    pb_bytes(&b, vxlan, sizeof vxlan);
+    pb_eth(&b, 0x86dd);
+    put_inner_v6_udp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_VXLAN);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+    CHECK_EQ_U(ctx.stats.decapsulated, 1);
+
+    /* --no-decap: the outer UDP datagram. */
+    init(true);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(p.sport, 49152);
+    CHECK_EQ_U(p.dport, 4789);
+    CHECK_EQ_U(ctx.stats.decapsulated, 0);
+
+    /* Truncated VXLAN header: outer datagram, reason counted. */
+    init(false);
+    start_udp_tunnel(&b, 4789, &ip, &udp);
+    pb_bytes(&b, vxlan, 5);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(p.dport, 4789);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_vxlan_truncated], 1);
+}
+
+static void test_geneve(void)
+{
+    /* Version 0, option length 2 (8 bytes), protocol 0x6558, VNI 0x000a0b;
+     * one option: class 0x0102, type 3, length 1 (4 bytes of data). */
+    static const uint8_t geneve_eth[16] = { 0x02, 0x00, 0x65, 0x58, 0x00, 0x0a, 0x0b, 0x00,
+                                            0x01, 0x02, 0x03, 0x01, 0xde, 0xad, 0xbe, 0xef };
+    /* No options, protocol IPv4 directly. */
+    static const uint8_t geneve_ip[8] = { 0x00, 0x00, 0x08, 0x00, 0, 0, 1, 0 };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    start_udp_tunnel(&b, 6081, &ip, &udp);
+    pb_bytes(&b, geneve_eth, sizeof geneve_eth);
+    pb_eth(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_GENEVE);
+
+    start_udp_tunnel(&b, 6081, &ip, &udp);
+    pb_bytes(&b, geneve_ip, sizeof geneve_ip);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_GENEVE);
+
+    /* Version 1 is not defined. */
+    b.b[14 + 20 + 8] = 0x40;
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_geneve_bad_version], 1);
+    /* Options claiming more than is there. */
+    b.b[14 + 20 + 8] = 0x3f;
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_geneve_truncated], 1);
+    CHECK_EQ_U(ctx.stats.decapsulated, 2);
+}
+
+static void test_ipip_and_6in4(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    b.n = 0;
+    size_t ip = pb_ipv4(&b, 4, V4_A, V4_B);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_IPIP);
+    init(true);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_outer_v4(&p, 4);
+
+    init(false);
+    b.n = 0;
+    ip = pb_ipv4(&b, 41, V4_A, V4_B);
+    put_inner_v6_udp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_6IN4);
+    init(true);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_outer_v4(&p, 41);
+}
+
+static void test_4in6_and_6in6(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    b.n = 0;
+    size_t ip = pb_ipv6(&b, 4, V6_A, V6_B);
+    put_inner_v4_tcp(&b);
+    pb_ipv6_finish(&b, ip);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_4IN6);
+    init(true);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    CHECK(addr_is_v6(&p.src, V6_A));
+    CHECK_EQ_U(p.proto, 4);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NONE);
+
+    init(false);
+    b.n = 0;
+    ip = pb_ipv6(&b, 41, V6_A, V6_B);
+    put_inner_v6_udp(&b);
+    pb_ipv6_finish(&b, ip);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_6IN6);
+}
+
+static void test_outermost_tunnel_recorded(void)
+{
+    /* VXLAN / Ethernet / IPv4 proto 41 / IPv6 UDP: two tunnels. */
+    static const uint8_t vxlan[8] = { 0x08, 0, 0, 0, 0, 0, 1, 0 };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    start_udp_tunnel(&b, 4789, &ip, &udp);
+    pb_bytes(&b, vxlan, sizeof vxlan);
+    pb_eth(&b, 0x0800);
+    size_t mid = pb_ipv4(&b, 41, V4_C, V4_D);
+    put_inner_v6_udp(&b);
+    pb_ipv4_finish(&b, mid);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_VXLAN);
+    CHECK_EQ_U(p.tunnel_depth, 2);
+    CHECK_EQ_U(ctx.stats.decapsulated, 1);
+}
+
+/* `layers` IPv4-in-IPv4 headers around an inner UDP datagram. */
+static void build_nested_ipip(struct pb *b, int layers)
+{
+    size_t at[8];
+    b->n = 0;
+    for (int i = 0; i < layers; i++)
+        at[i] = pb_ipv4(b, 4, V4_A, V4_B);
+    size_t inner = pb_ipv4(b, 17, V4_C, V4_D);
+    size_t udp = pb_udp(b, 1, 2);
+    pb_udp_finish(b, udp);
+    pb_ipv4_finish(b, inner);
+    for (int i = layers - 1; i >= 0; i--)
+        pb_ipv4_finish(b, at[i]);
+}
+
+static void test_tunnel_depth_limit(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    build_nested_ipip(&b, 4);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    CHECK_EQ_U(p.tunnel_depth, 4);
+    CHECK(addr_is_v4(&p.src, V4_C));
+    CHECK_EQ_U(p.dport, 2);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_tunnel_too_deep], 0);
+    /* A fifth tunnel is refused: the packet at depth 4 is accounted. */
+    build_nested_ipip(&b, 5);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_RAW, b.b, b.n, &p));
+    CHECK_EQ_U(p.tunnel_depth, 4);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_IPIP);
+    CHECK(addr_is_v4(&p.src, V4_A));
+    CHECK_EQ_U(p.proto, 4);
+    CHECK(!p.has_ports);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_tunnel_too_deep], 1);
+}
+
+static void test_fragmented_outer_not_decapsulated(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    b.n = 0;
+    pb_eth(&b, 0x0800);
+    size_t ip = pb_ipv4_opts(&b, 47, V4_A, V4_B, 77, 0x2000, NULL, 0);
+    pb_be16(&b, 0);
+    pb_be16(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    CHECK(addr_is_v4(&p.src, V4_A));
+    CHECK_EQ_U(p.proto, 47);
+    CHECK(p.is_first_fragment);
+    CHECK_EQ_U(ctx.stats.decapsulated, 0);
+}
+
+int main(void)
+{
+    RUN(test_gre_ipv4);
+    RUN(test_gre_key_seq_csum_ipv6);
+    RUN(test_gre_teb);
+    RUN(test_gre_versions_and_truncation);
+    RUN(test_gre_inner_malformed_falls_back);
+    RUN(test_vxlan);
+    RUN(test_geneve);
+    RUN(test_ipip_and_6in4);
+    RUN(test_4in6_and_6in6);
+    RUN(test_outermost_tunnel_recorded);
+    RUN(test_tunnel_depth_limit);
+    RUN(test_fragmented_outer_not_decapsulated);
+    TESTLIB_EXIT();
+}
