@@ -31,6 +31,11 @@ netmoon's own output.  Each subcommand prints exactly one verdict line,
       endpoint are at least what tshark counts up to T_LO (the kernel had
       captured them before the stop was asked for) and at most what it
       counts up to T_HI.
+  live_check.py drained NAME JSONL
+      the stats record's packets == kernel_packets - kernel_drops: every
+      packet the kernel put in the ring (its own PACKET_STATISTICS count,
+      which includes drops) was processed.  Only for runs that stopped
+      while the link was quiet or gone.
   live_check.py stat JSONL FIELD
       prints FIELD of the last stats record (no verdict).
   live_check.py has-flow NAME JSONL KEY=VALUE...
@@ -395,6 +400,19 @@ def cmd_window(name, pcap, jsonl, t_lo, t_hi):
     return verdict("FAIL", name, bad[0]) if bad else verdict("PASS", name)
 
 
+def cmd_drained(name, jsonl):
+    objs, problems = load_lines(jsonl)
+    st = last_stats(objs)
+    if problems or st is None:
+        return verdict("FAIL", name, "bad netmoon output: %s" % (problems[:1] or ["no stats record"])[0])
+    kp, kd, p = int(st["kernel_packets"]), int(st["kernel_drops"]), int(st["packets"])
+    if p != kp - kd:
+        return verdict("FAIL", name, "stats: packets %d, but the kernel put %d in the ring "
+                       "(kernel_packets %d - kernel_drops %d): %d never processed" % (
+                           p, kp - kd, kp, kd, kp - kd - p))
+    return verdict("PASS", name)
+
+
 def cmd_stat(jsonl, field):
     objs, _ = load_lines(jsonl)
     st = last_stats(objs)
@@ -464,6 +482,8 @@ def main(argv):
         return cmd_kernel_packets(a[0], a[1], a[2])
     if cmd == "window":
         return cmd_window(a[0], a[1], a[2], float(a[3]), float(a[4]))
+    if cmd == "drained":
+        return cmd_drained(a[0], a[1])
     if cmd == "stat":
         return cmd_stat(a[0], a[1])
     if cmd == "has-flow":

@@ -20,10 +20,16 @@
 #                                       as tcpdump's filtered capture, the
 #                                       kernel filtered; bad filter exits 2
 #   live/count                          -c COUNT on live traffic
-#   live/sigint-*                       SIGINT flushes open flows, exit 0,
+#   live/sigint-*                       SIGINT flushes open flows (all packets
+#                                       captured before it counted), exit 0,
 #                                       promiscuous mode set, then released
 #   live/privs-*                        no CAP_NET_RAW, a setcap'd copy, -Z
-#   live/iface-gone-*                   the veth deleted under netmoon
+#   live/iface-gone-*                   the veth deleted under netmoon: exit 1,
+#                                       a message, open flows flushed, and
+#                                       the packets captured before it went
+#                                       away all counted
+#   live/drained-*                      stats: packets == kernel_packets -
+#                                       kernel_drops after a quiet stop
 #
 # The main phase runs tcpdump (all, and 'tcp port 80') and four netmoon
 # instances on the client veth at the same time, all started and ready
@@ -57,6 +63,10 @@ done
 source "$root/tests/lab/lib.sh"
 CAPDIR=
 cleanup() {
+    # LIVE_KEEP=DIR keeps the captures, JSON and logs for debugging.
+    if [ -n "${LIVE_KEEP:-}" ] && [ -n "${T:-}" ] && [ -d "$T" ]; then
+        mkdir -p "$LIVE_KEEP" && cp -r "$T"/. "$LIVE_KEEP"/
+    fi
     lab_down
     [ -n "$CAPDIR" ] && rm -rf "$CAPDIR"
     return 0
@@ -248,6 +258,7 @@ phase_main() {
         "${CHECK[@]}" json "live/json-${n^^}" "$T/$n.json"
         "${CHECK[@]}" flows "live/exact-${n^^}" "$T/all.pcap" "$T/$n.json" --tcpdump-drops "$drops_all"
         "${CHECK[@]}" icmp "live/icmp-${n^^}" "$T/all.pcap" "$T/$n.json" --tcpdump-drops "$drops_all"
+        "${CHECK[@]}" drained "live/drained-${n^^}" "$T/$n.json"
     done
 
     # 2. Fan-out: with two workers no flow is split, and both took flows.
@@ -499,6 +510,7 @@ phase_iface_gone() {
         end_reason=shutdown 'src_pkts>0'
     # Drained: every echo ping saw answered was captured before the veth
     # went away, so it is counted (ping's own report is the oracle).
+    "${CHECK[@]}" drained live/iface-gone-drain-stats "$T/gone.json"
     "${CHECK[@]}" has-flow live/iface-gone-drain-ping "$T/gone.json" proto=icmp icmp_type=8 \
         "src_pkts=$sent" "dst_pkts=$recv"
     "${CHECK[@]}" has-flow live/iface-gone-drain-last-burst "$T/gone.json" proto=icmp icmp_type=8 \
