@@ -72,6 +72,8 @@ struct flow_table {
     void *emit_user;
     uint64_t seed;
     uint64_t now;
+    uint64_t last_pkt_ts;          /* the previous packet's timestamp */
+    bool have_last_pkt;
     uint64_t next_id;
 
     struct flow *flows;
@@ -444,9 +446,22 @@ void flow_table_advance(struct flow_table *t, uint64_t now_us)
 
 /* ---- the packet path --------------------------------------------------------- */
 
-static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side, uint64_t now)
+/* When a flow was last touched, for idle expiry: the packet's time, but
+ * never behind table time (an old timestamp must not make the flow look
+ * idle) and never more than one idle period ahead of it (a bogus future
+ * timestamp must not pin the flow, nor hold up the LRU walk behind it). */
+static uint64_t flow_touch_time(const struct flow_table *t, uint64_t ts)
 {
-    f->touched = now;
+    if (ts < t->now)
+        return t->now;
+    if (ts - t->now > t->cfg.idle_timeout_us)
+        return t->now + t->cfg.idle_timeout_us;
+    return ts;
+}
+
+static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side, uint64_t touch)
+{
+    f->touched = touch;
     f->pkts[side]++;
     f->bytes[side] += pkt->wirelen;
     f->ip_bytes[side] += pkt->ip_len;
@@ -458,17 +473,38 @@ static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned s
         f->tcp_flags[side] |= pkt->tcp_flags;
 }
 
+/* Table time follows packet time, but a single packet stamped far in the
+ * future (a damaged or crafted capture, a clock step) must not make every
+ * flow idle at once: time only advances to what two consecutive packets
+ * agree on, the smaller of their timestamps.  A real quiet period followed
+ * by traffic moves time one packet later, which costs nothing. */
+static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
+{
+    uint64_t prev = t->have_last_pkt ? t->last_pkt_ts : ts;
+
+    t->last_pkt_ts = ts;
+    t->have_last_pkt = true;
+    return prev < ts ? prev : ts;
+}
+
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
     unsigned side;
     uint32_t slot;
 
-    flow_table_advance(t, pkt->ts_us);
+    flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
     flow_key_from_packet(pkt, &key, &side);
     uint32_t hash = (uint32_t)flow_key_hash(&key, t->seed);
     uint32_t i = flow_index_find(t, &key, hash, &slot);
 
+    /* The packet itself may show its flow idle before table time does. */
+    if (i != FLOW_NIL && pkt->ts_us >= t->flows[i].touched + t->cfg.idle_timeout_us) {
+        struct flow *f = &t->flows[i];
+        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
+                                                  : FLOW_END_IDLE);
+        i = FLOW_NIL;
+    }
     if (i != FLOW_NIL && pkt->has_tcp) {
         if (flow_is_new_connection(&t->flows[i], pkt)) {
             enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
@@ -486,7 +522,7 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
         flow_list_push_head(t, &t->lru, i, false);
     }
 
-    flow_account(&t->flows[i], pkt, side, t->now);
+    flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }

@@ -291,6 +291,40 @@ static void test_old_timestamp_not_idle(void)
     flow_table_destroy(t);
 }
 
+/* One packet stamped years ahead amid normal traffic: the other flows
+ * must not be declared idle because of it. */
+static void test_future_timestamp_outlier(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000000));
+    feed(t, udp(cli, 40001, srv, 53, 80, 1000000ull + 86400000ull * 400));  /* bogus */
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000010));
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000020));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    for (unsigned i = 0; i < nrecs && i < 2; i++) {
+        CHECK_EQ_U(recs[i].end_reason, FLOW_END_EOF);
+        if (recs[i].port[NM_DIR_SRC] == 40000)
+            CHECK_EQ_U(recs[i].pkts[NM_DIR_SRC], 3);
+    }
+    flow_table_destroy(t);
+}
+
+/* A real quiet period: once two packets agree time moved on, flows idle
+ * for longer than the timeout end. */
+static void test_quiet_period_expires(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 0));
+    feed(t, udp(cli, 40001, srv, 53, 80, 100000));
+    CHECK_EQ_U(nrecs, 0);
+    feed(t, udp(cli, 40001, srv, 53, 80, 100001));
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].port[NM_DIR_SRC], 40000);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_IDLE);
+    flow_table_destroy(t);
+}
+
 static void test_eviction_lru_reported(void)
 {
     struct flow_table *t = table(3, 60, 0);
@@ -375,6 +409,8 @@ int main(void)
     RUN(test_idle_timeout_splits);
     RUN(test_active_timeout_interim);
     RUN(test_old_timestamp_not_idle);
+    RUN(test_future_timestamp_outlier);
+    RUN(test_quiet_period_expires);
     RUN(test_eviction_lru_reported);
     RUN(test_churn_conserves_packets);
     RUN(test_churn_packet_total);
