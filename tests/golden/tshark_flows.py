@@ -58,6 +58,7 @@ tests/golden/ and in src/output/record.h):
   the transport layer and its stream number are used.
 """
 import bisect
+import functools
 import hashlib
 import json
 import os
@@ -87,6 +88,7 @@ TSHARK_OPTS = ["-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
 TRANSPORTS = {"tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "igmp", "esp", "ah"}
 
 
+@functools.lru_cache(maxsize=None)
 def tshark_version():
     out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0] if out else "unknown"
@@ -363,6 +365,7 @@ def file_sha256(path):
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def _self_sha256():
     return file_sha256(os.path.abspath(__file__))
 
