@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture/filter.h"
 #include "core/config.h"
 #include "core/live.h"
 #include "core/offline.h"
@@ -137,38 +138,12 @@ static char *main_join_words(int argc, char **argv)
 
 static int main_read_filter_file(struct nm_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "netmoon: cannot read filter file '%s': %s\n", path, strerror(errno));
+    char err[512];
+
+    if (filter_read_file(path, &cfg->filter_expr, err, sizeof(err)) != FILTER_OK) {
+        fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_USAGE;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int c;
-    while (buf && (c = fgetc(f)) != EOF) {
-        if (c == '#') {            /* comments run to the end of the line */
-            while ((c = fgetc(f)) != EOF && c != '\n')
-                ;
-            c = ' ';
-        }
-        if (len + 2 >= cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        buf[len++] = (c == '\n' || c == '\t') ? ' ' : (char)c;
-    }
-    fclose(f);
-    if (!buf) {
-        fprintf(stderr, "netmoon: out of memory reading '%s'\n", path);
-        return NM_EXIT_FAILURE;
-    }
-    buf[len] = '\0';
-    cfg->filter_expr = buf;
     return 0;
 }
 
