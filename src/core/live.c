@@ -148,6 +148,10 @@ static void live_send_stats(struct live_worker *lw)
         st->kernel_packets += as.kernel_packets;
         st->kernel_drops += as.kernel_drops;
         st->kernel_freezes += as.kernel_freeze_q;
+        uint32_t used, total;
+        afpacket_ring_occupancy(lw->socks[i], &used, &total);
+        st->ring_blocks_used += used;
+        st->ring_blocks_total += total;
     }
     st->output_stalls = lw->stalls;
     lw->scratch.kind = LIVE_MSG_STATS;
@@ -363,10 +367,22 @@ static void live_close_worker(struct live_worker *lw)
 
 /* ---- output thread -------------------------------------------------------- */
 
-static void live_handle(struct live_worker *lw, struct output_set *outs, const struct live_msg *m)
+/* Kernel drops reported by all workers so far: records written after a
+ * drop carry the total, so no output claims counts that may be short. */
+static uint64_t live_drops_seen(const struct live *lv)
+{
+    uint64_t drops = 0;
+
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        drops += lv->workers[i].last.kernel_drops;
+    return drops;
+}
+
+static void live_handle(struct live_worker *lw, struct output_set *outs, struct live_msg *m)
 {
     switch (m->kind) {
     case LIVE_MSG_FLOW:
+        m->u.flow.kernel_drops_seen = live_drops_seen(lw->live);
         output_set_flow(outs, &m->u.flow);
         break;
     case LIVE_MSG_STATS:

@@ -59,6 +59,7 @@ struct flow_record {
     uint64_t ip_bytes[2];      /* IP-layer bytes, for IPFIX octet counts */
     uint8_t tcp_flags[2];      /* OR of all flags sent by each side */
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
+    uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
 };
 
 /* Process-wide counters an output may report (stats records, --stats,
@@ -75,6 +76,8 @@ struct nm_stats {
     uint64_t kernel_freezes;    /* tp_freeze_q_cnt */
     uint64_t filtered_out;      /* packets the filter rejected (offline) */
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
+    uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */
+    uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */
