@@ -61,6 +61,7 @@ struct tui_flow {
     uint64_t gen;                   /* its worker's snapshot generation last seen in */
     uint32_t rank;                  /* position in the previous display order */
     bool ended;
+    uint64_t ended_mono;            /* when its end record arrived (wall clock) */
 };
 
 struct tui_disp {
@@ -112,6 +113,7 @@ struct tui {
     uint32_t sel, top;
     uint64_t next_draw, next_keys;
     bool dirty, rebuild;
+    bool to_top;                    /* the order changed meaning: select the first row */
 };
 
 static struct tui *tui_global;      /* for the atexit handler */
@@ -236,10 +238,12 @@ static void tui_take(struct tui *t, const struct flow_record *r, uint64_t ts, ui
         f->gen = gen;
     }
     tui_sample(t, f, r, ts);
-    if (r->end_reason == FLOW_END_NONE)
+    if (r->end_reason == FLOW_END_NONE) {
         f->gen = gen;
-    else
+    } else if (!f->ended) {
         f->ended = true;
+        f->ended_mono = tui_mono_us();
+    }
     if (ts > t->now_us)
         t->now_us = ts;
 }
@@ -304,25 +308,29 @@ static void tui_snapshot_end(struct output_sink *s, const struct nm_snapshot_end
 
 /* ---- rebuilding the rows ---------------------------------------------------- */
 
-/* Flows not in their worker's latest snapshot get a zero sample; after
- * TUI_MAX_MISSES of them they leave the view.  Also sums the header. */
+/* Ended flows stay TUI_MAX_MISSES refreshes of wall-clock time (a file
+ * read at full speed shows every flow at its end); a flow missing from its
+ * worker's latest snapshot gets a zero sample, and leaves after
+ * TUI_MAX_MISSES of them.  Also sums the header. */
 static void tui_age_flows(struct tui *t)
 {
     uint32_t keep = 0;
     bool removed = false;
+    uint64_t now = tui_mono_us(), linger = TUI_MAX_MISSES * t->refresh_us;
 
     memset(t->hdr_rate, 0, sizeof(t->hdr_rate));
     memset(t->hdr_pps, 0, sizeof(t->hdr_pps));
     for (uint32_t i = 0; i < t->nflows; i++) {
         struct tui_flow *f = &t->flows[i];
         struct tui_source *src = &t->src[(f->rec.flow_id >> 56) % TUI_MAX_SOURCES];
-        if (src->gen > f->gen) {
-            if (src->gen - f->gen >= TUI_MAX_MISSES) {
-                removed = true;
-                continue;
-            }
-            tui_sample(t, f, &f->rec, src->ts);
+        /* After the end of a file everything stays: it is the summary. */
+        if (!t->input_done &&
+            (f->ended ? now - f->ended_mono > linger : src->gen - f->gen >= TUI_MAX_MISSES)) {
+            removed = true;
+            continue;
         }
+        if (src->gen > f->gen)
+            tui_sample(t, f, &f->rec, src->ts);
         for (int d = 0; d < 2; d++) {
             t->hdr_rate[d] += f->avg[t->tau][d];
             t->hdr_pps[d] += f->pps[d];
@@ -460,9 +468,15 @@ static void tui_rebuild(struct tui *t)
         t->nrows++;
     }
     tui_sorting = t;
-    qsort(t->rows, t->nrows, sizeof(*t->rows), tui_cmp_rows);
+    if (t->nrows > 1)
+        qsort(t->rows, t->nrows, sizeof(*t->rows), tui_cmp_rows);
     for (uint32_t i = 0; i < t->nrows; i++)
         t->flows[t->rows[i].slot].rank = i;
+    if (t->to_top) {
+        t->sel = t->top = 0;
+        t->sel_id = t->nrows ? t->rows[0].rec.flow_id : 0;
+        t->to_top = false;
+    }
     tui_clamp_selection(t);
 
     t->hdr_active = 0;
@@ -553,22 +567,20 @@ static void tui_draw_header(struct tui *t)
     int x;
 
     attron(A_BOLD);
-    x = tui_printf(0, 0, "netmoon  %s", t->source);
+    x = tui_printf(0, 0, "netmoon  %s%s", t->source, t->input_done ? " (end of input)" : "");
     attroff(A_BOLD);
+    if (t->paused) {
+        attron(A_REVERSE | A_BOLD);
+        x = tui_printf(0, x + 2, " PAUSED ");
+        attroff(A_REVERSE | A_BOLD);
+    }
     x = tui_printf(0, x, "   sort: %s %s   rates: %.0f s avg", tui_sort_names[t->sort],
                    t->reverse ? (t->utf8 ? "\u2191" : "^") : (t->utf8 ? "\u2193" : "v"),
                    tui_taus[t->tau]);
     if (t->filter[0] || t->editing)
         x = tui_printf(0, x, "   filter: %s", t->filter);
     if (t->names)
-        x = tui_printf(0, x, "   names: on (none known)");
-    if (t->paused) {
-        attron(A_REVERSE | A_BOLD);
-        x = tui_printf(0, x + 3, " PAUSED ");
-        attroff(A_REVERSE | A_BOLD);
-    }
-    if (t->input_done)
-        tui_printf(0, x, "   end of input");
+        tui_printf(0, x, "   names: on (none known)");
 
     tui_fmt_bits(t->hdr_rate[0] * 8, up, sizeof(up));
     tui_fmt_bits(t->hdr_rate[1] * 8, down, sizeof(down));
@@ -816,12 +828,12 @@ static void tui_key_edit(struct tui *t, int ch)
     } else {
         return;
     }
-    t->rebuild = true;
+    t->rebuild = t->to_top = true;
 }
 
 static void tui_key(struct tui *t, int ch)
 {
-    int page = LINES > 5 ? LINES - 5 : 1;
+    int page = LINES > 5 ? LINES - 4 : 1;   /* the rows between titles and footer */
 
     if (ch == KEY_RESIZE)
         return;
@@ -841,13 +853,13 @@ static void tui_key(struct tui *t, int ch)
         break;
     case 's': case '>':
         t->sort = (t->sort + 1) % TUI_SORT_N;
-        t->rebuild = true;
+        t->rebuild = t->to_top = true;
         break;
     case '<':
         t->sort = (t->sort + TUI_SORT_N - 1) % TUI_SORT_N;
-        t->rebuild = true;
+        t->rebuild = t->to_top = true;
         break;
-    case 'r': t->reverse = !t->reverse; t->rebuild = true; break;
+    case 'r': t->reverse = !t->reverse; t->rebuild = t->to_top = true; break;
     case 't': t->tau = (t->tau + 1) % TUI_TAUS; t->rebuild = true; break;
     case 'n': t->names = !t->names; break;
     case 'p': t->paused = !t->paused; t->rebuild = !t->paused; break;
@@ -858,8 +870,14 @@ static void tui_key(struct tui *t, int ch)
         break;
     case KEY_UP: case 'k': tui_move(t, -1); break;
     case KEY_DOWN: case 'j': tui_move(t, 1); break;
-    case KEY_PPAGE: tui_move(t, -page); break;
-    case KEY_NPAGE: tui_move(t, page); break;
+    case KEY_PPAGE:
+        t->top = t->top > (uint32_t)page ? t->top - (uint32_t)page : 0;
+        tui_move(t, -page);
+        break;
+    case KEY_NPAGE:
+        t->top += (uint32_t)page;
+        tui_move(t, page);
+        break;
     case KEY_HOME: tui_move(t, -(int64_t)t->nrows); break;
     case KEY_END: tui_move(t, t->nrows); break;
     case '\n': case '\r': case KEY_ENTER: t->detail = !t->detail && t->nrows; break;

@@ -61,7 +61,9 @@ struct tui_row {
 
 /* Fixed-width columns right of the endpoints; see tui_fmt_row. */
 #define TUI_FIXED_COLS 83
-#define TUI_MIN_ENDPOINT_COLS 30
+/* Endpoints and state keep room for an IPv4 pair; on narrower screens the
+ * columns on the right go off the edge first. */
+#define TUI_MIN_ENDPOINT_COLS 48
 
 /* Columns left for "src:port → dst:port (STATE)" on a screen `cols` wide. */
 unsigned tui_endpoint_cols(unsigned cols);
