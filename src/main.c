@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "capture/iface.h"
 #include "core/config.h"
 #include "core/live.h"
 #include "core/offline.h"
@@ -21,6 +20,7 @@
 #include "output/json.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
+#include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
