@@ -83,6 +83,15 @@ struct nm_stats {
 /* Adds the counters of from into into; ts_us becomes the later of the two. */
 void nm_stats_add(struct nm_stats *into, const struct nm_stats *from);
 
+/* The end of one worker's periodic snapshot (see core/view_feed.h). */
+struct nm_snapshot_end {
+    unsigned source;            /* worker id: the top byte of its flow_ids */
+    uint64_t ts_us;             /* when it was taken (packet or wall time) */
+    uint64_t active;            /* flows in that worker's table */
+    uint64_t sent;              /* records sent: fewer than active when capped */
+    struct nm_stats stats;      /* that worker's cumulative counters */
+};
+
 struct output_sink {
     const char *name;
     void *state;
@@ -91,6 +100,13 @@ struct output_sink {
     int (*write_stats)(struct output_sink *s, const struct nm_stats *st);
     int (*flush)(struct output_sink *s);
     void (*close)(struct output_sink *s);
+    /* Optional, for views: a worker's active flows (end_reason NONE) as a
+     * begin / flows / end sequence, and a call from the output loop's idle
+     * moments (keys, redraw).  NULL when the sink has no use for them. */
+    void (*snapshot_begin)(struct output_sink *s, unsigned source, uint64_t ts_us);
+    void (*snapshot_flow)(struct output_sink *s, const struct flow_record *r);
+    void (*snapshot_end)(struct output_sink *s, const struct nm_snapshot_end *e);
+    void (*tick)(struct output_sink *s);
 };
 
 #endif
