@@ -69,6 +69,12 @@ const char *nm_tunnel_name(enum nm_tunnel t)
     case NM_TUNNEL_6IN4: return "6in4";
     case NM_TUNNEL_4IN6: return "4in6";
     case NM_TUNNEL_6IN6: return "6in6";
+    case NM_TUNNEL_ERSPAN: return "erspan";
+    case NM_TUNNEL_PIM: return "pim";
+    case NM_TUNNEL_NSH: return "nsh";
+    case NM_TUNNEL_TEREDO: return "teredo";
+    case NM_TUNNEL_MPLS_UDP: return "mpls-udp";
+    case NM_TUNNEL_VXLAN_GPE: return "vxlan-gpe";
     case NM_TUNNEL_NONE: break;
     }
     return NULL;
@@ -160,7 +166,7 @@ enum decode_result decode_ip_payload(struct decode_ctx *ctx, struct nm_packet *p
     case NM_IPPROTO_SCTP:
     case NM_IPPROTO_DCCP:
     case NM_IPPROTO_UDPLITE: return decode_ports_only(ctx, pkt, cur);
-    case NM_IPPROTO_GRE: return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_GRE, decode_gre);
+    case NM_IPPROTO_GRE: return decode_tunnel(ctx, pkt, cur, gre_tunnel_kind(cur), decode_gre);
     case NM_IPPROTO_IPIP:
         return decode_tunnel(ctx, pkt, cur, ip_in_ip_type(pkt->ip_version, proto), decode_ipv4);
     case NM_IPPROTO_IPV6:

@@ -77,6 +77,10 @@ enum decode_result decode_ip_continue(struct decode_ctx *ctx, struct nm_packet *
 enum decode_result decode_tunnel(struct decode_ctx *ctx, struct nm_packet *pkt,
                                  struct nm_cursor *cur, enum nm_tunnel type, decode_fn *inner);
 
+/* The tunnel name a GRE packet at cur gets: "erspan" for mirrored
+ * traffic, "gre" otherwise. */
+enum nm_tunnel gre_tunnel_kind(const struct nm_cursor *cur);
+
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */
 decode_fn decode_ports_only;

@@ -6,11 +6,11 @@
  * for every frame with an IP layer the innermost addresses must agree, and
  * the ports too when that layer carries TCP or UDP.  Frames tshark
  * dissects in ways netmoon deliberately does not (ICMP errors, whose quoted
- * packet tshark shows as the innermost IP; ERSPAN, Teredo, NSH; malformed
+ * packet tshark shows as the innermost IP; Teredo, NSH; malformed
  * frames) are left out of the comparison, and the
  * files were chosen to exercise the link types (Ethernet, VLAN, SLL, SLL2,
  * NULL, RAW, IPV4), PPPoE, fragments, IPv6 extension headers and tunnels
- * (GRE, WCCP GRE, VXLAN, Geneve, GSO-sized frames).  Skipped when tshark or
+ * (GRE, WCCP GRE, ERSPAN I/II/III, VXLAN, Geneve, GSO-sized frames).  Skipped when tshark or
  * the captures are missing.
  */
 #include <arpa/inet.h>
@@ -46,6 +46,14 @@ static const char *const files[] = {
     "tcpdump/mptcp-tcprst.pcap",
     "tcpdump/LINKTYPE_RAW_ipv6.pcap",
     "tcpdump/LINKTYPE_RAW_ipv4.pcap",
+    "suricata-verify/bug-5437-01.pcap",
+    "suricata-verify/bug-5437-02.pcap",
+    "tcpdump/erspan-type-i-1.pcap",
+    "tcpdump/erspan-type-i-4.pcap",
+    "tcpdump/erspan-type-ii-1.pcap",
+    "tcpdump/erspan-type-ii-2.pcap",
+    "tcpdump/erspan-type-iii-ft-0.pcap",
+    "tcpdump/erspan-type-iii-ft-7.pcap",
 };
 
 #define MAX_FRAMES 4096
@@ -82,7 +90,7 @@ static int split_tabs(char *s, char **f, int n)
 /* The last network and transport names in tshark's frame.protocols. */
 static void innermost(const char *protocols, char *net, char *l4, bool *skip)
 {
-    static const char *const excluded[] = { "_ws.malformed", "_ws.short", "erspan", "teredo",
+    static const char *const excluded[] = { "_ws.malformed", "_ws.short", "teredo",
                                             "nsh", "cmd" };
     bool in_icmp = false;
     char buf[512];

@@ -171,6 +171,85 @@ static void test_gre_versions_and_truncation(void)
     CHECK_EQ_U(ctx.stats.decapsulated, 0);
 }
 
+/* ERSPAN (draft-foschiano-erspan): type I has no header and no GRE
+ * sequence number; type II has the S bit and an 8-byte header (version 1);
+ * type III (0x22EB) a 12-byte header, 8 more bytes when O is set. */
+static void test_erspan(void)
+{
+    /* Type II: ver 1, VLAN 0; COS 0, En 0, T 0, session 5; index 0. */
+    static const uint8_t erspan2[8] = { 0x10, 0x00, 0x00, 0x05, 0, 0, 0, 0 };
+    /* Type III: ver 2, session 7, timestamp, SGT 0, P 0 FT 0 ... O bit. */
+    static const uint8_t erspan3_o[12] = { 0x20, 0x00, 0x00, 0x07, 1, 2, 3, 4, 0, 0, 0x00, 0x01 };
+    static const uint8_t platform[8] = { 0x0c, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t seq[4] = { 0, 0, 0, 9 };
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    /* Type I: GRE without S, the frame right after the 4-byte GRE header. */
+    size_t ip = start_gre(&b, 0x0000, 0x88be, NULL, 0);
+    pb_eth(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_ERSPAN);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+    CHECK_EQ_U(p.vlan_id, 10);
+
+    /* Type II: S bit, sequence number, then the ERSPAN header. */
+    ip = start_gre(&b, 0x1000, 0x88be, seq, sizeof seq);
+    pb_bytes(&b, erspan2, sizeof erspan2);
+    pb_eth(&b, 0x86dd);
+    put_inner_v6_udp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_ERSPAN);
+
+    /* Type III with the platform subheader. */
+    ip = start_gre(&b, 0x1000, 0x22eb, seq, sizeof seq);
+    pb_bytes(&b, erspan3_o, sizeof erspan3_o);
+    pb_bytes(&b, platform, sizeof platform);
+    pb_eth(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_ERSPAN);
+
+    /* Type III without O: the frame follows the 12 bytes. */
+    ip = start_gre(&b, 0x0000, 0x22eb, NULL, 0);
+    pb_bytes(&b, erspan3_o, 11);
+    pb_u8(&b, 0x00);
+    pb_eth(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    /* Frame type 7 (FT bits 6..2 of byte 10): not Ethernet, outer packet. */
+    b.b[14 + 4 + 20 + 4 + 10] = 7 << 2;
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+
+    /* Type II header cut short: outer packet, erspan_truncated. */
+    ip = start_gre(&b, 0x1000, 0x88be, seq, sizeof seq);
+    pb_bytes(&b, erspan2, 5);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_erspan_truncated], 1);
+    /* Type III announcing a platform subheader that is not there. */
+    ip = start_gre(&b, 0x0000, 0x22eb, NULL, 0);
+    pb_bytes(&b, erspan3_o, sizeof erspan3_o);
+    pb_bytes(&b, platform, 4);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 47);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_erspan_truncated], 2);
+    CHECK_EQ_U(ctx.stats.decapsulated, 4);
+}
+
 static void test_gre_inner_malformed_falls_back(void)
 {
     struct pb b;
@@ -434,6 +513,7 @@ int main(void)
     RUN(test_gre_teb);
     RUN(test_gre_versions_and_truncation);
     RUN(test_gre_inner_malformed_falls_back);
+    RUN(test_erspan);
     RUN(test_vxlan);
     RUN(test_geneve);
     RUN(test_ipip_and_6in4);
