@@ -5,7 +5,8 @@
  * (https://www.tcpdump.org/linktypes.html), EtherTypes the IEEE registry,
  * IP protocol numbers the IANA registry (RFC 5237).  Tunnels are handled
  * here once, in decode_tunnel(), so that every encapsulation (RFC 2003
- * IP-in-IP, RFC 4213 6in4, RFC 2473 IPv6 tunnels, GRE, VXLAN, Geneve) falls
+ * IP-in-IP, RFC 4213 6in4, RFC 2473 IPv6 tunnels, GRE, ERSPAN, VXLAN,
+ * VXLAN-GPE, Geneve, NSH, PIM Register, Teredo, MPLS over UDP) falls
  * back to the outer packet in the same way when the inner one is unusable.
  */
 #include "decode/decode.h"
@@ -171,6 +172,10 @@ enum decode_result decode_ip_payload(struct decode_ctx *ctx, struct nm_packet *p
         return decode_tunnel(ctx, pkt, cur, ip_in_ip_type(pkt->ip_version, proto), decode_ipv4);
     case NM_IPPROTO_IPV6:
         return decode_tunnel(ctx, pkt, cur, ip_in_ip_type(pkt->ip_version, proto), decode_ipv6);
+    case NM_IPPROTO_PIM:
+        if (pim_carries_data(cur))
+            return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_PIM, decode_pim);
+        return DECODE_OK;
     default:
         /* ESP, OSPF, VRRP ...: accounted by addresses and protocol. */
         return DECODE_OK;

@@ -34,7 +34,7 @@ enum {
     NM_IPPROTO_ICMP = 1, NM_IPPROTO_IPIP = 4, NM_IPPROTO_TCP = 6,
     NM_IPPROTO_DCCP = 33, NM_IPPROTO_UDP = 17, NM_IPPROTO_IPV6 = 41,
     NM_IPPROTO_GRE = 47, NM_IPPROTO_ICMPV6 = 58, NM_IPPROTO_SCTP = 132,
-    NM_IPPROTO_UDPLITE = 136,
+    NM_IPPROTO_UDPLITE = 136, NM_IPPROTO_PIM = 103,
 };
 
 enum { NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_GENEVE = 6081 };
@@ -80,6 +80,10 @@ enum decode_result decode_tunnel(struct decode_ctx *ctx, struct nm_packet *pkt,
 /* The tunnel name a GRE packet at cur gets: "erspan" for mirrored
  * traffic, "gre" otherwise. */
 enum nm_tunnel gre_tunnel_kind(const struct nm_cursor *cur);
+
+/* Whether the PIM message at cur is a Register carrying a data packet
+ * (not a Null-Register, not another PIM type). */
+bool pim_carries_data(const struct nm_cursor *cur);
 
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */

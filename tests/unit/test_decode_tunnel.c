@@ -427,6 +427,74 @@ static void test_4in6_and_6in6(void)
     CHECK_EQ_U(p.tunnel, NM_TUNNEL_6IN6);
 }
 
+/* PIM Register, RFC 7761 §4.9.3: version 2 type 1, reserved, checksum,
+ * then B/N flags and reserved bits, then the data packet. */
+static void start_pim(struct pb *b, uint8_t version_type, uint32_t flags, bool v6, size_t *ip)
+{
+    b->n = 0;
+    pb_eth(b, v6 ? 0x86dd : 0x0800);
+    *ip = v6 ? pb_ipv6(b, 103, V6_A, V6_B) : pb_ipv4(b, 103, V4_A, V4_B);
+    pb_u8(b, version_type);
+    pb_u8(b, 0);
+    pb_be16(b, 0);
+    pb_be32(b, flags);
+}
+
+static void test_pim_register(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    size_t ip;
+    init(false);
+    start_pim(&b, 0x21, 0, false, &ip);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_PIM);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+
+    /* IPv6 PIM carrying an IPv6 data packet, Border bit set. */
+    start_pim(&b, 0x21, 0x80000000u, true, &ip);
+    put_inner_v6_udp(&b);
+    pb_ipv6_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_PIM);
+
+    /* Null-Register: a dummy header, not data: the outer PIM packet. */
+    start_pim(&b, 0x21, 0x40000000u, false, &ip);
+    size_t dummy = pb_ipv4(&b, 103, V4_C, V4_D);
+    pb_ipv4_finish(&b, dummy);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 103);
+    /* Hello (type 0) is not decapsulated either. */
+    start_pim(&b, 0x20, 0, false, &ip);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 103);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+
+    /* A Register cut inside its flags word: outer packet, pim_truncated. */
+    b.n = 0;
+    pb_eth(&b, 0x0800);
+    ip = pb_ipv4(&b, 103, V4_A, V4_B);
+    pb_bytes(&b, "\x21\x00\x00\x00\x00\x00", 6);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 103);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_pim_truncated], 1);
+
+    /* --no-decap: the Register is the outer PIM packet. */
+    init(true);
+    start_pim(&b, 0x21, 0, false, &ip);
+    put_inner_v4_tcp(&b);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 103);
+}
+
 static void test_outermost_tunnel_recorded(void)
 {
     /* VXLAN / Ethernet / IPv4 proto 41 / IPv6 UDP: two tunnels. */
@@ -518,6 +586,7 @@ int main(void)
     RUN(test_geneve);
     RUN(test_ipip_and_6in4);
     RUN(test_4in6_and_6in6);
+    RUN(test_pim_register);
     RUN(test_outermost_tunnel_recorded);
     RUN(test_tunnel_depth_limit);
     RUN(test_fragmented_outer_not_decapsulated);
