@@ -141,6 +141,8 @@ enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pk
     case NM_ETH_MPLS_UC:
     case NM_ETH_MPLS_MC: return decode_mpls(ctx, pkt, cur);
     case NM_ETH_PPPOE_SESSION: return decode_pppoe(ctx, pkt, cur);
+    case NM_ETH_ETAG: return decode_etag(ctx, pkt, cur);
+    case NM_ETH_MACSEC: return decode_macsec(ctx, pkt, cur);
     default:
         /* ARP, LLDP, STP, PPPoE discovery ...: well formed but not IP.  No
          * reason is counted, so decode_packet() counts non_ip. */

@@ -23,10 +23,13 @@ enum {
     NM_ETH_IPV6 = 0x86DD,
     NM_ETH_QINQ = 0x88A8,
     NM_ETH_QINQ_OLD = 0x9100,
-    NM_ETH_TEB = 0x6558,
+    NM_ETH_TEB = 0x6558,             /* transparent Ethernet bridging (GRE, Geneve) */
     NM_ETH_MPLS_UC = 0x8847,
     NM_ETH_MPLS_MC = 0x8848,
-    NM_ETH_PPPOE_SESSION = 0x8864,   /* transparent Ethernet bridging (GRE, Geneve) */
+    NM_ETH_PPPOE_SESSION = 0x8864,
+    NM_ETH_MACSEC = 0x88E5,          /* IEEE 802.1AE */
+    NM_ETH_ETAG = 0x893F,            /* IEEE 802.1BR */
+    NM_ETH_NSH = 0x894F,             /* RFC 8300 */
     NM_ETH_MIN_TYPE = 0x0600,
 };
 

@@ -9,7 +9,7 @@
  * packet tshark shows as the innermost IP; PIM Null-Registers; Teredo, NSH;
  * malformed frames) are left out of the comparison, and the
  * files were chosen to exercise the link types (Ethernet, VLAN, SLL, SLL2,
- * NULL, RAW, IPV4), PPPoE, fragments, IPv6 extension headers and tunnels
+ * NULL, RAW, IPV4), E-Tag, MACsec, PPPoE, fragments, IPv6 extension headers and tunnels
  * (GRE, WCCP GRE, ERSPAN I/II/III, VXLAN, Geneve, GSO-sized frames).  Skipped when tshark or
  * the captures are missing.
  */
@@ -55,6 +55,12 @@ static const char *const files[] = {
     "tcpdump/erspan-type-iii-ft-0.pcap",
     "tcpdump/erspan-type-iii-ft-7.pcap",
     "tcpdump/pim-packet-assortment.pcap",
+    "suricata-verify/decode-etag-01.pcap",
+    "suricata-verify/decode-etag-02.pcap",
+    "tcpdump/macsec-integonly.pcap",
+    "tcpdump/macsec-short-longer.pcap",
+    "tcpdump/macsec-short-shorter.pcap",
+    "tcpdump/macsec-short-valid.pcap",
 };
 
 #define MAX_FRAMES 4096
