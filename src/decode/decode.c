@@ -143,6 +143,7 @@ enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pk
     case NM_ETH_PPPOE_SESSION: return decode_pppoe(ctx, pkt, cur);
     case NM_ETH_ETAG: return decode_etag(ctx, pkt, cur);
     case NM_ETH_MACSEC: return decode_macsec(ctx, pkt, cur);
+    case NM_ETH_NSH: return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_NSH, decode_nsh);
     default:
         /* ARP, LLDP, STP, PPPoE discovery ...: well formed but not IP.  No
          * reason is counted, so decode_packet() counts non_ip. */

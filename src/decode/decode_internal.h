@@ -40,7 +40,10 @@ enum {
     NM_IPPROTO_UDPLITE = 136, NM_IPPROTO_PIM = 103,
 };
 
-enum { NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_GENEVE = 6081 };
+enum {
+    NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_VXLAN_GPE = 4790, NM_UDP_PORT_GENEVE = 6081,
+    NM_UDP_PORT_TEREDO = 3544, NM_UDP_PORT_MPLS = 6635,
+};
 
 /* Records the captured remainder of cur as the transport payload, with
  * wire_len bytes according to the headers. */
@@ -87,6 +90,11 @@ enum nm_tunnel gre_tunnel_kind(const struct nm_cursor *cur);
 /* Whether the PIM message at cur is a Register carrying a data packet
  * (not a Null-Register, not another PIM type). */
 bool pim_carries_data(const struct nm_cursor *cur);
+
+/* Dispatches on an NSH / VXLAN-GPE next-protocol value (IPv4, IPv6,
+ * Ethernet, NSH, MPLS); anything else is not IP. */
+enum decode_result decode_nsh_next(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                   struct nm_cursor *cur, uint8_t next);
 
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */

@@ -1,6 +1,7 @@
 /*
  * udp.c: the UDP header, RFC 768, and the hand-off to UDP tunnels: VXLAN
- * (RFC 7348, destination port 4789) and Geneve (RFC 8926, port 6081).
+ * (RFC 7348, destination port 4789), VXLAN-GPE (port 4790) and Geneve
+ * (RFC 8926, port 6081).
  *
  * A length field below 8 or beyond the IP payload is counted (udp_bad_len)
  * but the ports are kept, since they still name the flow; such a datagram
@@ -20,6 +21,8 @@ static enum decode_result udp_maybe_decap(struct decode_ctx *ctx, struct nm_pack
         return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_VXLAN, decode_vxlan);
     if (pkt->dport == NM_UDP_PORT_GENEVE)
         return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_GENEVE, decode_geneve);
+    if (pkt->dport == NM_UDP_PORT_VXLAN_GPE)
+        return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_VXLAN_GPE, decode_vxlan_gpe);
     return DECODE_OK;
 }
 

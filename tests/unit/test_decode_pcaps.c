@@ -6,11 +6,12 @@
  * for every frame with an IP layer the innermost addresses must agree, and
  * the ports too when that layer carries TCP or UDP.  Frames tshark
  * dissects in ways netmoon deliberately does not (ICMP errors, whose quoted
- * packet tshark shows as the innermost IP; PIM Null-Registers; Teredo, NSH;
+ * packet tshark shows as the innermost IP; PIM Null-Registers; Teredo;
  * malformed frames) are left out of the comparison, and the
  * files were chosen to exercise the link types (Ethernet, VLAN, SLL, SLL2,
  * NULL, RAW, IPV4), E-Tag, MACsec, PPPoE, fragments, IPv6 extension headers and tunnels
- * (GRE, WCCP GRE, ERSPAN I/II/III, VXLAN, Geneve, GSO-sized frames).  Skipped when tshark or
+ * (GRE, WCCP GRE, ERSPAN I/II/III, PIM Register, NSH, VXLAN, VXLAN-GPE,
+ * Geneve, GSO-sized frames).  Skipped when tshark or
  * the captures are missing.
  */
 #include <arpa/inet.h>
@@ -61,6 +62,10 @@ static const char *const files[] = {
     "tcpdump/macsec-short-longer.pcap",
     "tcpdump/macsec-short-shorter.pcap",
     "tcpdump/macsec-short-valid.pcap",
+    "tcpdump/nsh.pcap",
+    "tcpdump/nsh-over-vxlan-gpe.pcap",
+    "suricata-verify/decode-nsh-type1.pcap",
+    "suricata-verify/decode-nsh-type2.pcap",
 };
 
 #define MAX_FRAMES 4096
@@ -98,7 +103,7 @@ static int split_tabs(char *s, char **f, int n)
 static void innermost(const char *protocols, char *net, char *l4, bool *skip)
 {
     static const char *const excluded[] = { "_ws.malformed", "_ws.short", "teredo",
-                                            "nsh", "cmd" };
+                                            "cmd" };
     bool in_icmp = false;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", protocols);

@@ -1,6 +1,7 @@
 /*
- * test_decode_tunnel.c: decapsulation of GRE (RFC 2784/2890, TEB), VXLAN
- * (RFC 7348), Geneve (RFC 8926), IP-in-IP (RFC 2003), 6in4 (RFC 4213),
+ * test_decode_tunnel.c: decapsulation of GRE (RFC 2784/2890, TEB), ERSPAN
+ * I/II/III, VXLAN (RFC 7348), VXLAN-GPE, NSH (RFC 8300), Geneve (RFC 8926),
+ * PIM Register (RFC 7761), IP-in-IP (RFC 2003), 6in4 (RFC 4213),
  * 4in6/6in6 (RFC 2473); --no-decap; fallback to the outer packet when the
  * inner one is unusable; the nesting limit.
  */
@@ -370,6 +371,136 @@ static void test_geneve(void)
     CHECK_EQ_U(ctx.stats.decapsulated, 2);
 }
 
+/* NSH base header (RFC 8300 §2.2): version 0, O/U 0, TTL 63, length in
+ * words, MD type, next protocol; then the service path header (SPI 42,
+ * SI 255). */
+static void pb_nsh(struct pb *b, uint8_t len_words, uint8_t md_type, uint8_t next)
+{
+    pb_be16(b, (uint16_t)((63u << 6) | len_words));
+    pb_u8(b, md_type);
+    pb_u8(b, next);
+    pb_be32(b, (42u << 8) | 255u);
+}
+
+static void test_nsh_over_ethernet(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    init(false);
+    /* MD type 1: length 6 words, 16 bytes of fixed context, IPv4. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 6, 1, 1);
+    pb_zero(&b, 16);
+    put_inner_v4_tcp(&b);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NSH);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+
+    /* MD type 2 with one 8-byte context TLV (length 4 words), Ethernet
+     * carrying IPv6. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 4, 2, 3);
+    pb_bytes(&b, "\x00\x01\x02\x01\xde\xad\xbe\xef", 8);
+    pb_eth(&b, 0x86dd);
+    put_inner_v6_udp(&b);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NSH);
+
+    /* NSH in NSH (next protocol 4), MD type 2 without context, IPv6. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 2, 2, 4);
+    pb_nsh(&b, 2, 2, 2);
+    put_inner_v6_udp(&b);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NSH);
+    CHECK_EQ_U(p.tunnel_depth, 2);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+
+    /* Length 1 word: below the 8 fixed bytes. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 1, 2, 1);
+    put_inner_v4_tcp(&b);
+    CHECK(!run_eth(&b, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_nsh_bad_length], 1);
+    /* Length 20 words: more context than the frame holds. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 20, 2, 1);
+    pb_zero(&b, 8);
+    CHECK(!run_eth(&b, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_nsh_truncated], 1);
+    /* Version 1 is not parsed; next protocol 0x41 (experimental): non-IP. */
+    b.n = 0;
+    pb_eth(&b, 0x894f);
+    pb_nsh(&b, 2, 2, 1);
+    b.b[14] |= 0x40;
+    put_inner_v4_tcp(&b);
+    CHECK(!run_eth(&b, &p));
+    b.b[14] &= 0x3f;
+    b.b[17] = 0x41;
+    CHECK(!run_eth(&b, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 2);
+}
+
+static void test_vxlan_gpe(void)
+{
+    /* Flags I|P (0x0c), next protocol at byte 3, VNI 7. */
+    static const uint8_t gpe_nsh[8] = { 0x0c, 0, 0, 4, 0, 0, 7, 0 };
+    static const uint8_t gpe_v6[8] = { 0x0c, 0, 0, 2, 0, 0, 7, 0 };
+    static const uint8_t gpe_nop[8] = { 0x08, 0, 0, 0, 0, 0, 7, 0 };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    start_udp_tunnel(&b, 4790, &ip, &udp);
+    pb_bytes(&b, gpe_nsh, sizeof gpe_nsh);
+    pb_nsh(&b, 2, 2, 1);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_VXLAN_GPE);
+    CHECK_EQ_U(p.tunnel_depth, 2); /* NSH counts as a level wherever it sits */
+
+    start_udp_tunnel(&b, 4790, &ip, &udp);
+    pb_bytes(&b, gpe_v6, sizeof gpe_v6);
+    put_inner_v6_udp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_VXLAN_GPE);
+    CHECK_EQ_U(p.tunnel_depth, 1);
+
+    /* P clear: an Ethernet frame, as in VXLAN. */
+    start_udp_tunnel(&b, 4790, &ip, &udp);
+    pb_bytes(&b, gpe_nop, sizeof gpe_nop);
+    pb_eth(&b, 0x0800);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+
+    /* Truncated header: the outer datagram. */
+    start_udp_tunnel(&b, 4790, &ip, &udp);
+    pb_bytes(&b, gpe_v6, 6);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(p.dport, 4790);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_vxlan_gpe_truncated], 1);
+}
+
 static void test_ipip_and_6in4(void)
 {
     struct pb b;
@@ -584,6 +715,8 @@ int main(void)
     RUN(test_erspan);
     RUN(test_vxlan);
     RUN(test_geneve);
+    RUN(test_nsh_over_ethernet);
+    RUN(test_vxlan_gpe);
     RUN(test_ipip_and_6in4);
     RUN(test_4in6_and_6in6);
     RUN(test_pim_register);
