@@ -96,6 +96,10 @@ bool pim_carries_data(const struct nm_cursor *cur);
 enum decode_result decode_nsh_next(struct decode_ctx *ctx, struct nm_packet *pkt,
                                    struct nm_cursor *cur, uint8_t next);
 
+/* Whether the UDP payload at cur is Teredo (RFC 4380): optional
+ * indicators, then something shaped like an IPv6 header at *off. */
+bool teredo_inner_offset(const struct nm_cursor *cur, size_t *off);
+
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */
 decode_fn decode_ports_only;

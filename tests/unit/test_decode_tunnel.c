@@ -1,7 +1,7 @@
 /*
  * test_decode_tunnel.c: decapsulation of GRE (RFC 2784/2890, TEB), ERSPAN
  * I/II/III, VXLAN (RFC 7348), VXLAN-GPE, NSH (RFC 8300), Geneve (RFC 8926),
- * PIM Register (RFC 7761), IP-in-IP (RFC 2003), 6in4 (RFC 4213),
+ * PIM Register (RFC 7761), MPLS in UDP (RFC 7510), Teredo (RFC 4380), IP-in-IP (RFC 2003), 6in4 (RFC 4213),
  * 4in6/6in6 (RFC 2473); --no-decap; fallback to the outer packet when the
  * inner one is unusable; the nesting limit.
  */
@@ -501,6 +501,115 @@ static void test_vxlan_gpe(void)
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_vxlan_gpe_truncated], 1);
 }
 
+static void test_mpls_over_udp(void)
+{
+    /* RFC 7510: destination port 6635, then the label stack (label 16,
+     * bottom of stack, TTL 64) and the IP packet. */
+    static const uint8_t label[4] = { 0x00, 0x01, 0x01, 0x40 };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    start_udp_tunnel(&b, 6635, &ip, &udp);
+    pb_bytes(&b, label, sizeof label);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v4_tcp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_MPLS_UDP);
+    /* A stack whose last entry lacks S: the outer datagram, reason. */
+    start_udp_tunnel(&b, 6635, &ip, &udp);
+    pb_bytes(&b, "\x00\x01\x00\x40", 4);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(p.dport, 6635);
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_mpls_truncated], 1);
+}
+
+/* Teredo (RFC 4380 §5.1.1): UDP to or from 3544, optional authentication
+ * and origin indicators, then IPv6. */
+static void start_teredo(struct pb *b, uint16_t sport, uint16_t dport, size_t *ip, size_t *udp)
+{
+    b->n = 0;
+    pb_eth(b, 0x0800);
+    *ip = pb_ipv4(b, 17, V4_A, V4_B);
+    *udp = pb_udp(b, sport, dport);
+}
+
+static void test_teredo(void)
+{
+    /* Authentication: ID-len 2, AU-len 3, ID, value, nonce, confirmation. */
+    static const uint8_t auth[4 + 2 + 3 + 9] = { 0x00, 0x01, 2, 3, 'i', 'd', 1, 2, 3,
+                                                 1, 2, 3, 4, 5, 6, 7, 8, 0 };
+    /* Origin: port and address, obfuscated (complemented). */
+    static const uint8_t origin[8] = { 0x00, 0x00, 0xf2, 0x27, 0x3f, 0x57, 0xfe, 0xfe };
+    struct pb b;
+    struct nm_packet p;
+    size_t ip, udp;
+    init(false);
+    /* Client to server: plain IPv6. */
+    start_teredo(&b, 40000, 3544, &ip, &udp);
+    put_inner_v6_udp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_TEREDO);
+    /* Server to client: both indicators. */
+    start_teredo(&b, 3544, 40000, &ip, &udp);
+    pb_bytes(&b, auth, sizeof auth);
+    pb_bytes(&b, origin, sizeof origin);
+    put_inner_v6_udp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_inner_v6_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_TEREDO);
+    /* Origin indication alone; a bubble (next header 59, no payload). */
+    start_teredo(&b, 3544, 40000, &ip, &udp);
+    pb_bytes(&b, origin, sizeof origin);
+    size_t in6 = pb_ipv6(&b, 59, V6_C, V6_B);
+    pb_ipv6_finish(&b, in6);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    CHECK(addr_is_v6(&p.src, V6_C));
+    CHECK_EQ_U(p.proto, 59);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_TEREDO);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+
+    /* Port 3544 carrying something else (an IPv4 packet, or fewer than 40
+     * bytes after the indicators): the UDP datagram, no reason. */
+    start_teredo(&b, 40000, 3544, &ip, &udp);
+    put_inner_v4_tcp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(p.dport, 3544);
+    start_teredo(&b, 40000, 3544, &ip, &udp);
+    pb_bytes(&b, origin, sizeof origin);
+    pb_be32(&b, 0x60000000u);
+    pb_zero(&b, 30);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    /* An authentication indicator whose lengths run past the datagram. */
+    start_teredo(&b, 40000, 3544, &ip, &udp);
+    pb_bytes(&b, "\x00\x01\xff\xff", 4);
+    put_inner_v6_udp(&b);
+    pb_udp_finish(&b, udp);
+    pb_ipv4_finish(&b, ip);
+    CHECK(run_eth(&b, &p));
+    check_outer_v4(&p, 17);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+    CHECK_EQ_U(ctx.stats.decapsulated, 3);
+}
+
 static void test_ipip_and_6in4(void)
 {
     struct pb b;
@@ -717,6 +826,8 @@ int main(void)
     RUN(test_geneve);
     RUN(test_nsh_over_ethernet);
     RUN(test_vxlan_gpe);
+    RUN(test_mpls_over_udp);
+    RUN(test_teredo);
     RUN(test_ipip_and_6in4);
     RUN(test_4in6_and_6in6);
     RUN(test_pim_register);
