@@ -68,6 +68,7 @@ static const char *const files[] = {
     "suricata-verify/decode-nsh-type2.pcap",
     "tcpdump/mpls-over-udp.pcap",
     "suricata-verify/decode-teredo-01.pcap",
+    "suricata-verify/detect-ipopts.pcap",
 };
 
 #define MAX_FRAMES 4096
