@@ -91,8 +91,11 @@ static decode_fn *link_decoder(int linktype)
     case NM_DLT_RAW_ALT2: return decode_ip;
     case NM_LINKTYPE_LOOP: return decode_loop;
     case NM_LINKTYPE_LINUX_SLL: return decode_sll;
-    case NM_LINKTYPE_IPV4: return decode_ipv4;
-    case NM_LINKTYPE_IPV6: return decode_ipv6;
+    /* The version nibble outranks the link type: a capture writer that
+     * labels an IPv6 packet LINKTYPE_IPV4 still captured IPv6 (tcpdump and
+     * tshark decode it so too). */
+    case NM_LINKTYPE_IPV4:
+    case NM_LINKTYPE_IPV6: return decode_ip;
     case NM_LINKTYPE_LINUX_SLL2: return decode_sll2;
     default: return NULL;
     }

@@ -69,6 +69,7 @@ static const char *const files[] = {
     "tcpdump/mpls-over-udp.pcap",
     "suricata-verify/decode-teredo-01.pcap",
     "suricata-verify/detect-ipopts.pcap",
+    "tcpdump/LINKTYPE_IPV4_invalid.pcap",
 };
 
 #define MAX_FRAMES 4096
