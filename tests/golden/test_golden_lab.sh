@@ -14,6 +14,10 @@ cd "$(dirname "$0")/../.."
 NETMOON=${NETMOON:-./netmoon}
 out=tests/out
 mkdir -p "$out"
+# tshark's output is content-addressed (file hash, tshark version, fields),
+# so one cache can serve every worktree and CI run on this machine.
+cache=${GOLDEN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/netmoon-golden}
+mkdir -p "$cache" 2>/dev/null || cache=$out/golden-cache
 exec python3 tests/golden/golden_run.py lab tests/data/lab \
-    --netmoon "$NETMOON" --cache "${GOLDEN_CACHE:-$out/golden-cache}" \
+    --netmoon "$NETMOON" --cache "$cache" \
     --report "$out/golden-lab-${NETMOON_VARIANT:-rel}.txt"
