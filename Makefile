@@ -7,14 +7,14 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libpcap libcrypto
+PKGS      := libpcap libcrypto ncursesw
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -DNETMOON_VERSION=\"$(VERSION)\" -Isrc -MMD -MP $(WARN) $(PKG_CFLAGS)
 CFLAGS    ?= -O2 -g
-LDLIBS    := $(PKG_LIBS) -lpthread
+LDLIBS    := $(PKG_LIBS) -lm -lpthread
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 LIB_SRC   := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture/filter.h"
 #include "core/config.h"
 #include "core/live.h"
 #include "core/offline.h"
@@ -19,10 +20,12 @@
 #include "core/signals.h"
 #include "output/json.h"
 #include "output/stats_text.h"
+#include "output/tui.h"
+#include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
-    OPT_DURATION, OPT_NO_TUI, OPT_VERSION,
+    OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME,
 };
 
 static const struct option main_long_options[] = {
@@ -34,6 +37,8 @@ static const struct option main_long_options[] = {
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
+    { "realtime", no_argument, NULL, OPT_REALTIME },
+    { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -58,6 +63,7 @@ static void main_usage(FILE *out)
 "  -c COUNT            stop after COUNT packets\n"
 "  --duration SEC      stop after SEC seconds\n"
 "  -F FILE             read the filter expression from FILE\n"
+"  --realtime          with -r, replay the file at its captured pace\n"
 "  filter expression   tcpdump (pcap-filter(7)) syntax, e.g. 'tcp port 443'\n"
 "\n"
 "Flows:\n"
@@ -69,8 +75,12 @@ static void main_usage(FILE *out)
 "                      outer packet instead of the inner one\n"
 "\n"
 "Output:\n"
+"  (default)           on a terminal, a full-screen view of the connections\n"
+"                      (press ? in it for the keys); otherwise JSON lines\n"
 "  --json[=PATH]       JSON lines, one per flow (default standard output; a PATH\n"
-"                      is appended to)\n"
+"                      is appended to, and the view stays on)\n"
+"  --no-tui            no view: JSON lines on standard output\n"
+"  -d, --delay SEC     view refresh interval (default 1)\n"
 "  --stats             print packet, flow, drop and decode-problem counts to\n"
 "                      standard error at exit\n"
 "  -h, --help          this help;  --version  the version\n"
@@ -137,38 +147,12 @@ static char *main_join_words(int argc, char **argv)
 
 static int main_read_filter_file(struct nm_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "netmoon: cannot read filter file '%s': %s\n", path, strerror(errno));
+    char err[512];
+
+    if (filter_read_file(path, &cfg->filter_expr, err, sizeof(err)) != FILTER_OK) {
+        fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_USAGE;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int c;
-    while (buf && (c = fgetc(f)) != EOF) {
-        if (c == '#') {            /* comments run to the end of the line */
-            while ((c = fgetc(f)) != EOF && c != '\n')
-                ;
-            c = ' ';
-        }
-        if (len + 2 >= cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        buf[len++] = (c == '\n' || c == '\t') ? ' ' : (char)c;
-    }
-    fclose(f);
-    if (!buf) {
-        fprintf(stderr, "netmoon: out of memory reading '%s'\n", path);
-        return NM_EXIT_FAILURE;
-    }
-    buf[len] = '\0';
-    cfg->filter_expr = buf;
     return 0;
 }
 
@@ -201,6 +185,12 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_STATS: cfg->print_stats = true; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
+    case OPT_REALTIME: cfg->realtime = true; return 0;
+    case 'd':
+        if (!main_parse_number(optarg, 3600, &v) || v < 0.1)
+            return main_usage_error("-d needs a refresh interval from 0.1 to 3600 seconds, not '%s'", optarg);
+        cfg->refresh_us = (uint64_t)(v * 1e6);
+        return 0;
     case OPT_IDLE:
         if (!main_parse_number(optarg, 1e7, &v) || v <= 0)
             return main_usage_error("--idle-timeout needs seconds > 0, not '%s'", optarg);
@@ -234,8 +224,9 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
     memset(cfg, 0, sizeof(*cfg));
     cfg->idle_timeout_us = 60ull * 1000000ull;
     cfg->max_flows = 1000000;
+    cfg->refresh_us = 1000000;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:hV", main_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:d:hV", main_long_options, NULL)) != -1) {
         if (opt == 'h') {
             main_usage(stdout);
             exit(NM_EXIT_OK);
@@ -259,18 +250,62 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         return main_usage_error("%s", "out of memory");
     if (cfg->read_file && cfg->n_ifaces)
         return main_usage_error("%s", "-r and -i cannot be used together");
+    if (cfg->realtime && !cfg->read_file)
+        return main_usage_error("%s", "--realtime replays a file: it needs -r");
     return 0;
 }
 
-static int main_open_outputs(const struct nm_config *cfg, struct output_set *outs)
+/* The view opens when standard output is a terminal and no headless output
+ * was asked for: --no-tui, or --json to standard output. */
+static bool main_wants_view(const struct nm_config *cfg)
 {
-    char err[512];
+    bool json_stdout = cfg->json && (!cfg->json_path || strcmp(cfg->json_path, "-") == 0);
 
-    /* Until the terminal view exists, JSON on standard output is the default. */
-    if (json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
+    return isatty(STDOUT_FILENO) && !cfg->no_tui && !json_stdout;
+}
+
+/* "file x.pcap, replay 1x", "interface eth0", … for the view's header. */
+static void main_view_source(const struct nm_config *cfg, char *out, size_t outlen)
+{
+    char name[64], err[256];
+
+    if (cfg->read_file) {
+        snprintf(out, outlen, "file %s, %s", cfg->read_file,
+                 cfg->realtime ? "replay 1x" : "read at full speed");
+    } else if (cfg->n_ifaces == 0) {
+        if (iface_default_route("/proc", name, err, sizeof(err)) != IFACE_OK)
+            snprintf(name, sizeof(name), "?");
+        snprintf(out, outlen, "interface %s (default route)", name);
+    } else {
+        size_t n = (size_t)snprintf(out, outlen, "interface%s ", cfg->n_ifaces > 1 ? "s" : "");
+        for (unsigned i = 0; i < cfg->n_ifaces && n < outlen; i++)
+            n += (size_t)snprintf(out + n, outlen - n, "%s%s", i ? "," : "", cfg->ifaces[i]);
+    }
+}
+
+static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
+                             struct output_sink **view)
+{
+    char err[512], source[256];
+    bool want_view = main_wants_view(cfg);
+
+    if ((!want_view || cfg->json) &&
+        json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
         outs->n--;
         fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_FAILURE;
+    }
+    if (want_view) {
+        main_view_source(cfg, source, sizeof(source));
+        struct tui_options topt = { .source = source, .refresh_us = cfg->refresh_us };
+        *view = output_set_add(outs);
+        if (tui_sink_open(*view, &topt, err, sizeof(err)) != 0) {
+            outs->n--;
+            *view = NULL;
+            fprintf(stderr, "netmoon: %s\n", err);
+            return NM_EXIT_FAILURE;
+        }
+        cfg->snapshot_us = cfg->refresh_us;
     }
     return 0;
 }
@@ -280,13 +315,14 @@ int main(int argc, char **argv)
     struct nm_config cfg;
     struct output_set outs = { 0 };
     struct nm_stats stats = { 0 };
+    struct output_sink *view = NULL;
     bool ran = false;
     int rc = main_parse_args(&cfg, argc, argv);
 
     if (rc != 0)
         goto out;
     signals_install();
-    if ((rc = main_open_outputs(&cfg, &outs)) != 0)
+    if ((rc = main_open_outputs(&cfg, &outs, &view)) != 0)
         goto out;
     if (cfg.read_file) {
         rc = offline_run(&cfg, &outs, &stats, &ran);
@@ -298,6 +334,8 @@ int main(int argc, char **argv)
     output_set_stats(&outs, &stats);
     if (cfg.print_stats)
         stats_text_print(stderr, &stats, !cfg.read_file);
+    if (view && cfg.read_file)
+        tui_sink_wait(view);      /* the file is done: the view stays until q */
 out:
     output_set_close(&outs);
     free(cfg.filter_expr);

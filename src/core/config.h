@@ -36,6 +36,9 @@ struct nm_config {
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
     uint32_t max_flows;
+    bool realtime;                    /* --realtime: -r at the captured pace */
+    uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
+    uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */
 };
 
 #endif

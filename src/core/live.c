@@ -39,6 +39,7 @@
 #include "common/privs.h"
 #include "common/spsc_ring.h"
 #include "core/signals.h"
+#include "core/view_feed.h"
 #include "core/worker.h"
 
 #define LIVE_RING_MSGS 4096u
@@ -46,7 +47,11 @@
 #define LIVE_TICK_US 1000000ull
 #define LIVE_STATS_INTERVAL_US (10ull * 1000000ull)
 
-enum live_msg_kind { LIVE_MSG_FLOW, LIVE_MSG_STATS, LIVE_MSG_EVENT, LIVE_MSG_DONE };
+enum live_msg_kind {
+    LIVE_MSG_FLOW, LIVE_MSG_STATS, LIVE_MSG_EVENT, LIVE_MSG_DONE,
+    /* A view's snapshot: begin, one record per active flow, end. */
+    LIVE_MSG_SNAP_BEGIN, LIVE_MSG_SNAP_FLOW, LIVE_MSG_SNAP_END,
+};
 
 struct live_msg {
     uint8_t kind;
@@ -54,6 +59,7 @@ struct live_msg {
         struct flow_record flow;
         struct nm_stats stats;         /* the worker's cumulative counters */
         char text[400];                /* an event to print once */
+        struct nm_snapshot_end snap;   /* SNAP_BEGIN (source, ts) and SNAP_END */
     } u;
 };
 
@@ -70,6 +76,8 @@ struct live_worker {
     struct spsc_ring *ring;
     uint64_t stalls;                   /* times the ring was full */
     struct live_msg scratch;           /* message being built (worker side) */
+    struct snapshot_sel *snap;         /* when a view wants snapshots */
+    uint64_t next_snap;
     /* Output-thread side. */
     struct nm_stats last;
     bool done;
@@ -134,9 +142,8 @@ static void live_send_event(struct live_worker *lw, const char *text)
     live_send(lw, &lw->scratch);
 }
 
-static void live_send_stats(struct live_worker *lw)
+static void live_fill_stats(struct live_worker *lw, struct nm_stats *st)
 {
-    struct nm_stats *st = &lw->scratch.u.stats;
     struct afpacket_stats as;
 
     memset(st, 0, sizeof(*st));
@@ -148,9 +155,50 @@ static void live_send_stats(struct live_worker *lw)
         st->kernel_packets += as.kernel_packets;
         st->kernel_drops += as.kernel_drops;
         st->kernel_freezes += as.kernel_freeze_q;
+        uint32_t used, total;
+        afpacket_ring_occupancy(lw->socks[i], &used, &total);
+        st->ring_blocks_used += used;
+        st->ring_blocks_total += total;
     }
     st->output_stalls = lw->stalls;
+}
+
+static void live_send_stats(struct live_worker *lw)
+{
+    live_fill_stats(lw, &lw->scratch.u.stats);
     lw->scratch.kind = LIVE_MSG_STATS;
+    live_send(lw, &lw->scratch);
+}
+
+static void live_emit_snap_flow(void *user, const struct flow_record *rec)
+{
+    struct live_worker *lw = user;
+
+    lw->scratch.kind = LIVE_MSG_SNAP_FLOW;
+    lw->scratch.u.flow = *rec;
+    live_send(lw, &lw->scratch);
+}
+
+/* The view's copy of this worker's active flows, sent through the ring like
+ * records, so the output thread never reads the table. */
+static void live_send_snapshot(struct live_worker *lw)
+{
+    struct nm_snapshot_end *e = &lw->scratch.u.snap;
+    uint64_t now = live_wall_us(), active, sent;
+
+    memset(e, 0, sizeof(*e));
+    e->source = lw->id;
+    e->ts_us = now;
+    lw->scratch.kind = LIVE_MSG_SNAP_BEGIN;
+    live_send(lw, &lw->scratch);
+    active = snapshot_sel_run(lw->snap, lw->w.flows, now, live_emit_snap_flow, lw, &sent);
+    memset(e, 0, sizeof(*e));
+    e->source = lw->id;
+    e->ts_us = now;
+    e->active = active;
+    e->sent = sent;
+    live_fill_stats(lw, &e->stats);
+    lw->scratch.kind = LIVE_MSG_SNAP_END;
     live_send(lw, &lw->scratch);
 }
 
@@ -223,6 +271,31 @@ static void live_wait(struct live_worker *lw)
     poll(pfds, n, 100);
 }
 
+/* After stop, what the kernel already captured is still ours: a partly
+ * filled block is handed over only when it retires (retire_ms), and after
+ * an interface vanishes the kernel may still hand over its last block.  So
+ * every socket, gone ones included, is walked for a little over two retire
+ * periods (errors are ignored now: they were reported).  Not when -c was
+ * met: then the packets beyond the count are not wanted. */
+static void live_drain_kernel(struct live_worker *lw)
+{
+    const struct timespec pause = { 0, 5000000 };   /* 5 ms */
+    uint64_t max = lw->live->cfg->max_packets;
+    uint64_t end = live_mono_us() + 2ull * AFPACKET_DEFAULT_RETIRE_MS * 1000 + 50000;
+
+    while (live_mono_us() < end) {
+        if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
+            return;
+        int got = 0;
+        for (unsigned i = 0; i < lw->live->nifaces; i++) {
+            int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+            got += rc > 0 ? rc : 0;
+        }
+        if (got == 0)
+            nanosleep(&pause, NULL);
+    }
+}
+
 static void *live_worker_main(void *arg)
 {
     struct live_worker *lw = arg;
@@ -238,12 +311,12 @@ static void *live_worker_main(void *arg)
             live_send_stats(lw);
             next_tick = now + LIVE_TICK_US;
         }
+        if (lw->snap && now >= lw->next_snap) {
+            live_send_snapshot(lw);
+            lw->next_snap = now + lw->live->cfg->snapshot_us;
+        }
     }
-    /* What the kernel already captured is processed, unless -c was met. */
-    uint64_t max = lw->live->cfg->max_packets;
-    for (int guard = 0; guard < 64 && live_poll_all(lw) > 0; guard++)
-        if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
-            break;
+    live_drain_kernel(lw);
     flow_table_flush(lw->w.flows, FLOW_END_SHUTDOWN);
     live_send_stats(lw);
     lw->scratch.kind = LIVE_MSG_DONE;
@@ -313,6 +386,10 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
     }
     if (worker_init(&lw->w, cfg, (uint8_t)lw->id, live_emit_flow, lw, err, errlen) != 0)
         return -1;
+    if (cfg->snapshot_us && !(lw->snap = snapshot_sel_create(VIEW_SNAPSHOT_LIMIT))) {
+        snprintf(err, errlen, "out of memory for worker %u's snapshots", lw->id);
+        return -1;
+    }
     for (unsigned i = 0; i < lv->nifaces; i++) {
         afpacket_config_init(&ac, lv->ifnames[i]);
         if (cfg->ring_mib)
@@ -337,15 +414,28 @@ static void live_close_worker(struct live_worker *lw)
             afpacket_close(lw->socks[i]);
     if (lw->w.flows)
         worker_fini(&lw->w);
+    snapshot_sel_destroy(lw->snap);
     spsc_ring_destroy(lw->ring);
 }
 
 /* ---- output thread -------------------------------------------------------- */
 
-static void live_handle(struct live_worker *lw, struct output_set *outs, const struct live_msg *m)
+/* Kernel drops reported by all workers so far: records written after a
+ * drop carry the total, so no output claims counts that may be short. */
+static uint64_t live_drops_seen(const struct live *lv)
+{
+    uint64_t drops = 0;
+
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        drops += lv->workers[i].last.kernel_drops;
+    return drops;
+}
+
+static void live_handle(struct live_worker *lw, struct output_set *outs, struct live_msg *m)
 {
     switch (m->kind) {
     case LIVE_MSG_FLOW:
+        m->u.flow.kernel_drops_seen = live_drops_seen(lw->live);
         output_set_flow(outs, &m->u.flow);
         break;
     case LIVE_MSG_STATS:
@@ -356,6 +446,15 @@ static void live_handle(struct live_worker *lw, struct output_set *outs, const s
         break;
     case LIVE_MSG_DONE:
         lw->done = true;
+        break;
+    case LIVE_MSG_SNAP_BEGIN:
+        output_set_snapshot_begin(outs, m->u.snap.source, m->u.snap.ts_us);
+        break;
+    case LIVE_MSG_SNAP_FLOW:
+        output_set_snapshot_flow(outs, &m->u.flow);
+        break;
+    case LIVE_MSG_SNAP_END:
+        output_set_snapshot_end(outs, &m->u.snap);
         break;
     }
 }
@@ -399,6 +498,7 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
     while (m && !live_all_done(lv)) {
         if (live_drain(lv, outs, m) == 0)
             nanosleep(&idle, NULL);
+        output_set_tick(outs);
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);

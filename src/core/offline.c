@@ -16,6 +16,7 @@
 #include "capture/filter.h"
 #include "capture/pcap_file.h"
 #include "core/signals.h"
+#include "core/view_feed.h"
 #include "core/worker.h"
 
 static int offline_check_linktype(const struct pcap_file *f, const char *path)
@@ -100,10 +101,13 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     enum flow_end_reason why = FLOW_END_EOF;
     uint64_t seen = 0, last_ts = 0, filtered = 0, filtered_bytes = 0;
     struct offline_filters filters = { .expr = cfg->filter_expr };
+    struct view_feed feed;
     int rc = NM_EXIT_FAILURE;
 
-    if (!w) {
+    if (view_feed_init(&feed, cfg) != 0 || !w) {
         fprintf(stderr, "netmoon: out of memory\n");
+        view_feed_fini(&feed);
+        free(w);
         return NM_EXIT_FAILURE;
     }
     f = pcap_file_open(cfg->read_file, err, sizeof(err));
@@ -147,6 +151,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
             continue;
         }
         seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
+        view_feed_offline_packet(&feed, w, outs, frame.ts_us);
         worker_process(w, &frame);
     }
     offline_finish(w, outs, stats, why, last_ts);
@@ -154,6 +159,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     stats->decode.frames += filtered;   /* read, though not decoded */
     stats->decode.bytes += filtered_bytes;
 out:
+    view_feed_fini(&feed);
     offline_filters_free(&filters);
     if (w->flows)
         worker_fini(w);

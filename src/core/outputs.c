@@ -46,3 +46,31 @@ void output_set_emit(void *output_set, const struct flow_record *r)
 {
     output_set_flow(output_set, r);
 }
+
+void output_set_snapshot_begin(struct output_set *o, unsigned source, uint64_t ts_us)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].snapshot_begin)
+            o->sinks[i].snapshot_begin(&o->sinks[i], source, ts_us);
+}
+
+void output_set_snapshot_flow(struct output_set *o, const struct flow_record *r)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].snapshot_flow)
+            o->sinks[i].snapshot_flow(&o->sinks[i], r);
+}
+
+void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end *e)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].snapshot_end)
+            o->sinks[i].snapshot_end(&o->sinks[i], e);
+}
+
+void output_set_tick(struct output_set *o)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].tick)
+            o->sinks[i].tick(&o->sinks[i]);
+}

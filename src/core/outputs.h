@@ -21,6 +21,11 @@ void output_set_flow(struct output_set *o, const struct flow_record *r);
 void output_set_stats(struct output_set *o, const struct nm_stats *st);
 void output_set_flush(struct output_set *o);
 void output_set_close(struct output_set *o);
+/* Snapshots and idle ticks for views; no-ops for sinks without them. */
+void output_set_snapshot_begin(struct output_set *o, unsigned source, uint64_t ts_us);
+void output_set_snapshot_flow(struct output_set *o, const struct flow_record *r);
+void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end *e);
+void output_set_tick(struct output_set *o);
 
 /* A flow_emit_fn that forwards to an output_set (single-threaded use). */
 void output_set_emit(void *output_set, const struct flow_record *r);

@@ -5,7 +5,8 @@
  * (https://www.tcpdump.org/linktypes.html), EtherTypes the IEEE registry,
  * IP protocol numbers the IANA registry (RFC 5237).  Tunnels are handled
  * here once, in decode_tunnel(), so that every encapsulation (RFC 2003
- * IP-in-IP, RFC 4213 6in4, RFC 2473 IPv6 tunnels, GRE, VXLAN, Geneve) falls
+ * IP-in-IP, RFC 4213 6in4, RFC 2473 IPv6 tunnels, GRE, ERSPAN, VXLAN,
+ * VXLAN-GPE, Geneve, NSH, PIM Register, Teredo, MPLS over UDP) falls
  * back to the outer packet in the same way when the inner one is unusable.
  */
 #include "decode/decode.h"
@@ -69,6 +70,12 @@ const char *nm_tunnel_name(enum nm_tunnel t)
     case NM_TUNNEL_6IN4: return "6in4";
     case NM_TUNNEL_4IN6: return "4in6";
     case NM_TUNNEL_6IN6: return "6in6";
+    case NM_TUNNEL_ERSPAN: return "erspan";
+    case NM_TUNNEL_PIM: return "pim";
+    case NM_TUNNEL_NSH: return "nsh";
+    case NM_TUNNEL_TEREDO: return "teredo";
+    case NM_TUNNEL_MPLS_UDP: return "mpls-udp";
+    case NM_TUNNEL_VXLAN_GPE: return "vxlan-gpe";
     case NM_TUNNEL_NONE: break;
     }
     return NULL;
@@ -84,8 +91,11 @@ static decode_fn *link_decoder(int linktype)
     case NM_DLT_RAW_ALT2: return decode_ip;
     case NM_LINKTYPE_LOOP: return decode_loop;
     case NM_LINKTYPE_LINUX_SLL: return decode_sll;
-    case NM_LINKTYPE_IPV4: return decode_ipv4;
-    case NM_LINKTYPE_IPV6: return decode_ipv6;
+    /* The version nibble outranks the link type: a capture writer that
+     * labels an IPv6 packet LINKTYPE_IPV4 still captured IPv6 (tcpdump and
+     * tshark decode it so too). */
+    case NM_LINKTYPE_IPV4:
+    case NM_LINKTYPE_IPV6: return decode_ip;
     case NM_LINKTYPE_LINUX_SLL2: return decode_sll2;
     default: return NULL;
     }
@@ -131,8 +141,14 @@ enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pk
     case NM_ETH_VLAN:
     case NM_ETH_QINQ:
     case NM_ETH_QINQ_OLD: return decode_vlan(ctx, pkt, cur, ethertype);
+    case NM_ETH_MPLS_UC:
+    case NM_ETH_MPLS_MC: return decode_mpls(ctx, pkt, cur);
+    case NM_ETH_PPPOE_SESSION: return decode_pppoe(ctx, pkt, cur);
+    case NM_ETH_ETAG: return decode_etag(ctx, pkt, cur);
+    case NM_ETH_MACSEC: return decode_macsec(ctx, pkt, cur);
+    case NM_ETH_NSH: return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_NSH, decode_nsh);
     default:
-        /* ARP, LLDP, STP, MPLS, PPPoE ...: well formed but not IP.  No
+        /* ARP, LLDP, STP, PPPoE discovery ...: well formed but not IP.  No
          * reason is counted, so decode_packet() counts non_ip. */
         return DECODE_STOP;
     }
@@ -157,11 +173,15 @@ enum decode_result decode_ip_payload(struct decode_ctx *ctx, struct nm_packet *p
     case NM_IPPROTO_SCTP:
     case NM_IPPROTO_DCCP:
     case NM_IPPROTO_UDPLITE: return decode_ports_only(ctx, pkt, cur);
-    case NM_IPPROTO_GRE: return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_GRE, decode_gre);
+    case NM_IPPROTO_GRE: return decode_tunnel(ctx, pkt, cur, gre_tunnel_kind(cur), decode_gre);
     case NM_IPPROTO_IPIP:
         return decode_tunnel(ctx, pkt, cur, ip_in_ip_type(pkt->ip_version, proto), decode_ipv4);
     case NM_IPPROTO_IPV6:
         return decode_tunnel(ctx, pkt, cur, ip_in_ip_type(pkt->ip_version, proto), decode_ipv6);
+    case NM_IPPROTO_PIM:
+        if (pim_carries_data(cur))
+            return decode_tunnel(ctx, pkt, cur, NM_TUNNEL_PIM, decode_pim);
+        return DECODE_OK;
     default:
         /* ESP, OSPF, VRRP ...: accounted by addresses and protocol. */
         return DECODE_OK;

@@ -84,7 +84,17 @@ struct nm_frame {
     X(tunnel_too_deep, "tunnels nested too deeply")                        \
     X(ip_truncated, "raw IP frame too short for a version nibble")          \
     X(ports_truncated, "SCTP/DCCP/UDP-Lite header shorter than its ports")  \
-    X(geneve_bad_version, "Geneve version not 0")
+    X(geneve_bad_version, "Geneve version not 0")                           \
+    X(mpls_truncated, "MPLS label stack truncated")                         \
+    X(mpls_too_deep, "MPLS label stack deeper than 8 entries")              \
+    X(pppoe_truncated, "PPPoE session header truncated")                   \
+    X(erspan_truncated, "ERSPAN header truncated")                          \
+    X(pim_truncated, "PIM Register header truncated")                       \
+    X(etag_truncated, "802.1BR E-Tag truncated")                            \
+    X(macsec_truncated, "MACsec SecTAG truncated")                          \
+    X(nsh_truncated, "NSH header truncated")                                \
+    X(nsh_bad_length, "NSH length below its fixed header")                  \
+    X(vxlan_gpe_truncated, "VXLAN-GPE header truncated")
 
 enum decode_reason {
 #define X(name, desc) DECODE_R_##name,
@@ -120,6 +130,13 @@ enum nm_tunnel {
     NM_TUNNEL_6IN4,   /* IPv6 in IPv4 (protocol 41) */
     NM_TUNNEL_4IN6,   /* IPv4 in IPv6 (next header 4) */
     NM_TUNNEL_6IN6,   /* IPv6 in IPv6 (next header 41) */
+    /* Values above are ABI (stored in records): append only. */
+    NM_TUNNEL_ERSPAN,    /* ERSPAN type I/II/III over GRE */
+    NM_TUNNEL_PIM,       /* PIM Register (RFC 7761 §4.9.3) */
+    NM_TUNNEL_NSH,       /* Network Service Header (RFC 8300) over Ethernet */
+    NM_TUNNEL_TEREDO,    /* IPv6 in UDP port 3544 (RFC 4380) */
+    NM_TUNNEL_MPLS_UDP,  /* MPLS in UDP port 6635 (RFC 7510) */
+    NM_TUNNEL_VXLAN_GPE, /* VXLAN Generic Protocol Extension, UDP port 4790 */
 };
 
 const char *nm_tunnel_name(enum nm_tunnel t);
@@ -136,7 +153,23 @@ enum {
     NM_TCP_ACK = 0x10, NM_TCP_URG = 0x20, NM_TCP_ECE = 0x40, NM_TCP_CWR = 0x80,
 };
 
-/* What decode_packet() learned about one frame. */
+/* What decode_packet() learned about one frame.
+ *
+ * Notes for consumers (decisions taken in src/decode/):
+ * - An IPv6 packet whose addresses are ::ffff:a.b.c.d has the same nm_addr
+ *   bytes as an IPv4 packet: key flows on ip_version too.
+ * - ICMP/ICMPv6 never set has_ports; queries with an identifier (echo,
+ *   timestamp, information, address mask) set icmp_is_echo and icmp_id.
+ * - A non-first fragment gets sport/dport (has_ports) and the ICMP fields
+ *   from its first fragment through the fragment table; when the first
+ *   fragment was not seen it is accounted by addresses and proto only.
+ * - A tunnel is decapsulated only when the outer packet is not fragmented
+ *   and the inner packet decodes as IP; otherwise the outer packet is what
+ *   is described here (tunnel NONE, depth 0) and the reason is counted.
+ *   vlan_id/vlan_count always describe the captured wire, not an inner
+ *   Ethernet frame.
+ * - has_ip is true whenever a usable IP header was read, even if the
+ *   transport header was truncated or malformed (reason counted). */
 struct nm_packet {
     uint64_t ts_us;
     uint32_t wirelen;          /* accounted bytes: the frame as on the wire */
@@ -283,6 +316,16 @@ decode_fn decode_icmpv6;
 decode_fn decode_gre;
 decode_fn decode_vxlan;
 decode_fn decode_geneve;
+decode_fn decode_mpls;       /* MPLS label stack (RFC 3032), IP below it */
+decode_fn decode_pppoe;      /* PPPoE session stage (RFC 2516) carrying IP */
+decode_fn decode_erspan2;    /* ERSPAN type II header, inner Ethernet frame */
+decode_fn decode_erspan3;    /* ERSPAN type III header (+ platform subheader) */
+decode_fn decode_pim;        /* PIM Register: the encapsulated IP packet */
+decode_fn decode_etag;       /* 802.1BR E-Tag (cursor past the TPID) */
+decode_fn decode_macsec;     /* MACsec SecTAG (cursor past the EtherType) */
+decode_fn decode_nsh;        /* Network Service Header */
+decode_fn decode_vxlan_gpe;  /* VXLAN-GPE header */
+decode_fn decode_teredo;     /* Teredo indicators, then IPv6 */
 
 /* 802.1Q / 802.1ad tags starting at cur (tpid already read): shared by
  * Ethernet and by SLL/GRE payloads whose protocol is a VLAN TPID. */

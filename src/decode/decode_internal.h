@@ -23,7 +23,13 @@ enum {
     NM_ETH_IPV6 = 0x86DD,
     NM_ETH_QINQ = 0x88A8,
     NM_ETH_QINQ_OLD = 0x9100,
-    NM_ETH_TEB = 0x6558,   /* transparent Ethernet bridging (GRE, Geneve) */
+    NM_ETH_TEB = 0x6558,             /* transparent Ethernet bridging (GRE, Geneve) */
+    NM_ETH_MPLS_UC = 0x8847,
+    NM_ETH_MPLS_MC = 0x8848,
+    NM_ETH_PPPOE_SESSION = 0x8864,
+    NM_ETH_MACSEC = 0x88E5,          /* IEEE 802.1AE */
+    NM_ETH_ETAG = 0x893F,            /* IEEE 802.1BR */
+    NM_ETH_NSH = 0x894F,             /* RFC 8300 */
     NM_ETH_MIN_TYPE = 0x0600,
 };
 
@@ -31,10 +37,13 @@ enum {
     NM_IPPROTO_ICMP = 1, NM_IPPROTO_IPIP = 4, NM_IPPROTO_TCP = 6,
     NM_IPPROTO_DCCP = 33, NM_IPPROTO_UDP = 17, NM_IPPROTO_IPV6 = 41,
     NM_IPPROTO_GRE = 47, NM_IPPROTO_ICMPV6 = 58, NM_IPPROTO_SCTP = 132,
-    NM_IPPROTO_UDPLITE = 136,
+    NM_IPPROTO_UDPLITE = 136, NM_IPPROTO_PIM = 103,
 };
 
-enum { NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_GENEVE = 6081 };
+enum {
+    NM_UDP_PORT_VXLAN = 4789, NM_UDP_PORT_VXLAN_GPE = 4790, NM_UDP_PORT_GENEVE = 6081,
+    NM_UDP_PORT_TEREDO = 3544, NM_UDP_PORT_MPLS = 6635,
+};
 
 /* Records the captured remainder of cur as the transport payload, with
  * wire_len bytes according to the headers. */
@@ -73,6 +82,23 @@ enum decode_result decode_ip_continue(struct decode_ctx *ctx, struct nm_packet *
  * exactly as the outer packet had it (the reason already counted). */
 enum decode_result decode_tunnel(struct decode_ctx *ctx, struct nm_packet *pkt,
                                  struct nm_cursor *cur, enum nm_tunnel type, decode_fn *inner);
+
+/* The tunnel name a GRE packet at cur gets: "erspan" for mirrored
+ * traffic, "gre" otherwise. */
+enum nm_tunnel gre_tunnel_kind(const struct nm_cursor *cur);
+
+/* Whether the PIM message at cur is a Register carrying a data packet
+ * (not a Null-Register, not another PIM type). */
+bool pim_carries_data(const struct nm_cursor *cur);
+
+/* Dispatches on an NSH / VXLAN-GPE next-protocol value (IPv4, IPv6,
+ * Ethernet, NSH, MPLS); anything else is not IP. */
+enum decode_result decode_nsh_next(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                   struct nm_cursor *cur, uint8_t next);
+
+/* Whether the UDP payload at cur is Teredo (RFC 4380): optional
+ * indicators, then something shaped like an IPv6 header at *off. */
+bool teredo_inner_offset(const struct nm_cursor *cur, size_t *off);
 
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */

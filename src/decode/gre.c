@@ -7,8 +7,9 @@
  * Version 1 is PPTP's enhanced GRE (RFC 2637) carrying PPP: not
  * decapsulated, and not an error either, so it is accounted as the outer
  * GRE packet without a reason.  Versions 2-7 are undefined: gre_bad_version.
- * Other payloads (ERSPAN, MPLS, PPP ...) are likewise left to the outer
- * packet.  The checksum is not verified: a monitor accounts what it sees.
+ * ERSPAN (0x88BE type I/II, 0x22EB type III, see erspan.c) is decapsulated
+ * and recorded as tunnel "erspan".  Other payloads (PPP ...) are left to
+ * the outer packet.  The checksum is not verified: a monitor accounts what it sees.
  */
 #include "decode/decode.h"
 #include "decode/decode_internal.h"
@@ -26,6 +27,8 @@
  * header, then the client's IPv4 packet. */
 #define GRE_PROTO_WCCP 0x883E
 #define WCCP_REDIRECT_LEN 4
+#define GRE_PROTO_ERSPAN_I_II 0x88BE
+#define GRE_PROTO_ERSPAN_III 0x22EB
 
 /* RFC 1701 §2.1: SREs end with address family 0 and length 0. */
 static bool gre_skip_routing(struct nm_cursor *cur)
@@ -72,8 +75,24 @@ enum decode_result decode_gre(struct decode_ctx *ctx, struct nm_packet *pkt,
         return decode_fail(ctx, DECODE_R_gre_truncated);
     if (proto == NM_ETH_TEB)
         return decode_ethernet(ctx, pkt, cur);
+    /* Type I has no ERSPAN header and no GRE sequence number; type II
+     * always carries the sequence number (draft-foschiano-erspan §4.1). */
+    if (proto == GRE_PROTO_ERSPAN_I_II)
+        return (flags & GRE_FLAG_SEQ) ? decode_erspan2(ctx, pkt, cur)
+                                      : decode_ethernet(ctx, pkt, cur);
+    if (proto == GRE_PROTO_ERSPAN_III)
+        return decode_erspan3(ctx, pkt, cur);
     if (proto == GRE_PROTO_WCCP)
         return cursor_skip(cur, WCCP_REDIRECT_LEN) ? decode_ipv4(ctx, pkt, cur)
                                                    : decode_fail(ctx, DECODE_R_gre_truncated);
     return decode_ethertype(ctx, pkt, cur, proto);
+}
+
+enum nm_tunnel gre_tunnel_kind(const struct nm_cursor *cur)
+{
+    uint16_t proto;
+    if (cursor_peek_be16(cur, 2, &proto) &&
+        (proto == GRE_PROTO_ERSPAN_I_II || proto == GRE_PROTO_ERSPAN_III))
+        return NM_TUNNEL_ERSPAN;
+    return NM_TUNNEL_GRE;
 }

@@ -8,8 +8,15 @@
  * captured packet" rather than rejected.
  *
  * Options: a malformed option list is counted (ipv4_bad_options) but the
- * packet is still used, because IHL alone tells where the payload starts
- * and the options do not change which flow the packet belongs to.
+ * packet is still used, because IHL alone tells where the payload starts.
+ * One option does change the flow: a loose or strict source route (§3.1,
+ * types 131 and 137) whose route is not yet used up has the packet's
+ * final destination as its last address, while the header's destination
+ * is only the next hop.  The final destination is what the transport
+ * pseudo-header uses (RFC 9293 §3.1, RFC 768) and what tshark shows as
+ * ip.dst, and it stays the same at every capture point along the route,
+ * so it is the flow's destination.  An exhausted route (pointer beyond the
+ * length) leaves the header's destination, which is then the final one.
  */
 #include "decode/decode.h"
 #include "decode/decode_internal.h"
@@ -19,6 +26,10 @@
 #define IPV4_OFFSET_MASK 0x1FFF
 #define IPV4_OPT_EOL 0
 #define IPV4_OPT_NOP 1
+#define IPV4_OPT_LSRR 131
+#define IPV4_OPT_SSRR 137
+#define IPV4_ROUTE_MIN_LEN 7     /* type, length, pointer, one address */
+#define IPV4_ROUTE_FIRST_PTR 4   /* the pointer is 1-based from the type */
 
 struct ipv4_fields {
     uint8_t version, ihl_bytes_div4, ttl, proto;
@@ -42,9 +53,23 @@ static void ipv4_read_fixed(const struct nm_cursor *cur, struct ipv4_fields *h)
     cursor_peek_bytes(cur, 16, h->dst, 4);
 }
 
+/* A source route option at off (length len, already bounds-checked)
+ * that still has addresses to visit replaces dst with its last one. */
+static void ipv4_route_final_dst(const struct nm_cursor *cur, size_t off, uint8_t len,
+                                 uint8_t dst[4])
+{
+    uint8_t ptr = 0;
+    if (len < IPV4_ROUTE_MIN_LEN || (len - 3) % 4 != 0 || !cursor_peek_u8(cur, off + 2, &ptr))
+        return;
+    if (ptr < IPV4_ROUTE_FIRST_PTR || (size_t)ptr + 3 > len)
+        return; /* route used up (or a pointer off the grid): dst is final */
+    cursor_peek_bytes(cur, off + len - 4, dst, 4);
+}
+
 /* RFC 791 §3.1: EOL and NOP are single octets, every other option is a
- * type-length-value whose length counts the type and length octets. */
-static bool ipv4_options_valid(const struct nm_cursor *cur, size_t header_len)
+ * type-length-value whose length counts the type and length octets.
+ * Returns whether the list is well formed; applies a source route to h. */
+static bool ipv4_options_walk(const struct nm_cursor *cur, size_t header_len, struct ipv4_fields *h)
 {
     size_t off = IPV4_MIN_HEADER;
     while (off < header_len) {
@@ -60,6 +85,8 @@ static bool ipv4_options_valid(const struct nm_cursor *cur, size_t header_len)
             return false;
         if (len < 2 || off + len > header_len)
             return false;
+        if (type == IPV4_OPT_LSRR || type == IPV4_OPT_SSRR)
+            ipv4_route_final_dst(cur, off, len, h->dst);
         off += len;
     }
     return true;
@@ -97,7 +124,7 @@ enum decode_result decode_ipv4(struct decode_ctx *ctx, struct nm_packet *pkt,
     size_t total_len = h.total_len ? h.total_len : cursor_remaining(cur);
     if (total_len < header_len)
         return decode_fail(ctx, DECODE_R_ipv4_bad_total_len);
-    if (!ipv4_options_valid(cur, header_len))
+    if (header_len > IPV4_MIN_HEADER && !ipv4_options_walk(cur, header_len, &h))
         ctx->stats.reasons[DECODE_R_ipv4_bad_options]++;
 
     ipv4_fill_packet(pkt, &h, (uint32_t)total_len);

@@ -1,6 +1,8 @@
 /*
  * udp.c: the UDP header, RFC 768, and the hand-off to UDP tunnels: VXLAN
- * (RFC 7348, destination port 4789) and Geneve (RFC 8926, port 6081).
+ * (RFC 7348, destination port 4789), VXLAN-GPE (port 4790), Geneve
+ * (RFC 8926, port 6081), MPLS in UDP (RFC 7510, port 6635) and Teredo
+ * (RFC 4380, port 3544 either way, when the payload looks like IPv6).
  *
  * A length field below 8 or beyond the IP payload is counted (udp_bad_len)
  * but the ports are kept, since they still name the flow; such a datagram
@@ -20,6 +22,15 @@ static enum decode_result udp_maybe_decap(struct decode_ctx *ctx, struct nm_pack
         return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_VXLAN, decode_vxlan);
     if (pkt->dport == NM_UDP_PORT_GENEVE)
         return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_GENEVE, decode_geneve);
+    if (pkt->dport == NM_UDP_PORT_VXLAN_GPE)
+        return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_VXLAN_GPE, decode_vxlan_gpe);
+    if (pkt->dport == NM_UDP_PORT_MPLS)
+        return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_MPLS_UDP, decode_mpls);
+    /* Teredo servers and relays answer from 3544 too. */
+    size_t off;
+    if ((pkt->dport == NM_UDP_PORT_TEREDO || pkt->sport == NM_UDP_PORT_TEREDO) &&
+        teredo_inner_offset(payload, &off))
+        return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_TEREDO, decode_teredo);
     return DECODE_OK;
 }
 

@@ -32,7 +32,7 @@ enum {
     FLOW_F_SYN_SEEN = 1u << 0,     /* a SYN without ACK started this flow */
     FLOW_F_FIN_SEEN0 = 1u << 1,    /* side 0 sent FIN (side 1: << 1) */
     FLOW_F_FIN_ACKED0 = 1u << 3,   /* side 0's FIN was acknowledged */
-    FLOW_F_CLOSED = 1u << 5,       /* on the closing list */
+    FLOW_F_CLOSED = 1u << 5,       /* ended by FIN/ACK or RST; off the active list */
     FLOW_F_SIDE_CHOSEN = 1u << 6,  /* initiator decided by SYN / SYN-ACK */
 };
 
@@ -40,10 +40,11 @@ struct flow {
     struct flow_key key;
     uint64_t ts_first, ts_last;
     uint64_t id;                   /* sequence number within this table */
-    uint64_t tq_since;             /* active list: start or last interim; closing list: close time */
+    uint64_t touched;              /* table time of the last packet: drives idle expiry */
+    uint64_t tq_since;             /* start or last interim record, for --active-timeout */
     uint64_t pkts[2], bytes[2], ip_bytes[2];   /* by canonical side */
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
-    uint32_t tq_prev, tq_next;     /* active or closing list */
+    uint32_t tq_prev, tq_next;     /* active list (open flows only) */
     uint32_t fin_seq[2];           /* sequence number of each side's FIN */
     uint32_t syn_seq;              /* ISN of the initiator's SYN */
     uint8_t tcp_flags[2];
@@ -71,6 +72,8 @@ struct flow_table {
     void *emit_user;
     uint64_t seed;
     uint64_t now;
+    uint64_t last_pkt_ts;          /* the previous packet's timestamp */
+    bool have_last_pkt;
     uint64_t next_id;
 
     struct flow *flows;
@@ -80,14 +83,14 @@ struct flow_table {
     struct flow_slot *slots;
     uint32_t mask;
 
-    struct flow_list lru, active_q, closing_q;
+    struct flow_list lru, active_q;
     struct flow_table_stats stats;
 };
 
 /* ---- intrusive lists ----------------------------------------------------- */
 
 /* Lists are threaded through either (lru_prev, lru_next) or (tq_prev,
- * tq_next); `tq` picks which pair, so one implementation serves all three. */
+ * tq_next); `tq` picks which pair, so one implementation serves both. */
 static void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
 {
     struct flow *f = &t->flows[i];
@@ -117,7 +120,7 @@ static void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint3
     l->head = i;
 }
 
-/* The active and closing lists are FIFOs: new entries go to the tail. */
+/* The active list is a FIFO: new entries go to the tail. */
 static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint32_t i)
 {
     struct flow *f = &t->flows[i];
@@ -229,7 +232,8 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
-    flow_list_unlink(t, (f->flags & FLOW_F_CLOSED) ? &t->closing_q : &t->active_q, i, true);
+    if (!(f->flags & FLOW_F_CLOSED))
+        flow_list_unlink(t, &t->active_q, i, true);
     f->lru_next = t->free_head;
     t->free_head = i;
     t->stats.ended++;
@@ -299,6 +303,7 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->key = *key;
     f->id = ++t->next_id & ((1ull << 56) - 1);
     f->ts_first = pkt->ts_us;
+    f->ts_last = pkt->ts_us;
     f->tq_since = t->now;
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
@@ -326,6 +331,11 @@ static inline bool seq_after_eq(uint32_t a, uint32_t b)
     return (int32_t)(a - b) >= 0;
 }
 
+/* A closed flow leaves the active list (no interim records for it) but
+ * stays in the table until it has been quiet for the idle timeout, so that
+ * late ACKs, retransmissions and repeated RSTs join its record instead of
+ * opening a new one; only a new SYN does that (see flow_is_new_connection).
+ * Flow exporters such as softflowd keep closed flows for a while too. */
 static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 {
     struct flow *f = &t->flows[i];
@@ -335,8 +345,6 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     flow_list_unlink(t, &t->active_q, i, true);
     f->flags |= FLOW_F_CLOSED;
     f->end_reason = (uint8_t)why;
-    f->tq_since = t->now;
-    flow_list_push_tail(t, &t->closing_q, i);
 }
 
 static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm_packet *pkt,
@@ -397,13 +405,12 @@ static void flow_table_expire(struct flow_table *t)
 {
     uint64_t now = t->now;
 
-    while (t->closing_q.head != FLOW_NIL &&
-           t->flows[t->closing_q.head].tq_since + t->cfg.close_linger_us <= now) {
-        uint32_t i = t->closing_q.head;
-        flow_end(t, i, (enum flow_end_reason)t->flows[i].end_reason);
-    }
+    /* Packets can carry timestamps older than table time (merged or
+     * reordered captures, clock steps), so idleness is measured from the
+     * table time at which the flow was last touched, which the LRU order
+     * also follows; ts_last only reports what the packets said. */
     while (t->lru.tail != FLOW_NIL &&
-           t->flows[t->lru.tail].ts_last + t->cfg.idle_timeout_us <= now) {
+           t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= now) {
         uint32_t i = t->lru.tail;
         struct flow *f = &t->flows[i];
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
@@ -439,8 +446,22 @@ void flow_table_advance(struct flow_table *t, uint64_t now_us)
 
 /* ---- the packet path --------------------------------------------------------- */
 
-static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side)
+/* When a flow was last touched, for idle expiry: the packet's time, but
+ * never behind table time (an old timestamp must not make the flow look
+ * idle) and never more than one idle period ahead of it (a bogus future
+ * timestamp must not pin the flow, nor hold up the LRU walk behind it). */
+static uint64_t flow_touch_time(const struct flow_table *t, uint64_t ts)
 {
+    if (ts < t->now)
+        return t->now;
+    if (ts - t->now > t->cfg.idle_timeout_us)
+        return t->now + t->cfg.idle_timeout_us;
+    return ts;
+}
+
+static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side, uint64_t touch)
+{
+    f->touched = touch;
     f->pkts[side]++;
     f->bytes[side] += pkt->wirelen;
     f->ip_bytes[side] += pkt->ip_len;
@@ -452,17 +473,38 @@ static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned s
         f->tcp_flags[side] |= pkt->tcp_flags;
 }
 
+/* Table time follows packet time, but a single packet stamped far in the
+ * future (a damaged or crafted capture, a clock step) must not make every
+ * flow idle at once: time only advances to what two consecutive packets
+ * agree on, the smaller of their timestamps.  A real quiet period followed
+ * by traffic moves time one packet later, which costs nothing. */
+static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
+{
+    uint64_t prev = t->have_last_pkt ? t->last_pkt_ts : ts;
+
+    t->last_pkt_ts = ts;
+    t->have_last_pkt = true;
+    return prev < ts ? prev : ts;
+}
+
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
     unsigned side;
     uint32_t slot;
 
-    flow_table_advance(t, pkt->ts_us);
+    flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
     flow_key_from_packet(pkt, &key, &side);
     uint32_t hash = (uint32_t)flow_key_hash(&key, t->seed);
     uint32_t i = flow_index_find(t, &key, hash, &slot);
 
+    /* The packet itself may show its flow idle before table time does. */
+    if (i != FLOW_NIL && pkt->ts_us >= t->flows[i].touched + t->cfg.idle_timeout_us) {
+        struct flow *f = &t->flows[i];
+        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
+                                                  : FLOW_END_IDLE);
+        i = FLOW_NIL;
+    }
     if (i != FLOW_NIL && pkt->has_tcp) {
         if (flow_is_new_connection(&t->flows[i], pkt)) {
             enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
@@ -480,7 +522,7 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
         flow_list_push_head(t, &t->lru, i, false);
     }
 
-    flow_account(&t->flows[i], pkt, side);
+    flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }
@@ -507,8 +549,6 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->cfg = *cfg;
     if (t->cfg.max_flows == 0)
         t->cfg.max_flows = 1;
-    if (t->cfg.close_linger_us == 0)
-        t->cfg.close_linger_us = FLOW_TABLE_CLOSE_LINGER_US;
     t->emit = emit;
     t->emit_user = emit_user;
     t->seed = flow_table_random_seed();
@@ -525,7 +565,6 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
     flow_list_init(&t->active_q);
-    flow_list_init(&t->closing_q);
     return t;
 fail:
     snprintf(err, errlen, "cannot allocate a flow table for %u flows: %s (lower --max-flows)",

@@ -3,17 +3,18 @@
  *
  * One table belongs to one worker thread, so nothing here locks.  Flows live
  * in a preallocated array (bounded by --max-flows); an open-addressing index
- * with linear probing and backward-shift deletion finds them.  Three
+ * with linear probing and backward-shift deletion finds them.  Two
  * intrusive lists give O(1) time keeping without scans, the way Redis's
  * ae.c keeps its timers cheap:
- *   - the LRU list (most recently seen first) is also the idle timer, since
- *     the least recently seen flow is the first to go idle, and it names the
- *     victim when the table is full;
+ *   - the LRU list (most recently touched first) is also the idle timer,
+ *     since the least recently touched flow is the first to go idle, and it
+ *     names the victim when the table is full;
  *   - the active list, in start (or last interim record) order, for
- *     --active-timeout;
- *   - the closing list, in close order: a TCP flow that ended (FIN from each
- *     side acknowledged, or RST) lingers briefly so that late ACKs and
- *     duplicate RSTs stay in its record instead of opening a new one.
+ *     --active-timeout.
+ *
+ * Closed TCP flows (FIN acknowledged both ways, or RST) stay until they
+ * have been quiet for the idle timeout, so late packets stay in their
+ * record; a new SYN on the tuple ends them at once (port reuse).
  *
  * Time is whatever the caller says it is: packet time offline, the kernel's
  * packet timestamps (plus a wall-clock tick) live.
@@ -30,16 +31,11 @@
 
 #define FLOW_TABLE_DEFAULT_MAX_FLOWS 1000000u
 #define FLOW_TABLE_DEFAULT_IDLE_US (60ull * 1000000ull)
-/* How long a closed TCP flow keeps absorbing stray packets before its
- * record is written.  Short, so records are timely; long enough for the
- * last ACK and a duplicate RST. */
-#define FLOW_TABLE_CLOSE_LINGER_US (5ull * 1000000ull)
 
 struct flow_table_config {
     uint32_t max_flows;          /* >= 1 */
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
-    uint64_t close_linger_us;
     uint8_t worker_id;           /* goes into flow_id's top byte */
 };
 

@@ -100,6 +100,8 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
         n = json_put(out, outlen, n, ",\"tunnel\":\"%s\"", tunnel);
     n = json_put_endpoints(r, out, outlen, n);
     n = json_put_l4(r, out, outlen, n);
+    if (r->kernel_drops_seen)
+        n = json_put(out, outlen, n, ",\"kernel_drops_seen\":%" PRIu64, r->kernel_drops_seen);
     community_id_of_record(r, 0, cid);
     n = json_put(out, outlen, n, ",\"end_reason\":\"%s\",\"community_id\":\"%s\"}\n",
                  flow_end_reason_name((enum flow_end_reason)r->end_reason), cid);
@@ -129,11 +131,12 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"flows_created\":%" PRIu64 ",\"flows_ended\":%" PRIu64
                  ",\"flows_active\":%" PRIu64 ",\"evictions\":%" PRIu64
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
-                 ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64 ",\"decode\":{",
+                 ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
+                 ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64 ",\"decode\":{",
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
-                 s->kernel_freezes, s->output_stalls);
+                 s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total);
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])

@@ -67,6 +67,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->kernel_freezes += from->kernel_freezes;
     into->filtered_out += from->filtered_out;
     into->output_stalls += from->output_stalls;
+    into->ring_blocks_used += from->ring_blocks_used;
+    into->ring_blocks_total += from->ring_blocks_total;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

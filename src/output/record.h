@@ -59,6 +59,7 @@ struct flow_record {
     uint64_t ip_bytes[2];      /* IP-layer bytes, for IPFIX octet counts */
     uint8_t tcp_flags[2];      /* OR of all flags sent by each side */
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
+    uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
 };
 
 /* Process-wide counters an output may report (stats records, --stats,
@@ -75,10 +76,21 @@ struct nm_stats {
     uint64_t kernel_freezes;    /* tp_freeze_q_cnt */
     uint64_t filtered_out;      /* packets the filter rejected (offline) */
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
+    uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */
+    uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */
 void nm_stats_add(struct nm_stats *into, const struct nm_stats *from);
+
+/* The end of one worker's periodic snapshot (see core/view_feed.h). */
+struct nm_snapshot_end {
+    unsigned source;            /* worker id: the top byte of its flow_ids */
+    uint64_t ts_us;             /* when it was taken (packet or wall time) */
+    uint64_t active;            /* flows in that worker's table */
+    uint64_t sent;              /* records sent: fewer than active when capped */
+    struct nm_stats stats;      /* that worker's cumulative counters */
+};
 
 struct output_sink {
     const char *name;
@@ -88,6 +100,13 @@ struct output_sink {
     int (*write_stats)(struct output_sink *s, const struct nm_stats *st);
     int (*flush)(struct output_sink *s);
     void (*close)(struct output_sink *s);
+    /* Optional, for views: a worker's active flows (end_reason NONE) as a
+     * begin / flows / end sequence, and a call from the output loop's idle
+     * moments (keys, redraw).  NULL when the sink has no use for them. */
+    void (*snapshot_begin)(struct output_sink *s, unsigned source, uint64_t ts_us);
+    void (*snapshot_flow)(struct output_sink *s, const struct flow_record *r);
+    void (*snapshot_end)(struct output_sink *s, const struct nm_snapshot_end *e);
+    void (*tick)(struct output_sink *s);
 };
 
 #endif

@@ -28,9 +28,10 @@ tests/golden/ and in src/output/record.h):
   initiator; it only records who sent the first SYN (SYN without ACK), which
   is what the initiator check uses.
 * Tunnels: the flow is the innermost IP packet of a chain of tunnels, for
-  the tunnel types in is_tunnel() (GRE incl. ERSPAN, VXLAN, Geneve,
-  IP-in-IP); other things that carry IP headers (ICMP errors, PIM Register,
-  sFlow, ...) are payload.  frame.protocols gives the layer order; fields that occur once per layer (ip.src for each IP header) are
+  the tunnel types in is_tunnel() (GRE incl. ERSPAN, VXLAN/VXLAN-GPE, Geneve,
+  MPLS in UDP, Teredo, PIM Register, IP-in-IP: the ones netmoon documents);
+  other things that carry IP headers (ICMP errors, sFlow samples, ...) are
+  payload.  frame.protocols gives the layer order; fields that occur once per layer (ip.src for each IP header) are
   taken at the index of that layer, since -T fields prints one value per
   occurrence, comma-separated, in dissection order.  The encapsulation path
   is kept per conversation so a mismatch says whether a tunnel was involved.
@@ -99,7 +100,12 @@ TSHARK_OPTS = ["-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
 # else that carries an IP header is payload, not a tunnel: ICMP errors
 # (quoted header), PIM Register, sFlow samples, OpenFlow packet-in, NSH,
 # Teredo (a UDP flow on port 3544 as far as the contract goes) ...
-TUNNEL_L2 = {"eth", "ethertype", "vlan", "ieee8021ad", "erspan"}
+TUNNEL_L2 = {"eth", "ethertype", "vlan", "ieee8021ad", "erspan", "nsh", "mpls"}
+# What netmoon's README lists as UDP tunnels: VXLAN, VXLAN-GPE (tshark names
+# the NSH inside it), Geneve, MPLS in UDP, Teredo.  The oracle follows that
+# contract; anything else carrying IP headers (sFlow samples, ICMP quotes) is
+# payload.
+UDP_TUNNELS = {"vxlan", "geneve", "nsh", "mpls", "teredo"}
 
 
 def is_tunnel(mid):
@@ -108,8 +114,10 @@ def is_tunnel(mid):
         return True                                          # IP-in-IP
     if mid[0] == "gre":
         return all(l in TUNNEL_L2 for l in mid[1:])          # GRE, TEB, ERSPAN
-    if mid[:2] in (["udp", "vxlan"], ["udp", "geneve"]):
-        return all(l in TUNNEL_L2 for l in mid[2:])          # VXLAN, Geneve
+    if mid == ["pim"]:
+        return True                                          # PIM Register
+    if mid[0] == "udp" and len(mid) > 1 and mid[1] in UDP_TUNNELS:
+        return all(l in TUNNEL_L2 or l in UDP_TUNNELS for l in mid[2:])
     return False
 
 

@@ -1,5 +1,6 @@
 /*
- * test_decode_ip.c: IPv4 (RFC 791: IHL, total length, options, fragments),
+ * test_decode_ip.c: IPv4 (RFC 791: IHL, total length, options, source
+ * routes, fragments),
  * IPv6 (RFC 8200: every extension header, chain limits, fragments) and the
  * fragment table that carries ports from first to later fragments.
  */
@@ -82,6 +83,45 @@ static void test_ipv4_bad_options_still_used(void)
     CHECK_EQ_U(p.dport, 2222);
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ipv4_bad_options], 3);
     CHECK_EQ_U(ctx.stats.decoded, 3);
+}
+
+static void test_ipv4_source_route(void)
+{
+    /* RFC 791 §3.1 loose source route (131): length 11, pointer 4 (first
+     * address next), route C then D, EOL: D is the final destination. */
+    static const uint8_t lsrr[12] = { 131, 11, 4, 203, 0, 113, 7, 198, 18, 0, 9, 0 };
+    /* Strict source route (137), pointer 8: one hop done, D still ahead. */
+    static const uint8_t ssrr[12] = { 1, 137, 11, 8, 203, 0, 113, 7, 198, 18, 0, 9 };
+    /* Pointer 12 > length 11: the route is used up and the header's
+     * destination is the final one. */
+    static const uint8_t done[12] = { 131, 11, 12, 203, 0, 113, 7, 198, 18, 0, 9, 0 };
+    /* Length 10 is no whole number of addresses: not followed (and the
+     * option list stays well formed, so no reason). */
+    static const uint8_t odd[12] = { 131, 10, 4, 203, 0, 113, 7, 198, 18, 0, 0, 0 };
+    /* Record route (7) has the same shape but does not route. */
+    static const uint8_t rr[8] = { 7, 7, 4, 203, 0, 113, 7, 0 };
+    struct pb b;
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    build_v4_udp_opts(&b, lsrr, sizeof lsrr);
+    CHECK(run_raw(&b, &p));
+    CHECK(addr_is_v4(&p.src, V4_A));
+    CHECK(addr_is_v4(&p.dst, V4_D));
+    CHECK_EQ_U(p.dport, 2222);
+    CHECK_EQ_U(p.payload_len, 4);
+    build_v4_udp_opts(&b, ssrr, sizeof ssrr);
+    CHECK(run_raw(&b, &p));
+    CHECK(addr_is_v4(&p.dst, V4_D));
+    build_v4_udp_opts(&b, done, sizeof done);
+    CHECK(run_raw(&b, &p));
+    CHECK(addr_is_v4(&p.dst, V4_B));
+    build_v4_udp_opts(&b, odd, sizeof odd);
+    CHECK(run_raw(&b, &p));
+    CHECK(addr_is_v4(&p.dst, V4_B));
+    build_v4_udp_opts(&b, rr, sizeof rr);
+    CHECK(run_raw(&b, &p));
+    CHECK(addr_is_v4(&p.dst, V4_B));
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
 }
 
 static void test_ipv4_bad_ihl(void)
@@ -488,6 +528,7 @@ int main(void)
     RUN(test_ipv4_fields);
     RUN(test_ipv4_valid_options);
     RUN(test_ipv4_bad_options_still_used);
+    RUN(test_ipv4_source_route);
     RUN(test_ipv4_bad_ihl);
     RUN(test_ipv4_truncated);
     RUN(test_ipv4_total_length);

@@ -1,6 +1,6 @@
 /*
  * test_decode_link.c: link layers: Ethernet II, 802.1Q/802.1ad/QinQ, 802.3
- * LLC, Linux SLL and SLL2, BSD NULL in both byte orders, OpenBSD LOOP, raw
+ * LLC, 802.1BR E-Tag, 802.1AE MACsec, Linux SLL and SLL2, BSD NULL in both byte orders, OpenBSD LOOP, raw
  * IP under every DLT alias, plus the names and counters decode.c exports.
  * Frames are written out byte by byte from the header definitions.
  */
@@ -170,6 +170,116 @@ static void test_non_ip_frames(void)
     CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
 }
 
+static void test_mpls(void)
+{
+    /* Two label stack entries (RFC 3032): label 100 TTL 64, then label 200
+     * with the bottom-of-stack bit, then IPv4. */
+    static const uint8_t f[] = { MACS, 0x88, 0x47, 0x00, 0x06, 0x40, 0x40, 0x00, 0x0c, 0x81, 0x40,
+                                 IPV4_UDP_BYTES };
+    /* Bottom label followed by a pseudowire control word: not IP. */
+    static const uint8_t pw[] = { MACS, 0x88, 0x47, 0x00, 0x06, 0x41, 0x40, 0, 0, 0, 0, MACS };
+    uint8_t deep[14 + 9 * 4 + 20] = { MACS, 0x88, 0x47 };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, sizeof f, &p));
+    check_v4_udp(&p);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, pw, sizeof pw, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, deep, sizeof deep, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_mpls_too_deep], 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, 20, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_mpls_truncated], 1);
+}
+
+static void test_pppoe_session(void)
+{
+    /* RFC 2516: ver/type 0x11, code 0, session 0x002d, length 38 (PPP
+     * protocol 0x0021 + 36 bytes of IPv4), then Ethernet padding. */
+    static const uint8_t f[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x2d, 0x00, 38, 0x00, 0x21,
+                                 IPV4_UDP_BYTES, 0, 0, 0, 0 };
+    /* Protocol field compressed to one byte (RFC 1661 §6.5), IPv6. */
+    static const uint8_t pfc[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 61, 0x57,
+                                   IPV6_TCP_BYTES };
+    /* LCP echo request (0xc021): control traffic, not IP. */
+    static const uint8_t lcp[] = { MACS, 0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 10, 0xc0, 0x21,
+                                   9, 1, 0, 8, 0, 0, 0, 0 };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, sizeof f, &p));
+    check_v4_udp(&p);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, pfc, sizeof pfc, &p));
+    check_v6_tcp(&p);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, lcp, sizeof lcp, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, 18, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_pppoe_truncated], 1);
+}
+
+static void test_etag(void)
+{
+    /* IEEE 802.1BR: TPID 0x893F, E-PCP 3 / ingress E-CID base 0x012,
+     * GRP 1 / E-CID base 0x034, the two extension octets, then IPv4. */
+    static const uint8_t f[] = { MACS, 0x89, 0x3f, 0x60, 0x12, 0x10, 0x34, 0x00, 0x00, 0x08, 0x00,
+                                 IPV4_UDP_BYTES };
+    /* E-Tag then an 802.1Q tag (VID 7), then IPv6. */
+    static const uint8_t vlan[] = { MACS, 0x89, 0x3f, 0, 0, 0, 1, 0, 0, 0x81, 0x00, 0x00, 0x07,
+                                    0x86, 0xdd, IPV6_TCP_BYTES };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, sizeof f, &p));
+    check_v4_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NONE);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, vlan, sizeof vlan, &p));
+    check_v6_tcp(&p);
+    CHECK_EQ_U(p.vlan_id, 7);
+    /* Cut inside the tag. */
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, f, 20, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_etag_truncated], 1);
+}
+
+#define MACSEC_ICV 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, \
+                   0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0
+#define MACSEC_SCI 0x02, 0, 0, 0, 0, 2, 0x00, 0x01
+
+static void test_macsec(void)
+{
+    /* IEEE 802.1AE SecTAG: TCI SC (0x20) AN 0, SL 0, PN 1, SCI; the
+     * protected EtherType and packet; the 16-byte ICV. */
+    static const uint8_t sc[] = { MACS, 0x88, 0xe5, 0x20, 0x00, 0, 0, 0, 1, MACSEC_SCI,
+                                  0x08, 0x00, IPV4_UDP_BYTES, MACSEC_ICV };
+    /* No SCI (SC clear, ES set), SL 0: 2 + 60 secure bytes are not below
+     * 48; then a short frame whose SL says 38 (2 + 36). */
+    static const uint8_t nosci[] = { MACS, 0x88, 0xe5, 0x40, 0x00, 0, 0, 0, 2, 0x86, 0xdd,
+                                     IPV6_TCP_BYTES, MACSEC_ICV };
+    static const uint8_t shortlen[] = { MACS, 0x88, 0xe5, 0x20, 38, 0, 0, 0, 3, MACSEC_SCI,
+                                        0x08, 0x00, IPV4_UDP_BYTES, MACSEC_ICV };
+    /* E and C set: encrypted, opaque. */
+    static const uint8_t enc[] = { MACS, 0x88, 0xe5, 0x2c, 0x00, 0, 0, 0, 4, MACSEC_SCI,
+                                   0x08, 0x00, IPV4_UDP_BYTES, MACSEC_ICV };
+    struct nm_packet p;
+    decode_ctx_init(&ctx, NULL);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, sc, sizeof sc, &p));
+    check_v4_udp(&p);
+    CHECK_EQ_U(p.tunnel, NM_TUNNEL_NONE);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, nosci, sizeof nosci, &p));
+    check_v6_tcp(&p);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, shortlen, sizeof shortlen, &p));
+    check_v4_udp(&p);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, enc, sizeof enc, &p));
+    CHECK_EQ_U(ctx.stats.non_ip, 1);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 0);
+    /* The SCI announced but cut off. */
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_ETHERNET, sc, 14 + 6 + 4, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_macsec_truncated], 1);
+    /* A snaplen cut that took the ICV and part of the packet: what was
+     * captured is all secure data. */
+    struct nm_frame cut = { sc, 14 + 14 + 2 + 28, sizeof sc, 1, NM_LINKTYPE_ETHERNET };
+    CHECK(decode_packet(&ctx, &cut, &p));
+    CHECK_EQ_U(p.dport, 53);
+    CHECK_EQ_U(p.ip_len, 36);
+    CHECK_EQ_U(decode_stats_errors(&ctx.stats), 1);
+}
+
 static void test_sll(void)
 {
     /* packet type 0 (to us), ARPHRD_ETHER 1, address length 6, address
@@ -277,15 +387,20 @@ static void test_raw_ip_all_aliases(void)
     check_v4_udp(&p);
     CHECK(decode_bytes(&ctx, NM_LINKTYPE_IPV6, v6, sizeof v6, &p));
     check_v6_tcp(&p);
-    /* LINKTYPE_IPV4 promises IPv4: an IPv6 packet there is a bad version. */
-    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_IPV4, v6, sizeof v6, &p));
-    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ip_bad_version], 1);
+    /* A packet whose version nibble contradicts LINKTYPE_IPV4/IPV6 is
+     * decoded by its nibble, as tcpdump and tshark do. */
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_IPV4, v6, sizeof v6, &p));
+    check_v6_tcp(&p);
+    CHECK(decode_bytes(&ctx, NM_LINKTYPE_IPV6, v4, sizeof v4, &p));
+    check_v4_udp(&p);
     static const uint8_t v5[] = { 0x55, 0, 0, 20 };
     CHECK(!decode_bytes(&ctx, NM_LINKTYPE_RAW, v5, sizeof v5, &p));
+    CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ip_bad_version], 1);
+    CHECK(!decode_bytes(&ctx, NM_LINKTYPE_IPV4, v5, sizeof v5, &p));
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ip_bad_version], 2);
     CHECK(!decode_bytes(&ctx, NM_LINKTYPE_RAW, v5, 0, &p));
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_ip_truncated], 1);
-    CHECK_EQ_U(ctx.stats.decoded, 8);
+    CHECK_EQ_U(ctx.stats.decoded, 10);
 }
 
 static void test_unsupported_link(void)
@@ -338,6 +453,15 @@ static void test_names(void)
     CHECK_STR(nm_tunnel_name(NM_TUNNEL_6IN4), "6in4");
     CHECK_STR(nm_tunnel_name(NM_TUNNEL_4IN6), "4in6");
     CHECK_STR(nm_tunnel_name(NM_TUNNEL_6IN6), "6in6");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_ERSPAN), "erspan");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_PIM), "pim");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_NSH), "nsh");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_TEREDO), "teredo");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_MPLS_UDP), "mpls-udp");
+    CHECK_STR(nm_tunnel_name(NM_TUNNEL_VXLAN_GPE), "vxlan-gpe");
+    /* Stored in records: the first values must never move. */
+    CHECK_EQ_U(NM_TUNNEL_GRE, 1);
+    CHECK_EQ_U(NM_TUNNEL_6IN6, 7);
     CHECK(nm_tunnel_name(NM_TUNNEL_NONE) == NULL);
     CHECK_STR(decode_reason_name(DECODE_R_tcp_bad_offset), "tcp_bad_offset");
     CHECK_STR(decode_reason_description(DECODE_R_vlan_too_deep), "more than 2 VLAN tags");
@@ -376,6 +500,10 @@ int main(void)
     RUN(test_vlan_truncated);
     RUN(test_eth_truncated);
     RUN(test_non_ip_frames);
+    RUN(test_mpls);
+    RUN(test_pppoe_session);
+    RUN(test_etag);
+    RUN(test_macsec);
     RUN(test_sll);
     RUN(test_sll2);
     RUN(test_sll_vlan);

@@ -124,22 +124,25 @@ static void test_fin_close_and_counts(void)
 {
     struct flow_table *t = table(100, 60, 0);
     run_full_connection(t, 1000, 100);
-    CHECK_EQ_U(nrecs, 0);   /* lingers briefly for late packets */
-    flow_table_advance(t, (1060 + 6000) * 1000ull);
+    /* A stray retransmitted ACK 20 s after the close joins the record. */
+    feed(t, tcp(0, A, 102, 6002, 0, 21060));
+    flow_table_advance(t, (21060 + 59000) * 1000ull);
+    CHECK_EQ_U(nrecs, 0);   /* closed flows stay until quiet for the idle timeout */
+    flow_table_advance(t, (21060 + 60000) * 1000ull);
     CHECK_EQ_U(nrecs, 1);
     struct flow_record *r = &recs[0];
     CHECK_EQ_U(r->end_reason, FLOW_END_FIN);
     CHECK(memcmp(&r->addr[NM_DIR_SRC], &cli, 16) == 0);
     CHECK_EQ_U(r->port[NM_DIR_SRC], 50000);
     CHECK_EQ_U(r->port[NM_DIR_DST], 443);
-    CHECK_EQ_U(r->pkts[NM_DIR_SRC], 5);
+    CHECK_EQ_U(r->pkts[NM_DIR_SRC], 6);
     CHECK_EQ_U(r->pkts[NM_DIR_DST], 3);
-    CHECK_EQ_U(r->bytes[NM_DIR_SRC], 5 * 54 + 100);
+    CHECK_EQ_U(r->bytes[NM_DIR_SRC], 6 * 54 + 100);
     CHECK_EQ_U(r->bytes[NM_DIR_DST], 3 * 54 + 1000);
     CHECK_EQ_U(r->tcp_flags[NM_DIR_SRC], S | A | P | F);
     CHECK_EQ_U(r->tcp_flags[NM_DIR_DST], S | A | P | F);
     CHECK_EQ_U(r->ts_start_us, 1000000);
-    CHECK_EQ_U(r->ts_end_us, 1060000);
+    CHECK_EQ_U(r->ts_end_us, 21060000);
     flow_table_destroy(t);
 }
 
@@ -266,6 +269,62 @@ static void test_active_timeout_interim(void)
     flow_table_destroy(t);
 }
 
+/* A packet stamped long before the table's time (a merged capture, a clock
+ * step) must not make its flow look idle at once: idleness follows table
+ * time, so both packets of this flow stay in one record. */
+static void test_old_timestamp_not_idle(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000000));   /* table time: 1000 s */
+    feed(t, udp(cli, 40001, srv, 53, 80, 5000));      /* 995 s in the past */
+    feed(t, udp(srv, 53, cli, 40001, 90, 5001));
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000001));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    for (unsigned i = 0; i < nrecs && i < 2; i++)
+        CHECK_EQ_U(recs[i].end_reason, FLOW_END_EOF);
+    unsigned old = recs[0].port[NM_DIR_SRC] == 40001 ? 0 : 1;
+    CHECK_EQ_U(recs[old].pkts[NM_DIR_SRC], 1);
+    CHECK_EQ_U(recs[old].pkts[NM_DIR_DST], 1);
+    CHECK_EQ_U(recs[old].ts_start_us, 5000000);
+    CHECK_EQ_U(recs[old].ts_end_us, 5001000);
+    flow_table_destroy(t);
+}
+
+/* One packet stamped years ahead amid normal traffic: the other flows
+ * must not be declared idle because of it. */
+static void test_future_timestamp_outlier(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000000));
+    feed(t, udp(cli, 40001, srv, 53, 80, 1000000ull + 86400000ull * 400));  /* bogus */
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000010));
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000020));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    for (unsigned i = 0; i < nrecs && i < 2; i++) {
+        CHECK_EQ_U(recs[i].end_reason, FLOW_END_EOF);
+        if (recs[i].port[NM_DIR_SRC] == 40000)
+            CHECK_EQ_U(recs[i].pkts[NM_DIR_SRC], 3);
+    }
+    flow_table_destroy(t);
+}
+
+/* A real quiet period: once two packets agree time moved on, flows idle
+ * for longer than the timeout end. */
+static void test_quiet_period_expires(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 0));
+    feed(t, udp(cli, 40001, srv, 53, 80, 100000));
+    CHECK_EQ_U(nrecs, 0);
+    feed(t, udp(cli, 40001, srv, 53, 80, 100001));
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].port[NM_DIR_SRC], 40000);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_IDLE);
+    flow_table_destroy(t);
+}
+
 static void test_eviction_lru_reported(void)
 {
     struct flow_table *t = table(3, 60, 0);
@@ -349,6 +408,9 @@ int main(void)
     RUN(test_udp_initiator);
     RUN(test_idle_timeout_splits);
     RUN(test_active_timeout_interim);
+    RUN(test_old_timestamp_not_idle);
+    RUN(test_future_timestamp_outlier);
+    RUN(test_quiet_period_expires);
     RUN(test_eviction_lru_reported);
     RUN(test_churn_conserves_packets);
     RUN(test_churn_packet_total);

@@ -1,0 +1,215 @@
+/*
+ * test_tui_format.c: the terminal view's pure formatting (output/tui_format.h):
+ * units, bars in UTF-8 and ASCII, states, smoothing and the row layout.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "output/tui_format.h"
+#include "testlib.h"
+
+static void test_bytes(void)
+{
+    char b[32];
+
+    tui_fmt_bytes(0, b, sizeof(b));           CHECK_STR(b, "0 B");
+    tui_fmt_bytes(999, b, sizeof(b));         CHECK_STR(b, "999 B");
+    tui_fmt_bytes(1000, b, sizeof(b));        CHECK_STR(b, "1.0 kB");
+    tui_fmt_bytes(340000, b, sizeof(b));      CHECK_STR(b, "340 kB");
+    tui_fmt_bytes(1200000, b, sizeof(b));     CHECK_STR(b, "1.2 MB");
+    tui_fmt_bytes(4100000, b, sizeof(b));     CHECK_STR(b, "4.1 MB");
+    tui_fmt_bytes(12345678901ull, b, sizeof(b)); CHECK_STR(b, "12 GB");
+    tui_fmt_bytes(999999, b, sizeof(b));      CHECK_STR(b, "1.0 MB");   /* rounds up a unit */
+    tui_fmt_bytes(UINT64_MAX, b, sizeof(b));  CHECK_STR(b, "18 EB");
+    tui_fmt_bytes(1200000, b, 4);             CHECK_STR(b, "1.2");      /* clamped, terminated */
+}
+
+static void test_bits(void)
+{
+    char b[32];
+
+    tui_fmt_bits(0, b, sizeof(b));            CHECK_STR(b, "0 b/s");
+    tui_fmt_bits(-5, b, sizeof(b));           CHECK_STR(b, "0 b/s");
+    tui_fmt_bits(NAN, b, sizeof(b));          CHECK_STR(b, "0 b/s");
+    tui_fmt_bits(800, b, sizeof(b));          CHECK_STR(b, "800 b/s");
+    tui_fmt_bits(1234, b, sizeof(b));         CHECK_STR(b, "1.23 kb/s");
+    tui_fmt_bits(45.6e6, b, sizeof(b));       CHECK_STR(b, "45.6 Mb/s");
+    tui_fmt_bits(999.6e6, b, sizeof(b));      CHECK_STR(b, "1.00 Gb/s");
+    tui_fmt_bits(100e9, b, sizeof(b));        CHECK_STR(b, "100 Gb/s");
+    CHECK(strlen("100 Gb/s") <= 10);
+}
+
+static void test_count_age(void)
+{
+    char b[32];
+
+    tui_fmt_count(999, b, sizeof(b));         CHECK_STR(b, "999");
+    tui_fmt_count(1234, b, sizeof(b));        CHECK_STR(b, "1.2k");
+    tui_fmt_count(12345, b, sizeof(b));       CHECK_STR(b, "12k");
+    tui_fmt_count(3400000, b, sizeof(b));     CHECK_STR(b, "3.4M");
+    tui_fmt_age(0, b, sizeof(b));             CHECK_STR(b, "0s");
+    tui_fmt_age(59999999, b, sizeof(b));      CHECK_STR(b, "59s");
+    tui_fmt_age(65000000, b, sizeof(b));      CHECK_STR(b, "1m05s");
+    tui_fmt_age(7380ull * 1000000, b, sizeof(b)); CHECK_STR(b, "2h03m");
+    tui_fmt_age((3 * 86400ull + 4 * 3600) * 1000000, b, sizeof(b)); CHECK_STR(b, "3d04h");
+}
+
+static void test_bar_utf8(void)
+{
+    char b[64];
+
+    CHECK_EQ_U(tui_fmt_bar(6, 10, 10, true, b, sizeof(b)), 30);
+    CHECK_STR(b, "██████░░░░");
+    tui_fmt_bar(10, 10, 10, true, b, sizeof(b));  CHECK_STR(b, "██████████");
+    tui_fmt_bar(20, 10, 10, true, b, sizeof(b));  CHECK_STR(b, "██████████");
+    tui_fmt_bar(0, 10, 10, true, b, sizeof(b));   CHECK_STR(b, "░░░░░░░░░░");
+    tui_fmt_bar(0.001, 10, 10, true, b, sizeof(b)); CHECK_STR(b, "█░░░░░░░░░"); /* visible */
+    tui_fmt_bar(5, 0, 10, true, b, sizeof(b));    CHECK_STR(b, "░░░░░░░░░░");  /* no max */
+    CHECK_EQ_U(tui_utf8_cols(b), 10);
+}
+
+static void test_bar_ascii(void)
+{
+    char b[64];
+
+    CHECK_EQ_U(tui_fmt_bar(6, 10, 10, false, b, sizeof(b)), 10);
+    CHECK_STR(b, "######....");
+    tui_fmt_bar(1, 4, 4, false, b, sizeof(b));    CHECK_STR(b, "#...");
+    tui_fmt_bar(3, 4, 10, false, b, 6);           CHECK_STR(b, "#####");   /* clamped */
+}
+
+static void fill_v4(struct nm_addr *a, uint8_t x, uint8_t y, uint8_t z, uint8_t w)
+{
+    memset(a, 0, sizeof(*a));
+    a->b[10] = 0xff;
+    a->b[11] = 0xff;
+    a->b[12] = x; a->b[13] = y; a->b[14] = z; a->b[15] = w;
+}
+
+static struct flow_record tcp_record(uint8_t fs, uint8_t fd)
+{
+    struct flow_record r;
+
+    memset(&r, 0, sizeof(r));
+    r.ip_version = 4;
+    r.proto = 6;
+    fill_v4(&r.addr[0], 192, 168, 1, 20);
+    fill_v4(&r.addr[1], 10, 0, 0, 1);
+    r.port[0] = 44012;
+    r.port[1] = 443;
+    r.tcp_flags[0] = fs;
+    r.tcp_flags[1] = fd;
+    r.bytes[0] = 200000;
+    r.bytes[1] = 1000000;
+    r.pkts[0] = 400;
+    r.pkts[1] = 900;
+    return r;
+}
+
+static void test_state(void)
+{
+    char buf[32];
+    struct flow_record r = tcp_record(0x02, 0);
+
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "SYN_SENT");
+    r = tcp_record(0x02, 0x12);
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "SYN_RECV");
+    r = tcp_record(0x12, 0x12);
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "ESTABLISHED");
+    r = tcp_record(0x10, 0x18);                   /* picked up mid-stream */
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "ESTABLISHED");
+    r = tcp_record(0x13, 0x12);
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "FIN_WAIT");
+    r = tcp_record(0x13, 0x13);
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "CLOSING");
+    r.end_reason = FLOW_END_FIN;
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "CLOSED");
+    r = tcp_record(0x02, 0x14);
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "RESET");
+    r.proto = 17;
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "UDP");
+    r.proto = 47;
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "proto 47");
+}
+
+static void test_endpoint(void)
+{
+    char b[80];
+    struct nm_addr a;
+
+    fill_v4(&a, 198, 18, 0, 1);
+    tui_fmt_endpoint(&a, 4, 443, true, b, sizeof(b));   CHECK_STR(b, "198.18.0.1:443");
+    tui_fmt_endpoint(&a, 4, 443, false, b, sizeof(b));  CHECK_STR(b, "198.18.0.1");
+    memset(&a, 0, sizeof(a));
+    a.b[0] = 0x20; a.b[1] = 0x01; a.b[2] = 0x0d; a.b[3] = 0xb8; a.b[15] = 1;
+    tui_fmt_endpoint(&a, 6, 80, true, b, sizeof(b));    CHECK_STR(b, "[2001:db8::1]:80");
+}
+
+static void test_ema(void)
+{
+    double avg = 0;
+
+    /* After one time constant of a constant input, 1 - 1/e of the way. */
+    avg = tui_ema(0, 100, 2.0, 2.0);
+    CHECK(fabs(avg - 100 * (1 - exp(-1))) < 1e-9);
+    for (int i = 0; i < 100; i++)
+        avg = tui_ema(avg, 100, 1.0, 2.0);
+    CHECK(fabs(avg - 100) < 1e-6);
+    CHECK(tui_ema(5, 100, 0, 2.0) == 5);          /* no time passed: unchanged */
+    /* Longer windows react more slowly. */
+    CHECK(tui_ema(0, 100, 1, 2) > tui_ema(0, 100, 1, 10));
+    CHECK(tui_ema(0, 100, 1, 10) > tui_ema(0, 100, 1, 40));
+}
+
+static void test_row_layout(void)
+{
+    struct flow_record r = tcp_record(0x12, 0x12);
+    struct tui_row row = { .rec = &r, .state = "ESTABLISHED", .rate_up = 1000, .rate_down = 5000,
+                           .bar_max = 10000, .age_us = 65000000 };
+    char out[512], titles[512];
+    unsigned ep = tui_endpoint_cols(150);
+
+    CHECK_EQ_U(ep, 150 - TUI_FIXED_COLS);
+    tui_fmt_row(&row, ep, true, out, sizeof(out));
+    CHECK(strncmp(out, "192.168.1.20:44012 → 10.0.0.1:443 (ESTABLISHED)", 49) == 0);
+    CHECK_EQ_U(tui_utf8_cols(out), 150);
+    CHECK(strstr(out, " 1.2 MB ██████░░░░ ") != NULL);     /* 6000 of 10000 */
+    CHECK(strstr(out, " 8.00 kb/s  40.0 kb/s ") != NULL);  /* up, down in bits */
+    CHECK(strstr(out, "    1.3k      -       - -           1m05s") != NULL);
+    tui_fmt_titles(ep, true, titles, sizeof(titles));
+    CHECK_EQ_U(tui_utf8_cols(titles), 150);
+    /* Each title ends where its column ends. */
+    const char *t = strstr(titles, "TOTAL"), *v = strstr(out, "1.2 MB");
+    CHECK(t && v && tui_utf8_cols(t) - 5 == tui_utf8_cols(v) - 6);
+
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    CHECK(strncmp(out, "192.168.1.20:44012 -> 10.0.0.1:443 (ESTABLISHED) ", 49) == 0);
+    CHECK(strstr(out, " ######.... ") != NULL);
+    CHECK_EQ_U(strlen(out), 150);                          /* ASCII: bytes == columns */
+    for (const char *p = out; *p; p++)
+        CHECK((unsigned char)*p < 0x80);
+
+    /* Narrow screens cut the endpoints with an ellipsis, never the numbers. */
+    tui_fmt_row(&row, 20, true, out, sizeof(out));
+    CHECK_EQ_U(tui_utf8_cols(out), 20 + TUI_FIXED_COLS);
+    CHECK(strncmp(out, "192.168.1.20:44012 …", strlen("192.168.1.20:44012 …")) == 0);
+    tui_fmt_row(&row, 20, false, out, sizeof(out));
+    CHECK(strncmp(out, "192.168.1.20:44012 ~", 20) == 0);
+    /* A small buffer is still terminated. */
+    CHECK(tui_fmt_row(&row, ep, true, out, 16) == 15 && out[15] == '\0');
+    CHECK_EQ_U(tui_endpoint_cols(40), TUI_MIN_ENDPOINT_COLS);
+}
+
+int main(void)
+{
+    RUN(test_bytes);
+    RUN(test_bits);
+    RUN(test_count_age);
+    RUN(test_bar_utf8);
+    RUN(test_bar_ascii);
+    RUN(test_state);
+    RUN(test_endpoint);
+    RUN(test_ema);
+    RUN(test_row_layout);
+    TESTLIB_EXIT();
+}
