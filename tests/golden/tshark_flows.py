@@ -93,13 +93,13 @@ COL = {name: i for i, name in enumerate(FIELDS)}
 TSHARK_OPTS = ["-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
 
 # Layers between two IP headers that make the inner one a tunnelled packet
-# whose flow is the inner one.  This is the set netmoon documents as
-# decapsulated (GRE, VXLAN, Geneve, IP-in-IP: `netmoon --help`, --no-decap),
-# with GRE taken whole: plain GRE, transparent Ethernet bridging and ERSPAN
-# (GRE protocol 0x88BE/0x22EB, mirrored Ethernet frames) alike.  Anything
-# else that carries an IP header is payload, not a tunnel: ICMP errors
-# (quoted header), PIM Register, sFlow samples, OpenFlow packet-in, NSH,
-# Teredo (a UDP flow on port 3544 as far as the contract goes) ...
+# whose flow is the inner one: the set netmoon's README documents as
+# decapsulated (it is the contract, so the oracle follows it): IP-in-IP, GRE
+# taken whole (plain GRE, transparent Ethernet bridging and ERSPAN, GRE
+# protocol 0x88BE/0x22EB with mirrored Ethernet frames), PIM Register, and
+# the UDP tunnels below.  Anything else that carries an IP header is
+# payload, not a tunnel: ICMP errors (quoted header), sFlow samples,
+# OpenFlow packet-in ...
 TUNNEL_L2 = {"eth", "ethertype", "vlan", "ieee8021ad", "erspan", "nsh", "mpls"}
 # What netmoon's README lists as UDP tunnels: VXLAN, VXLAN-GPE (tshark names
 # the NSH inside it), Geneve, MPLS in UDP, Teredo.  The oracle follows that
