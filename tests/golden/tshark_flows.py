@@ -80,7 +80,7 @@ FIELDS = [
     "frame.number", "frame.time_epoch", "frame.len", "frame.protocols",
     "frame.interface_id",
     "ieee8021ad.id", "vlan.id",
-    "ip.src", "ip.dst", "ip.cur_rt", "ip.proto", "ip.id", "ip.flags.mf", "ip.frag_offset",
+    "ip.src", "ip.dst", "ip.proto", "ip.id", "ip.flags.mf", "ip.frag_offset",
     "ipv6.src", "ipv6.dst",
     "ipv6.fraghdr.nxt", "ipv6.fraghdr.ident", "ipv6.fraghdr.offset", "ipv6.fraghdr.more",
     "tcp.srcport", "tcp.dstport", "tcp.stream",
@@ -204,20 +204,10 @@ def ip_layer(r, layers, p):
     """Addresses and fragment state of the IP header at layers[p]."""
     fam = layers[p]
     k = layer_index(layers, p, fam)
-    d = {"ipv": 4 if fam == "ip" else 6, "frag_first": False, "frag_later": False, "frag_key": None,
-         "srr": False}
+    d = {"ipv": 4 if fam == "ip" else 6, "frag_first": False, "frag_later": False, "frag_key": None}
     if fam == "ip":
         d["src"] = nth(r[COL["ip.src"]], k)
         d["dst"] = nth(r[COL["ip.dst"]], k)
-        # With a loose/strict source route option tshark shows the route's
-        # final hop as ip.dst (and keys tcp.stream on it); the address in
-        # the header, which a flow is keyed on, is then ip.cur_rt.  Only
-        # trusted when it cannot belong to another IP layer.
-        cur = r[COL["ip.cur_rt"]]
-        n_ip = sum(1 for l in layers if l == "ip")
-        if cur and (n_ip == 1 or len(cur.split(",")) == n_ip):
-            d["dst"] = nth(cur, k if n_ip > 1 else 0)
-            d["srr"] = True
         proto = nth(r[COL["ip.proto"]], k)
         off = nth(r[COL["ip.frag_offset"]], k)
         mf = truthy(nth(r[COL["ip.flags.mf"]], k))
@@ -353,7 +343,6 @@ def build_oracle(rows, linktypes):
               "other_ip_frames": 0, "frag_nonfirst": 0, "frag_orphan": 0,
               "time_backwards": 0}
     clock = float("-inf")
-    latest_tcp = {}    # (ends, vlans) -> key of the latest tcp.stream with that header tuple
     first_frags = {}   # frag_key -> sorted list of (frame_no, conv key, side)
     later_frags = []   # (frame_no, ts, flen, frag_key)
     for r in rows:
@@ -394,13 +383,6 @@ def build_oracle(rows, linktypes):
             key = (proto, "tuple:%s" % (ends,), vlans)
         else:
             key = (proto, stream, vlans)
-            ends = tuple(sorted([(info["src"], info["sport"]), (info["dst"], info["dport"])]))
-            if info.get("srr") and (ends, vlans) in latest_tcp:
-                # tshark put this source-routed frame in a stream keyed on
-                # the final hop; it belongs with its header's tuple.
-                key = latest_tcp[(ends, vlans)]
-            elif not info.get("srr"):
-                latest_tcp[(ends, vlans)] = key
         conv = convs.get(key)
         if conv is None:
             conv = convs[key] = new_conv(proto, stream, vlans, info, ts, lt)
