@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "analyze/tcp_analysis.h"
 #include "flow/flow_key.h"
 
 #define FLOW_NIL UINT32_MAX
@@ -47,6 +48,7 @@ struct flow {
     uint32_t tq_prev, tq_next;     /* active list (open flows only) */
     uint32_t fin_seq[2];           /* sequence number of each side's FIN */
     uint32_t syn_seq;              /* ISN of the initiator's SYN */
+    uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
@@ -77,6 +79,7 @@ struct flow_table {
     uint64_t next_id;
 
     struct flow *flows;
+    struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
     uint32_t free_head;            /* reuse list through lru_next */
 
@@ -219,6 +222,8 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
         r->icmp_first_from_dst = f->first_side != f->src_side;
     }
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
+    if (f->tcp_an)
+        tcp_analysis_fill(tcp_analysis_get(t->tcp_pool, f->tcp_an), f->src_side, &r->tcp);
 }
 
 /* Writes the record and frees the flow. */
@@ -230,6 +235,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     flow_fill_record(t, f, why, &rec);
     t->emit(t->emit_user, &rec);
 
+    tcp_analysis_release(t->tcp_pool, f->tcp_an);
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
     if (!(f->flags & FLOW_F_CLOSED))
@@ -311,6 +317,8 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->icmp_code = pkt->icmp_code;
     f->icmp_echo = pkt->icmp_is_echo;
     flow_choose_initiator(f, pkt, side);
+    if (key->proto == 6)
+        f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
 
     /* The index may have shifted while evicting: look the slot up again. */
     flow_index_find(t, key, hash, &slot);
@@ -523,6 +531,9 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
     }
 
     flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
+    if (pkt->has_tcp && t->flows[i].tcp_an)
+        tcp_analysis_packet(tcp_analysis_get(t->tcp_pool, t->flows[i].tcp_an), pkt, side,
+                            t->flows[i].src_side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }
@@ -560,7 +571,8 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
      * flows actually touched become resident, so memory follows load. */
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
-    if (!t->slots || !t->flows)
+    t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
+    if (!t->slots || !t->flows || !t->tcp_pool)
         goto fail;
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
@@ -579,6 +591,7 @@ void flow_table_destroy(struct flow_table *t)
         return;
     free(t->slots);
     free(t->flows);
+    tcp_analysis_pool_destroy(t->tcp_pool);
     free(t);
 }
 

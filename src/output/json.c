@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyze/tcp_state.h"
 #include "output/community_id.h"
 #include "output/writer.h"
 
@@ -77,6 +78,58 @@ static size_t json_put_l4(const struct flow_record *r, char *out, size_t outlen,
     return n;
 }
 
+/* "name":{"src":x,"dst":y} with only the legs that have samples. */
+static size_t json_put_rtt_legs(const struct flow_tcp_summary *t, const char *name,
+                                const uint32_t v[2], char *out, size_t outlen, size_t n)
+{
+    if (!t->rtt_samples[NM_DIR_SRC] && !t->rtt_samples[NM_DIR_DST])
+        return n;
+    n = json_put(out, outlen, n, ",\"%s\":{", name);
+    if (t->rtt_samples[NM_DIR_SRC])
+        n = json_put(out, outlen, n, "\"src\":%u%s", v[NM_DIR_SRC],
+                     t->rtt_samples[NM_DIR_DST] ? "," : "");
+    if (t->rtt_samples[NM_DIR_DST])
+        n = json_put(out, outlen, n, "\"dst\":%u", v[NM_DIR_DST]);
+    return json_put(out, outlen, n, "}");
+}
+
+#define JSON_PAIR(name) ",\"src_" name "\":%u,\"dst_" name "\":%u"
+
+/* TCP analysis: state, Zeek summary, RTTs, anomaly counters (analyze/). */
+static size_t json_put_tcp(const struct flow_record *r, char *out, size_t outlen, size_t n)
+{
+    const struct flow_tcp_summary *t = &r->tcp;
+
+    if (!t->valid)
+        return n;
+    n = json_put(out, outlen, n,
+                 ",\"tcp_state\":\"%s\",\"conn_state\":\"%s\",\"history\":\"%s\"",
+                 tcp_state_name((enum tcp_state)t->tcp_state), t->conn_state, t->history);
+    if (t->has_handshake_rtt)
+        n = json_put(out, outlen, n,
+                     ",\"rtt_server_us\":%u,\"rtt_client_us\":%u,\"rtt_handshake_us\":%u",
+                     t->rtt_server_us, t->rtt_client_us, t->rtt_handshake_us);
+    n = json_put_rtt_legs(t, "rtt_min_us", t->rtt_min_us, out, outlen, n);
+    n = json_put_rtt_legs(t, "rtt_avg_us", t->rtt_avg_us, out, outlen, n);
+    n = json_put_rtt_legs(t, "rtt_max_us", t->rtt_max_us, out, outlen, n);
+    n = json_put_rtt_legs(t, "rtt_last_us", t->rtt_last_us, out, outlen, n);
+    n = json_put(out, outlen, n,
+                 JSON_PAIR("retrans") JSON_PAIR("out_of_order") JSON_PAIR("dup_acks")
+                 JSON_PAIR("zero_window") JSON_PAIR("keepalives") JSON_PAIR("rsts"),
+                 t->retrans[0], t->retrans[1], t->out_of_order[0], t->out_of_order[1],
+                 t->dup_acks[0], t->dup_acks[1], t->zero_window[0], t->zero_window[1],
+                 t->keepalives[0], t->keepalives[1], t->rsts[0], t->rsts[1]);
+    if (t->wscale_unknown)
+        n = json_put(out, outlen, n, ",\"wscale_unknown\":true");
+    else
+        n = json_put(out, outlen, n, ",\"wscale_unknown\":false,\"src_wscale\":%u,\"dst_wscale\":%u",
+                     t->wscale[NM_DIR_SRC], t->wscale[NM_DIR_DST]);
+    return json_put(out, outlen, n,
+                    ",\"src_payload_bytes\":%" PRIu64 ",\"dst_payload_bytes\":%" PRIu64
+                    ",\"missed_bytes\":%" PRIu64,
+                    t->payload_bytes[NM_DIR_SRC], t->payload_bytes[NM_DIR_DST], t->missed_bytes);
+}
+
 size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
 {
     const char *proto = record_proto_name(r->proto);
@@ -102,6 +155,7 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
     n = json_put_l4(r, out, outlen, n);
     if (r->kernel_drops_seen)
         n = json_put(out, outlen, n, ",\"kernel_drops_seen\":%" PRIu64, r->kernel_drops_seen);
+    n = json_put_tcp(r, out, outlen, n);
     community_id_of_record(r, 0, cid);
     n = json_put(out, outlen, n, ",\"end_reason\":\"%s\",\"community_id\":\"%s\"}\n",
                  flow_end_reason_name((enum flow_end_reason)r->end_reason), cid);

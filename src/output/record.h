@@ -40,6 +40,27 @@ size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out
 /* Flag letters in header bit order, FSRPAUEC; returns the length. */
 size_t record_format_tcp_flags(uint8_t flags, char out[9]);
 
+/* TCP analysis carried by a record (src/analyze/tcp_analysis.c fills it).
+ * Arrays are indexed NM_DIR_SRC / NM_DIR_DST.  rtt_*[NM_DIR_DST] is the
+ * leg from the capture point to dst and back (data or a TSval sent by src,
+ * acknowledged or echoed by dst: the same leg as rtt_server_us);
+ * rtt_*[NM_DIR_SRC] the leg to src (as rtt_client_us). */
+#define NM_TCP_HISTORY_MAX 31
+struct flow_tcp_summary {
+    bool valid;                    /* the flow is TCP and was analysed */
+    bool wscale_unknown;           /* no SYN and SYN-ACK seen: scale unknown */
+    bool has_handshake_rtt;        /* rtt_server/client/handshake are set */
+    uint8_t tcp_state;             /* enum tcp_state (analyze/tcp_state.h) */
+    uint8_t wscale[2];             /* valid unless wscale_unknown */
+    char conn_state[8];            /* Zeek conn_state */
+    char history[NM_TCP_HISTORY_MAX + 1]; /* Zeek history */
+    uint32_t rtt_server_us, rtt_client_us, rtt_handshake_us;
+    uint32_t rtt_samples[2], rtt_min_us[2], rtt_avg_us[2], rtt_max_us[2], rtt_last_us[2];
+    uint32_t retrans[2], out_of_order[2], dup_acks[2], zero_window[2], keepalives[2], rsts[2];
+    uint64_t payload_bytes[2];     /* Zeek orig_bytes/resp_bytes: from sequence numbers */
+    uint64_t missed_bytes;         /* Zeek missed_bytes: acknowledged but never seen */
+};
+
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
     uint8_t ip_version;
@@ -60,6 +81,7 @@ struct flow_record {
     uint8_t tcp_flags[2];      /* OR of all flags sent by each side */
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
     uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
+    struct flow_tcp_summary tcp;
 };
 
 /* Process-wide counters an output may report (stats records, --stats,

@@ -1,0 +1,774 @@
+/*
+ * tcp_analysis.c: per-connection TCP analysis (see tcp_analysis.h for the
+ * sources: RFC 9293, RFC 6298, RFC 7323, Wireshark's tcp.analysis.*, Zeek's
+ * conn.log).  Three independent passes run on every segment, each with the
+ * semantics of the tool whose numbers users will compare against:
+ *   1. Wireshark's sequence analysis (counters, initial RTT);
+ *   2. Zeek's endpoint state machine and history (conn_state, history,
+ *      payload bytes, missed bytes);
+ *   3. RTT sampling (handshake, data -> ACK under Karn's rule, TSval echo).
+ * The TCP tracker (tcp_state.c) runs alongside for tcp_state.
+ */
+#include "analyze/tcp_analysis.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FL_FIN NM_TCP_FIN
+#define FL_SYN NM_TCP_SYN
+#define FL_RST NM_TCP_RST
+#define FL_ACK NM_TCP_ACK
+#define FL_SFR (FL_SYN | FL_FIN | FL_RST)
+
+/* Per-side flags. */
+enum {
+    TCP_SF_NEXTSEQ = 1u << 0,   /* nextseq is known (Wireshark's nextseq != 0) */
+    TCP_SF_SEEN = 1u << 1,      /* a segment of this side was seen */
+    TCP_SF_LAST_KA = 1u << 2,   /* its last segment was a keep-alive */
+    TCP_SF_LAST_ZWP = 1u << 3,  /* its last segment was a zero-window probe */
+    TCP_SF_SYN = 1u << 4,       /* sent SYN or SYN-ACK: window scale known */
+    TCP_SF_WSOPT = 1u << 5,     /* that SYN carried a window scale option */
+    TCP_SF_FIN = 1u << 6,       /* sent a FIN (Zeek FIN_cnt > 0) */
+    TCP_SF_RTT_PEND = 1u << 7,  /* rtt_seq/rtt_t time a data segment */
+    TCP_SF_TS_PEND = 1u << 8,   /* ts_val/ts_t time a TSval */
+    TCP_SF_EDGE = 1u << 9,      /* gap_edge is set */
+    TCP_SF_HOLE = 1u << 10,     /* hole_end is set */
+};
+
+/* Analysis flags. */
+enum {
+    TCP_AF_SYN = 1u << 0,        /* syn_ts is set */
+    TCP_AF_SYNACK = 1u << 1,     /* synack_ts is set */
+    TCP_AF_FIRST_RTT = 1u << 2,  /* first_rtt_us is set */
+    TCP_AF_HANDSHAKE = 1u << 3,  /* rtt_server/client are set */
+};
+
+/* Zeek's TCP endpoint states (TCP_Endpoint.h). */
+enum { Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT, Z_PARTIAL, Z_ESTABLISHED, Z_CLOSED, Z_RESET };
+
+/* Zeek's once-per-direction history bits. */
+enum { H_SYN = 1, H_FIN = 2, H_RST = 4, H_DATA = 8, H_ACK = 16, H_FINRST = 32, H_MULTI = 64 };
+
+/* Segments acknowledged or sequenced beyond this are not trusted as RST/SYN
+ * jumps (Zeek's TOO_LARGE_SEQ_DELTA). */
+#define TOO_LARGE_SEQ_DELTA 1048576
+
+static inline int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+static inline bool seq_lt(uint32_t a, uint32_t b) { return seq_diff(a, b) < 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return seq_diff(a, b) > 0; }
+static inline bool seq_le(uint32_t a, uint32_t b) { return seq_diff(a, b) <= 0; }
+static inline uint32_t us32(uint64_t ts) { return (uint32_t)ts; }
+
+void tcp_analysis_init(struct tcp_analysis *a)
+{
+    memset(a, 0, sizeof(*a));
+    tcp_tracker_init(&a->trk);
+}
+
+/* ---- history -------------------------------------------------------------- */
+
+static void hist_add(struct tcp_analysis *a, unsigned side, char upper)
+{
+    if (a->hist_len >= NM_TCP_HISTORY_MAX)
+        return;
+    a->history[a->hist_len++] = side == 0 ? upper : (char)(upper - 'A' + 'a');
+}
+
+/* Zeek's CheckHistory: the letter the first time only; returns whether it
+ * had been seen before. */
+static bool hist_once(struct tcp_analysis *a, unsigned side, uint8_t bit, char upper)
+{
+    struct tcp_side *s = &a->side[side];
+
+    if (s->hist_seen & bit)
+        return true;
+    s->hist_seen |= bit;
+    hist_add(a, side, upper);
+    return false;
+}
+
+/* Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th ... event. */
+static void hist_scaled(struct tcp_analysis *a, unsigned side, uint32_t *count, uint8_t *exp,
+                        char upper)
+{
+    uint32_t threshold = 1;
+
+    for (unsigned i = 0; i < *exp && threshold <= UINT32_MAX / 10; i++)
+        threshold *= 10;
+    if (++*count == threshold) {
+        hist_add(a, side, upper);
+        if (*exp < 9)
+            (*exp)++;
+    }
+}
+
+static void zeek_history(struct tcp_analysis *a, unsigned side, uint8_t flags, uint32_t seq,
+                         uint32_t len)
+{
+    struct tcp_side *s = &a->side[side];
+    unsigned bits = !!(flags & FL_SYN) + !!(flags & FL_FIN) + !!(flags & FL_RST);
+
+    if (bits > 1) {
+        if ((flags & FL_FIN) && (flags & FL_RST))
+            hist_once(a, side, H_FINRST, 'I');
+        else
+            hist_once(a, side, H_MULTI, 'Q');
+    } else if (bits == 1) {
+        /* S, H, F, R repeat when their sequence number changes. */
+        if (flags & FL_SYN) {
+            char c = (flags & FL_ACK) ? 'H' : 'S';
+            if (hist_once(a, side, H_SYN, c) && seq != s->hist_syn)
+                hist_add(a, side, c);
+            s->hist_syn = seq;
+        }
+        if (flags & FL_FIN) {
+            if (hist_once(a, side, H_FIN, 'F') && seq + len != s->hist_fin)
+                hist_add(a, side, 'F');
+            s->hist_fin = seq + len;
+        }
+        if (flags & FL_RST) {
+            if (hist_once(a, side, H_RST, 'R') && seq != s->hist_rst)
+                hist_add(a, side, 'R');
+            s->hist_rst = seq;
+        }
+    } else if (len) {
+        hist_once(a, side, H_DATA, 'D');
+    } else if (flags & FL_ACK) {
+        hist_once(a, side, H_ACK, 'A');
+    }
+}
+
+/* ---- Zeek endpoint state machine (TCP_Analyzer::UpdateStateMachine) ------ */
+
+static void z_set(struct tcp_side *s, uint8_t st)
+{
+    if (s->z_state != st) {
+        s->z_prev = s->z_state;
+        s->z_state = st;
+    }
+}
+
+static void zeek_inactive(struct tcp_analysis *a, unsigned side, bool is_orig, uint8_t flags,
+                          uint32_t len)
+{
+    struct tcp_side *e = &a->side[side], *p = &a->side[side ^ 1];
+
+    if (flags & FL_SYN) {
+        if (is_orig) {
+            z_set(e, (flags & FL_ACK) ? Z_SYN_ACK_SENT : Z_SYN_SENT);
+        } else {
+            if (p->z_state == Z_SYN_SENT)
+                z_set(p, Z_ESTABLISHED);
+            z_set(e, Z_ESTABLISHED);
+        }
+    }
+    if (flags & FL_FIN)
+        z_set(e, Z_CLOSED);
+    if (flags & FL_RST)
+        z_set(e, Z_RESET);
+    if (e->z_state != Z_INACTIVE)
+        return;
+    /* No control flag changed the state. */
+    const struct tcp_side *orig = is_orig ? e : p;
+    if (!is_orig && len == 0 && orig->z_state == Z_SYN_SENT)
+        return; /* an ACK of the SYN before the SYN-ACK: not a partial connection */
+    if ((flags & FL_ACK) && p->z_state == Z_ESTABLISHED)
+        z_set(e, Z_ESTABLISHED); /* SYN-ACK seen, its SYN missed */
+    else
+        z_set(e, Z_PARTIAL);
+}
+
+static void zeek_state(struct tcp_analysis *a, unsigned side, bool is_orig, uint8_t flags,
+                       uint32_t len)
+{
+    struct tcp_side *e = &a->side[side], *p = &a->side[side ^ 1];
+
+    switch (e->z_state) {
+    case Z_INACTIVE:
+        zeek_inactive(a, side, is_orig, flags, len);
+        break;
+    case Z_SYN_SENT:
+    case Z_SYN_ACK_SENT:
+        if (flags & FL_FIN)
+            z_set(e, Z_CLOSED);
+        if (flags & FL_RST)
+            z_set(e, Z_RESET);
+        break;
+    case Z_ESTABLISHED:
+    case Z_PARTIAL:
+        if ((flags & FL_SYN) && e->z_state == Z_PARTIAL && p->z_state == Z_INACTIVE &&
+            !(flags & FL_ACK))
+            z_set(e, Z_SYN_SENT);
+        if ((flags & FL_FIN) && !(flags & FL_RST)) {
+            z_set(e, Z_CLOSED);
+            /* FIN then RST from the peer was a normal close after all. */
+            if (p->z_state == Z_RESET && p->z_prev == Z_CLOSED)
+                z_set(p, Z_CLOSED);
+        }
+        if (flags & FL_RST)
+            z_set(e, Z_RESET);
+        break;
+    case Z_CLOSED:
+        if ((flags & FL_RST) && p->z_state != Z_CLOSED)
+            z_set(e, Z_RESET);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Zeek's init_endpoint: where this side's sequence space starts. */
+static void zeek_init_endpoint(struct tcp_side *e, uint8_t flags, uint32_t seq, uint32_t end)
+{
+    bool syn = flags & FL_SYN;
+
+    switch (e->z_state) {
+    case Z_INACTIVE:
+        /* Without a SYN, pretend one preceded the segment (Zeek does, so
+         * relative numbers stay consistent). */
+        e->z_start = e->z_ack = syn ? seq : seq - 1;
+        e->z_last = syn ? end : seq;
+        break;
+    case Z_SYN_SENT:
+    case Z_SYN_ACK_SENT:
+    case Z_ESTABLISHED:
+    case Z_PARTIAL:
+        if (syn && (seq != e->z_start || e->z_state == Z_ESTABLISHED || e->z_state == Z_PARTIAL)) {
+            e->z_start = e->z_ack = seq;
+            e->z_last = end;
+        }
+        break;
+    case Z_RESET:
+        if (syn && e->z_prev == Z_INACTIVE) {
+            e->z_start = e->z_ack = seq;
+            e->z_last = end;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Zeek's update_last_seq; a segment that does not advance it is a 't'. */
+static void zeek_last_seq(struct tcp_analysis *a, unsigned side, uint8_t flags, uint32_t end,
+                          uint32_t len)
+{
+    struct tcp_side *e = &a->side[side];
+    int32_t d = seq_diff(end, e->z_last);
+
+    if ((flags & (FL_SYN | FL_RST)) && (d > TOO_LARGE_SEQ_DELTA || d < -TOO_LARGE_SEQ_DELTA))
+        return;
+    if ((flags & FL_FIN) && e->z_last == e->z_start + 1)
+        e->z_last = end;
+    else if (e->z_state == Z_RESET)
+        return;
+    else if (d > 0)
+        e->z_last = end;
+    else if (len > 0)
+        hist_scaled(a, side, &e->z_rxmt, &e->z_exp[0], 'T');
+}
+
+/* Zeek's content gaps, approximated without reassembly: the contiguous
+ * edge of what this side sent and its first hole.  An ACK from the peer
+ * beyond the edge acknowledges bytes the capture never held. */
+static void gap_data(struct tcp_side *e, uint32_t seq, uint32_t end)
+{
+    if (!(e->flags & TCP_SF_EDGE)) {
+        e->gap_edge = end;
+        e->flags |= TCP_SF_EDGE;
+        return;
+    }
+    if (e->flags & TCP_SF_HOLE) {
+        if (seq_le(seq, e->gap_edge) && seq_gt(end, e->gap_edge)) {
+            e->gap_edge = end;
+            if (!seq_lt(e->gap_edge, e->hole_end)) {
+                /* Filled: what lay beyond the hole was seen. */
+                e->flags &= (uint16_t)~TCP_SF_HOLE;
+                if (seq_gt(e->nextseq, e->gap_edge))
+                    e->gap_edge = e->nextseq;
+            }
+        }
+    } else if (seq_le(seq, e->gap_edge)) {
+        if (seq_gt(end, e->gap_edge))
+            e->gap_edge = end;
+    } else {
+        e->hole_end = seq;
+        e->flags |= TCP_SF_HOLE;
+    }
+}
+
+static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
+{
+    struct tcp_side *e = &a->side[data_side];
+    uint32_t missed = 0;
+
+    if (!(e->flags & TCP_SF_EDGE)) {
+        e->gap_edge = ack;
+        e->flags |= TCP_SF_EDGE;
+        return;
+    }
+    if ((e->flags & TCP_SF_FIN) && seq_gt(ack, e->hist_fin))
+        ack = e->hist_fin; /* the FIN's own sequence number is not data */
+    if (!seq_gt(ack, e->gap_edge) || seq_diff(ack, e->gap_edge) > (1 << 30))
+        return;
+    if (e->flags & TCP_SF_HOLE) {
+        uint32_t stop = seq_lt(ack, e->hole_end) ? ack : e->hole_end;
+        missed += stop - e->gap_edge;
+        e->gap_edge = stop;
+        if (stop == e->hole_end) {
+            e->flags &= (uint16_t)~TCP_SF_HOLE;
+            if (seq_gt(e->nextseq, e->gap_edge))
+                e->gap_edge = e->nextseq;
+        }
+    }
+    if (seq_gt(ack, e->gap_edge)) {
+        missed += ack - e->gap_edge;
+        e->gap_edge = ack;
+    }
+    if (!missed)
+        return;
+    a->missed_bytes += missed;
+    /* Gaps revealed once the side has closed or reset are not flagged in
+     * the history (Zeek finds them unreliable), but still counted. */
+    if (e->z_state != Z_CLOSED && e->z_state != Z_RESET)
+        hist_scaled(a, data_side, &e->z_gap, &e->z_exp[2], 'G');
+}
+
+static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                        bool is_orig)
+{
+    struct tcp_side *e = &a->side[side], *p = &a->side[side ^ 1];
+    uint8_t flags = pkt->tcp_flags;
+    uint32_t len = pkt->payload_wire_len, seq = pkt->tcp_seq, ack = pkt->tcp_ack;
+    uint32_t seg_len = len + !!(flags & FL_SYN) + !!(flags & FL_FIN);
+
+    if (flags & FL_RST)
+        seg_len -= len; /* a RST's data is not part of the stream */
+    zeek_init_endpoint(e, flags, seq, seq + seg_len);
+    zeek_history(a, side, flags, seq, len);
+    if (pkt->tcp_win == 0 && !(flags & FL_RST) && p->z_state != Z_CLOSED &&
+        e->z_state != Z_RESET)
+        hist_scaled(a, side, &e->z_win0, &e->z_exp[1], 'W');
+    if (flags & FL_FIN)
+        e->flags |= TCP_SF_FIN;
+    if (flags & FL_ACK) {
+        if (p->z_state == Z_INACTIVE) {
+            p->z_start = p->z_ack = p->z_last = ack - 1;
+        } else if (!(flags & FL_RST)) {
+            int32_t d = seq_diff(ack, p->z_ack);
+            if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+                p->z_ack = ack;
+        }
+    }
+    zeek_last_seq(a, side, flags, seq + seg_len, len);
+    zeek_state(a, side, is_orig, flags, len);
+    if (!(flags & FL_RST) && (seg_len > 0))
+        gap_data(e, seq, seq + seg_len);
+    if ((flags & FL_ACK) && !(flags & FL_RST))
+        gap_ack(a, side ^ 1, ack);
+}
+
+/* ---- Wireshark's sequence analysis ---------------------------------------- */
+
+enum { WS_KA = 1, WS_ZWP = 2, WS_DUPACK = 4 };
+
+static unsigned ws_pre_checks(struct tcp_side *f, struct tcp_side *r, uint8_t flags,
+                              uint32_t seq, uint32_t ack, uint32_t seglen, uint16_t win,
+                              bool *skip)
+{
+    unsigned ta = 0;
+    bool known = f->flags & TCP_SF_NEXTSEQ;
+
+    *skip = false;
+    if (seglen == 1 && known && seq == f->nextseq && r->win == 0) {
+        *skip = true;
+        return WS_ZWP;
+    }
+    if (win == 0 && !(flags & FL_SFR))
+        f->zero_win++;
+    if (seglen <= 1 && known && seq == f->nextseq - 1 && !(flags & FL_SFR)) {
+        ta |= WS_KA;
+        f->keepalives++;
+    }
+    bool same = seglen == 0 && known && seq == f->nextseq && ack == f->lastack &&
+                (f->flags & TCP_SF_SEEN) && !(flags & FL_SFR);
+    if (same && win && win == f->win && (r->flags & TCP_SF_LAST_KA)) {
+        *skip = true; /* keep-alive ACK */
+        return ta;
+    }
+    if (same && win == 0 && f->win == 0 && (r->flags & TCP_SF_LAST_ZWP)) {
+        *skip = true; /* zero-window probe ACK */
+        return ta;
+    }
+    if (same && win && win == f->win) {
+        f->dupack_run++;
+        f->dup_acks++;
+        ta |= WS_DUPACK;
+    }
+    return ta;
+}
+
+/* Retransmission / fast retransmission / out-of-order / spurious; returns
+ * whether the segment re-sent bytes (for Karn's rule). */
+static bool ws_retrans_checks(struct tcp_analysis *a, struct tcp_side *f, struct tcp_side *r,
+                              unsigned ta, uint8_t flags, uint32_t seq, uint32_t seglen,
+                              uint64_t now)
+{
+    if (!(seglen > 0 || (flags & (FL_SYN | FL_FIN))) || (ta & WS_KA))
+        return false;
+    bool not_adv = (f->flags & TCP_SF_NEXTSEQ) && seq_lt(seq, f->nextseq);
+    if (seglen > 1 && f->nextseq - 1 == seq)
+        not_adv = false;
+    uint32_t since_ack = us32(now) - r->lastack_t;
+    if (not_adv && r->dupack_run >= 2 && r->lastack == seq && since_ack < 20000) {
+        f->retrans++; /* fast retransmission */
+        return true;
+    }
+    uint32_t thres = (a->aflags & TCP_AF_FIRST_RTT) ? a->first_rtt_us : 3000;
+    /* A SYN or FIN occupies a sequence number: a repeated FIN ends where
+     * nextseq is and is a retransmission, not out of order (Wireshark 4.0). */
+    uint32_t end = seq + seglen + ((flags & (FL_SYN | FL_FIN)) ? 1 : 0);
+    if (not_adv && us32(now) - f->nextseq_t < thres && f->nextseq != end) {
+        f->ooo++;
+        return false;
+    }
+    if (seglen > 0 && (r->flags & TCP_SF_SEEN) && r->lastack && seq_le(seq + seglen, r->lastack)) {
+        f->retrans++; /* spurious retransmission: all of it was acknowledged */
+        return true;
+    }
+    if (not_adv) {
+        f->retrans++;
+        return true;
+    }
+    return false;
+}
+
+static bool wireshark_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint8_t flags = pkt->tcp_flags;
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, seglen = pkt->payload_wire_len;
+    bool skip, resent = false;
+
+    unsigned ta = ws_pre_checks(f, r, flags, seq, ack, seglen, pkt->tcp_win, &skip);
+    if (ack != f->lastack)
+        f->dupack_run = 0;
+    if (!skip)
+        resent = ws_retrans_checks(a, f, r, ta, flags, seq, seglen, pkt->ts_us);
+    uint32_t next = seq + seglen + ((flags & (FL_SYN | FL_FIN)) ? 1 : 0);
+    if ((!(f->flags & TCP_SF_NEXTSEQ) || seq_gt(next, f->nextseq)) && !(ta & WS_ZWP)) {
+        f->nextseq = next;
+        f->nextseq_t = us32(pkt->ts_us);
+        f->flags |= TCP_SF_NEXTSEQ;
+    }
+    f->win = pkt->tcp_win;
+    f->lastack = ack;
+    f->lastack_t = us32(pkt->ts_us);
+    f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
+    if (ta & WS_KA)
+        f->flags |= TCP_SF_LAST_KA;
+    if (ta & WS_ZWP)
+        f->flags |= TCP_SF_LAST_ZWP;
+    f->flags |= TCP_SF_SEEN;
+    if (flags & FL_RST)
+        f->rsts++;
+    return resent;
+}
+
+/* ---- RTT -------------------------------------------------------------------- */
+
+static void rtt_add(struct tcp_rtt_stats *st, uint32_t us)
+{
+    if (st->n == 0 || us < st->min_us)
+        st->min_us = us;
+    if (us > st->max_us)
+        st->max_us = us;
+    st->last_us = us;
+    st->sum_us += us;
+    st->n++;
+}
+
+/* Wireshark's initial RTT and its split at the SYN-ACK. */
+static void rtt_handshake(struct tcp_analysis *a, uint8_t flags, unsigned side, uint64_t now)
+{
+    if ((flags & (FL_SYN | FL_ACK)) == FL_SYN) {
+        a->syn_ts = now;
+        a->syn_side = (uint8_t)side;
+        a->aflags = (uint8_t)((a->aflags | TCP_AF_SYN) & ~TCP_AF_SYNACK);
+        return;
+    }
+    if ((flags & (FL_SYN | FL_ACK)) == (FL_SYN | FL_ACK)) {
+        if ((a->aflags & TCP_AF_SYN) && !(a->aflags & TCP_AF_SYNACK) && side != a->syn_side) {
+            a->synack_ts = now;
+            a->aflags |= TCP_AF_SYNACK;
+        }
+        return;
+    }
+    if (!(flags & FL_ACK) || !(a->aflags & TCP_AF_SYN) || (a->aflags & TCP_AF_FIRST_RTT))
+        return;
+    a->first_rtt_us = (uint32_t)(now - a->syn_ts);
+    a->aflags |= TCP_AF_FIRST_RTT;
+    if ((a->aflags & TCP_AF_SYNACK) && side == a->syn_side && !(flags & FL_RST)) {
+        a->rtt_server_us = (uint32_t)(a->synack_ts - a->syn_ts);
+        a->rtt_client_us = (uint32_t)(now - a->synack_ts);
+        a->aflags |= TCP_AF_HANDSHAKE;
+    }
+}
+
+/* Data -> ACK samples (RFC 6298 with Karn's rule) when the ACK carries no
+ * timestamps, else TSval -> TSecr echoes (RFC 7323): one sample in flight
+ * per side, so the cost is constant whatever the window. */
+static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                        bool resent, uint32_t nextseq_before, bool nextseq_known)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint32_t now = us32(pkt->ts_us), len = pkt->payload_wire_len;
+
+    /* This side's segment: start or cancel timing. */
+    if (len > 0 && !(pkt->tcp_flags & FL_RST)) {
+        uint32_t end = pkt->tcp_seq + len;
+        if (resent || (nextseq_known && seq_lt(pkt->tcp_seq, nextseq_before))) {
+            if ((f->flags & TCP_SF_RTT_PEND) && seq_lt(pkt->tcp_seq, f->rtt_seq))
+                f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
+        } else if (!(f->flags & TCP_SF_RTT_PEND)) {
+            f->rtt_seq = end;
+            f->rtt_t = now;
+            f->flags |= TCP_SF_RTT_PEND;
+        }
+    }
+    if (pkt->tcp_has_ts && !(f->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_val != f->ts_val) {
+        f->ts_val = pkt->tcp_ts_val;
+        f->ts_t = now;
+        f->flags |= TCP_SF_TS_PEND;
+    }
+    if (!(pkt->tcp_flags & FL_ACK) || (pkt->tcp_flags & FL_RST))
+        return;
+    /* The peer's timing, answered by this segment: a leg to this side. */
+    if (pkt->tcp_has_ts) {
+        if ((r->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_ecr == r->ts_val) {
+            rtt_add(&f->rtt, now - r->ts_t);
+            r->flags &= (uint16_t)~TCP_SF_TS_PEND;
+        } else if ((r->flags & TCP_SF_TS_PEND) && seq_gt(pkt->tcp_ts_ecr, r->ts_val)) {
+            r->flags &= (uint16_t)~TCP_SF_TS_PEND; /* its echo was not captured */
+        }
+        r->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* timestamps time this leg */
+    } else if ((r->flags & TCP_SF_RTT_PEND) && !seq_lt(pkt->tcp_ack, r->rtt_seq)) {
+        rtt_add(&f->rtt, now - r->rtt_t);
+        r->flags &= (uint16_t)~TCP_SF_RTT_PEND;
+    }
+}
+
+static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
+{
+    if (!(pkt->tcp_flags & FL_SYN))
+        return;
+    f->flags |= TCP_SF_SYN;
+    if (pkt->tcp_has_wscale) {
+        f->flags |= TCP_SF_WSOPT;
+        f->wscale = pkt->tcp_wscale;
+    }
+}
+
+void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                         unsigned src_side)
+{
+    side &= 1;
+    struct tcp_side *f = &a->side[side];
+    bool is_orig = side == (src_side & 1);
+    uint32_t nextseq_before = f->nextseq;
+    bool nextseq_known = f->flags & TCP_SF_NEXTSEQ;
+
+    tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY, pkt->tcp_flags,
+                       pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len);
+    rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
+    bool resent = wireshark_packet(a, pkt, side);
+    zeek_packet(a, pkt, side, is_orig);
+    rtt_ongoing(a, pkt, side, resent, nextseq_before, nextseq_known);
+    wscale_learn(f, pkt);
+}
+
+/* ---- the record ------------------------------------------------------------ */
+
+/* Zeek's Size(): payload bytes from the sequence space. */
+static uint64_t zeek_size(const struct tcp_side *e, const struct tcp_side *p)
+{
+    bool no_data_acked = e->z_ack == e->z_start || e->z_ack == e->z_start + 1;
+
+    if (e->z_state == Z_INACTIVE)
+        return 0;
+    if (e->z_prev == Z_SYN_SENT && e->z_state == Z_RESET && p->z_state == Z_INACTIVE &&
+        !no_data_acked)
+        return 0;
+    int64_t last = seq_diff(e->z_last, e->z_start), ackd = seq_diff(e->z_ack, e->z_start);
+    int64_t size = last > ackd ? last : ackd;
+    if (size <= 0)
+        return 0;
+    size--;  /* the SYN's sequence number */
+    if ((e->flags & TCP_SF_FIN) && size)
+        size--;  /* the FIN's */
+    return (uint64_t)size;
+}
+
+/* Zeek's regex /^\^?S[^HAFGIQ]*R.* / on the history. */
+static bool history_syn_then_rst(const char *h)
+{
+    if (*h == '^')
+        h++;
+    if (*h++ != 'S')
+        return false;
+    for (; *h; h++) {
+        if (*h == 'R')
+            return true;
+        if (strchr("HAFGIQ", *h))
+            return false;
+    }
+    return false;
+}
+
+static const char *zeek_conn_state(const struct tcp_side *o, const struct tcp_side *r,
+                                   uint64_t osize, uint64_t rsize, const char *history)
+{
+    uint8_t os = o->z_state, rs = r->z_state;
+    bool o_inactive = os == Z_INACTIVE || os == Z_PARTIAL;
+    bool r_inactive = rs == Z_INACTIVE || rs == Z_PARTIAL;
+
+    if (rs == Z_RESET) {
+        if (os == Z_SYN_SENT || os == Z_SYN_ACK_SENT || (os == Z_RESET && osize == 0 && rsize == 0))
+            return "REJ";
+        return o_inactive ? "RSTRH" : "RSTR";
+    }
+    if (os == Z_RESET) {
+        if (r_inactive)
+            return history_syn_then_rst(history) ? "RSTOS0" : "OTH";
+        return "RSTO";
+    }
+    if (rs == Z_CLOSED && os == Z_CLOSED)
+        return "SF";
+    if (os == Z_CLOSED)
+        return r_inactive ? "SH" : "S2";
+    if (rs == Z_CLOSED)
+        return o_inactive ? "SHR" : "S3";
+    if (os == Z_SYN_SENT && rs == Z_INACTIVE)
+        return "S0";
+    if (os == Z_ESTABLISHED && rs == Z_ESTABLISHED)
+        return "S1";
+    return "OTH";
+}
+
+static void fill_rtt(const struct tcp_rtt_stats *st, unsigned dir, struct flow_tcp_summary *out)
+{
+    out->rtt_samples[dir] = st->n;
+    if (!st->n)
+        return;
+    out->rtt_min_us[dir] = st->min_us;
+    out->rtt_max_us[dir] = st->max_us;
+    out->rtt_last_us[dir] = st->last_us;
+    out->rtt_avg_us[dir] = (uint32_t)(st->sum_us / st->n);
+}
+
+void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
+                       struct flow_tcp_summary *out)
+{
+    const struct tcp_side *o = &a->side[src_side & 1], *r = &a->side[(src_side & 1) ^ 1];
+    const struct tcp_side *by_dir[2] = { o, r };
+
+    out->valid = true;
+    out->tcp_state = a->trk.state;
+    /* Letters were cased by canonical side; the record's is by initiator. */
+    for (unsigned i = 0; i < a->hist_len; i++) {
+        char c = a->history[i];
+        bool upper = c >= 'A' && c <= 'Z';
+        out->history[i] = (src_side & 1) == 0 ? c : (char)(upper ? c + 32 : c - 32);
+    }
+    out->history[a->hist_len] = '\0';
+    out->payload_bytes[NM_DIR_SRC] = zeek_size(o, r);
+    out->payload_bytes[NM_DIR_DST] = zeek_size(r, o);
+    strcpy(out->conn_state, zeek_conn_state(o, r, out->payload_bytes[NM_DIR_SRC],
+                                            out->payload_bytes[NM_DIR_DST], out->history));
+    out->missed_bytes = a->missed_bytes;
+    out->wscale_unknown = !((o->flags & TCP_SF_SYN) && (r->flags & TCP_SF_SYN));
+    if (!out->wscale_unknown) {
+        bool both = (o->flags & TCP_SF_WSOPT) && (r->flags & TCP_SF_WSOPT);
+        out->wscale[NM_DIR_SRC] = both ? o->wscale : 0;
+        out->wscale[NM_DIR_DST] = both ? r->wscale : 0;
+    }
+    if (a->aflags & TCP_AF_HANDSHAKE) {
+        out->has_handshake_rtt = true;
+        out->rtt_server_us = a->rtt_server_us;
+        out->rtt_client_us = a->rtt_client_us;
+        out->rtt_handshake_us = a->rtt_server_us + a->rtt_client_us;
+    }
+    for (unsigned d = 0; d < 2; d++) {
+        const struct tcp_side *s = by_dir[d];
+        out->retrans[d] = s->retrans;
+        out->out_of_order[d] = s->ooo;
+        out->dup_acks[d] = s->dup_acks;
+        out->zero_window[d] = s->zero_win;
+        out->keepalives[d] = s->keepalives;
+        out->rsts[d] = s->rsts;
+        fill_rtt(&s->rtt, d, out);
+    }
+}
+
+/* ---- the pool ---------------------------------------------------------------- */
+
+struct tcp_analysis_pool {
+    struct tcp_analysis *slots;
+    uint32_t capacity;
+    uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
+    uint32_t free_head;  /* handle of the first released slot, 0: none */
+};
+
+struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
+{
+    struct tcp_analysis_pool *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    /* calloc of a large block maps zero pages lazily: memory follows the
+     * number of TCP flows actually tracked, not the capacity. */
+    p->slots = calloc(capacity ? capacity : 1, sizeof(*p->slots));
+    if (!p->slots) {
+        free(p);
+        return NULL;
+    }
+    p->capacity = capacity;
+    return p;
+}
+
+void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
+{
+    if (!p)
+        return;
+    free(p->slots);
+    free(p);
+}
+
+uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
+{
+    uint32_t h;
+
+    if (p->free_head) {
+        h = p->free_head;
+        p->free_head = p->slots[h - 1].next_free;
+    } else if (p->fresh < p->capacity) {
+        h = ++p->fresh;
+    } else {
+        return 0;
+    }
+    tcp_analysis_init(&p->slots[h - 1]);
+    return h;
+}
+
+void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
+{
+    if (!handle || handle > p->capacity)
+        return;
+    p->slots[handle - 1].next_free = p->free_head;
+    p->free_head = handle;
+}
+
+struct tcp_analysis *tcp_analysis_get(struct tcp_analysis_pool *p, uint32_t handle)
+{
+    return handle && handle <= p->capacity ? &p->slots[handle - 1] : NULL;
+}

@@ -1,0 +1,97 @@
+/*
+ * tcp_analysis.h: per-connection TCP analysis for one flow.
+ *
+ * Sources it follows:
+ *   - RFC 9293 (sequence space, SYN/FIN occupying one sequence number);
+ *   - RFC 6298 (RTT samples; Karn's rule: never time a retransmitted
+ *     segment) and RFC 7323 §3/§4 (RTT from TSval/TSecr echoes);
+ *   - Wireshark's tcp.analysis.* definitions (packet-tcp.c,
+ *     tcp_analyze_sequence_number): retransmission, fast retransmission,
+ *     spurious retransmission, out-of-order, duplicate ACK, zero window,
+ *     keep-alive, and tcp.analysis.initial_rtt;
+ *   - Zeek's conn.log (base/protocols/conn/main.zeek and the TCP analyzer's
+ *     endpoint states): conn_state, history, orig_bytes/resp_bytes,
+ *     missed_bytes.
+ *
+ * State is kept per canonical side (0/1 of the flow key), so it survives the
+ * flow table learning the initiator late; the record is oriented src/dst
+ * when filled.  The analysis lives in a preallocated pool that the flow
+ * table sizes once for --max-flows; only TCP flows take a slot, and nothing
+ * is allocated per packet.
+ */
+#ifndef NETMOON_ANALYZE_TCP_ANALYSIS_H
+#define NETMOON_ANALYZE_TCP_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "analyze/tcp_state.h"
+#include "decode/decode.h"
+#include "output/record.h"
+
+/* RTT statistics of one leg (capture point -> one side -> capture point). */
+struct tcp_rtt_stats {
+    uint64_t sum_us;
+    uint32_t n, min_us, max_us, last_us;
+};
+
+/* What is kept per side.  Times are the low 32 bits of packet time in µs:
+ * only differences below ~71 minutes are ever taken. */
+struct tcp_side {
+    /* Wireshark's per-direction analysis state. */
+    uint32_t nextseq;        /* highest seq + len (+SYN/FIN) seen */
+    uint32_t lastack;        /* ack field of this side's last segment */
+    uint32_t nextseq_t, lastack_t;
+    uint16_t win;            /* raw window of the last segment */
+    uint16_t dupack_run;     /* consecutive duplicate ACKs */
+    /* Zeek's endpoint. */
+    uint32_t z_start, z_last, z_ack;  /* start_seq, last_seq, ack_seq */
+    uint32_t hist_syn, hist_fin, hist_rst;
+    uint32_t z_rxmt, z_win0, z_gap;   /* counters behind t/w/g letters */
+    uint32_t gap_edge, hole_end;      /* contiguous data seen; first hole's end */
+    /* RTT timing of this side's data / TSval, answered by the peer. */
+    uint32_t rtt_seq, rtt_t;
+    uint32_t ts_val, ts_t;
+    /* Counters (Wireshark definitions). */
+    uint32_t retrans, ooo, dup_acks, zero_win, keepalives, rsts;
+    struct tcp_rtt_stats rtt;         /* leg to this side */
+    uint16_t flags;                   /* TCP_SF_* */
+    uint8_t wscale;
+    uint8_t z_state, z_prev;          /* Zeek endpoint state and the one before */
+    uint8_t hist_seen;                /* Zeek's once-per-direction letters */
+    uint8_t z_exp[3];                 /* log10 thresholds of t, w, g */
+};
+
+struct tcp_analysis {
+    struct tcp_side side[2];
+    struct tcp_tracker trk;
+    uint64_t syn_ts, synack_ts;       /* most recent SYN; first SYN-ACK after it */
+    uint64_t missed_bytes;
+    uint32_t first_rtt_us;            /* Wireshark ts_first_rtt (out-of-order threshold) */
+    uint32_t rtt_server_us, rtt_client_us;
+    uint32_t next_free;               /* pool free list */
+    uint8_t syn_side;
+    uint8_t aflags;                   /* TCP_AF_* */
+    uint8_t hist_len;
+    char history[NM_TCP_HISTORY_MAX]; /* letters, uppercase = canonical side 0 */
+};
+
+void tcp_analysis_init(struct tcp_analysis *a);
+/* One TCP segment (pkt->has_tcp) sent by canonical side `side`;
+ * `src_side` is the initiator's canonical side as the flow table sees it now. */
+void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                         unsigned src_side);
+/* Fills out->tcp, oriented by src_side. */
+void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
+                       struct flow_tcp_summary *out);
+
+/* The pool: capacity slots allocated once (untouched pages stay virtual). */
+struct tcp_analysis_pool;
+struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
+void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
+/* Returns a handle (> 0) of an initialised analysis, or 0 when full. */
+uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
+void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
+struct tcp_analysis *tcp_analysis_get(struct tcp_analysis_pool *p, uint32_t handle);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * test_tcp_analysis.c: the per-flow TCP analysis on scripted segments.
+ * Expected values follow from the definitions the module implements:
+ * Wireshark's tcp.analysis.* (duplicate ACK: same seq/ack/window, no data;
+ * fast retransmission: >= 2 dup ACKs, seq == their ack, within 20 ms;
+ * keep-alive: seq == nextseq - 1, <= 1 byte), Zeek's conn_state and history
+ * (base/protocols/conn/main.zeek), RFC 6298 Karn's rule.
+ */
+#include <string.h>
+
+#include "analyze/tcp_analysis.h"
+#include "testlib.h"
+
+enum { C = 0, S = 1 };
+static struct tcp_analysis an;
+static struct flow_tcp_summary sum;
+
+static void seg(unsigned side, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t len,
+                uint64_t t_us)
+{
+    struct nm_packet p;
+    memset(&p, 0, sizeof(p));
+    p.has_tcp = true;
+    p.tcp_flags = flags;
+    p.tcp_seq = seq;
+    p.tcp_ack = ack;
+    p.tcp_win = 1000;
+    p.payload_wire_len = len;
+    p.ts_us = 1700000000000000ull + t_us;
+    tcp_analysis_packet(&an, &p, side, C);
+}
+
+static void fill(void)
+{
+    memset(&sum, 0, sizeof(sum));
+    tcp_analysis_fill(&an, C, &sum);
+}
+
+#define SYN NM_TCP_SYN
+#define ACK NM_TCP_ACK
+#define FIN NM_TCP_FIN
+#define RST NM_TCP_RST
+
+static void handshake(void)
+{
+    tcp_analysis_init(&an);
+    seg(C, SYN, 100, 0, 0, 0);
+    seg(S, SYN | ACK, 500, 101, 0, 300);
+    seg(C, ACK, 101, 501, 0, 350);
+}
+
+static void test_handshake_rtt_and_sf(void)
+{
+    handshake();
+    seg(C, ACK, 101, 501, 10, 400);
+    seg(S, ACK, 501, 111, 20, 700);
+    seg(C, FIN | ACK, 111, 521, 0, 800);
+    seg(S, FIN | ACK, 521, 112, 0, 900);
+    seg(C, ACK, 112, 522, 0, 950);
+    fill();
+    CHECK(sum.has_handshake_rtt);
+    CHECK_EQ_U(sum.rtt_server_us, 300);
+    CHECK_EQ_U(sum.rtt_client_us, 50);
+    CHECK_EQ_U(sum.rtt_handshake_us, 350);
+    CHECK_STR(sum.conn_state, "SF");
+    CHECK_STR(sum.history, "ShADdFf");  /* dst never sent a pure ACK */
+    CHECK_EQ_U(sum.payload_bytes[NM_DIR_SRC], 10);
+    CHECK_EQ_U(sum.payload_bytes[NM_DIR_DST], 20);
+    CHECK_EQ_U(sum.tcp_state, TCP_ST_TIME_WAIT);
+    CHECK(sum.wscale_unknown == false);
+    /* Data at 400 acknowledged at 700: one data -> ACK sample of the leg to dst. */
+    CHECK_EQ_U(sum.rtt_samples[NM_DIR_DST], 1);
+    CHECK_EQ_U(sum.rtt_last_us[NM_DIR_DST], 300);
+}
+
+static void test_s0_rej(void)
+{
+    tcp_analysis_init(&an);
+    seg(C, SYN, 1, 0, 0, 0);
+    seg(C, SYN, 1, 0, 0, 1000000);
+    fill();
+    CHECK_STR(sum.conn_state, "S0");
+    CHECK_STR(sum.history, "S");
+    CHECK_EQ_U(sum.retrans[NM_DIR_SRC], 1);  /* the repeated SYN */
+    CHECK(!sum.has_handshake_rtt);
+    CHECK(sum.wscale_unknown);
+    tcp_analysis_init(&an);
+    seg(C, SYN, 1, 0, 0, 0);
+    seg(S, RST | ACK, 0, 2, 0, 100);
+    fill();
+    CHECK_STR(sum.conn_state, "REJ");
+    CHECK_STR(sum.history, "Sr");
+    CHECK_EQ_U(sum.rsts[NM_DIR_DST], 1);
+    CHECK(!sum.has_handshake_rtt);
+}
+
+static void test_dupacks_fast_retransmission(void)
+{
+    handshake();
+    seg(C, ACK, 101, 501, 100, 1000);   /* lost downstream */
+    seg(C, ACK, 201, 501, 100, 1010);
+    seg(C, ACK, 301, 501, 100, 1020);
+    /* The SYN-ACK already carried seq 501's predecessor, ack 101 and this
+     * window, so each of these repeats it: three duplicate ACKs. */
+    seg(S, ACK, 501, 101, 0, 1200);
+    seg(S, ACK, 501, 101, 0, 1210);
+    seg(S, ACK, 501, 101, 0, 1220);
+    seg(C, ACK, 101, 501, 100, 1230);   /* fast retransmission */
+    seg(S, ACK, 501, 401, 0, 1500);
+    fill();
+    CHECK_EQ_U(sum.dup_acks[NM_DIR_DST], 3);
+    CHECK_EQ_U(sum.retrans[NM_DIR_SRC], 1);
+    CHECK_STR(sum.history, "ShADaT");
+    /* Karn: the sample started at 1000 covered the resent bytes: dropped.
+     * No other data was timed, so the dst leg has no sample. */
+    CHECK_EQ_U(sum.rtt_samples[NM_DIR_DST], 0);
+}
+
+static void test_keepalive_zero_window(void)
+{
+    handshake();
+    seg(C, ACK, 101, 501, 0, 1000000);  /* plain ACK */
+    seg(C, ACK, 100, 501, 0, 2000000);  /* keep-alive: seq = nextseq - 1 */
+    seg(S, ACK, 501, 101, 0, 2000100);  /* keep-alive ACK: not a dup ACK */
+    fill();
+    CHECK_EQ_U(sum.keepalives[NM_DIR_SRC], 1);
+    CHECK_EQ_U(sum.dup_acks[NM_DIR_DST], 0);
+    struct nm_packet p;
+    memset(&p, 0, sizeof(p));
+    p.has_tcp = true;
+    p.tcp_flags = ACK;
+    p.tcp_seq = 501;
+    p.tcp_ack = 101;
+    p.tcp_win = 0;
+    p.ts_us = 1700000003000000ull;
+    tcp_analysis_packet(&an, &p, S, C);
+    fill();
+    CHECK_EQ_U(sum.zero_window[NM_DIR_DST], 1);
+    CHECK(strchr(sum.history, 'w') != NULL);
+}
+
+static void test_midstream_and_gap(void)
+{
+    tcp_analysis_init(&an);
+    seg(C, ACK, 1000, 5000, 100, 0);
+    seg(S, ACK, 5000, 1100, 0, 10);
+    seg(S, ACK, 5000, 1300, 0, 20);     /* acknowledges 200 bytes never seen */
+    fill();
+    CHECK_STR(sum.conn_state, "OTH");
+    CHECK_EQ_U(sum.tcp_state, TCP_ST_NONE);
+    CHECK(sum.wscale_unknown);
+    CHECK_EQ_U(sum.missed_bytes, 200);
+    CHECK_STR(sum.history, "DaG");
+}
+
+static void test_pool(void)
+{
+    struct tcp_analysis_pool *p = tcp_analysis_pool_create(2);
+    uint32_t a = tcp_analysis_alloc(p), b = tcp_analysis_alloc(p);
+    CHECK(a && b && a != b);
+    CHECK_EQ_U(tcp_analysis_alloc(p), 0);
+    tcp_analysis_release(p, a);
+    CHECK_EQ_U(tcp_analysis_alloc(p), a);
+    CHECK(tcp_analysis_get(p, b) != NULL);
+    tcp_analysis_pool_destroy(p);
+}
+
+int main(void)
+{
+    RUN(test_handshake_rtt_and_sf);
+    RUN(test_s0_rej);
+    RUN(test_dupacks_fast_retransmission);
+    RUN(test_keepalive_zero_window);
+    RUN(test_midstream_and_gap);
+    RUN(test_pool);
+    TESTLIB_EXIT();
+}
