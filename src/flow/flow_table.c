@@ -409,6 +409,17 @@ static void flow_learn_direction(struct flow *f, const struct nm_packet *pkt, un
 
 /* ---- expiry ---------------------------------------------------------------- */
 
+/* flow_touch_time() clamps a packet stamped more than an idle period past
+ * table time, in case the stamp is bogus.  After a genuine quiet period the
+ * first packet is such a packet, and table time only reaches it with the
+ * next one; by then the flow's real last packet is no longer in the future,
+ * and the clamp must not make it look idle (it would split a request from
+ * its reply). */
+static bool flow_touch_vindicated(const struct flow *f, uint64_t now)
+{
+    return f->ts_last > f->touched && f->ts_last <= now;
+}
+
 static void flow_table_expire(struct flow_table *t)
 {
     uint64_t now = t->now;
@@ -421,6 +432,14 @@ static void flow_table_expire(struct flow_table *t)
            t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= now) {
         uint32_t i = t->lru.tail;
         struct flow *f = &t->flows[i];
+        if (flow_touch_vindicated(f, now)) {
+            /* Its last packet looked too far ahead when it came; table
+             * time has since caught up with it, so it was real. */
+            f->touched = f->ts_last;
+            flow_list_unlink(t, &t->lru, i, false);
+            flow_list_push_head(t, &t->lru, i, false);
+            continue;
+        }
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
                                                   : FLOW_END_IDLE);
     }
@@ -481,6 +500,11 @@ static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned s
         f->tcp_flags[side] |= pkt->tcp_flags;
 }
 
+static uint64_t flow_last_activity(const struct flow *f)
+{
+    return f->ts_last > f->touched ? f->ts_last : f->touched;
+}
+
 /* Table time follows packet time, but a single packet stamped far in the
  * future (a damaged or crafted capture, a clock step) must not make every
  * flow idle at once: time only advances to what two consecutive packets
@@ -506,8 +530,9 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
     uint32_t hash = (uint32_t)flow_key_hash(&key, t->seed);
     uint32_t i = flow_index_find(t, &key, hash, &slot);
 
-    /* The packet itself may show its flow idle before table time does. */
-    if (i != FLOW_NIL && pkt->ts_us >= t->flows[i].touched + t->cfg.idle_timeout_us) {
+    /* The packet itself may show its flow idle before table time does;
+     * measured from the flow's last packet, not a clamped touch time. */
+    if (i != FLOW_NIL && pkt->ts_us >= flow_last_activity(&t->flows[i]) + t->cfg.idle_timeout_us) {
         struct flow *f = &t->flows[i];
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
                                                   : FLOW_END_IDLE);

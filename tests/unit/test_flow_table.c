@@ -325,6 +325,44 @@ static void test_quiet_period_expires(void)
     flow_table_destroy(t);
 }
 
+/* The first packet after a long quiet period is stamped far past table
+ * time, like a bogus stamp, until the next packet confirms it.  Its reply,
+ * and a packet 21 s later, still belong to the same flow (the request and
+ * reply of ntp.pcap were split into two records by this once). */
+static void test_quiet_period_request_reply_one_flow(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 123, 90, 0));
+    feed(t, udp(srv, 123, cli, 40000, 90, 1));
+    feed(t, udp(cli, 40001, srv, 123, 90, 430000));       /* 430 s later */
+    feed(t, udp(srv, 123, cli, 40001, 90, 430001));
+    feed(t, udp(cli, 40002, srv, 123, 90, 600000));       /* another 170 s */
+    feed(t, udp(cli, 40002, srv, 123, 90, 621000));       /* 21 s after it */
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    for (unsigned i = 0; i < nrecs && i < 3; i++) {
+        unsigned want_dst = recs[i].port[NM_DIR_SRC] == 40002 ? 0 : 1;
+        CHECK_EQ_U(recs[i].pkts[NM_DIR_SRC], recs[i].port[NM_DIR_SRC] == 40002 ? 2 : 1);
+        CHECK_EQ_U(recs[i].pkts[NM_DIR_DST], want_dst);
+    }
+    flow_table_destroy(t);
+}
+
+/* A flow whose only packet carries a bogus future stamp still ends once
+ * table time has moved an idle period on: the clamp does not pin it. */
+static void test_future_timestamp_flow_expires(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, udp(cli, 40000, srv, 53, 80, 1000000));
+    feed(t, udp(cli, 40001, srv, 53, 80, 1000000ull + 86400000ull * 400));  /* bogus */
+    for (uint64_t s = 1; s <= 125; s++)   /* clamp: ends within two idle periods */
+        feed(t, udp(cli, 40000, srv, 53, 80, 1000000 + s * 1000));
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].port[NM_DIR_SRC], 40001);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_IDLE);
+    flow_table_destroy(t);
+}
+
 static void test_eviction_lru_reported(void)
 {
     struct flow_table *t = table(3, 60, 0);
@@ -410,6 +448,8 @@ int main(void)
     RUN(test_active_timeout_interim);
     RUN(test_old_timestamp_not_idle);
     RUN(test_future_timestamp_outlier);
+    RUN(test_quiet_period_request_reply_one_flow);
+    RUN(test_future_timestamp_flow_expires);
     RUN(test_quiet_period_expires);
     RUN(test_eviction_lru_reported);
     RUN(test_churn_conserves_packets);
