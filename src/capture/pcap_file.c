@@ -357,6 +357,7 @@ static uint32_t snap_limit(uint32_t snaplen)
 static void frame_fill(struct nm_frame *frame, const struct pcap_iface *ifc,
                        const uint8_t *data, uint32_t caplen, uint32_t wirelen, uint64_t ts_us)
 {
+    frame->ts_invalid = false;
     frame->data = data;
     frame->caplen = caplen < ifc->snap_limit ? caplen : ifc->snap_limit;
     frame->wirelen = wirelen;
@@ -489,8 +490,17 @@ static enum pcap_file_status classic_next(struct pcap_file *f, struct nm_frame *
     got = input_peek(&f->in, hlen + caplen, &p);
     if (got < hlen + caplen)
         return fail_beyond_end(f, "record", at, caplen, got - hlen);
+    /* A sub-second field of a second or more is invalid (tcpdump's
+     * timestamp_invalid_* tests): carrying it into the seconds would move
+     * the packet up to 71 minutes and split its flow on an idle timeout,
+     * so it is clamped to the end of its second and counted. */
+    uint32_t frac_max = f->nanoseconds ? 999999999u : USEC_PER_SEC - 1;
+    bool ts_invalid = frac > frac_max;
+    if (ts_invalid)
+        frac = frac_max;
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
     frame_fill(frame, &f->classic, p + hlen, caplen, len, (uint64_t)sec * USEC_PER_SEC + us);
+    frame->ts_invalid = ts_invalid;
     input_consume(&f->in, hlen + caplen);
     return PCAP_FILE_FRAME;
 }

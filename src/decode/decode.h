@@ -45,12 +45,14 @@ struct nm_frame {
     uint32_t wirelen;  /* original length on the wire (pcap orig_len) */
     uint64_t ts_us;    /* capture time, microseconds since the epoch */
     int linktype;      /* enum nm_linktype */
+    bool ts_invalid;   /* the record's sub-second field was out of range (clamped) */
 };
 
 /* Decode-problem reasons.  X(name, description): name is what --stats,
  * JSON stats records and Prometheus print, so keep names stable. */
 #define DECODE_REASONS(X)                                                   \
     X(link_unsupported, "link type not supported")                          \
+    X(timestamp_invalid, "capture record's sub-second field out of range")  \
     X(eth_truncated, "Ethernet header truncated")                           \
     X(vlan_truncated, "802.1Q/802.1ad tag truncated")                       \
     X(vlan_too_deep, "more than 2 VLAN tags")                               \

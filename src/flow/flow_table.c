@@ -35,6 +35,7 @@ enum {
     FLOW_F_FIN_ACKED0 = 1u << 3,   /* side 0's FIN was acknowledged */
     FLOW_F_CLOSED = 1u << 5,       /* ended by FIN/ACK or RST; off the active list */
     FLOW_F_SIDE_CHOSEN = 1u << 6,  /* initiator decided by SYN / SYN-ACK */
+    FLOW_F_PORTS_SEEN = 1u << 7,   /* some packet carried a transport header with ports */
 };
 
 struct flow {
@@ -184,6 +185,12 @@ static void flow_index_remove(struct flow_table *t, uint32_t flow)
 
 /* ---- records --------------------------------------------------------------- */
 
+/* TCP, UDP, UDP-Lite, SCTP, DCCP: flows keyed by ports. */
+static bool flow_proto_has_ports(uint8_t proto)
+{
+    return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
+}
+
 static void flow_fill_record(const struct flow_table *t, const struct flow *f,
                              enum flow_end_reason why, struct flow_record *r)
 {
@@ -221,6 +228,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
         r->port[NM_DIR_DST] = f->icmp_code;
         r->icmp_first_from_dst = f->first_side != f->src_side;
     }
+    r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
     if (f->tcp_an)
         tcp_analysis_fill(tcp_analysis_get(t->tcp_pool, f->tcp_an), f->src_side, &r->tcp);
@@ -381,11 +389,18 @@ static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm
 }
 
 /* A SYN without ACK on a known tuple: the same connection if it repeats the
- * ISN we saw (a retransmission) or the flow was picked up mid-stream and is
- * still open; a new connection (port reuse) otherwise. */
-static bool flow_is_new_connection(const struct flow *f, const struct nm_packet *pkt)
+ * ISN we saw (a retransmission), is the first packet from the responder of
+ * an open flow (a simultaneous open, RFC 9293 3.5, or a "split handshake";
+ * a responder that already sent something with other sequence numbers is
+ * starting anew, as tshark also judges), or the flow was picked up
+ * mid-stream and is still open; a new connection (port reuse) otherwise. */
+static bool flow_is_new_connection(const struct flow *f, const struct nm_packet *pkt,
+                                   unsigned side)
 {
     if ((pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK | NM_TCP_RST)) != NM_TCP_SYN)
+        return false;
+    if (!(f->flags & FLOW_F_CLOSED) && (f->flags & FLOW_F_SIDE_CHOSEN) && side != f->src_side &&
+        f->pkts[side] == 0)
         return false;
     if (f->flags & FLOW_F_SYN_SEEN)
         return pkt->tcp_seq != f->syn_seq;
@@ -498,6 +513,8 @@ static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned s
         f->ts_first = pkt->ts_us;
     if (pkt->has_tcp)
         f->tcp_flags[side] |= pkt->tcp_flags;
+    if (pkt->has_ports)
+        f->flags |= FLOW_F_PORTS_SEEN;
 }
 
 static uint64_t flow_last_activity(const struct flow *f)
@@ -539,7 +556,7 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
         i = FLOW_NIL;
     }
     if (i != FLOW_NIL && pkt->has_tcp) {
-        if (flow_is_new_connection(&t->flows[i], pkt)) {
+        if (flow_is_new_connection(&t->flows[i], pkt, side)) {
             enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
                 ? (enum flow_end_reason)t->flows[i].end_reason : FLOW_END_IDLE;
             flow_end(t, i, why);

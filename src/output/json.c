@@ -69,6 +69,8 @@ static size_t json_put_l4(const struct flow_record *r, char *out, size_t outlen,
         record_format_tcp_flags(r->tcp_flags[NM_DIR_DST], fd);
         n = json_put(out, outlen, n, ",\"tcp_flags_src\":\"%s\",\"tcp_flags_dst\":\"%s\"", fs, fd);
     }
+    if (r->ports_unknown)
+        n = json_put(out, outlen, n, ",\"ports_unknown\":true");
     if (r->has_icmp) {
         n = json_put(out, outlen, n, ",\"icmp_type\":%u,\"icmp_code\":%u", r->icmp_type,
                      r->icmp_code);

@@ -71,6 +71,10 @@ struct flow_record {
     struct nm_addr addr[2];    /* [NM_DIR_SRC], [NM_DIR_DST] */
     uint16_t port[2];          /* TCP/UDP ports; ICMP: type and code of the first src packet */
     bool has_icmp;
+    /* A port-based protocol whose transport header no packet of the flow
+     * carried (truncated captures, fragments whose first fragment was not
+     * seen): accounted by address and protocol, ports shown as 0. */
+    bool ports_unknown;
     uint8_t icmp_type, icmp_code;
     uint16_t icmp_id;          /* valid when icmp_is_echo */
     bool icmp_is_echo;

@@ -32,8 +32,14 @@ Matching rules (why each):
 * Initiator: for TCP conversations where tshark saw a SYN without ACK, the
   first record's src must be the sender of that SYN (a conversation netmoon
   has no record for counts as wrong; how many of those is reported apart).
+* TCP/UDP frames whose ports cannot be known (transport header cut short,
+  IPv4 non-first fragments whose first fragment is not in the file): the
+  oracle sums them per protocol and address pair; netmoon reports them in
+  records marked "ports_unknown".  Each such pair counts as one flow, exact
+  when netmoon's ports_unknown records for it hold the same packets and
+  bytes.
 * Records that match no conversation are "extra" and count as differing
-  flows: rate = exact / (conversations + extra records).
+  flows: rate = exact / (conversations + address pairs + extra records).
 * Conversations on link types netmoon does not implement (LINKTYPES below,
   from src/decode/decode.h) are left out and counted as not compared.
 """
@@ -103,6 +109,7 @@ def parse_netmoon(text):
                 "dst_pkts": int(obj["dst_pkts"]), "dst_bytes": int(obj["dst_bytes"]),
                 "ts_start": float(obj["ts_start"]), "ts_end": float(obj["ts_end"]),
                 "end_reason": obj["end_reason"],
+                "ports_unknown": obj.get("ports_unknown") is True,
                 "vlan": int(vlan) if vlan not in (None, "") else None,
                 "raw": line,
             })
@@ -175,9 +182,36 @@ def check_split(c, recs, idle_timeout, allow_active, disordered):
     return problems
 
 
+def compare_portless(oracle, recs, res, linktypes):
+    """Matches netmoon's ports_unknown records to the oracle's port-less
+    frames by protocol and address pair (records split on idle are summed).
+    Updates res; returns the records that match nothing (extras)."""
+    by_pair = {}
+    for r in recs:
+        by_pair.setdefault((r["proto"],) + tuple(sorted([r["src"][0], r["dst"][0]])), []).append(r)
+    for g in oracle.get("portless", []):
+        if not all(lt in linktypes for lt in g["linktypes"]):
+            res["not_compared"] += 1
+            continue
+        key = (g["proto"],) + tuple(sorted(norm_ip(a) for a in g["ends"]))
+        mine = by_pair.pop(key, [])
+        res["portless"] += 1
+        pkts = sum(r["src_pkts"] + r["dst_pkts"] for r in mine)
+        nbytes = sum(r["src_bytes"] + r["dst_bytes"] for r in mine)
+        if pkts == g["pkts"] and nbytes == g["bytes"]:
+            res["exact"] += 1
+            continue
+        res["mismatches"].append({
+            "conv": "%s %s <-> %s, frames without ports" % (g["proto"], g["ends"][0], g["ends"][1]),
+            "problems": ["ports unknown: tshark %d/%d, netmoon %d/%d (pkts/bytes)"
+                         % (g["pkts"], g["bytes"], pkts, nbytes)],
+            "info": [], "records": [fmt_rec(r) for r in mine[:4]]})
+    return [r for rs in by_pair.values() for r in rs]
+
+
 def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKTYPES):
     """Returns a result dict: counts and a list of mismatch descriptions."""
-    res = {"tcp": 0, "udp": 0, "exact": 0, "init_checked": 0, "init_ok": 0,
+    res = {"tcp": 0, "udp": 0, "portless": 0, "exact": 0, "init_checked": 0, "init_ok": 0,
            "extra": 0, "not_compared": 0, "records": len(flows), "mismatches": [],
            "differ_malformed": 0, "init_missing": 0}
     convs = []
@@ -193,8 +227,10 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
     for c in convs:
         by_key.setdefault(ends_key(c["proto"], c["a"], c["b"]), []).append(c)
 
-    extras = []
+    extras = compare_portless(oracle, [r for r in flows if r["ports_unknown"]], res, linktypes)
     for r in flows:
+        if r["ports_unknown"]:
+            continue
         cands = by_key.get(ends_key(r["proto"], r["src"], r["dst"]), [])
         timely = [c for c in cands if overlap(r, c) >= 0]
         good = [c for c in timely if vlan_compatible(c["vlans"], r["vlan"])]
@@ -277,7 +313,7 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
         res["mismatches"].append({"conv": "no tshark conversation", "problems":
                                   ["extra: netmoon record (line %d) %s %s" % (r["line"], r["proto"], fmt_rec(r))],
                                   "info": [], "records": []})
-    total = res["tcp"] + res["udp"] + res["extra"]
+    total = res["tcp"] + res["udp"] + res["portless"] + res["extra"]
     res["flows"] = total
     res["match_rate"] = res["exact"] / total if total else 1.0
     res["init_rate"] = res["init_ok"] / res["init_checked"] if res["init_checked"] else 1.0
@@ -285,10 +321,10 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
 
 
 def format_result(name, res, max_details=20):
-    lines = ["%s: tcp %d udp %d conversations, %d/%d flows exact (%.2f%%), initiator %d/%d "
+    lines = ["%s: tcp %d udp %d conversations, %d port-less address pairs, %d/%d flows exact (%.2f%%), initiator %d/%d "
              "(%d without a record), %d extra netmoon records, %d not compared (link type), "
              "%d netmoon TCP/UDP records" % (
-                 name, res["tcp"], res["udp"], res["exact"], res["flows"], 100 * res["match_rate"],
+                 name, res["tcp"], res["udp"], res["portless"], res["exact"], res["flows"], 100 * res["match_rate"],
                  res["init_ok"], res["init_checked"], res["init_missing"], res["extra"],
                  res["not_compared"], res["records"])]
     for m in res["mismatches"][:max_details]:

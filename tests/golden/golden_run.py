@@ -143,7 +143,7 @@ def main(argv):
             report.write(text + "\n")
 
     failures = 0
-    agg = {"flows": 0, "exact": 0, "init_checked": 0, "init_ok": 0, "tcp": 0, "udp": 0,
+    agg = {"flows": 0, "exact": 0, "init_checked": 0, "init_ok": 0, "tcp": 0, "udp": 0, "portless": 0,
            "extra": 0, "not_compared": 0, "differ_malformed": 0, "init_missing": 0}
     skipped_files, rejected, bad_json = [], [], []
     for path, oracle, run, problems, res in results:
@@ -213,9 +213,11 @@ def main(argv):
     match = agg["exact"] / agg["flows"] if agg["flows"] else 1.0
     init = agg["init_ok"] / agg["init_checked"] if agg["init_checked"] else 1.0
     summary = ("%d files (%d not compared: tshark could not read them), %d TCP + %d UDP "
-               "conversations, %d extra netmoon records, %d conversations on unsupported link types, "
+               "conversations, %d address pairs of TCP/UDP frames without ports, "
+               "%d extra netmoon records, %d conversations on unsupported link types, "
                "%d differing conversations contain frames tshark flags malformed; %.0f s" % (
-                   len(results), len(skipped_files), agg["tcp"], agg["udp"], agg["extra"],
+                   len(results), len(skipped_files), agg["tcp"], agg["udp"], agg["portless"],
+                   agg["extra"],
                    agg["not_compared"], agg["differ_malformed"], elapsed))
     print("golden shared: " + summary)
     detail("SUMMARY " + summary)

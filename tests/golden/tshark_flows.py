@@ -214,6 +214,7 @@ def ip_layer(r, layers, p):
         d["frag_first"] = mf and off in ("0", "")
         d["frag_later"] = off not in ("0", "")
         d["frag_key"] = (4, d["src"], d["dst"], proto, nth(r[COL["ip.id"]], k))
+        d["ip_proto"] = proto
     else:
         d["src"] = nth(r[COL["ipv6.src"]], k)
         d["dst"] = nth(r[COL["ipv6.dst"]], k)
@@ -229,6 +230,25 @@ def ip_layer(r, layers, p):
             d["frag_later"] = off not in ("0", "")
             d["frag_key"] = (6, d["src"], d["dst"], None, nth(r[COL["ipv6.fraghdr.ident"]], j))
     return d
+
+
+# IPv4 protocol numbers of the port-based transports the oracle counts.
+PORTLESS_PROTOS = {"6": "tcp", "17": "udp"}
+
+
+def add_portless(portless, proto, ipv, src, dst, flen, linktype):
+    """A TCP/UDP frame whose ports no one can know (transport header cut
+    short, or a later fragment whose first fragment is not in the file).
+    netmoon accounts these by address and protocol (ports_unknown); they
+    are summed here per protocol and address pair."""
+    key = (proto, ipv) + tuple(sorted([src, dst]))
+    e = portless.setdefault(key, {"proto": proto, "ip_version": ipv,
+                                  "ends": sorted([src, dst]), "pkts": 0, "bytes": 0,
+                                  "linktypes": []})
+    if linktype not in e["linktypes"]:
+        e["linktypes"].append(linktype)
+    e["pkts"] += 1
+    e["bytes"] += flen
 
 
 def analyse_frame(r):
@@ -279,6 +299,9 @@ def analyse_frame(r):
                 info["rst"] = truthy(nth(r[COL["tcp.flags.reset"]], j))
         else:
             info["transport"] = None  # header too short for ports
+            info["portless"] = name
+    elif info.get("ip_proto") in PORTLESS_PROTOS:
+        info["portless"] = PORTLESS_PROTOS[info["ip_proto"]]
     return info
 
 
@@ -341,10 +364,11 @@ def build_oracle(rows, linktypes):
     order = []
     totals = {"frames": 0, "ip_frames": 0, "tcp_frames": 0, "udp_frames": 0,
               "other_ip_frames": 0, "frag_nonfirst": 0, "frag_orphan": 0,
-              "time_backwards": 0}
+              "time_backwards": 0, "portless_frames": 0}
+    portless = {}
     clock = float("-inf")
     first_frags = {}   # frag_key -> sorted list of (frame_no, conv key, side)
-    later_frags = []   # (frame_no, ts, flen, frag_key)
+    later_frags = []   # (frame_no, ts, flen, frag_key, frame info, linktype)
     for r in rows:
         if len(r) < len(FIELDS):
             r = r + [""] * (len(FIELDS) - len(r))
@@ -365,10 +389,13 @@ def build_oracle(rows, linktypes):
         vlans = vlan_stack(r, info["layers_before"])
         if info["frag_later"]:
             totals["frag_nonfirst"] += 1
-            later_frags.append((frame_no, ts, flen, info["frag_key"]))
+            later_frags.append((frame_no, ts, flen, info["frag_key"], info, lt))
             continue
         if info["transport"] not in ("tcp", "udp"):
             totals["other_ip_frames"] += 1
+            if info.get("portless"):
+                totals["portless_frames"] += 1
+                add_portless(portless, info["portless"], info["ipv"], info["src"], info["dst"], flen, lt)
             continue
         proto = info["transport"]
         totals[proto + "_frames"] += 1
@@ -421,10 +448,13 @@ def build_oracle(rows, linktypes):
             first_frags.setdefault(fkey, []).append((frame_no, key, side))
     # Non-first fragments go to the conversation of the nearest first
     # fragment with the same key (IP ids wrap; the nearest is the right one).
-    for frame_no, ts, flen, fkey in later_frags:
+    for frame_no, ts, flen, fkey, info, lt in later_frags:
         cands = first_frags.get(fkey)
         if not cands:
             totals["frag_orphan"] += 1
+            if fkey[0] == 4 and fkey[3] in PORTLESS_PROTOS:
+                totals["portless_frames"] += 1
+                add_portless(portless, PORTLESS_PROTOS[fkey[3]], 4, info["src"], info["dst"], flen, lt)
             continue
         i = bisect.bisect_left(cands, (frame_no,))
         best = min(cands[max(0, i - 1):i + 1], key=lambda c: abs(c[0] - frame_no))
@@ -439,7 +469,7 @@ def build_oracle(rows, linktypes):
         c = convs[key]
         del c["_prev_ts"]
         out.append(c)
-    return {"conversations": out, "totals": totals}
+    return {"conversations": out, "totals": totals, "portless": list(portless.values())}
 
 
 def file_sha256(path):
@@ -482,11 +512,60 @@ def tshark_rows_cached(path, cache_dir=None, timeout=300):
     return [line.split("\t") for line in out.splitlines() if line], rc, err
 
 
+UPSTREAM_PORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "tcpdump_upstream_ports.tsv")
+
+
+@functools.lru_cache(maxsize=None)
+def upstream_ports():
+    """{(file name, frame number): (proto, src, sport, dst, dport)} from
+    tcpdump_upstream_ports.tsv (see its header for why and where from)."""
+    table = {}
+    with open(UPSTREAM_PORTS) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, frame, proto, src, sport, dst, dport = line.rstrip("\n").split("\t")
+            table[(name, int(frame))] = (proto, src, int(sport), dst, int(dport))
+    return table
+
+
+def apply_upstream_ports(path, rows):
+    """Rows of frames listed in tcpdump_upstream_ports.tsv get their
+    innermost endpoints from there: the frame is re-described as plain
+    IP + TCP/UDP with tshark's own time and length, so build_oracle adds
+    it up like any other frame."""
+    table = upstream_ports()
+    name = os.path.basename(path)
+    out = []
+    for orig in rows:
+        fn = orig[COL["frame.number"]] if len(orig) > COL["frame.number"] else ""
+        e = table.get((name, int(fn))) if fn.isdigit() else None
+        if not e:
+            out.append(orig)
+            continue
+        proto, src, sport, dst, dport = e
+        fam = "ipv6" if ":" in src else "ip"
+        r = [""] * len(FIELDS)
+        for k in ("frame.number", "frame.time_epoch", "frame.len", "frame.interface_id"):
+            r[COL[k]] = orig[COL[k]]
+        r[COL["frame.protocols"]] = "upstream:%s:%s" % (fam, proto)
+        r[COL[fam + ".src"]], r[COL[fam + ".dst"]] = src, dst
+        if fam == "ip":
+            r[COL["ip.proto"]] = "6" if proto == "tcp" else "17"
+            r[COL["ip.frag_offset"]] = "0"
+        r[COL[proto + ".srcport"]], r[COL[proto + ".dstport"]] = str(sport), str(dport)
+        out.append(r)
+    return out
+
+
 def oracle_for(path, cache_dir=None, timeout=300):
     """The oracle for one capture file (tshark's output cached, see
     tshark_rows_cached)."""
     fmt, linktypes = file_linktypes(path)
     rows, rc, err = tshark_rows_cached(path, cache_dir, timeout)
+    if any(name == os.path.basename(path) for name, _ in upstream_ports()):
+        rows = apply_upstream_ports(path, rows)
     result = build_oracle(rows, linktypes)
     result.update({"file": path, "format": fmt, "linktypes": linktypes,
                    "tshark_rc": rc, "tshark_error": err[-500:], "tshark": tshark_version()})

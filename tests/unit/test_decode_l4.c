@@ -142,7 +142,7 @@ static void test_tcp_truncated_keeps_ports(void)
     decode_ctx_init(&ctx, NULL);
     build_tcp(&b, NM_TCP_ACK, NULL, 0, "0123456789");
     /* 1500-byte snaplen-style cut: only IP + 4 bytes of TCP captured. */
-    struct nm_frame f = { b.b, 24, (uint32_t)b.n, 1, NM_LINKTYPE_RAW };
+    struct nm_frame f = { b.b, 24, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_ports);
     CHECK_EQ_U(p.sport, 40000);
@@ -167,7 +167,7 @@ static void test_tcp_options_cut_by_snaplen(void)
     decode_ctx_init(&ctx, NULL);
     build_tcp(&b, NM_TCP_SYN, opts, sizeof opts, "");
     /* IP 20 + TCP 20 + 10 option bytes: MSS and SACK-perm, TS cut. */
-    struct nm_frame f = { b.b, 50, (uint32_t)b.n, 1, NM_LINKTYPE_RAW };
+    struct nm_frame f = { b.b, 50, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_tcp);
     CHECK_EQ_U(p.tcp_flags, NM_TCP_SYN);
@@ -231,7 +231,7 @@ static void test_udp_truncated(void)
     struct nm_packet p;
     decode_ctx_init(&ctx, NULL);
     build_udp(&b, "query");
-    struct nm_frame f = { b.b, 26, (uint32_t)b.n, 1, NM_LINKTYPE_RAW };
+    struct nm_frame f = { b.b, 26, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_ports);
     CHECK_EQ_U(p.dport, 53);

@@ -202,6 +202,42 @@ static void test_syn_retransmission_same_record(void)
     flow_table_destroy(t);
 }
 
+/* A SYN from the responder while the connection is open is a
+ * simultaneous open or a "split handshake" (suricata-verify's
+ * tcp-split-handshake-01-4whs), not a new connection. */
+static void test_simultaneous_open_one_record(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, tcp(0, S, 1000, 0, 0, 0));
+    feed(t, tcp(1, S, 3000, 0, 0, 1));
+    feed(t, tcp(0, S | A, 1000, 3001, 0, 2));
+    feed(t, tcp(1, A, 3001, 1001, 0, 3));
+    feed(t, tcp(0, R, 1001, 0, 0, 4));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC], 3);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_DST], 2);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_RST);
+    flow_table_destroy(t);
+}
+
+/* The responder answered with something else first (suricata-verify's
+ * tcp-split-handshake-02-5whs): its later SYN starts a new connection, as
+ * tshark judges it too. */
+static void test_responder_syn_after_data_new_record(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+    feed(t, tcp(0, S, 1000, 0, 0, 0));
+    feed(t, tcp(1, A, 2000, 1001, 0, 1));
+    feed(t, tcp(1, S, 3000, 0, 0, 2));
+    feed(t, tcp(0, S | A, 1000, 3001, 0, 3));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC] + recs[0].pkts[NM_DIR_DST], 2);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC] + recs[1].pkts[NM_DIR_DST], 2);
+    flow_table_destroy(t);
+}
+
 static void test_initiator_midstream(void)
 {
     struct flow_table *t = table(100, 60, 0);
@@ -442,6 +478,8 @@ int main(void)
     RUN(test_rst_and_stray_packets);
     RUN(test_port_reuse_two_records);
     RUN(test_syn_retransmission_same_record);
+    RUN(test_simultaneous_open_one_record);
+    RUN(test_responder_syn_after_data_new_record);
     RUN(test_initiator_midstream);
     RUN(test_udp_initiator);
     RUN(test_idle_timeout_splits);

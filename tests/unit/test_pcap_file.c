@@ -238,6 +238,7 @@ struct frame_copy {
     uint64_t ts_us;
     int linktype;
     int data_ok; /* data matched the pattern the builder wrote */
+    int ts_invalid;
     uint8_t first;
 };
 
@@ -284,6 +285,7 @@ static void drain(struct pcap_file *f, struct result *r, unsigned max_frames)
             c->caplen = fr.caplen;
             c->wirelen = fr.wirelen;
             c->ts_us = fr.ts_us;
+            c->ts_invalid = fr.ts_invalid;
             c->linktype = fr.linktype;
             c->first = fr.caplen ? fr.data[0] : 0;
             c->data_ok = 1;
@@ -463,6 +465,31 @@ static void test_pcap_usec_le(void) { classic_variant(0xa1b2c3d4, 0, 0); }
 static void test_pcap_usec_be(void) { classic_variant(0xa1b2c3d4, 1, 0); }
 static void test_pcap_nsec_le(void) { classic_variant(0xa1b23c4d, 0, 1); }
 static void test_pcap_nsec_be(void) { classic_variant(0xa1b23c4d, 1, 1); }
+
+/* tcpdump's timestamp_invalid_{micro,nano} captures: a sub-second field of
+ * a whole second or more is clamped to the end of its second and flagged,
+ * never carried into the seconds (which would reorder the packet). */
+static void invalid_fraction(int nsec)
+{
+    struct buf b = { 0 };
+    pcap_header(&b, nsec ? 0xa1b23c4d : 0xa1b2c3d4, 2, 4, 65535, 1);
+    pcap_record(&b, 1700000000, nsec ? 999999999u : 999999u, 20, 20, 1);
+    pcap_record(&b, 1700000000, nsec ? 1000000000u : 1000000u, 20, 20, 2);
+    pcap_record(&b, 1700000000, 2147483648u, 20, 20, 3);
+    struct result r[MODE_COUNT];
+    read_all_modes(write_file("badfrac.pcap", &b), r);
+    check_modes_agree(r);
+    CHECK_EQ_U(r[0].frames, 3);
+    CHECK_EQ_U(r[0].end, PCAP_FILE_EOF);
+    for (unsigned i = 0; i < 3 && i < r[0].frames; i++) {
+        CHECK_EQ_U(r[0].fr[i].ts_us, 1700000000999999ull);
+        CHECK_EQ_U(r[0].fr[i].ts_invalid, i > 0);
+    }
+    free(b.d);
+}
+
+static void test_pcap_invalid_usec(void) { invalid_fraction(0); }
+static void test_pcap_invalid_nsec(void) { invalid_fraction(1); }
 
 static void test_pcap_kuznetsov(void)
 {
@@ -1027,6 +1054,11 @@ static uint64_t libpcap_ts_us(const struct pcap_pkthdr *h, int classic, int *jud
     if (classic && sec < 0 && sec >= INT32_MIN)
         sec += INT64_C(1) << 32;
     *judged = usec >= 0;
+    /* A fraction of a second or more (tcpdump's timestamp_invalid_*):
+     * libpcap carries it into the seconds, we clamp it to the end of the
+     * second and flag the frame (see classic_next). */
+    if (usec >= 1000000)
+        usec = 999999;
     return (uint64_t)sec * 1000000u + (uint64_t)usec;
 }
 
@@ -1054,7 +1086,9 @@ static void oracle_compare(const char *path, struct oracle_cmp *c)
         int ts_judged;
         uint64_t ts = libpcap_ts_us(h, classic, &ts_judged);
         c->ts_unjudged += !ts_judged;
+        bool frac_invalid = ts_judged && h->ts.tv_usec >= 1000000;
         if (h->caplen != fr.caplen || h->len != fr.wirelen || (ts_judged && ts != fr.ts_us) ||
+            (ts_judged && frac_invalid != fr.ts_invalid) ||
             !linktype_matches(pcap_datalink(p), fr.linktype) ||
             memcmp(d, fr.data, fr.caplen) != 0) {
             c->first_diff = c->ours - 1;
@@ -1314,6 +1348,8 @@ int main(void)
     RUN(test_pcap_usec_be);
     RUN(test_pcap_nsec_le);
     RUN(test_pcap_nsec_be);
+    RUN(test_pcap_invalid_usec);
+    RUN(test_pcap_invalid_nsec);
     RUN(test_pcap_kuznetsov);
     RUN(test_pcap_lenient_lengths);
     RUN(test_pcap_old_version_lengths);
