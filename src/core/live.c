@@ -231,10 +231,15 @@ static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
         return;
     }
     snprintf(msg, sizeof(msg), "capture on %s stopped: %s", name, afpacket_error(lw->socks[i]));
-    if (lw->id == 0)
-        live_send_event(lw, msg);
     lw->gone[i] = true;
-    atomic_store_explicit(&lw->live->failure, 1, memory_order_relaxed);
+    /* Whichever worker sees the end first tells why: the others may only
+     * have seen the interface go down before it vanished, or stop on the
+     * flag below before polling again.  Relaxed: the exchange only elects
+     * the reporter; the stop flag carries the ordering. */
+    int no_failure_yet = 0;
+    if (atomic_compare_exchange_strong_explicit(&lw->live->failure, &no_failure_yet, 1,
+                                                memory_order_relaxed, memory_order_relaxed))
+        live_send_event(lw, msg);
     atomic_store_explicit(&lw->live->stop, true, memory_order_release);
 }
 
