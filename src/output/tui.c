@@ -404,7 +404,7 @@ static int tui_cmp_rows(const void *pa, const void *pb)
         c = tui_cmp_u64(a->rec.pkts[0] + a->rec.pkts[1], b->rec.pkts[0] + b->rec.pkts[1]);
         break;
     case TUI_SORT_RTT:
-        c = 0;                        /* not measured yet: ties keep the order */
+        c = tui_cmp_u64(tui_flow_rtt_us(&a->rec), tui_flow_rtt_us(&b->rec));
         break;
     case TUI_SORT_AGE:
         c = tui_cmp_u64(a->age_us, b->age_us);
@@ -655,6 +655,54 @@ static void tui_draw_side(int y, const char *name, const struct flow_record *r,
                r->proto == 6 ? "  TCP flags " : "", r->proto == 6 ? flags : "");
 }
 
+/* One leg's ongoing RTT samples, or "-". */
+static void tui_fmt_rtt_leg(const struct flow_tcp_summary *tcp, unsigned leg, char *out,
+                            size_t outlen)
+{
+    char mn[16], av[16], mx[16], last[16];
+
+    if (!tcp->rtt_samples[leg]) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    tui_fmt_rtt(tcp->rtt_min_us[leg], mn, sizeof(mn));
+    tui_fmt_rtt(tcp->rtt_avg_us[leg], av, sizeof(av));
+    tui_fmt_rtt(tcp->rtt_max_us[leg], mx, sizeof(mx));
+    tui_fmt_rtt(tcp->rtt_last_us[leg], last, sizeof(last));
+    snprintf(out, outlen, "%s/%s/%s last %s (%u samples)", mn, av, mx, last,
+             (unsigned)tcp->rtt_samples[leg]);
+}
+
+/* The TCP analysis lines of the detail pane; returns the next row. */
+static int tui_draw_detail_tcp(const struct flow_record *r, int y)
+{
+    const struct flow_tcp_summary *tcp = &r->tcp;
+    char s1[32], s2[32], s3[32], leg[96];
+
+    if (!tcp->valid) {
+        tui_printf(y++, 2, "%-13s -", "RTT");
+        tui_printf(y++, 2, "%-13s -", "retrans");
+        return y;
+    }
+    if (tcp->has_handshake_rtt) {
+        tui_fmt_rtt(tcp->rtt_handshake_us, s1, sizeof(s1));
+        tui_fmt_rtt(tcp->rtt_server_us, s2, sizeof(s2));
+        tui_fmt_rtt(tcp->rtt_client_us, s3, sizeof(s3));
+        tui_printf(y++, 2, "%-13s %s (to server %s, to client %s)", "RTT handshake", s1, s2, s3);
+    } else {
+        tui_printf(y++, 2, "%-13s - (no handshake seen)", "RTT handshake");
+    }
+    tui_fmt_rtt_leg(tcp, NM_DIR_DST, leg, sizeof(leg));
+    tui_printf(y++, 2, "%-13s %s", "RTT to dst", leg);
+    tui_fmt_rtt_leg(tcp, NM_DIR_SRC, leg, sizeof(leg));
+    tui_printf(y++, 2, "%-13s %s", "RTT to src", leg);
+    tui_printf(y++, 2, "%-13s src %u dst %u  (dup ACKs %u/%u, out of order %u/%u, "
+               "zero window %u/%u)", "retrans", tcp->retrans[0], tcp->retrans[1],
+               tcp->dup_acks[0], tcp->dup_acks[1], tcp->out_of_order[0], tcp->out_of_order[1],
+               tcp->zero_window[0], tcp->zero_window[1]);
+    return y;
+}
+
 static void tui_draw_detail(struct tui *t, int y0, int y1)
 {
     if (t->nrows == 0) {
@@ -678,8 +726,11 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
         tui_printf(y++, 2, "%-13s %s, IPv%u", "protocol", proto, r->ip_version);
     else
         tui_printf(y++, 2, "%-13s %u, IPv%u", "protocol", r->proto, r->ip_version);
-    tui_printf(y++, 2, "%-13s %s%s", "state", d->state,
-               r->proto == 6 ? "  (approximate: from the TCP flags each side sent)" : "");
+    if (r->tcp.valid)
+        tui_printf(y++, 2, "%-13s %s  conn_state %s  history %s", "state", d->state,
+                   r->tcp.conn_state, r->tcp.history);
+    else
+        tui_printf(y++, 2, "%-13s %s", "state", d->state);
     tui_draw_side(y++, "src (initiator)", r, 0);
     tui_draw_side(y++, "dst (responder)", r, 1);
     tui_fmt_time(r->ts_start_us, a, sizeof(a));
@@ -703,8 +754,7 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
         tui_printf(y++, 2, "%-13s %s %s  %s %s", k == 0 ? "rate 2 s" : k == 1 ? "rate 10 s" : "rate 40 s",
                    t->utf8 ? "\u2191" : "up", r0, t->utf8 ? "\u2193" : "down", r1);
     }
-    tui_printf(y++, 2, "%-13s -", "RTT");
-    tui_printf(y++, 2, "%-13s -", "retrans");
+    y = tui_draw_detail_tcp(r, y);
     tui_printf(y++, 2, "%-13s -", "app/name");
     tui_printf(y, 2, "%-13s -", "process");
 }
@@ -726,9 +776,10 @@ static const char *const tui_help_lines[] = {
     "with time constants of 2, 10 and 40 s (iftop's three windows); rate\u2191 is",
     "initiator to responder, rate\u2193 the reverse.  The bar is the row's share of",
     "the largest rate shown.  Rows keep their order unless the sort key changed",
-    "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is an",
-    "approximation from the flags each side sent.  RTT, retrans and app/name",
-    "show '-' until netmoon measures them.",
+    "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is the",
+    "connection tracker's.  RTT: the latest data/ACK or timestamp samples of",
+    "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
+    "directions.  app/name and process show '-' until netmoon learns them.",
     "",
     "Any key closes this help.",
 };

@@ -3,6 +3,8 @@
  */
 #include "output/tui_format.h"
 
+#include "analyze/tcp_state.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,6 +106,30 @@ size_t tui_fmt_age(uint64_t us, char *out, size_t outlen)
                    (unsigned)(s % 86400 / 3600));
 }
 
+size_t tui_fmt_rtt(uint32_t us, char *out, size_t outlen)
+{
+    if (us == 0)
+        return tui_put(out, outlen, 0, "-");
+    if (us < 1000)
+        return tui_put(out, outlen, 0, "%uus", (unsigned)us);
+    if (us < 9950)
+        return tui_put(out, outlen, 0, "%.1fms", us / 1000.0);
+    if (us < 999500)
+        return tui_put(out, outlen, 0, "%.0fms", us / 1000.0);
+    return tui_put(out, outlen, 0, "%.1fs", us / 1e6);
+}
+
+uint32_t tui_flow_rtt_us(const struct flow_record *r)
+{
+    const struct flow_tcp_summary *t = &r->tcp;
+
+    if (!t->valid)
+        return 0;
+    if (t->rtt_samples[NM_DIR_SRC] && t->rtt_samples[NM_DIR_DST])
+        return t->rtt_last_us[NM_DIR_SRC] + t->rtt_last_us[NM_DIR_DST];
+    return t->has_handshake_rtt ? t->rtt_handshake_us : 0;
+}
+
 size_t tui_fmt_bar(double value, double max, unsigned width, bool utf8, char *out,
                    size_t outlen)
 {
@@ -141,14 +167,16 @@ size_t tui_fmt_endpoint(const struct nm_addr *a, uint8_t ip_version, uint16_t po
 enum { TUI_FIN = 0x01, TUI_SYN = 0x02, TUI_RST = 0x04, TUI_ACK = 0x10 };
 
 /*
- * APPROXIMATE: the record carries only the OR of the flags each side sent,
- * not their order, so this is a guess from which flags were ever seen, not
- * the RFC 9293 state machine.  When struct flow_record gains the analyzer's
- * tcp_state, that field replaces this.
+ * The tracker's state (src/analyze/tcp_state.c) when the flow was
+ * analysed.  Otherwise (a record built without the analyzer) a guess from
+ * the OR of the flags each side sent, which cannot know their order.
  */
 static const char *tui_tcp_state(const struct flow_record *r)
 {
     uint8_t s = r->tcp_flags[NM_DIR_SRC], d = r->tcp_flags[NM_DIR_DST];
+
+    if (r->tcp.valid)
+        return tcp_state_name((enum tcp_state)r->tcp.tcp_state);
 
     if (r->end_reason == FLOW_END_RST || ((s | d) & TUI_RST))
         return "RESET";
@@ -256,6 +284,7 @@ size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8,
     const struct flow_record *r = row->rec;
     bool ports = r->proto == 6 || r->proto == 17 || r->proto == 132;
     char a[80], b[80], ep[256], t[32], bar[64], up[32], down[32], pk[32], age[32];
+    char rtt[16], retr[16] = "-";
     size_t n = 0;
 
     tui_fmt_endpoint(&r->addr[NM_DIR_SRC], r->ip_version, r->port[NM_DIR_SRC], ports, a,
@@ -270,6 +299,10 @@ size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8,
     tui_fmt_bits(row->rate_down * 8.0, down, sizeof(down));
     tui_fmt_count(r->pkts[NM_DIR_SRC] + r->pkts[NM_DIR_DST], pk, sizeof(pk));
     tui_fmt_age(row->age_us, age, sizeof(age));
+    tui_fmt_rtt(tui_flow_rtt_us(r), rtt, sizeof(rtt));
+    if (r->tcp.valid)
+        tui_fmt_count((uint64_t)r->tcp.retrans[NM_DIR_SRC] + r->tcp.retrans[NM_DIR_DST], retr,
+                      sizeof(retr));
 
     if (outlen)
         out[0] = '\0';
@@ -279,8 +312,8 @@ size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8,
     n = tui_put_right(out, outlen, n, up, TUI_W_RATE);
     n = tui_put_right(out, outlen, n, down, TUI_W_RATE);
     n = tui_put_right(out, outlen, n, pk, TUI_W_PKTS);
-    n = tui_put_right(out, outlen, n, "-", TUI_W_RTT);        /* RTT: a later issue */
-    n = tui_put_right(out, outlen, n, "-", TUI_W_RETR);       /* retransmissions */
+    n = tui_put_right(out, outlen, n, rtt, TUI_W_RTT);
+    n = tui_put_right(out, outlen, n, retr, TUI_W_RETR);
     n = tui_put(out, outlen, n, " ");
     n = tui_put_cols(out, outlen, n, row->name ? row->name : "-", TUI_W_APP, utf8);
     return tui_put_right(out, outlen, n, age, TUI_W_AGE);

@@ -25,6 +25,13 @@ size_t tui_fmt_bits(double bits_per_s, char *out, size_t outlen);
 size_t tui_fmt_count(uint64_t n, char *out, size_t outlen);
 /* Durations: "5s", "1m05s", "2h03m", "3d04h". */
 size_t tui_fmt_age(uint64_t us, char *out, size_t outlen);
+/* Round-trip times: "850us", "1.2ms", "45ms", "1.2s", "-" for 0 (unknown). */
+size_t tui_fmt_rtt(uint32_t us, char *out, size_t outlen);
+
+/* The RTT a row shows, in µs (0: not measured): the latest samples of both
+ * legs added up when each leg has one (the whole path as seen from the
+ * capture point, like the handshake's), else the handshake RTT. */
+uint32_t tui_flow_rtt_us(const struct flow_record *r);
 
 /* A bar of `width` cells showing value/max: full cells '█' (ASCII '#')
  * then empty cells '░' (ASCII '.'); any non-zero value shows at least one

@@ -111,12 +111,15 @@ run "$NETMOON -r $MIXED --realtime; echo NM_EXIT=\$?"
 if wait_for 'end of input' 15; then pass tui_replay_finishes; else fail tui_replay_finishes "no 'end of input' after 15 s"; fi
 screen > "$TMP/mixed.txt"
 n=$(rows | wc -l)
-if [ "$n" -ge 8 ] && rows | grep -qE '^198\.18\.0\.1:[0-9]+ → 198\.18\.0\.2:80 \((CLOSED|ESTABLISHED|FIN_WAIT|CLOSING)\) +[0-9.]+ [kM]?B [█░]{10} '; then
+if [ "$n" -ge 8 ] && rows | grep -qE '^198\.18\.0\.1:[0-9]+ → 198\.18\.0\.2:80 \((SYN_SENT|SYN_RECV|ESTABLISHED|FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSED|NONE)\) +[0-9.]+ [kM]?B [█░]{10} '; then
     pass tui_rows_seed_form
 else
     fail tui_rows_seed_form "$n rows; screen in $TMP/mixed.txt: $(head -6 "$TMP/mixed.txt" | tail -3)"
 fi
-if rows | grep -q '(RESET)' && rows | grep -q '(UDP)' && rows | grep -qE '\((ICMP|ICMPv6)\)' \
+# The refused connection (a RST answers the SYN to port 81) is CLOSED, and
+# an HTTP connection closed by FINs is in TIME_WAIT: the tracker's states.
+if rows | grep -qE '198\.18\.0\.2:81 \(CLOSED\)' && rows | grep -qE '198\.18\.0\.2:80 \(TIME_WAIT\)' \
+        && rows | grep -q '(UDP)' && rows | grep -qE '\((ICMP|ICMPv6)\)' \
         && rows | grep -qE '^\[2001:db8::1\]:[0-9]+ → \[2001:db8::2\]:'; then
     pass tui_rows_states_and_ipv6
 else
@@ -189,6 +192,34 @@ else
 fi
 keys Escape
 if ! screen | grep -q 'Flow details'; then pass tui_detail_closes; else fail tui_detail_closes "still open"; fi
+
+# The TCP analysis in the view: the IPv6 HTTPS connection's handshake RTT
+# in the detail pane against tshark's tcp.analysis.initial_rtt for it.
+keys / ; keys BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace ; keys ']:443' ; keys Enter
+keys Home ; keys Enter
+row=$(screen | grep -E '^ *src \(initiator\)' | head -1)
+sport=$(grep -oE '\]:[0-9]+' <<<"$row" | head -1 | tr -d ']:')
+shown=$(screen | grep -oE 'RTT handshake +[0-9.]+(us|ms|s)' | awk '{print $3}')
+want=$([ -n "$sport" ] && tshark -r "$MIXED" -Y "tcp.srcport==$sport && tcp.analysis.initial_rtt" \
+       -T fields -e tcp.analysis.initial_rtt 2>/dev/null | head -1)
+if python3 - "$shown" "$want" <<'PY'
+import re, sys
+shown, want = sys.argv[1], sys.argv[2]
+m = re.fullmatch(r"([0-9.]+)(us|ms|s)", shown)
+if not m or not want:
+    sys.exit(1)
+us = float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+ref = float(want) * 1e6
+# The pane rounds to 2 significant digits above 1 ms: allow that, or 2 us.
+sys.exit(0 if abs(us - ref) <= max(2.0, 0.05 * ref) else 1)
+PY
+then
+    pass tui_detail_rtt_matches_tshark
+else
+    fail tui_detail_rtt_matches_tshark "port ${sport:-?}: pane '${shown:-none}', tshark initial_rtt '${want:-none}' s"
+fi
+keys Escape
+keys / ; keys BSpace BSpace BSpace BSpace BSpace ; keys 2001:db8 ; keys Enter
 keys '?'
 if screen | grep -q 'time constants of 2, 10 and 40 s'; then pass tui_help; else fail tui_help "no help text"; fi
 keys x

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "output/tui_format.h"
+#include "analyze/tcp_state.h"
 #include "testlib.h"
 
 static void test_bytes(void)
@@ -132,6 +133,49 @@ static void test_state(void)
     CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "proto 47");
 }
 
+/* With the analyzer's summary, the row shows the tracker's state. */
+static void test_state_from_tracker(void)
+{
+    char buf[32];
+    struct flow_record r = tcp_record(0x13, 0x13);
+
+    r.tcp.valid = true;
+    r.tcp.tcp_state = TCP_ST_TIME_WAIT;
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "TIME_WAIT");
+    r.tcp.tcp_state = TCP_ST_NONE;
+    CHECK_STR(tui_flow_state(&r, buf, sizeof(buf)), "NONE");
+}
+
+static void test_rtt(void)
+{
+    char buf[16];
+    struct flow_record r = tcp_record(0x12, 0x12);
+
+    tui_fmt_rtt(0, buf, sizeof(buf));
+    CHECK_STR(buf, "-");
+    tui_fmt_rtt(850, buf, sizeof(buf));
+    CHECK_STR(buf, "850us");
+    tui_fmt_rtt(1234, buf, sizeof(buf));
+    CHECK_STR(buf, "1.2ms");
+    tui_fmt_rtt(45400, buf, sizeof(buf));
+    CHECK_STR(buf, "45ms");
+    tui_fmt_rtt(1250000, buf, sizeof(buf));
+    CHECK_STR(buf, "1.2s");
+
+    CHECK_EQ_U(tui_flow_rtt_us(&r), 0);            /* not analysed */
+    r.tcp.valid = true;
+    CHECK_EQ_U(tui_flow_rtt_us(&r), 0);            /* analysed, nothing timed */
+    r.tcp.has_handshake_rtt = true;
+    r.tcp.rtt_handshake_us = 900;
+    CHECK_EQ_U(tui_flow_rtt_us(&r), 900);
+    r.tcp.rtt_samples[NM_DIR_DST] = 3;
+    r.tcp.rtt_last_us[NM_DIR_DST] = 700;
+    CHECK_EQ_U(tui_flow_rtt_us(&r), 900);          /* one leg only: handshake */
+    r.tcp.rtt_samples[NM_DIR_SRC] = 1;
+    r.tcp.rtt_last_us[NM_DIR_SRC] = 50;
+    CHECK_EQ_U(tui_flow_rtt_us(&r), 750);          /* both legs: their sum */
+}
+
 static void test_endpoint(void)
 {
     char b[80];
@@ -208,6 +252,8 @@ int main(void)
     RUN(test_bar_utf8);
     RUN(test_bar_ascii);
     RUN(test_state);
+    RUN(test_state_from_tracker);
+    RUN(test_rtt);
     RUN(test_endpoint);
     RUN(test_ema);
     RUN(test_row_layout);
