@@ -53,6 +53,16 @@ struct afpacket_sock {
     char err[256];
 };
 
+void afpacket_config_set_ring_size(struct afpacket_config *cfg, uint64_t ring_size)
+{
+    uint32_t bs = AFPACKET_DEFAULT_BLOCK_SIZE;
+
+    while (bs > (128u << 10) && ring_size / bs < 8)
+        bs /= 2;
+    cfg->ring_size = ring_size;
+    cfg->block_size = bs;
+}
+
 void afpacket_config_init(struct afpacket_config *cfg, const char *ifname)
 {
     memset(cfg, 0, sizeof(*cfg));

@@ -96,6 +96,11 @@ struct afpacket_config {
 /* Fills defaults: 1 MiB blocks, 32 MiB ring, 64 ms retire, promiscuous,
  * no filter, no fanout. */
 void afpacket_config_init(struct afpacket_config *cfg, const char *ifname);
+/* Sets the ring size, and smaller blocks for a small ring: at least 8
+ * blocks so the kernel can fill some while we read others (retiring a
+ * block is the unit of hand-over), but blocks of no less than 128 KiB so a
+ * 64 KiB GRO frame still fits one. */
+void afpacket_config_set_ring_size(struct afpacket_config *cfg, uint64_t ring_size);
 
 struct afpacket_link {
     int ifindex;                    /* 0 for "any" */

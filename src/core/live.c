@@ -170,6 +170,14 @@ static void live_send_stats(struct live_worker *lw)
     live_send(lw, &lw->scratch);
 }
 
+/* Flow records carry the kernel drops seen so far (kernel_drops_seen): a
+ * stats message just before a burst of records makes that total current
+ * for them, since this worker's ring keeps order. */
+static void live_refresh_drops(struct live_worker *lw)
+{
+    live_send_stats(lw);
+}
+
 static void live_emit_snap_flow(void *user, const struct flow_record *rec)
 {
     struct live_worker *lw = user;
@@ -225,7 +233,14 @@ static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
     const char *name = lw->live->ifnames[i];
 
     if (rc == AFPACKET_ERR_IFACE_DOWN) {
-        snprintf(msg, sizeof(msg), "interface %s went down; waiting for it to come back up", name);
+        /* A link that went down ends its connections; the records are
+         * written now rather than an idle timeout later.  Flows are not
+         * keyed by interface, so with several interfaces a worker ends
+         * all of its flows (they start again with the next packet). */
+        live_refresh_drops(lw);
+        flow_table_flush(lw->w.flows, FLOW_END_IFACE_DOWN);
+        snprintf(msg, sizeof(msg), "interface %s went down: its flows were written (end_reason "
+                 "iface_down); waiting for it to come back up", name);
         if (lw->id == 0)
             live_send_event(lw, msg);
         return;
@@ -322,6 +337,7 @@ static void *live_worker_main(void *arg)
         }
     }
     live_drain_kernel(lw);
+    live_refresh_drops(lw);
     flow_table_flush(lw->w.flows, FLOW_END_SHUTDOWN);
     live_send_stats(lw);
     lw->scratch.kind = LIVE_MSG_DONE;
@@ -398,7 +414,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
     for (unsigned i = 0; i < lv->nifaces; i++) {
         afpacket_config_init(&ac, lv->ifnames[i]);
         if (cfg->ring_mib)
-            ac.ring_size = (uint64_t)cfg->ring_mib << 20;
+            afpacket_config_set_ring_size(&ac, (uint64_t)cfg->ring_mib << 20);
         ac.promisc = !cfg->no_promisc;
         ac.filter = lv->have_filter[i] ? filter_sock_fprog(&lv->filters[i]) : NULL;
         if (lv->nworkers > 1) {

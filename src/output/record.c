@@ -13,6 +13,7 @@ const char *flow_end_reason_name(enum flow_end_reason r)
         [FLOW_END_NONE] = "active", [FLOW_END_FIN] = "fin", [FLOW_END_RST] = "rst",
         [FLOW_END_IDLE] = "idle", [FLOW_END_ACTIVE] = "active", [FLOW_END_EVICTED] = "evicted",
         [FLOW_END_EOF] = "eof", [FLOW_END_SHUTDOWN] = "shutdown",
+        [FLOW_END_IFACE_DOWN] = "iface_down",
     };
     if ((unsigned)r < sizeof(names) / sizeof(names[0]) && names[r])
         return names[r];

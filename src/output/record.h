@@ -30,6 +30,7 @@ enum flow_end_reason {
     FLOW_END_EVICTED,   /* table full: least recently used flow pushed out */
     FLOW_END_EOF,       /* end of the input file */
     FLOW_END_SHUTDOWN,  /* SIGINT/SIGTERM or --duration/-c reached */
+    FLOW_END_IFACE_DOWN, /* the capture interface went down (live) */
 };
 
 const char *flow_end_reason_name(enum flow_end_reason r);

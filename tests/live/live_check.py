@@ -303,14 +303,22 @@ def pcap_frames(pcap):
     return len([l for l in p.stdout.splitlines() if l.strip()]), p.returncode
 
 
-def cmd_kernel_packets(name, pcap, jsonl):
+def stats_and_frames(pcap, jsonl):
+    """(netmoon's last stats record, tshark's frame count in pcap, problem)."""
     objs, problems = load_lines(jsonl)
     stats = last_stats(objs)
     if problems or stats is None:
-        return verdict("FAIL", name, "bad netmoon output: %s" % (problems[:1] or ["no stats record"])[0])
+        return None, 0, "bad netmoon output: %s" % (problems[:1] or ["no stats record"])[0]
     n, rc = pcap_frames(pcap)
     if rc != 0:
-        return verdict("FAIL", name, "tshark could not read %s" % pcap)
+        return None, 0, "tshark could not read %s" % pcap
+    return stats, n, None
+
+
+def cmd_kernel_packets(name, pcap, jsonl):
+    stats, n, why = stats_and_frames(pcap, jsonl)
+    if why:
+        return verdict("FAIL", name, why)
     kp = int(stats["kernel_packets"])
     print("  %s: tshark %d matching frames; netmoon kernel_packets %d packets %s filtered_out %s" % (
         name, n, kp, stats.get("packets"), stats.get("filtered_out")))
@@ -319,6 +327,21 @@ def cmd_kernel_packets(name, pcap, jsonl):
     if kp > n:
         return verdict("FAIL", name, "kernel_packets %d > %d frames matching the filter: the "
                        "kernel did not filter" % (kp, n))
+    return verdict("PASS", name)
+
+
+def cmd_kernel_packets_equal(name, pcap, jsonl):
+    """The packets the kernel handed netmoon's sockets (kernel_packets,
+    dropped ones included) equal the frames tcpdump captured with the same
+    filter over the same time."""
+    stats, n, why = stats_and_frames(pcap, jsonl)
+    if why:
+        return verdict("FAIL", name, why)
+    kp = int(stats["kernel_packets"])
+    print("  %s: tshark %d frames; netmoon kernel_packets %d, kernel_drops %s, packets %s" % (
+        name, n, kp, stats.get("kernel_drops"), stats.get("packets")))
+    if kp != n:
+        return verdict("FAIL", name, "kernel_packets %d, tcpdump captured %d" % (kp, n))
     return verdict("PASS", name)
 
 
@@ -480,6 +503,8 @@ def main(argv):
         return cmd_only_port(a[0], a[1], a[2], int(a[3]))
     if cmd == "kernel-packets":
         return cmd_kernel_packets(a[0], a[1], a[2])
+    if cmd == "kernel-packets-equal":
+        return cmd_kernel_packets_equal(a[0], a[1], a[2])
     if cmd == "window":
         return cmd_window(a[0], a[1], a[2], float(a[3]), float(a[4]))
     if cmd == "drained":

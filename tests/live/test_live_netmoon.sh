@@ -24,6 +24,15 @@
 #                                       captured before it counted), exit 0,
 #                                       promiscuous mode set, then released
 #   live/privs-*                        no CAP_NET_RAW, a setcap'd copy, -Z
+#   live/iface-down-*                   the veth set down and up again under
+#                                       netmoon: a message, the flows written
+#                                       (iface_down, ping's own counts), and
+#                                       capture resumed once it is back up
+#   live/drops-*                        netmoon stopped (SIGSTOP) under a UDP
+#                                       flood with a 1 MiB ring: kernel drops
+#                                       counted, kernel_packets equal to
+#                                       tcpdump's count, drained, and said in
+#                                       --stats and in kernel_drops_seen
 #   live/iface-gone-*                   the veth deleted under netmoon: exit 1,
 #                                       a message, open flows flushed, and
 #                                       the packets captured before it went
@@ -47,7 +56,7 @@ pass() { echo "PASS live/$1"; }
 fail() { echo "FAIL live/$1: $2"; }
 skip() { echo "SKIP live/$1: $2"; }
 ALL_CHECKS=(exact-T1 exact-T2 icmp-T1 icmp-T2 fanout-T2 filter-only-port80 filter-counts
-            filter-kernel-packets filter-invalid count sigint privs iface-gone)
+            filter-kernel-packets filter-invalid count sigint privs iface-down drops iface-gone)
 skip_all() { local c; for c in "${ALL_CHECKS[@]}"; do skip "$c" "$1"; done; exit 0; }
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, packet sockets)"
@@ -517,14 +526,90 @@ phase_iface_gone() {
         "src_pkts=$bsent" "dst_pkts=$brecv"
 }
 
+# ---- the interface goes down and comes back --------------------------------
+
+ping_counts() {   # "SENT RECV" from ping's summary on stdin
+    sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p'
+}
+link_up() { ip -n "$NS" link show "$DEV" 2>/dev/null | grep -q 'state UP'; }
+
+phase_iface_down() {
+    nm_start down -i "$DEV" -T 2 --json="$T/down.json"
+    nm_ready down || { nm_wait down 1; fail iface-down "netmoon did not start: $(head -c 300 "$T/down.err")"; return; }
+    local c1 c2
+    c1=$(C ping -c 5 -i 0.2 -W 2 "$S4" | ping_counts)
+    sleep 0.3
+    lab_cli ip link set "$DEV" down
+    lab_wait_until 10 grep -q 'went down' "$T/down.err" \
+        || lab_log "no 'went down' message 10 s after the link went down"
+    lab_cli ip link set "$DEV" up
+    lab_wait_until 10 link_up || lab_log "$DEV did not come back up"
+    sleep 0.5
+    c2=$(C ping -c 3 -i 0.2 -W 2 "$S4" | ping_counts)
+    sleep 0.3
+    kill -INT "${NM_PID[down]}"
+    nm_wait down 15
+    local why
+    if why=$(rc_problem down); then fail iface-down-exit "$why"; else pass iface-down-exit; fi
+    if grep -F "$DEV" "$T/down.err" | grep -q 'went down.*iface_down'; then
+        pass iface-down-message
+    else
+        fail iface-down-message "no message naming $DEV saying it went down and its flows were written: $(tr '\n' '|' <"$T/down.err" | head -c 300)"
+    fi
+    # ping's own reports are the oracle for each echo flow.
+    "${CHECK[@]}" has-flow live/iface-down-flushed "$T/down.json" proto=icmp icmp_type=8 \
+        end_reason=iface_down "src_pkts=${c1% *}" "dst_pkts=${c1#* }"
+    "${CHECK[@]}" has-flow live/iface-down-resumed "$T/down.json" proto=icmp icmp_type=8 \
+        end_reason=shutdown "src_pkts=${c2% *}" "dst_pkts=${c2#* }"
+}
+
+# ---- kernel drops: counted, and said everywhere ----------------------------
+
+phase_drops() {
+    cap_start dropcap udp port 5201 || { fail drops "tcpdump did not start"; return; }
+    nm_start drops -i "$DEV" -T 1 -B 1 --json="$T/drops.json" --stats udp port 5201
+    nm_ready drops || { nm_wait drops 1; fail drops "netmoon did not start: $(head -c 300 "$T/drops.err")"; return; }
+    # Stopped, netmoon cannot empty its 1 MiB ring: the kernel must drop.
+    kill -STOP "${NM_PID[drops]}"
+    C iperf3 -c "$S4" -p 5201 -u -b 400M -l 1200 -t 2 --connect-timeout 5000 >/dev/null \
+        || lab_log "iperf3 UDP flood failed"
+    kill -CONT "${NM_PID[drops]}"
+    sleep 1.5
+    kill -INT "${NM_PID[drops]}"
+    nm_wait drops 20
+    cap_stop dropcap
+    local why kd
+    if why=$(rc_problem drops); then fail drops-exit "$why"; else pass drops-exit; fi
+    kd=$("${CHECK[@]}" stat "$T/drops.json" kernel_drops)
+    if [ -n "$kd" ] && [ "$kd" -gt 0 ]; then pass drops-counted
+    else fail drops-counted "kernel_drops '${kd}' after a flood into a stopped netmoon"; fi
+    "${CHECK[@]}" drained live/drops-drained "$T/drops.json"
+    # What the kernel saw (netmoon's socket got every matching packet,
+    # dropped or not) is what tcpdump, with a large buffer, captured.
+    if [ "$CAP_DROPS" != 0 ]; then
+        skip drops-kernel-packets "tcpdump itself dropped $CAP_DROPS packets"
+    else
+        "${CHECK[@]}" kernel-packets-equal live/drops-kernel-packets "$T/dropcap.pcap" "$T/drops.json"
+    fi
+    if grep -qE "kernel drops: +$kd +\(counts below are incomplete\)" "$T/drops.err"; then
+        pass drops-in-stats-text
+    else
+        fail drops-in-stats-text "--stats does not report $kd drops: $(grep -i drop "$T/drops.err" | head -c 200)"
+    fi
+    "${CHECK[@]}" has-flow live/drops-in-flow-records "$T/drops.json" proto=udp dst_port=5201 \
+        "kernel_drops_seen=$kd"
+}
+
 # LIVE_PHASES selects phases when debugging (default: all, in this order;
 # "gone" deletes the veth, so it comes last).
-for phase in ${LIVE_PHASES:-main badfilter sigint privs gone}; do
+for phase in ${LIVE_PHASES:-main badfilter sigint privs down drops gone}; do
     case $phase in
         main) phase_main ;;
         badfilter) check_bad_filter ;;
         sigint) phase_sigint ;;
         privs) phase_privs ;;
+        down) phase_iface_down ;;
+        drops) phase_drops ;;
         gone) phase_iface_gone ;;
         *) fail "$phase" "unknown phase in LIVE_PHASES" ;;
     esac
