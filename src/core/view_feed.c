@@ -180,6 +180,15 @@ static void snapshot_remember(struct snapshot_sel *s, uint64_t now_us)
     qsort(p, s->nprev, sizeof(*p), snapshot_prev_cmp);
 }
 
+static int snapshot_cmp_busiest(const void *pa, const void *pb)
+{
+    const struct snapshot_slot *a = pa, *b = pb;
+
+    if (a->key != b->key)
+        return a->key > b->key ? -1 : 1;
+    return a->rec.flow_id < b->rec.flow_id ? -1 : a->rec.flow_id > b->rec.flow_id;
+}
+
 uint64_t snapshot_sel_run(struct snapshot_sel *s, const struct flow_table *t, uint64_t now_us,
                           flow_emit_fn *emit, void *user, uint64_t *sent)
 {
@@ -189,6 +198,10 @@ uint64_t snapshot_sel_run(struct snapshot_sel *s, const struct flow_table *t, ui
     s->seen = 0;
     s->oom = false;
     flow_table_snapshot(t, snapshot_collect, s);
+    /* Busiest first: a consumer that can take only part of the snapshot
+     * (live workers never wait for the view) keeps the rows that matter. */
+    if (s->n > 1)   /* the heap is NULL until a flow was seen; qsort(NULL) is UB */
+        qsort(s->heap, s->n, sizeof(s->heap[0]), snapshot_cmp_busiest);
     for (uint32_t i = 0; i < s->n; i++)
         emit(user, &s->heap[i].rec);
     *sent = s->n;
