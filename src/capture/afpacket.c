@@ -51,7 +51,18 @@ struct afpacket_sock {
     uint8_t *scratch;            /* block_size bytes, used only without headroom */
     char ifname[IFNAMSIZ];
     char err[256];
+    uint16_t fanout_group;       /* joined, or 0 */
 };
+
+/* <linux/if_packet.h>, Linux 4.2: the kernel picks an unused group id. */
+#ifndef PACKET_FANOUT_FLAG_UNIQUEID
+#define PACKET_FANOUT_FLAG_UNIQUEID 0x2000
+#endif
+
+uint16_t afpacket_fanout_group(const struct afpacket_sock *s)
+{
+    return s->fanout_group;
+}
 
 void afpacket_config_set_ring_size(struct afpacket_config *cfg, uint64_t ring_size)
 {
@@ -235,6 +246,14 @@ static int attach_filter(struct afpacket_sock *s, const struct sock_fprog *prog,
     return AFPACKET_ERR_SOCKOPT;
 }
 
+int afpacket_stop_intake(struct afpacket_sock *s)
+{
+    struct sock_filter reject_all = BPF_STMT(BPF_RET | BPF_K, 0);
+    struct sock_fprog prog = { .len = 1, .filter = &reject_all };
+
+    return attach_filter(s, &prog, s->err, sizeof(s->err));
+}
+
 static int bind_socket(struct afpacket_sock *s, char *err, size_t errlen)
 {
     struct sockaddr_ll sll;
@@ -251,12 +270,23 @@ static int bind_socket(struct afpacket_sock *s, char *err, size_t errlen)
                                                                : AFPACKET_ERR_SYS;
 }
 
+/* Group id 0 asks the kernel for a unique id, so two netmoons (or a
+ * netmoon and another tool) can never share a group by accident; the
+ * chosen id is read back for the other workers to join. */
 static int join_fanout(struct afpacket_sock *s, const struct afpacket_config *cfg,
                        char *err, size_t errlen)
 {
-    int arg = (int)((uint32_t)cfg->fanout_group | ((uint32_t)cfg->fanout_mode << 16));
-    if (setsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) == 0)
+    uint32_t mode = cfg->fanout_mode | (cfg->fanout_group ? 0 : PACKET_FANOUT_FLAG_UNIQUEID);
+    int arg = (int)((uint32_t)cfg->fanout_group | (mode << 16));
+    if (setsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) == 0) {
+        int got = 0;
+        socklen_t len = sizeof(got);
+        s->fanout_group = cfg->fanout_group;
+        if (!cfg->fanout_group &&
+            getsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &got, &len) == 0)
+            s->fanout_group = (uint16_t)(got & 0xffff);
         return AFPACKET_OK;
+    }
     int e = errno;
     snprintf(err, errlen, "setsockopt PACKET_FANOUT (group %u, mode 0x%x) on %s failed: %s%s",
              cfg->fanout_group, cfg->fanout_mode, s->ifname, strerror(e),

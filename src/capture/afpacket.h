@@ -89,7 +89,8 @@ struct afpacket_config {
     bool promisc;                   /* ignored on "any" (no single device) */
     const struct sock_fprog *filter;/* NULL: everything; compiled for afpacket_link_info's type */
     bool fanout;
-    uint16_t fanout_group;          /* same id for every worker of one process; e.g. getpid() */
+    uint16_t fanout_group;          /* same id for every worker of one process; 0: ask the
+                                     * kernel for an unused one (afpacket_fanout_group) */
     uint16_t fanout_mode;           /* PACKET_FANOUT_* | flags, e.g. AFPACKET_FANOUT_HASH_DEFRAG */
 };
 
@@ -121,6 +122,13 @@ struct afpacket_sock;
  * err naming the cause and what to do. */
 int afpacket_open(const struct afpacket_config *cfg, struct afpacket_sock **out,
                   char *err, size_t errlen);
+/* The fanout group a socket joined: with fanout_group 0 the kernel picked
+ * it, and the other sockets of the group must join with this id. */
+uint16_t afpacket_fanout_group(const struct afpacket_sock *s);
+/* Stops the kernel from adding packets to the ring (a reject-all filter)
+ * while what it holds can still be read: a final drain then leaves
+ * nothing behind that the kernel counted as captured. */
+int afpacket_stop_intake(struct afpacket_sock *s);
 
 /* Called for each frame; frame->data is valid only during the call (it
  * points into the ring).  Return false to stop: afpacket_poll returns and the

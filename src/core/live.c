@@ -89,6 +89,7 @@ struct live {
     char ifnames[NM_MAX_IFACES][IFNAMSIZ];
     unsigned nifaces;
     struct nm_filter filters[NM_MAX_IFACES];
+    uint16_t fanout_group[NM_MAX_IFACES];   /* the kernel's pick, per interface */
     bool have_filter[NM_MAX_IFACES];
     struct live_worker *workers;
     unsigned nworkers;
@@ -307,12 +308,17 @@ static void live_wait(struct live_worker *lw)
  * an interface vanishes the kernel may still hand over its last block.  So
  * every socket, gone ones included, is walked for a little over two retire
  * periods (errors are ignored now: they were reported).  Not when -c was
- * met: then the packets beyond the count are not wanted. */
+ * met: then the packets beyond the count are not wanted.  New packets are
+ * shut out first, so the kernel's count of captured packets is final and
+ * every one of them is processed (packets == kernel_packets - drops). */
 static void live_drain_kernel(struct live_worker *lw)
 {
     const struct timespec pause = { 0, 5000000 };   /* 5 ms */
     uint64_t max = lw->live->cfg->max_packets;
     uint64_t end = live_mono_us() + 2ull * AFPACKET_DEFAULT_RETIRE_MS * 1000 + 50000;
+
+    for (unsigned i = 0; i < lw->live->nifaces; i++)
+        (void)afpacket_stop_intake(lw->socks[i]);   /* a vanished device may refuse */
 
     while (live_mono_us() < end) {
         if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
@@ -429,12 +435,16 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
         ac.promisc = !cfg->no_promisc;
         ac.filter = lv->have_filter[i] ? filter_sock_fprog(&lv->filters[i]) : NULL;
         if (lv->nworkers > 1) {
+            /* Worker 0 lets the kernel pick an unused group id; the
+             * others join that group (workers are opened in order). */
             ac.fanout = true;
-            ac.fanout_group = (uint16_t)((unsigned)getpid() * 16u + i);
+            ac.fanout_group = lw->id == 0 ? 0 : lv->fanout_group[i];
             ac.fanout_mode = AFPACKET_FANOUT_HASH_DEFRAG;
         }
         if (afpacket_open(&ac, &lw->socks[i], err, errlen) != AFPACKET_OK)
             return -1;
+        if (lv->nworkers > 1 && lw->id == 0)
+            lv->fanout_group[i] = afpacket_fanout_group(lw->socks[i]);
     }
     return 0;
 }

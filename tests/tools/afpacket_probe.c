@@ -234,7 +234,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *ifname = NULL, *expr = NULL;
-    int nsock = 1, group = (int)(getpid() & 0xffff), opt;
+    int nsock = 1, group = 0, opt;   /* 0: the kernel picks an unused group */
     bool promisc = true, open_only = false;
     unsigned ring_mib = 0, block_kib = 0;
     while ((opt = getopt(argc, argv, "i:n:t:f:g:pB:b:o")) != -1) {
@@ -288,6 +288,8 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
+        if (cfg.fanout && cfg.fanout_group == 0)
+            cfg.fanout_group = afpacket_fanout_group(workers[opened].sock);
     }
     if (open_only) {
         printf("opened %d linktype %d\n", opened, afpacket_linktype(workers[0].sock));
