@@ -51,10 +51,9 @@ static int replay_file(const char *target, const char *path)
         return 1;
     }
     fclose(fp);
-    /* Quiet runs still name each input in the log, so that a crash report
-     * that follows can be traced to its file. */
-    if (quiet)
-        printf("replaying %s\n", path);
+    /* Name the input in the log first, so that a crash report that
+     * follows can be traced to its file. */
+    printf("replaying %s\n", path);
     fflush(stdout); /* our earlier lines must precede a crash report */
     LLVMFuzzerTestOneInput(buf, (size_t)size);
     free(buf);

@@ -55,10 +55,12 @@ for src in tests/fuzz/fuzz_*.c; do
         continue
     fi
     replay "$name" "$name" "$dir"
-    if [ -n "$seeds" ]; then
-        replay "$name" -q "$name" "$seeds/$name"
-    else
+    if [ -z "$seeds" ]; then
         echo "SKIP replay/$name/seeds: no shared pcaps at $shared"
+    elif [ ! -d "$seeds/$name" ]; then
+        echo "SKIP replay/$name/seeds: make-seeds.py makes no seeds for this target"
+    else
+        replay "$name" -q "$name" "$seeds/$name"
     fi
 done
 exit $status
