@@ -1,6 +1,7 @@
 # netmoon build.  `make` builds ./netmoon; `make check` builds everything and
 # runs every test (normal and ASan+UBSan builds); `make run` installs what is
-# missing, builds, and monitors the default-route interface.
+# missing, builds, and monitors the default-route interface; `make fuzz`
+# runs the libFuzzer targets of tests/fuzz/ (needs clang).
 #
 # Sources are found by wildcard so that adding a file under src/ or a test
 # under tests/unit/ needs no Makefile change.
