@@ -1,6 +1,7 @@
 # netmoon build.  `make` builds ./netmoon; `make check` builds everything and
 # runs every test (normal and ASan+UBSan builds); `make run` installs what is
-# missing, builds, and monitors the default-route interface.
+# missing, builds, and monitors the default-route interface; `make fuzz`
+# runs the libFuzzer targets of tests/fuzz/ (needs clang).
 #
 # Sources are found by wildcard so that adding a file under src/ or a test
 # under tests/unit/ needs no Makefile change.
@@ -67,7 +68,50 @@ build/san/tools/%: build/san/tests/tools/%.o build/san/libnetmoon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN)
+# Fuzz targets (tests/fuzz/fuzz_<name>.c).  make check replays each one's
+# tests/fuzz/regress/<name>/ through a plain main (tests/fuzz/replay.c)
+# built like the unit tests, so it needs no clang; make fuzz builds them
+# with clang's libFuzzer and runs them (tests/fuzz/run-fuzz.sh).
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN   := $(FUZZ_TARGETS:%=build/rel/fuzz/replay_%) $(FUZZ_TARGETS:%=build/san/fuzz/replay_%)
+
+build/rel/fuzz/replay_%: build/rel/tests/fuzz/fuzz_%.o build/rel/tests/fuzz/replay.o build/rel/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/san/fuzz/replay_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o build/san/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="decode_flow ..."]: each target
+# runs that long on build/fuzz/corpus/<name> plus seeds made from
+# ../shared/pcaps; a crash is copied to tests/fuzz/regress/<name>/ and the
+# exit status is non-zero.  The library is compiled again with clang,
+# since libFuzzer needs clang's coverage instrumentation in every object.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null) clang)
+FUZZFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o)
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/bin/fuzz_%)
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC fuzz $<"
+	@$(FUZZ_CC) $(BASEFLAGS) $(FUZZFLAGS) -c -o $@ $<
+build/fuzz/libnetmoon.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+build/fuzz/bin/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/libnetmoon.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(subst fuzzer-no-link,fuzzer,$(FUZZFLAGS)) -o $@ $^ $(LDLIBS)
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: '$(FUZZ_CC)' not found;" \
+	    "libFuzzer needs clang (apt-get install clang-14, or set FUZZ_CC)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzz.sh $(FUZZ_TARGETS)
 
 deps:
 	@scripts/install-deps.sh
