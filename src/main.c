@@ -25,7 +25,7 @@
 
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
-    OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME,
+    OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
 };
 
 static const struct option main_long_options[] = {
@@ -38,6 +38,8 @@ static const struct option main_long_options[] = {
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
     { "realtime", no_argument, NULL, OPT_REALTIME },
+    { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
+    { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
     { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -58,6 +60,10 @@ static void main_usage(FILE *out)
 "  -T N                worker threads, one capture socket each in a fanout\n"
 "                      group (default: online CPUs)\n"
 "  -B MIB              capture ring size per worker socket (default 32)\n"
+"  --ring-block KIB    ring block size, a power of two from 4 to 1048576\n"
+"                      (default 1024, smaller for rings under 8 MiB)\n"
+"  --ring-timeout MS   hand a partly filled block over after MS ms (1 to\n"
+"                      10000, default 64): lower is fresher, higher is cheaper\n"
 "  -p                  do not put the interface into promiscuous mode\n"
 "  -Z USER             drop privileges to USER once the sockets are open\n"
 "  -c COUNT            stop after COUNT packets\n"
@@ -180,6 +186,19 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
         if (!main_parse_number(optarg, 65536, &v) || v < 1)
             return main_usage_error("-B needs a ring size in MiB from 1 to 65536, not '%s'", optarg);
         cfg->ring_mib = (unsigned)v;
+        return 0;
+    case OPT_RING_BLOCK:
+        if (!main_parse_number(optarg, 1048576, &v) || v < 4 || ((unsigned)v & ((unsigned)v - 1)) ||
+            v != (unsigned)v)
+            return main_usage_error("--ring-block needs a power of two in KiB from 4 to 1048576, "
+                                    "not '%s'", optarg);
+        cfg->ring_block_kib = (unsigned)v;
+        return 0;
+    case OPT_RING_TIMEOUT:
+        if (!main_parse_number(optarg, 10000, &v) || v < 1 || v != (unsigned)v)
+            return main_usage_error("--ring-timeout needs milliseconds from 1 to 10000, not '%s'",
+                                    optarg);
+        cfg->ring_timeout_ms = (unsigned)v;
         return 0;
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;

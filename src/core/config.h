@@ -23,6 +23,8 @@ struct nm_config {
     unsigned n_ifaces;
     unsigned workers;                 /* -T, 0 = online CPUs */
     unsigned ring_mib;                /* -B */
+    unsigned ring_block_kib;          /* --ring-block, 0 = chosen from the ring size */
+    unsigned ring_timeout_ms;         /* --ring-timeout, 0 = default (64 ms) */
     bool no_promisc;                  /* -p */
     const char *drop_user;            /* -Z */
     uint64_t max_packets;             /* -c, 0 = no limit */

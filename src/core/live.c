@@ -315,7 +315,9 @@ static void live_drain_kernel(struct live_worker *lw)
 {
     const struct timespec pause = { 0, 5000000 };   /* 5 ms */
     uint64_t max = lw->live->cfg->max_packets;
-    uint64_t end = live_mono_us() + 2ull * AFPACKET_DEFAULT_RETIRE_MS * 1000 + 50000;
+    unsigned retire_ms = lw->live->cfg->ring_timeout_ms ? lw->live->cfg->ring_timeout_ms
+                                                        : AFPACKET_DEFAULT_RETIRE_MS;
+    uint64_t end = live_mono_us() + 2ull * retire_ms * 1000 + 50000;
 
     for (unsigned i = 0; i < lw->live->nifaces; i++)
         (void)afpacket_stop_intake(lw->socks[i]);   /* a vanished device may refuse */
@@ -432,6 +434,10 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
         afpacket_config_init(&ac, lv->ifnames[i]);
         if (cfg->ring_mib)
             afpacket_config_set_ring_size(&ac, (uint64_t)cfg->ring_mib << 20);
+        if (cfg->ring_block_kib)
+            ac.block_size = cfg->ring_block_kib << 10;
+        if (cfg->ring_timeout_ms)
+            ac.retire_ms = cfg->ring_timeout_ms;
         ac.promisc = !cfg->no_promisc;
         ac.filter = lv->have_filter[i] ? filter_sock_fprog(&lv->filters[i]) : NULL;
         if (lv->nworkers > 1) {

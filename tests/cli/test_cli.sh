@@ -126,4 +126,23 @@ printf '# comment line\ntcp and\n  not port 80 # trailing\n' >"$tmp/filter.txt"
 "$NETMOON" -r "$multi" --json -F "$tmp/filter.txt" >"$tmp/f3.json" 2>/dev/null
 diff <(flows_sorted "$tmp/f1.json") <(flows_sorted "$tmp/f3.json") >/dev/null && pass filter-file || fail filter-file "-F gives other flows than the same expression inline"
 expect filter-file-and-expr 2 "either" -- "$NETMOON" -r "$multi" -F "$tmp/filter.txt" tcp
+
+# Ring tuning: bad values are usage errors; good ones shape the ring.
+expect ring-block-not-pow2 2 "--ring-block needs a power of two" -- "$NETMOON" --ring-block 96 -i lo
+expect ring-timeout-zero 2 "--ring-timeout needs milliseconds" -- "$NETMOON" --ring-timeout 0 -i lo
+if [ "$(id -u)" -eq 0 ]; then
+    # 2 workers x (2 MiB / 256 KiB) blocks, as asked for.
+    timeout 20 "$NETMOON" -i lo -T 2 -B 2 --ring-block 256 --ring-timeout 10 --duration 0.5 \
+        --json >"$tmp/ring.json" 2>"$tmp/ring.err"
+    got=$(json_field "$tmp/ring.json" ring_blocks_total)
+    if [ "$got" = 16 ]; then pass ring-shape
+    else fail ring-shape "ring_blocks_total '$got', want 16: $(head -c 200 "$tmp/ring.err")"; fi
+    # -B 1 makes 8 blocks of 128 KiB (it used to fail: 'need at least 2 blocks').
+    timeout 20 "$NETMOON" -i lo -T 1 -B 1 --duration 0.5 --json >"$tmp/ring1.json" 2>"$tmp/ring1.err"
+    got=$(json_field "$tmp/ring1.json" ring_blocks_total)
+    if [ "$got" = 8 ]; then pass ring-small
+    else fail ring-small "ring_blocks_total '$got', want 8: $(head -c 200 "$tmp/ring1.err")"; fi
+else
+    echo "SKIP cli/ring-shape: needs root (a packet socket on lo)"
+fi
 exit 0
