@@ -67,7 +67,11 @@ build/san/tools/%: build/san/tests/tools/%.o build/san/libnetmoon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN)
+# The benchmark's workload generator; also used by tests/bench/.
+build/rel/bench/gen_workload: build/rel/bench/gen_workload.o
+	$(CC) $(CFLAGS) -o $@ $^
+
+tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN) build/rel/bench/gen_workload
 
 deps:
 	@scripts/install-deps.sh
@@ -84,7 +88,7 @@ run: deps
 
 bench: deps
 	@scripts/install-deps.sh --bench
-	@$(MAKE) --no-print-directory netmoon
+	@$(MAKE) --no-print-directory netmoon build/rel/bench/gen_workload
 	@bench/run.sh
 
 clean:
