@@ -68,6 +68,10 @@ build/san/tools/%: build/san/tests/tools/%.o build/san/libnetmoon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
+# The benchmark's workload generator; also used by tests/bench/.
+build/rel/bench/gen_workload: build/rel/bench/gen_workload.o
+	$(CC) $(CFLAGS) -o $@ $^
+
 # Fuzz targets (tests/fuzz/fuzz_<name>.c).  make check replays each one's
 # tests/fuzz/regress/<name>/ through a plain main (tests/fuzz/replay.c)
 # built like the unit tests, so it needs no clang; make fuzz builds them
@@ -83,7 +87,7 @@ build/san/fuzz/replay_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/repl
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+tests: netmoon build/san/netmoon $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) build/rel/bench/gen_workload
 
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="decode_flow ..."]: each target
 # runs that long on build/fuzz/corpus/<name> plus seeds made from
@@ -128,7 +132,7 @@ run: deps
 
 bench: deps
 	@scripts/install-deps.sh --bench
-	@$(MAKE) --no-print-directory netmoon
+	@$(MAKE) --no-print-directory netmoon build/rel/bench/gen_workload
 	@bench/run.sh
 
 clean:

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# bench/run.sh: the offline benchmark of `make bench` (issue 6).
+#
+# Generates the standard workloads with bench/gen_workload, then runs netmoon
+# and its peers on the same files in the same run, interleaved (each round
+# runs every tool once, in a rotated order, so drift in machine load hits all
+# tools alike), BENCH_RUNS rounds, and prints the median wall time, packets/s,
+# peak RSS and CPU time of each, with the ratio peer time / netmoon time
+# (above 1.0: netmoon is faster).  Missing peer tools are skipped, not failed.
+#
+#   bench/run.sh                        workloads 1 2 3, 3 rounds
+#   BENCH_RUNS=5 bench/run.sh           more rounds
+#   BENCH_WORKLOADS="1 2" bench/run.sh  skip the 10 M-packet workload
+#   BENCH_TIMEOUT=900                   seconds before a run counts as hung
+#
+# Workloads (bench/gen_workload options):
+#   1  100 k flows x 13 packets = 1.3 M packets, 256-byte payloads, 1000 open at once
+#   2  1 M TCP flows, handshake only, all open at once (memory per flow)
+#   3  500 k flows x 20 packets = 10 M packets (about 3 GB of pcap)
+# Files live in a temporary directory under /tmp, removed on any exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+RUNS=${BENCH_RUNS:-3}
+WORKLOADS=${BENCH_WORKLOADS:-1 2 3}
+GEN=${BENCH_GEN:-$root/build/rel/bench/gen_workload}
+NETMOON=${NETMOON:-$root/netmoon}
+TIME=/usr/bin/time
+TOOL_TIMEOUT=${BENCH_TIMEOUT:-900}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, got '$RUNS'"
+[ -x "$NETMOON" ] || die "$NETMOON not found: run 'make netmoon' (or 'make bench')"
+[ -x "$GEN" ] || die "$GEN not found: run 'make build/rel/bench/gen_workload' (or 'make bench')"
+[ -x "$TIME" ] || die "$TIME not found: install the 'time' package (scripts/install-deps.sh --bench)"
+command -v python3 >/dev/null || die "python3 not found: run scripts/install-deps.sh"
+
+tmp=$(mktemp -d /tmp/netmoon-bench.XXXXXX)
+# EXIT covers failures under set -e; INT/TERM exit so that EXIT runs too.
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+results=$tmp/results.tsv
+: >"$results"
+
+workload_args() {
+    case $1 in
+        tiny) echo "-f 10 -p 13 -s 256 -c 10" ;;
+        1) echo "-f 100000 -p 13 -s 256 -c 1000" ;;
+        2) echo "-f 1000000 -p 3 -c 1000000 --udp 0" ;;
+        3) echo "-f 500000 -p 20 -s 256 -c 5000" ;;
+        *) die "unknown workload '$1' in BENCH_WORKLOADS (known: 1 2 3)" ;;
+    esac
+}
+# Rough pcap size in bytes, to check free disk space before generating.
+workload_bytes() {
+    case $1 in
+        1) echo 310000000 ;; 2) echo 240000000 ;; 3) echo 3000000000 ;; *) echo 1000000 ;;
+    esac
+}
+
+# netmoon-pipe reads the same file from a pipe: netmoon maps a regular file,
+# so with -r FILE its peak RSS includes the file's (reclaimable) page-cache
+# pages; through a pipe only its own memory counts.
+TOOLS=(netmoon netmoon-pipe tcpdump softflowd argus nfpcapd ndpiReader)
+tool_binary() {
+    case $1 in netmoon*) echo "$NETMOON" ;; *) echo "$1" ;; esac
+}
+# tool_command TOOL FILE: sets cmd=(...).  Every tool reads the whole file
+# and does its normal per-flow work; outputs go nowhere that costs disk.
+tool_command() {
+    local f=$2
+    case $1 in
+        netmoon) cmd=("$NETMOON" -r "$f" --json) ;;
+        netmoon-pipe) cmd=("$NETMOON" -r - --json) ;; # stdin: see measure
+        tcpdump) cmd=(tcpdump -r "$f" -w /dev/null) ;;
+        # -m: a table as large as netmoon's, so softflowd is not forced to
+        # expire flows early; -6: also track IPv6; exports go to the discard
+        # port.  (No -c: with a control socket softflowd waits for a
+        # command after the end of the file instead of exiting.)
+        softflowd) cmd=(softflowd -d -r "$f" -6 -m 2000000 -n 127.0.0.1:9) ;;
+        # -X: ignore /etc/argus.conf, which would also write /var/log/argus.
+        argus) cmd=(argus -X -r "$f" -w /dev/null) ;;
+        nfpcapd) cmd=(nfpcapd -r "$f" -w "$tmp/nfpcapd") ;;
+        ndpiReader) cmd=(ndpiReader -q -i "$f") ;;
+    esac
+}
+# Printed with ./netmoon and TMPDIR for the per-run paths, as one would type it.
+show_command() {
+    local line=""
+    [ "$1" = netmoon-pipe ] && line="cat FILE | "
+    line+=$(printf '%q ' "${cmd[@]}")
+    line=${line//"$root"\//./}
+    echo "${line//"$tmp"/TMPDIR}>/dev/null"
+}
+
+# measure WORKLOAD TOOL FILE RUN: one timed run, appended to $results.
+measure() {
+    local w=$1 tool=$2 f=$3 run=$4 t0 t1 rc=0
+    tool_command "$tool" "$f"
+    rm -rf "$tmp/nfpcapd" && mkdir -p "$tmp/nfpcapd"
+    t0=$(date +%s%N)
+    # timeout: a tool that hangs is reported (exit 124) instead of stalling
+    # the whole benchmark.
+    local input=/dev/null
+    [ "$tool" = netmoon-pipe ] && input=$f
+    "$TIME" -f '%M %U %S' -o "$tmp/time" timeout -k 5 "$TOOL_TIMEOUT" "${cmd[@]}" \
+        < <(if [ "$input" = "$f" ]; then cat "$f"; fi) >/dev/null 2>"$tmp/stderr" || rc=$?
+    t1=$(date +%s%N)
+    # /usr/bin/time appends "Command exited with non-zero status N" first.
+    read -r rss user sys < <(tail -1 "$tmp/time")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$tool" "$run" \
+        "$(( (t1 - t0) / 1000 ))" "$rss" "$user+$sys" "$rc" >>"$results"
+    if [ "$rc" -ne 0 ]; then
+        echo "bench: $tool exited with status $rc on workload $w; its stderr ends:" >&2
+        tail -5 "$tmp/stderr" | sed 's/^/    /' >&2
+    fi
+    rm -rf "$tmp/nfpcapd"
+}
+
+available=()
+for tool in "${TOOLS[@]}"; do
+    if command -v "$(tool_binary "$tool")" >/dev/null; then
+        available+=("$tool")
+    else
+        echo "bench: $tool not installed: skipped (scripts/install-deps.sh --bench installs it)" >&2
+        printf 'all\t%s\tskipped\n' "$tool" >>"$results"
+    fi
+done
+
+echo "netmoon offline benchmark: $(nproc) CPUs, $(uname -r), $RUNS rounds, median reported, load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
+echo "versions: netmoon $("$NETMOON" --version | awk '{print $2}'), $(tcpdump --version 2>&1 | head -1),"\
+     "$(tcpdump --version 2>&1 | sed -n 2p), softflowd $(dpkg-query -W -f='${Version}' softflowd 2>/dev/null),"\
+     "argus $(dpkg-query -W -f='${Version}' argus-server 2>/dev/null),"\
+     "nfdump $(dpkg-query -W -f='${Version}' nfdump 2>/dev/null), nDPI $(dpkg-query -W -f='${Version}' libndpi-bin 2>/dev/null)"
+echo
+
+# The tiny file is the RSS baseline for bytes per flow: the program's own
+# footprint before any flow is tracked.
+# shellcheck disable=SC2086  # a list of workload names
+set -- tiny $WORKLOADS
+for w in "$@"; do
+    args=$(workload_args "$w")
+    need=$(( $(workload_bytes "$w") * 3 / 2 ))
+    avail=$(df --output=avail -B1 "$tmp" | tail -1)
+    if [ "$avail" -lt "$need" ]; then
+        echo "bench: workload $w skipped: needs about $((need >> 20)) MiB free in /tmp, $((avail >> 20)) MiB available" >&2
+        continue
+    fi
+    f=$tmp/workload-$w.pcap
+    echo "workload $w: $(basename "$GEN") -o FILE $args"
+    # shellcheck disable=SC2086  # $args is a list of options
+    summary=$("$GEN" -o "$f" $args) || die "the generator failed on workload $w"
+    echo "  $summary"
+    printf 'meta\t%s\t%s\n' "$w" "$summary" >>"$results"
+    # One untimed netmoon run warms the page cache for every tool and shows
+    # that netmoon accounted every flow (no evictions skew the memory figure).
+    "$NETMOON" -r "$f" --json --stats 2>"$tmp/stats" >/dev/null \
+        || die "netmoon failed on workload $w: $(tail -3 "$tmp/stats")"
+    echo "  netmoon --stats: $(grep -E '^ *flows:' "$tmp/stats" | sed 's/^ *//'); $(grep -E 'evictions' "$tmp/stats" | sed 's/^ *//')"
+    for run in $(seq 1 "$RUNS"); do
+        n=${#available[@]}
+        for i in $(seq 0 $((n - 1))); do
+            tool=${available[$(( (i + run - 1) % n ))]}
+            measure "$w" "$tool" "$f" "$run"
+        done
+    done
+    rm -f "$f"
+done
+
+echo
+echo "Commands (FILE is the workload's pcap):"
+for tool in "${available[@]}"; do
+    tool_command "$tool" FILE
+    echo "  $(show_command "$tool")"
+done
+echo
+
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+meta = {r[1]: dict(kv.split("=") for kv in r[2].split()) for r in rows if r[0] == "meta"}
+skipped = [r[1] for r in rows if r[0] == "all"]
+runs = {}
+for r in rows:
+    if r[0] in ("meta", "all"):
+        continue
+    w, tool, _, us, rss, cpu, rc = r
+    runs.setdefault((w, tool), []).append((int(us) / 1e6, int(rss), sum(map(float, cpu.split("+"))), int(rc)))
+
+def med(key, i):
+    return statistics.median(v[i] for v in runs[key])
+
+tools = []
+for (w, t) in runs:
+    if t not in tools:
+        tools.append(t)
+print("| workload | tool | wall s | Mpkt/s | peak RSS MiB | CPU s | peer time / netmoon time |")
+print("|---|---|---:|---:|---:|---:|---:|")
+ratios = {}
+for w in [w for w in meta if w != "tiny"]:
+    pk = int(meta[w]["packets"])
+    label = f"{w} ({pk / 1e6:.1f} M pkts, {int(meta[w]['flows']) / 1e3:.0f} k flows)"
+    base = ("netmoon" in tools and (w, "netmoon") in runs
+            and not any(v[3] for v in runs[(w, "netmoon")]) and med((w, "netmoon"), 0))
+    for t in tools:
+        if (w, t) not in runs:
+            continue
+        failed = [v[3] for v in runs[(w, t)] if v[3]]
+        if failed:
+            print(f"| {label} | {t} | failed (exit {failed[0]}) | | | | |")
+            continue
+        wall, rss, cpu = med((w, t), 0), med((w, t), 1), med((w, t), 2)
+        ratio = wall / base if base else None
+        ratios[(w, t)] = ratio
+        rs = "1.00 (baseline)" if t == "netmoon" else (f"{ratio:.2f}" if ratio else "n/a")
+        print(f"| {label} | {t} | {wall:.2f} | {pk / wall / 1e6:.2f} | {rss / 1024:.0f} | {cpu:.2f} | {rs} |")
+for t in skipped:
+    print(f"| all | {t} | skipped (not installed) | | | | |")
+print()
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+print("Targets (issue 6):")
+if ("1", "tcpdump") in ratios:
+    r = ratios[("1", "tcpdump")]
+    print(f"  workload 1, netmoon at least as fast as tcpdump -r -w /dev/null (ratio >= 1.0): {r:.2f}, {verdict(r >= 1.0)}")
+if ("1", "softflowd") in ratios:
+    r = ratios[("1", "softflowd")]
+    print(f"  workload 1, netmoon >= 5x softflowd (ratio >= 5.0): {r:.2f}, {verdict(r >= 5.0)}")
+for t, how in (("netmoon", "-r FILE, RSS includes the mapped file"),
+               ("netmoon-pipe", "-r - from a pipe, netmoon's own memory")):
+    if ("2", t) in ratios and ("tiny", t) in runs:
+        grow = (med(("2", t), 1) - med(("tiny", t), 1)) * 1024
+        flows = int(meta["2"]["flows"])
+        bpf = grow / flows
+        print(f"  workload 2, resident bytes per flow <= 128 ({how}): ({med(('2', t), 1)} KiB - "
+              f"{med(('tiny', t), 1)} KiB) / {flows} flows = {bpf:.0f} B, {verdict(bpf <= 128)}")
+PY
