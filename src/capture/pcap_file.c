@@ -94,6 +94,7 @@ struct pcap_input {
     int fd;
     const uint8_t *map;
     size_t map_len, map_pos;
+    size_t map_released;   /* pages before this offset were handed back */
     uint8_t *buf;
     size_t cap, start, end;
     bool eof;
@@ -258,12 +259,37 @@ static size_t input_peek(struct pcap_input *in, size_t want, const uint8_t **p)
     return have < want ? have : want;
 }
 
+/* Pages of the mapping we have read count in our resident memory until we
+ * hand them back, so a large file would look like (and compete for memory
+ * like) a process holding all of it.  Every INPUT_RELEASE_STEP bytes the
+ * pages well behind the read position are dropped; the margin keeps the
+ * frame just returned (at most one block or record) mapped. */
+#define INPUT_RELEASE_STEP (16u << 20)
+#define INPUT_RELEASE_MARGIN (2u * (PCAPNG_MAX_PARSED_BLOCK > PCAP_FILE_MAX_RECORD \
+                                        ? PCAPNG_MAX_PARSED_BLOCK : PCAP_FILE_MAX_RECORD))
+
+static void input_release_behind(struct pcap_input *in)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t upto;
+
+    if (in->map_pos < in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN || page <= 0)
+        return;
+    upto = (in->map_pos - INPUT_RELEASE_MARGIN) / (size_t)page * (size_t)page;
+    if (upto > in->map_released)
+        (void)madvise((void *)(uintptr_t)(in->map + in->map_released), upto - in->map_released,
+                      MADV_DONTNEED);
+    in->map_released = upto;
+}
+
 static void input_consume(struct pcap_input *in, size_t n)
 {
-    if (in->map)
+    if (in->map) {
         in->map_pos += n;
-    else
+        input_release_behind(in);
+    } else {
         in->start += n;
+    }
     in->offset += n;
 }
 
