@@ -451,11 +451,13 @@ def cmd_has_flow(name, jsonl, conds):
 
     def ok(o):
         for c in conds:
-            for op in (">", "<", "="):
+            for op in ("~", ">", "<", "="):   # k~a|b: one of the values
                 if op in c:
                     k, v = c.split(op, 1)
                     break
             if k not in o:
+                return False
+            if op == "~" and str(o[k]) not in v.split("|"):
                 return False
             if op == "=" and str(o[k]) != v:
                 return False
