@@ -13,6 +13,14 @@
 #include "output/community_id.h"
 
 #include <string.h>
+
+/* Every flow record is hashed.  OpenSSL 3's one-shot SHA1() and the EVP
+ * interface allocate a digest context per call (and take locks to fetch
+ * the algorithm), which made a malloc per record; the low-level SHA1_*
+ * functions work on a context on our stack.  They are deprecated in
+ * OpenSSL 3 but still part of its API, so their warnings are silenced for
+ * this file only. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -124,7 +132,10 @@ void community_id_of_record(const struct flow_record *r, uint16_t seed, char out
         buf[n++] = (uint8_t)(t.dport >> 8);
         buf[n++] = (uint8_t)t.dport;
     }
-    SHA1(buf, n, digest);
+    SHA_CTX sha;
+    SHA1_Init(&sha);
+    SHA1_Update(&sha, buf, n);
+    SHA1_Final(digest, &sha);
     out[0] = '1';
     out[1] = ':';
     EVP_EncodeBlock((unsigned char *)out + 2, digest, SHA_DIGEST_LENGTH);
