@@ -239,6 +239,27 @@ static bool live_on_frame(void *user, const struct nm_frame *frame)
     return true;
 }
 
+static uint64_t live_retire_us(const struct live_worker *lw)
+{
+    unsigned ms = lw->live->cfg->ring_timeout_ms ? lw->live->cfg->ring_timeout_ms
+                                                 : AFPACKET_DEFAULT_RETIRE_MS;
+    return (uint64_t)ms * 1000;
+}
+
+/* The error arrives ahead of packets still in a block the kernel has not
+ * retired yet (the last echo before the link went down, say): they are
+ * read first, for a little over two retire periods, or their flows would
+ * start again after the flush as records of their own. */
+static void live_drain_socket(struct live_worker *lw, unsigned i)
+{
+    const struct timespec pause = { 0, 5000000 };   /* 5 ms */
+    uint64_t end = live_mono_us() + 2 * live_retire_us(lw) + 50000;
+
+    while (live_mono_us() < end)
+        if (afpacket_poll(lw->socks[i], 0, live_on_frame, lw) <= 0)
+            nanosleep(&pause, NULL);
+}
+
 static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
 {
     char msg[320];
@@ -249,6 +270,7 @@ static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
          * written now rather than an idle timeout later.  Flows are not
          * keyed by interface, so with several interfaces a worker ends
          * all of its flows (they start again with the next packet). */
+        live_drain_socket(lw, i);
         live_refresh_drops(lw);
         flow_table_flush(lw->w.flows, FLOW_END_IFACE_DOWN);
         snprintf(msg, sizeof(msg), "interface %s went down: its flows were written (end_reason "
@@ -315,9 +337,7 @@ static void live_drain_kernel(struct live_worker *lw)
 {
     const struct timespec pause = { 0, 5000000 };   /* 5 ms */
     uint64_t max = lw->live->cfg->max_packets;
-    unsigned retire_ms = lw->live->cfg->ring_timeout_ms ? lw->live->cfg->ring_timeout_ms
-                                                        : AFPACKET_DEFAULT_RETIRE_MS;
-    uint64_t end = live_mono_us() + 2ull * retire_ms * 1000 + 50000;
+    uint64_t end = live_mono_us() + 2 * live_retire_us(lw) + 50000;
 
     for (unsigned i = 0; i < lw->live->nifaces; i++)
         (void)afpacket_stop_intake(lw->socks[i]);   /* a vanished device may refuse */
