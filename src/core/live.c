@@ -165,19 +165,14 @@ static void live_fill_stats(struct live_worker *lw, struct nm_stats *st)
     st->output_stalls = lw->stalls;
 }
 
+/* Sent every tick, and also just before a burst of flow records: they
+ * carry the kernel drops seen so far (kernel_drops_seen), and this
+ * worker's ring keeps order, so the total is current for them. */
 static void live_send_stats(struct live_worker *lw)
 {
     live_fill_stats(lw, &lw->scratch.u.stats);
     lw->scratch.kind = LIVE_MSG_STATS;
     live_send(lw, &lw->scratch);
-}
-
-/* Flow records carry the kernel drops seen so far (kernel_drops_seen): a
- * stats message just before a burst of records makes that total current
- * for them, since this worker's ring keeps order. */
-static void live_refresh_drops(struct live_worker *lw)
-{
-    live_send_stats(lw);
 }
 
 /* Snapshot rows never wait for the output thread (the view must not slow
@@ -246,18 +241,27 @@ static uint64_t live_retire_us(const struct live_worker *lw)
     return (uint64_t)ms * 1000;
 }
 
-/* The error arrives ahead of packets still in a block the kernel has not
- * retired yet (the last echo before the link went down, say): they are
- * read first, for a little over two retire periods, or their flows would
- * start again after the flush as records of their own. */
-static void live_drain_socket(struct live_worker *lw, unsigned i)
+/* Reads what sockets [first, first + n) still hold.  A partly filled block
+ * is handed over only when it retires, so they are walked for a little
+ * over two retire periods (errors are ignored: they were reported).  Not
+ * past -c: the packets beyond the count are not wanted. */
+static void live_drain_sockets(struct live_worker *lw, unsigned first, unsigned n)
 {
     const struct timespec pause = { 0, 5000000 };   /* 5 ms */
+    uint64_t max = lw->live->cfg->max_packets;
     uint64_t end = live_mono_us() + 2 * live_retire_us(lw) + 50000;
 
-    while (live_mono_us() < end)
-        if (afpacket_poll(lw->socks[i], 0, live_on_frame, lw) <= 0)
+    while (live_mono_us() < end) {
+        if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
+            return;
+        int got = 0;
+        for (unsigned i = first; i < first + n; i++) {
+            int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+            got += rc > 0 ? rc : 0;
+        }
+        if (got == 0)
             nanosleep(&pause, NULL);
+    }
 }
 
 static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
@@ -269,9 +273,12 @@ static void live_poll_error(struct live_worker *lw, unsigned i, int rc)
         /* A link that went down ends its connections; the records are
          * written now rather than an idle timeout later.  Flows are not
          * keyed by interface, so with several interfaces a worker ends
-         * all of its flows (they start again with the next packet). */
-        live_drain_socket(lw, i);
-        live_refresh_drops(lw);
+         * all of its flows (they start again with the next packet).  The
+         * error arrives ahead of packets still in an unretired block (the
+         * last echo before the link went down, say): read them first, or
+         * their flows would start again as records of their own. */
+        live_drain_sockets(lw, i, 1);
+        live_send_stats(lw);
         flow_table_flush(lw->w.flows, FLOW_END_IFACE_DOWN);
         snprintf(msg, sizeof(msg), "interface %s went down: its flows were written (end_reason "
                  "iface_down); waiting for it to come back up", name);
@@ -325,34 +332,16 @@ static void live_wait(struct live_worker *lw)
     poll(pfds, n, 100);
 }
 
-/* After stop, what the kernel already captured is still ours: a partly
- * filled block is handed over only when it retires (retire_ms), and after
- * an interface vanishes the kernel may still hand over its last block.  So
- * every socket, gone ones included, is walked for a little over two retire
- * periods (errors are ignored now: they were reported).  Not when -c was
- * met: then the packets beyond the count are not wanted.  New packets are
- * shut out first, so the kernel's count of captured packets is final and
- * every one of them is processed (packets == kernel_packets - drops). */
+/* After stop, what the kernel already captured is still ours, and after
+ * an interface vanishes the kernel may still hand over its last block, so
+ * every socket, gone ones included, is drained.  New packets are shut out
+ * first, so the kernel's count of captured packets is final and every one
+ * of them is processed (packets == kernel_packets - drops). */
 static void live_drain_kernel(struct live_worker *lw)
 {
-    const struct timespec pause = { 0, 5000000 };   /* 5 ms */
-    uint64_t max = lw->live->cfg->max_packets;
-    uint64_t end = live_mono_us() + 2 * live_retire_us(lw) + 50000;
-
     for (unsigned i = 0; i < lw->live->nifaces; i++)
         (void)afpacket_stop_intake(lw->socks[i]);   /* a vanished device may refuse */
-
-    while (live_mono_us() < end) {
-        if (max && atomic_load_explicit(&lw->live->packets, memory_order_relaxed) >= max)
-            return;
-        int got = 0;
-        for (unsigned i = 0; i < lw->live->nifaces; i++) {
-            int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
-            got += rc > 0 ? rc : 0;
-        }
-        if (got == 0)
-            nanosleep(&pause, NULL);
-    }
+    live_drain_sockets(lw, 0, lw->live->nifaces);
 }
 
 static void *live_worker_main(void *arg)
@@ -376,7 +365,7 @@ static void *live_worker_main(void *arg)
         }
     }
     live_drain_kernel(lw);
-    live_refresh_drops(lw);
+    live_send_stats(lw);
     flow_table_flush(lw->w.flows, FLOW_END_SHUTDOWN);
     live_send_stats(lw);
     lw->scratch.kind = LIVE_MSG_DONE;

@@ -53,6 +53,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tshark_flows import file_sha256  # noqa: E402  one content hash for both caches
+
 NDPI = os.environ.get("NDPI_READER", "ndpiReader")
 NDPI_OPTS = ["-v", "2"]
 CACHE_FORMAT = 1  # bump when the parsed structure changes
@@ -167,14 +170,6 @@ def run_raw(path, timeout=120):
         return "", None, "ndpiReader still running after %d s (killed)" % timeout
     except OSError as e:
         return "", 127, "cannot run %s: %s" % (NDPI, e)
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def oracle_for(path, cache_dir=None, timeout=120):
