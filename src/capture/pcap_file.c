@@ -95,6 +95,7 @@ struct pcap_input {
     const uint8_t *map;
     size_t map_len, map_pos;
     size_t map_released;   /* pages before this offset were handed back */
+    size_t page_size;      /* for releasing them, read once at open */
     uint8_t *buf;
     size_t cap, start, end;
     bool eof;
@@ -270,12 +271,11 @@ static size_t input_peek(struct pcap_input *in, size_t want, const uint8_t **p)
 
 static void input_release_behind(struct pcap_input *in)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t upto;
+    size_t page = in->page_size, upto;
 
-    if (in->map_pos < in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN || page <= 0)
+    if (in->map_pos < in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN || !page)
         return;
-    upto = (in->map_pos - INPUT_RELEASE_MARGIN) / (size_t)page * (size_t)page;
+    upto = (in->map_pos - INPUT_RELEASE_MARGIN) / page * page;
     if (upto > in->map_released)
         (void)madvise((void *)(uintptr_t)(in->map + in->map_released), upto - in->map_released,
                       MADV_DONTNEED);
@@ -334,6 +334,8 @@ static bool input_map(struct pcap_input *in, const struct stat *st)
     (void)madvise(map, (size_t)st->st_size, MADV_SEQUENTIAL);
     in->map = map;
     in->map_len = (size_t)st->st_size;
+    long page = sysconf(_SC_PAGESIZE);
+    in->page_size = page > 0 ? (size_t)page : 0;
     return true;
 }
 

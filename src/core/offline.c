@@ -7,11 +7,13 @@
  * still written (end_reason "eof") before the non-zero exit.
  */
 #include "core/offline.h"
+#include "core/offline_internal.h"
 
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture/filter.h"
 #include "capture/pcap_file.h"
@@ -33,18 +35,7 @@ static int offline_check_linktype(const struct pcap_file *f, const char *path)
     return -1;
 }
 
-/* pcapng files may mix link types, and a BPF program is tied to one, so
- * the expression is compiled once per link type met (a handful at most). */
-#define OFFLINE_FILTER_TYPES 8
-
-struct offline_filters {
-    const char *expr;
-    struct nm_filter progs[OFFLINE_FILTER_TYPES];
-    unsigned n;
-    bool broken;               /* a link type libpcap cannot compile for */
-};
-
-static int offline_filter_compile(struct offline_filters *fl, int linktype, bool report)
+int offline_filter_compile(struct offline_filters *fl, int linktype, bool report)
 {
     char err[PCAP_ERRBUF_SIZE + 64];
 
@@ -62,7 +53,7 @@ static int offline_filter_compile(struct offline_filters *fl, int linktype, bool
 
 /* True when the frame passes the filter (or there is none).  Frames of a
  * link type the expression cannot be compiled for are filtered out. */
-static bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame)
+bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame)
 {
     if (!fl->expr)
         return true;
@@ -74,7 +65,7 @@ static bool offline_filter_pass(struct offline_filters *fl, const struct nm_fram
     return filter_match(&fl->progs[fl->n - 1], frame);
 }
 
-static void offline_filters_free(struct offline_filters *fl)
+void offline_filters_free(struct offline_filters *fl)
 {
     for (unsigned i = 0; i < fl->n; i++)
         filter_free(&fl->progs[i]);
@@ -91,43 +82,68 @@ static void offline_finish(struct worker *w, struct output_set *outs, struct nm_
     output_set_flush(outs);
 }
 
+int offline_open(const struct nm_config *cfg, struct pcap_file **f,
+                 struct offline_filters *filters, bool report)
+{
+    char err[512];
+
+    *f = pcap_file_open(cfg->read_file, err, sizeof(err));
+    if (!*f) {
+        if (report)
+            fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
+    if (report && offline_check_linktype(*f, cfg->read_file) != 0)
+        return NM_EXIT_FAILURE;
+    /* Compile up front so a bad expression is refused before any output. */
+    if (filters->expr && pcap_file_linktype(*f) >= 0 &&
+        offline_filter_compile(filters, pcap_file_linktype(*f), report) != 0)
+        return NM_EXIT_USAGE;
+    return NM_EXIT_OK;
+}
+
+/* The pipeline pays off on two or more CPUs; it is left out for what needs
+ * the flow table and the reading in one thread: a view (snapshots), -c
+ * and --realtime (both pace or stop reading by what was accounted), and
+ * standard input (frames point into a buffer that reading reuses). */
+static bool offline_use_pipeline(const struct nm_config *cfg)
+{
+    if (cfg->snapshot_us || cfg->realtime || cfg->max_packets || strcmp(cfg->read_file, "-") == 0)
+        return false;
+    if (cfg->workers)
+        return cfg->workers > 1;
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
 int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats,
                 bool *ran)
 {
     char err[512];
     struct nm_frame frame;
-    struct worker *w = calloc(1, sizeof(*w));
+    struct worker *w = NULL;
     struct pcap_file *f = NULL;
     enum flow_end_reason why = FLOW_END_EOF;
     uint64_t seen = 0, last_ts = 0, filtered = 0, filtered_bytes = 0;
     struct offline_filters filters = { .expr = cfg->filter_expr };
     struct view_feed feed;
-    int rc = NM_EXIT_FAILURE;
+    int rc;
 
+    if (offline_use_pipeline(cfg))
+        return offline_pipeline_run(cfg, outs, stats, ran);
+    w = calloc(1, sizeof(*w));
     if (view_feed_init(&feed, cfg) != 0 || !w) {
         fprintf(stderr, "netmoon: out of memory\n");
         view_feed_fini(&feed);
         free(w);
         return NM_EXIT_FAILURE;
     }
-    f = pcap_file_open(cfg->read_file, err, sizeof(err));
-    if (!f) {
-        fprintf(stderr, "netmoon: %s\n", err);
+    if ((rc = offline_open(cfg, &f, &filters, true)) != NM_EXIT_OK)
         goto out;
-    }
-    if (offline_check_linktype(f, cfg->read_file) != 0)
-        goto out;
-    /* Compile up front so a bad expression is refused before any output. */
-    if (filters.expr && pcap_file_linktype(f) >= 0 &&
-        offline_filter_compile(&filters, pcap_file_linktype(f), true) != 0) {
-        rc = NM_EXIT_USAGE;
-        goto out;
-    }
     if (worker_init(w, cfg, 0, output_set_emit, outs, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
+        rc = NM_EXIT_FAILURE;
         goto out;
     }
-    rc = NM_EXIT_OK;
     *ran = true;
     for (;;) {
         if (signals_stop_requested() || (cfg->max_packets && seen >= cfg->max_packets)) {

@@ -28,6 +28,7 @@
 #include "flow/flow_key.h"
 
 #define FLOW_NIL UINT32_MAX
+#define FLOW_INDEX_MIN_SLOTS 1024u
 
 enum {
     FLOW_F_SYN_SEEN = 1u << 0,     /* a SYN without ACK started this flow */
@@ -86,6 +87,8 @@ struct flow_table {
 
     struct flow_slot *slots;
     uint32_t mask;
+    uint32_t index_max_slots;      /* the index doubles up to this size */
+    uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
     struct flow_list lru, active_q;
     struct flow_table_stats stats;
@@ -162,6 +165,41 @@ static uint32_t flow_index_find(const struct flow_table *t, const struct flow_ke
         }
         i = (i + 1) & t->mask;
     }
+}
+
+/* The index starts small and doubles at half load, up to twice
+ * --max-flows: a table holding few flows then probes a few cache lines
+ * and pages instead of random spots in megabytes (the dominant cost of a
+ * lookup was the TLB and cache miss on the slot).  Each doubling re-inserts
+ * every entry once: amortised O(1) per flow, one pause of a few
+ * milliseconds per million flows.  If memory for a doubling cannot be had,
+ * the index stays as it is and the table holds at most half its slots
+ * (flow_alloc evicts), so probes stay short and always end. */
+static void flow_index_grow(struct flow_table *t)
+{
+    uint32_t old_n = t->mask + 1, n = old_n * 2;
+    struct flow_slot *ns;
+
+    if (old_n >= t->index_max_slots || !(ns = calloc(n, sizeof(*ns)))) {
+        t->index_full_at = old_n / 2;
+        return;
+    }
+    for (uint32_t i = 0; i < old_n; i++) {
+        if (!t->slots[i].flow_plus1)
+            continue;
+        uint32_t j = t->slots[i].hash & (n - 1);
+        while (ns[j].flow_plus1)
+            j = (j + 1) & (n - 1);
+        ns[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->mask = n - 1;
+}
+
+void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
+{
+    __builtin_prefetch(&t->slots[(uint32_t)hash & t->mask]);
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones, so
@@ -293,7 +331,7 @@ static uint32_t flow_alloc(struct flow_table *t)
 {
     uint32_t i;
 
-    if (t->stats.active >= t->cfg.max_flows) {
+    if (t->stats.active >= t->cfg.max_flows || t->stats.active >= t->index_full_at) {
         /* Full: the least recently seen flow makes room, and is reported. */
         t->stats.evicted++;
         flow_end(t, t->lru.tail, FLOW_END_EVICTED);
@@ -328,7 +366,10 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     if (key->proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
 
-    /* The index may have shifted while evicting: look the slot up again. */
+    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
+        flow_index_grow(t);
+    /* The index may have shifted while evicting or growing: look the slot
+     * up again. */
     flow_index_find(t, key, hash, &slot);
     t->slots[slot].hash = hash;
     t->slots[slot].flow_plus1 = i + 1;
@@ -536,16 +577,29 @@ static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
     return prev < ts ? prev : ts;
 }
 
+uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
+                        struct flow_key *key, unsigned *side)
+{
+    flow_key_from_packet(pkt, key, side);
+    return flow_key_hash(key, t->seed);
+}
+
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
     unsigned side;
-    uint32_t slot;
+    uint64_t hash = flow_table_key(t, pkt, &key, &side);
+
+    flow_table_update_keyed(t, pkt, &key, side, hash);
+}
+
+void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
+                             const struct flow_key *key, unsigned side, uint64_t hash64)
+{
+    uint32_t slot, hash = (uint32_t)hash64;
 
     flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
-    flow_key_from_packet(pkt, &key, &side);
-    uint32_t hash = (uint32_t)flow_key_hash(&key, t->seed);
-    uint32_t i = flow_index_find(t, &key, hash, &slot);
+    uint32_t i = flow_index_find(t, key, hash, &slot);
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
@@ -566,7 +620,7 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
         }
     }
     if (i == FLOW_NIL) {
-        i = flow_create(t, &key, hash, pkt, side);
+        i = flow_create(t, key, hash, pkt, side);
     } else {
         flow_list_unlink(t, &t->lru, i, false);
         flow_list_push_head(t, &t->lru, i, false);
@@ -608,9 +662,12 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* Keep the load factor at or below 1/2 so linear probes stay short. */
     while (nslots < 2ull * t->cfg.max_flows)
         nslots <<= 1;
+    t->index_max_slots = (uint32_t)nslots;
+    t->index_full_at = UINT32_MAX;
+    nslots = nslots < FLOW_INDEX_MIN_SLOTS ? nslots : FLOW_INDEX_MIN_SLOTS;
     t->mask = (uint32_t)(nslots - 1);
-    /* calloc of large blocks maps fresh zero pages: only the slots and
-     * flows actually touched become resident, so memory follows load. */
+    /* calloc of large blocks maps fresh zero pages: only the flows
+     * actually touched become resident, so memory follows load. */
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);

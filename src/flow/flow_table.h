@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "decode/decode.h"
+#include "flow/flow_key.h"
 #include "output/record.h"
 
 #define FLOW_TABLE_DEFAULT_MAX_FLOWS 1000000u
@@ -60,6 +61,19 @@ void flow_table_destroy(struct flow_table *t);
 
 /* Accounts one decoded packet (pkt->has_ip must be set). */
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
+
+/* flow_table_update in two steps, for callers that find the key on one
+ * thread and account on another (the offline pipeline): the packet's key,
+ * sender side and keyed hash.  It only reads what flow_table_create set,
+ * so any thread may call it while the owner updates the table. */
+uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
+                        struct flow_key *key, unsigned *side);
+/* Starts loading the index slot of a hash from flow_table_key, so that a
+ * caller holding a batch of packets overlaps their cache misses. */
+void flow_table_prefetch(const struct flow_table *t, uint64_t hash);
+/* flow_table_update with the key and hash from flow_table_key. */
+void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
+                             const struct flow_key *key, unsigned side, uint64_t hash);
 
 /* Moves time forward without a packet (live capture ticks) and expires what
  * is due.  Time never goes backwards: an older now_us is ignored. */

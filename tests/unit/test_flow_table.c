@@ -468,6 +468,32 @@ static void test_churn_packet_total(void)
     flow_table_destroy(t);
 }
 
+/* The index starts at 1024 slots and doubles at half load: 20000 flows
+ * go through five doublings, then every one of them is found again (a
+ * second packet joins its flow instead of starting a new one). */
+static void test_index_growth_keeps_every_flow(void)
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 30000, .idle_timeout_us = 3600000000ull };
+    struct flow_table *t = flow_table_create(&cfg, sum_pkts, NULL, err, sizeof(err));
+    const unsigned n = 20000;
+    struct flow_table_stats st;
+
+    total_pkts = 0;
+    for (unsigned round = 0; round < 2; round++)
+        for (unsigned i = 0; i < n; i++) {
+            struct nm_addr a = v4(198, 18, (uint8_t)(i >> 8), (uint8_t)i);
+            feed(t, udp(a, (uint16_t)(1024 + i), srv, 53, 100, round * 1000 + i / 100));
+        }
+    flow_table_get_stats(t, &st);
+    CHECK_EQ_U(st.created, n);
+    CHECK_EQ_U(st.active, n);
+    CHECK_EQ_U(st.evicted, 0);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(total_pkts, 2 * n);
+    flow_table_destroy(t);
+}
+
 int main(void)
 {
     cli = v4(198, 18, 0, 1);
@@ -492,5 +518,6 @@ int main(void)
     RUN(test_eviction_lru_reported);
     RUN(test_churn_conserves_packets);
     RUN(test_churn_packet_total);
+    RUN(test_index_growth_keeps_every_flow);
     TESTLIB_EXIT();
 }

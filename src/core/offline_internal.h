@@ -1,0 +1,45 @@
+/*
+ * offline_internal.h: what the single-threaded -r path (offline.c) and the
+ * pipelined one (offline_pipeline.c) share: checking the link type and the
+ * per-link-type filter programs.
+ */
+#ifndef NETMOON_CORE_OFFLINE_INTERNAL_H
+#define NETMOON_CORE_OFFLINE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "capture/filter.h"
+#include "capture/pcap_file.h"
+#include "core/config.h"
+#include "core/outputs.h"
+
+/* pcapng files may mix link types, and a BPF program is tied to one, so
+ * the expression is compiled once per link type met (a handful at most). */
+#define OFFLINE_FILTER_TYPES 8
+
+
+struct offline_filters {
+    const char *expr;
+    struct nm_filter progs[OFFLINE_FILTER_TYPES];
+    unsigned n;
+    bool broken;               /* a link type libpcap cannot compile for */
+};
+
+/* Compiles expr for linktype; report: print why it failed.  0 or -1. */
+int offline_filter_compile(struct offline_filters *fl, int linktype, bool report);
+/* True when the frame passes the filter (or there is none). */
+bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame);
+void offline_filters_free(struct offline_filters *fl);
+
+/* Opens cfg->read_file, checks its link type and compiles the filter for
+ * it; prints why and returns an enum nm_exit status on failure. */
+int offline_open(const struct nm_config *cfg, struct pcap_file **f,
+                 struct offline_filters *filters, bool report);
+
+/* The pipelined -r path: a reader thread (read, filter, decode, key) and
+ * a flow thread hand over through SPSC rings to the calling thread, which
+ * runs the outputs. */
+int offline_pipeline_run(const struct nm_config *cfg, struct output_set *outs,
+                         struct nm_stats *stats, bool *ran);
+
+#endif

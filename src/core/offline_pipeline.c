@@ -1,0 +1,333 @@
+/*
+ * offline_pipeline.c: the -r path on three threads.
+ *
+ *   reader thread   read a frame, filter, decode, build the flow key and hash
+ *        | ring of decoded packets (SPSC)
+ *   flow thread     account in the flow table, TCP analysis, expiry
+ *        | ring of flow records (SPSC)
+ *   calling thread  the outputs (JSON formatting and writing)
+ *
+ * Decoding and flow accounting cost about the same per packet, so on two
+ * or more CPUs the stages overlap, as Suricata's "autofp" runmode splits
+ * packet acquisition from flow work.  The flow thread still sees every
+ * frame in file order (non-IP frames as a time tick), so its clock, and so
+ * every record, is exactly that of the single-threaded path; only the
+ * moment a record is written changes.
+ *
+ * Decoded packets point into the file's memory map, which stays mapped
+ * until the reader closes the file after both threads are done.  A full
+ * ring makes its producer wait: offline, nothing is ever dropped.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/spsc_ring.h"
+#include "core/offline_internal.h"
+#include "core/signals.h"
+#include "core/worker.h"
+
+#define PIPE_PACKET_RING 1024u   /* about 200 KB: stays in cache between the threads */
+#define PIPE_RECORD_RING 1024u
+#define PIPE_BURST 32u
+#define PIPE_PAUSE_NS 50000L   /* a waiting thread sleeps 50 µs */
+
+enum pipe_msg_kind { PIPE_PACKET, PIPE_TICK, PIPE_END };
+
+/* One frame for the flow thread.  A tick carries only pkt.ts_us; the end
+ * carries why reading stopped in side. */
+struct pipe_msg {
+    uint8_t kind;
+    uint8_t side;
+    uint64_t hash;
+    struct flow_key key;
+    struct nm_packet pkt;
+};
+
+struct pipeline {
+    const struct nm_config *cfg;
+    struct worker w;                 /* decode: reader thread; flows: flow thread */
+    struct pcap_file *f;
+    struct offline_filters filters;
+    struct spsc_ring *packets, *records;
+    pthread_t reader, flower;
+    bool reader_started, flower_started;
+    uint64_t waits;                  /* reader found the packet ring full */
+    /* Reader results, complete before it enqueues PIPE_END. */
+    int rc;
+    char error[600];
+    uint64_t last_ts, filtered, filtered_bytes;
+    /* Set by the flow thread after its last record is in the ring. */
+    _Atomic bool done;
+    struct pipe_msg batch[PIPE_BURST];   /* reader side */
+    unsigned batch_n;
+    struct pipe_msg flow_batch[PIPE_BURST];   /* flow thread side */
+    uint64_t flow_waits;                 /* flow thread found the record ring full */
+    struct flow_record out_batch[PIPE_BURST]; /* calling thread side */
+};
+
+static void pipe_pause(void)
+{
+    const struct timespec pause = { 0, PIPE_PAUSE_NS };
+    nanosleep(&pause, NULL);
+}
+
+/* Enqueues all n items, waiting for room: nothing is dropped offline. */
+static void pipe_push(struct spsc_ring *r, const void *items, uint32_t n, size_t size,
+                      uint64_t *waits)
+{
+    const uint8_t *p = items;
+
+    while (n) {
+        uint32_t put = spsc_ring_enqueue_burst(r, p, n);
+        p += (size_t)put * size;
+        n -= put;
+        if (n) {
+            (*waits)++;
+            pipe_pause();
+        }
+    }
+}
+
+/* ---- reader thread ------------------------------------------------------------ */
+
+static void reader_flush(struct pipeline *pl)
+{
+    pipe_push(pl->packets, pl->batch, pl->batch_n, sizeof(pl->batch[0]), &pl->waits);
+    pl->batch_n = 0;
+}
+
+static struct pipe_msg *reader_slot(struct pipeline *pl)
+{
+    if (pl->batch_n == PIPE_BURST)
+        reader_flush(pl);
+    return &pl->batch[pl->batch_n++];
+}
+
+static void reader_frame(struct pipeline *pl, const struct nm_frame *frame)
+{
+    struct pipe_msg *m = reader_slot(pl);
+    unsigned side;
+
+    if (decode_packet(&pl->w.decode, frame, &m->pkt)) {
+        m->kind = PIPE_PACKET;
+        m->hash = flow_table_key(pl->w.flows, &m->pkt, &m->key, &side);
+        m->side = (uint8_t)side;
+    } else {
+        m->kind = PIPE_TICK;
+        m->pkt.ts_us = frame->ts_us;
+    }
+}
+
+static enum flow_end_reason reader_read_all(struct pipeline *pl)
+{
+    struct nm_frame frame;
+
+    for (;;) {
+        if (signals_stop_requested())
+            return FLOW_END_SHUTDOWN;
+        enum pcap_file_status st = pcap_file_next(pl->f, &frame);
+        if (st == PCAP_FILE_EOF)
+            return FLOW_END_EOF;
+        if (st == PCAP_FILE_ERROR) {
+            snprintf(pl->error, sizeof(pl->error), "%s", pcap_file_error(pl->f));
+            pl->rc = NM_EXIT_FAILURE;
+            return FLOW_END_EOF;
+        }
+        if (frame.ts_us > pl->last_ts)
+            pl->last_ts = frame.ts_us;
+        if (!offline_filter_pass(&pl->filters, &frame)) {
+            pl->filtered++;
+            pl->filtered_bytes += frame.wirelen;
+            continue;
+        }
+        reader_frame(pl, &frame);
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    struct pipeline *pl = arg;
+    enum flow_end_reason why = reader_read_all(pl);
+    struct pipe_msg *end = reader_slot(pl);
+
+    end->kind = PIPE_END;
+    end->side = (uint8_t)why;
+    /* The ring's release store publishes rc, error and the counters above
+     * along with PIPE_END. */
+    reader_flush(pl);
+    return NULL;
+}
+
+/* ---- flow thread ---------------------------------------------------------------- */
+
+static void flower_emit(void *user, const struct flow_record *rec)
+{
+    struct pipeline *pl = user;
+
+    pipe_push(pl->records, rec, 1, sizeof(*rec), &pl->flow_waits);
+}
+
+static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m)
+{
+    switch (m->kind) {
+    case PIPE_PACKET:
+        flow_table_update_keyed(pl->w.flows, &m->pkt, &m->key, m->side, m->hash);
+        return true;
+    case PIPE_TICK:
+        flow_table_advance(pl->w.flows, m->pkt.ts_us);
+        return true;
+    default:
+        flow_table_flush(pl->w.flows, (enum flow_end_reason)m->side);
+        return false;
+    }
+}
+
+static void *flower_main(void *arg)
+{
+    struct pipeline *pl = arg;
+    bool more = true;
+
+    while (more) {
+        uint32_t got = spsc_ring_dequeue_burst(pl->packets, pl->flow_batch, PIPE_BURST);
+        if (!got)
+            pipe_pause();
+        /* The batch's index slots load in parallel instead of one miss
+         * after another. */
+        for (uint32_t i = 0; i < got; i++)
+            if (pl->flow_batch[i].kind == PIPE_PACKET)
+                flow_table_prefetch(pl->w.flows, pl->flow_batch[i].hash);
+        for (uint32_t i = 0; i < got && more; i++)
+            more = flower_handle(pl, &pl->flow_batch[i]);
+    }
+    /* Release: every record is in the ring before the output loop, which
+     * acquires done, does its last drain. */
+    atomic_store_explicit(&pl->done, true, memory_order_release);
+    return NULL;
+}
+
+/* ---- calling thread: outputs ------------------------------------------------------ */
+
+static void pipeline_output_loop(struct pipeline *pl, struct output_set *outs)
+{
+    for (;;) {
+        /* Acquire, pairs with the release in flower_main: read before the
+         * drain, so the drain after it sees every record. */
+        bool done = atomic_load_explicit(&pl->done, memory_order_acquire);
+        uint32_t got, moved = 0;
+        while ((got = spsc_ring_dequeue_burst(pl->records, pl->out_batch, PIPE_BURST)) > 0) {
+            for (uint32_t i = 0; i < got; i++)
+                output_set_flow(outs, &pl->out_batch[i]);
+            moved += got;
+        }
+        if (done)
+            return;
+        output_set_tick(outs);
+        if (!moved)
+            pipe_pause();
+    }
+}
+
+static int pipeline_collect(struct pipeline *pl, struct nm_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    worker_collect_stats(&pl->w, stats);
+    stats->ts_us = pl->last_ts;
+    stats->output_stalls = pl->waits + pl->flow_waits;
+    stats->filtered_out = pl->filtered;
+    stats->decode.frames += pl->filtered;   /* read, though not decoded */
+    stats->decode.bytes += pl->filtered_bytes;
+    if (pl->rc != NM_EXIT_OK)
+        fprintf(stderr, "netmoon: %s; flows seen before it are still written\n", pl->error);
+    return pl->rc;
+}
+
+static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
+{
+    char err[512];
+    int rc;
+
+    pl->cfg = cfg;
+    pl->filters.expr = cfg->filter_expr;
+    if ((rc = offline_open(cfg, &pl->f, &pl->filters, true)) != NM_EXIT_OK)
+        return rc;
+    pl->packets = spsc_ring_create(PIPE_PACKET_RING, sizeof(struct pipe_msg));
+    pl->records = spsc_ring_create(PIPE_RECORD_RING, sizeof(struct flow_record));
+    if (!pl->packets || !pl->records) {
+        fprintf(stderr, "netmoon: out of memory for the pipeline rings (try -T 1)\n");
+        return NM_EXIT_FAILURE;
+    }
+    if (worker_init(&pl->w, cfg, 0, flower_emit, pl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
+    return NM_EXIT_OK;
+}
+
+static int pipeline_start(struct pipeline *pl)
+{
+    if (pthread_create(&pl->flower, NULL, flower_main, pl) != 0) {
+        /* Nothing will ever be written: let the output loop return. */
+        atomic_store_explicit(&pl->done, true, memory_order_release);
+        return -1;
+    }
+    pl->flower_started = true;
+    if (pthread_create(&pl->reader, NULL, reader_main, pl) != 0) {
+        /* The flow thread waits for a PIPE_END that no reader will send. */
+        struct pipe_msg *end = reader_slot(pl);
+        end->kind = PIPE_END;
+        end->side = FLOW_END_SHUTDOWN;
+        reader_flush(pl);
+        return -1;
+    }
+    pl->reader_started = true;
+    return 0;
+}
+
+static void pipeline_close(struct pipeline *pl)
+{
+    if (pl->reader_started)
+        pthread_join(pl->reader, NULL);
+    if (pl->flower_started)
+        pthread_join(pl->flower, NULL);
+    if (pl->w.flows)
+        worker_fini(&pl->w);
+    offline_filters_free(&pl->filters);
+    if (pl->f)
+        pcap_file_close(pl->f);
+    spsc_ring_destroy(pl->packets);
+    spsc_ring_destroy(pl->records);
+}
+
+int offline_pipeline_run(const struct nm_config *cfg, struct output_set *outs,
+                         struct nm_stats *stats, bool *ran)
+{
+    struct pipeline *pl = calloc(1, sizeof(*pl));
+    int rc = NM_EXIT_FAILURE;
+
+    if (!pl) {
+        fprintf(stderr, "netmoon: out of memory\n");
+        return rc;
+    }
+    if ((rc = pipeline_open(pl, cfg)) != NM_EXIT_OK)
+        goto out;
+    if (pipeline_start(pl) != 0) {
+        fprintf(stderr, "netmoon: cannot start the pipeline threads (try -T 1)\n");
+        pipeline_output_loop(pl, outs);
+        rc = NM_EXIT_FAILURE;
+        goto out;
+    }
+    *ran = true;
+    pipeline_output_loop(pl, outs);
+    pthread_join(pl->reader, NULL);
+    pl->reader_started = false;
+    rc = pipeline_collect(pl, stats);
+    output_set_flush(outs);
+out:
+    pipeline_close(pl);
+    free(pl);
+    return rc;
+}
