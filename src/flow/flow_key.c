@@ -40,11 +40,6 @@ void flow_key_from_packet(const struct nm_packet *pkt, struct flow_key *key, uns
     *side = s;
 }
 
-bool flow_key_equal(const struct flow_key *a, const struct flow_key *b)
-{
-    return memcmp(a, b, sizeof(*a)) == 0;
-}
-
 static inline uint64_t flow_key_load64(const uint8_t *p)
 {
     uint64_t v;

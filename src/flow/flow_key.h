@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "decode/decode.h"
 
@@ -32,7 +33,17 @@ struct flow_key {
  * packet's sender. */
 void flow_key_from_packet(const struct nm_packet *pkt, struct flow_key *key, unsigned *side);
 
-bool flow_key_equal(const struct flow_key *a, const struct flow_key *b);
+/* Inline word compares: a libc memcmp call per lookup was a visible share
+ * of the flow thread. */
+static inline bool flow_key_equal(const struct flow_key *a, const struct flow_key *b)
+{
+    uint64_t x[5], y[5];
+
+    _Static_assert(sizeof(struct flow_key) == sizeof(x), "flow_key must be 5 words, no padding");
+    memcpy(x, a, sizeof(x));
+    memcpy(y, b, sizeof(y));
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
 
 /* Keyed 64-bit hash of a canonical key; seed defeats hash flooding. */
 uint64_t flow_key_hash(const struct flow_key *key, uint64_t seed);
