@@ -114,6 +114,34 @@ uint32_t spsc_ring_dequeue_burst(struct spsc_ring *r, void *out, uint32_t max)
     return todo;
 }
 
+uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max)
+{
+    /* Relaxed: only this thread (the consumer) ever writes head. */
+    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint32_t avail = r->tail_cache - head, slot = head & r->mask;
+    if (avail < max) {
+        /* Acquire, pairs with the producer's release store of tail in
+         * spsc_ring_enqueue_burst: the records below that tail are
+         * completely written before we read them in place. */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        avail = r->tail_cache - head;
+    }
+    uint32_t run = r->mask + 1 - slot;
+    uint32_t n = max < avail ? max : avail;
+    n = n < run ? n : run;
+    *first = r->slots + (size_t)slot * r->record_size;
+    return n;
+}
+
+void spsc_ring_release(struct spsc_ring *r, uint32_t n)
+{
+    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    /* Release, pairs with the producer's acquire load of head in
+     * spsc_ring_enqueue_burst: our in-place reads of these slots complete
+     * before the producer may overwrite them. */
+    atomic_store_explicit(&r->head, head + n, memory_order_release);
+}
+
 uint32_t spsc_ring_count(const struct spsc_ring *r)
 {
     struct spsc_ring *m = (struct spsc_ring *)r;

@@ -79,6 +79,13 @@ static inline bool spsc_ring_dequeue(struct spsc_ring *r, void *out)
 }
 
 /* Records currently queued (a snapshot; exact only when both sides idle). */
+/* Zero-copy consumer side: the number of records (at most max) readable in
+ * place from *first, contiguous in memory (a run stops at the ring's end).
+ * They stay the consumer's until spsc_ring_release(r, n) hands the first n
+ * back to the producer; peek and dequeue must not be mixed in between. */
+uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max);
+void spsc_ring_release(struct spsc_ring *r, uint32_t n);
+
 uint32_t spsc_ring_count(const struct spsc_ring *r);
 
 /* Total records refused because the ring was full, since creation. */

@@ -64,7 +64,6 @@ struct pipeline {
     _Atomic bool done;
     struct pipe_msg batch[PIPE_BURST];   /* reader side */
     unsigned batch_n;
-    struct pipe_msg flow_batch[PIPE_BURST];   /* flow thread side */
     uint64_t flow_waits;                 /* flow thread found the record ring full */
     struct flow_record out_batch[PIPE_BURST]; /* calling thread side */
 };
@@ -192,16 +191,19 @@ static void *flower_main(void *arg)
     bool more = true;
 
     while (more) {
-        uint32_t got = spsc_ring_dequeue_burst(pl->packets, pl->flow_batch, PIPE_BURST);
+        void *first;
+        uint32_t got = spsc_ring_peek(pl->packets, &first, PIPE_BURST);
+        const struct pipe_msg *batch = first;
         if (!got)
             pipe_pause();
         /* The batch's index slots load in parallel instead of one miss
-         * after another. */
+         * after another; the packets are read in place in the ring. */
         for (uint32_t i = 0; i < got; i++)
-            if (pl->flow_batch[i].kind == PIPE_PACKET)
-                flow_table_prefetch(pl->w.flows, pl->flow_batch[i].hash);
+            if (batch[i].kind == PIPE_PACKET)
+                flow_table_prefetch(pl->w.flows, batch[i].hash);
         for (uint32_t i = 0; i < got && more; i++)
-            more = flower_handle(pl, &pl->flow_batch[i]);
+            more = flower_handle(pl, &batch[i]);
+        spsc_ring_release(pl->packets, got);
     }
     /* Release: every record is in the ring before the output loop, which
      * acquires done, does its last drain. */

@@ -99,6 +99,7 @@ static void test_wraparound_keeps_order(void)
 
 struct thread_args {
     struct spsc_ring *ring;
+    bool peek;               /* consume in place (peek/release) */
     uint64_t received;
     uint64_t bad;
 };
@@ -133,27 +134,32 @@ static void *consumer_main(void *arg)
     uint64_t expect = 0;
     unsigned want = 1;
     while (expect < SEQ_TOTAL) {
-        uint32_t got = spsc_ring_dequeue_burst(a->ring, buf, want);
+        void *first = buf;
+        uint32_t got = a->peek ? spsc_ring_peek(a->ring, &first, want)
+                               : spsc_ring_dequeue_burst(a->ring, buf, want);
+        const struct rec *in = first;
         if (got == 0) {
             sched_yield();
             continue;
         }
         for (uint32_t i = 0; i < got; i++, expect++)
-            if (buf[i].seq != expect || buf[i].check != rec_check(expect))
+            if (in[i].seq != expect || in[i].check != rec_check(expect))
                 a->bad++;
+        if (a->peek)
+            spsc_ring_release(a->ring, got);
         want = want % 24 + 1;
     }
     a->received = expect;
     return NULL;
 }
 
-static void test_two_threads_millions_in_order(void)
+static void two_threads_in_order(bool peek)
 {
     struct spsc_ring *r = spsc_ring_create(1024, sizeof(struct rec));
     CHECK(r != NULL);
     if (!r)
         return;
-    struct thread_args a = { .ring = r };
+    struct thread_args a = { .ring = r, .peek = peek };
     pthread_t p, c;
     CHECK(pthread_create(&c, NULL, consumer_main, &a) == 0);
     CHECK(pthread_create(&p, NULL, producer_main, &a) == 0);
@@ -167,11 +173,48 @@ static void test_two_threads_millions_in_order(void)
     spsc_ring_destroy(r);
 }
 
+static void test_two_threads_millions_in_order(void)
+{
+    two_threads_in_order(false);
+}
+
+static void test_two_threads_peek_in_place(void)
+{
+    two_threads_in_order(true);
+}
+
+/* A peek never runs past the ring's end, and only release frees slots. */
+static void test_peek_stops_at_ring_end(void)
+{
+    struct spsc_ring *r = spsc_ring_create(8, sizeof(struct rec));
+    struct rec buf[8];
+    void *first;
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    for (uint64_t i = 0; i < 8; i++)
+        buf[i] = (struct rec){ i, rec_check(i) };
+    CHECK_EQ_U(spsc_ring_enqueue_burst(r, buf, 6), 6);
+    CHECK_EQ_U(spsc_ring_dequeue_burst(r, buf, 5), 5);      /* head at slot 5 */
+    CHECK_EQ_U(spsc_ring_enqueue_burst(r, buf, 6), 6);      /* 7 queued, wraps */
+    CHECK_EQ_U(spsc_ring_peek(r, &first, 8), 3);            /* slots 5, 6, 7 */
+    CHECK_EQ_U(((const struct rec *)first)->seq, 5);
+    CHECK_EQ_U(spsc_ring_enqueue_burst(r, buf, 8), 1);      /* not freed yet */
+    spsc_ring_release(r, 3);
+    CHECK_EQ_U(spsc_ring_peek(r, &first, 8), 5);            /* from slot 0 */
+    CHECK_EQ_U(((const struct rec *)first)->seq, 2);
+    spsc_ring_release(r, 5);
+    CHECK_EQ_U(spsc_ring_count(r), 0);
+    spsc_ring_destroy(r);
+}
+
 int main(void)
 {
     RUN(test_create_rejects_bad_arguments);
     RUN(test_full_ring_counts_failures);
     RUN(test_wraparound_keeps_order);
     RUN(test_two_threads_millions_in_order);
+    RUN(test_two_threads_peek_in_place);
+    RUN(test_peek_stops_at_ring_end);
     TESTLIB_EXIT();
 }
