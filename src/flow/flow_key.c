@@ -47,26 +47,55 @@ static inline uint64_t flow_key_load64(const uint8_t *p)
     return v;
 }
 
-/* A multiply-xorshift mix per 8-byte word (the finaliser of MurmurHash3 /
- * splitmix64 family): fast, and every input bit reaches every output bit. */
-static inline uint64_t flow_key_mix(uint64_t h, uint64_t v)
+/* splitmix64's step: spreads one seed over the secret's six words. */
+static uint64_t flow_hash_splitmix(uint64_t *state)
 {
-    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    return h;
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void flow_hash_secret_init(struct flow_hash_secret *s, uint64_t seed)
+{
+    for (unsigned i = 0; i < 6; i++)
+        s->k[i] = flow_hash_splitmix(&seed);
+}
+
+__extension__ typedef unsigned __int128 flow_hash_u128;
+
+static inline flow_hash_u128 flow_hash_nh(uint64_t a, uint64_t b)
+{
+    return (flow_hash_u128)a * b;
+}
+
+/* NH, the keyed hash of UMAC (RFC 4418 §5): the sum of products of
+ * key-offset word pairs, with the secret drawn at random per table, so
+ * colliding keys cannot be chosen from outside (hash flooding).  Three
+ * independent multiplies instead of five dependent mixing rounds: the key
+ * hash was a visible share of decoding a packet.  A final multiply-xorshift
+ * spreads every bit into the low bits the index uses. */
+uint64_t flow_key_hash_with(const struct flow_key *key, const struct flow_hash_secret *s)
+{
+    const uint8_t *p = (const uint8_t *)key;
+    uint64_t w[5];
+
+    _Static_assert(sizeof(struct flow_key) == sizeof(w), "flow_key must be 5 words, no padding");
+    for (unsigned i = 0; i < 5; i++)
+        w[i] = flow_key_load64(p + 8 * i);
+    flow_hash_u128 nh = flow_hash_nh(w[0] + s->k[0], w[1] + s->k[1]) +
+                        flow_hash_nh(w[2] + s->k[2], w[3] + s->k[3]) +
+                        flow_hash_nh(w[4] + s->k[4], s->k[5] | 1);
+    uint64_t h = (uint64_t)nh ^ (uint64_t)(nh >> 64);
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 32);
 }
 
 uint64_t flow_key_hash(const struct flow_key *key, uint64_t seed)
 {
-    const uint8_t *p = (const uint8_t *)key;
-    uint64_t h = seed;
+    struct flow_hash_secret s;
 
-    _Static_assert(sizeof(struct flow_key) == 40, "flow_key must be 5 words, no padding");
-    for (size_t i = 0; i < sizeof(*key); i += 8)
-        h = flow_key_mix(h, flow_key_load64(p + i));
-    h ^= h >> 32;
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
+    flow_hash_secret_init(&s, seed);
+    return flow_key_hash_with(key, &s);
 }

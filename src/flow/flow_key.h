@@ -45,7 +45,14 @@ static inline bool flow_key_equal(const struct flow_key *a, const struct flow_ke
     return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-/* Keyed 64-bit hash of a canonical key; seed defeats hash flooding. */
+/* Keyed 64-bit hash of a canonical key; the secret (random per table)
+ * defeats hash flooding. */
+struct flow_hash_secret {
+    uint64_t k[6];
+};
+void flow_hash_secret_init(struct flow_hash_secret *s, uint64_t seed);
+uint64_t flow_key_hash_with(const struct flow_key *key, const struct flow_hash_secret *s);
+/* The same from a seed (derives the secret each call: for tests). */
 uint64_t flow_key_hash(const struct flow_key *key, uint64_t seed);
 
 #endif

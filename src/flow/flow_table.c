@@ -74,7 +74,7 @@ struct flow_table {
     struct flow_table_config cfg;
     flow_emit_fn *emit;
     void *emit_user;
-    uint64_t seed;
+    struct flow_hash_secret secret;
     uint64_t now;
     uint64_t last_pkt_ts;          /* the previous packet's timestamp */
     bool have_last_pkt;
@@ -206,7 +206,7 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
  * lookups never slow down as flows come and go. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)
 {
-    uint32_t hash = (uint32_t)flow_key_hash(&t->flows[flow].key, t->seed);
+    uint32_t hash = (uint32_t)flow_key_hash_with(&t->flows[flow].key, &t->secret);
     uint32_t i = hash & t->mask;
 
     while (t->slots[i].flow_plus1 != flow + 1)
@@ -581,7 +581,7 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side)
 {
     flow_key_from_packet(pkt, key, side);
-    return flow_key_hash(key, t->seed);
+    return flow_key_hash_with(key, &t->secret);
 }
 
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
@@ -658,7 +658,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
         t->cfg.max_flows = 1;
     t->emit = emit;
     t->emit_user = emit_user;
-    t->seed = flow_table_random_seed();
+    flow_hash_secret_init(&t->secret, flow_table_random_seed());
     /* Keep the load factor at or below 1/2 so linear probes stay short. */
     while (nslots < 2ull * t->cfg.max_flows)
         nslots <<= 1;

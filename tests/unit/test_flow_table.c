@@ -494,6 +494,37 @@ static void test_index_growth_keeps_every_flow(void)
     flow_table_destroy(t);
 }
 
+/* Keys that differ in one port or one address byte (what a scan or a busy
+ * server produces) spread over the index's low bits like random numbers:
+ * 2^16 keys into 2^17 buckets leave, by the Poisson law, about 60.7 % of
+ * buckets empty (e^-0.5), and 8 keys in one bucket less than once in a
+ * hundred tables. */
+static void test_hash_spreads_similar_keys(void)
+{
+    enum { KEYS = 1 << 16, BUCKETS = 1 << 17 };
+    static uint8_t load[BUCKETS];
+    unsigned empty = 0, worst = 0;
+
+    memset(load, 0, sizeof(load));
+    for (unsigned i = 0; i < KEYS; i++) {
+        struct flow_key k;
+        unsigned side;
+        struct nm_packet p = i & 1 ? udp(cli, (uint16_t)(i >> 1), srv, 53, 100, 0)
+                                   : udp(v4(198, 18, (uint8_t)(i >> 9), (uint8_t)(i >> 1)), 5353,
+                                         srv, 53, 100, 0);
+        flow_key_from_packet(&p, &k, &side);
+        uint8_t *b = &load[flow_key_hash(&k, 7) & (BUCKETS - 1)];
+        if (*b < 255)
+            (*b)++;
+    }
+    for (unsigned i = 0; i < BUCKETS; i++) {
+        empty += load[i] == 0;
+        worst = load[i] > worst ? load[i] : worst;
+    }
+    CHECK(empty > BUCKETS * 59 / 100 && empty < BUCKETS * 62 / 100);
+    CHECK(worst <= 7);
+}
+
 int main(void)
 {
     cli = v4(198, 18, 0, 1);
@@ -519,5 +550,6 @@ int main(void)
     RUN(test_churn_conserves_packets);
     RUN(test_churn_packet_total);
     RUN(test_index_growth_keeps_every_flow);
+    RUN(test_hash_spreads_similar_keys);
     TESTLIB_EXIT();
 }
