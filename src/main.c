@@ -18,13 +18,14 @@
 #include "core/offline.h"
 #include "core/outputs.h"
 #include "core/signals.h"
+#include "flow/flow_table.h"
 #include "output/json.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
-    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
+    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
 };
 
@@ -34,6 +35,7 @@ static const struct option main_long_options[] = {
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
     { "active-timeout", required_argument, NULL, OPT_ACTIVE },
     { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+    { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
@@ -78,7 +80,10 @@ static void main_usage(FILE *out)
 "  --idle-timeout SEC  end flows idle this long (default 60)\n"
 "  --active-timeout SEC  write interim records for flows older than SEC (default off)\n"
 "  --max-flows N       bound the flow table; the least recently used flow is\n"
-"                      evicted and reported when full (default 1000000)\n"
+"                      evicted and reported when full (default 1000000, in\n"
+"                      all: live workers share it)\n"
+"  --max-memory MIB    bound the flow state's memory too: lowers --max-flows\n"
+"                      to what fits (capture rings, -B, come on top)\n"
 "  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
 "                      outer packet instead of the inner one\n"
 "\n"
@@ -227,6 +232,11 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
             return main_usage_error("--max-flows needs a count from 1 to 2^30, not '%s'", optarg);
         cfg->max_flows = (uint32_t)v;
         return 0;
+    case OPT_MAX_MEMORY:
+        if (!main_parse_number(optarg, 1 << 20, &v) || v < 1)
+            return main_usage_error("--max-memory needs MiB from 1 to 1048576, not '%s'", optarg);
+        cfg->max_memory = (uint64_t)(v * 1048576.0);
+        return 0;
     case OPT_DURATION:
         if (!main_parse_number(optarg, 1e9, &v) || v <= 0)
             return main_usage_error("--duration needs seconds > 0, not '%s'", optarg);
@@ -235,6 +245,26 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     default:
         return main_usage_error("%s", "unknown option");
     }
+}
+
+/* --max-memory becomes a flow count: the flows that fit at their largest
+ * (flow_table_bytes_per_flow), so the table can never outgrow it. */
+static int main_apply_max_memory(struct nm_config *cfg)
+{
+    size_t per_flow = flow_table_bytes_per_flow();
+    uint64_t fit;
+
+    if (!cfg->max_memory)
+        return 0;
+    fit = cfg->max_memory / per_flow;
+    if (fit < 1) {
+        char need[32];
+        snprintf(need, sizeof(need), "%zu", per_flow);
+        return main_usage_error("--max-memory is too small: one flow takes up to %s bytes", need);
+    }
+    if (fit < cfg->max_flows)
+        cfg->max_flows = (uint32_t)fit;
+    return 0;
 }
 
 static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
@@ -273,7 +303,7 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         return main_usage_error("%s", "-r and -i cannot be used together");
     if (cfg->realtime && !cfg->read_file)
         return main_usage_error("%s", "--realtime replays a file: it needs -r");
-    return 0;
+    return main_apply_max_memory(cfg);
 }
 
 /* The view opens when standard output is a terminal and no headless output

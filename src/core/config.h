@@ -37,7 +37,8 @@ struct nm_config {
     bool no_decap;
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
-    uint32_t max_flows;
+    uint32_t max_flows;               /* in all, shared by the workers */
+    uint64_t max_memory;              /* --max-memory in bytes, 0 = none */
     bool realtime;                    /* --realtime: -r at the captured pace */
     uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
     uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */

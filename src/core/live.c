@@ -433,7 +433,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
         snprintf(err, errlen, "out of memory for worker %u's record ring", lw->id);
         return -1;
     }
-    if (worker_init(&lw->w, cfg, (uint8_t)lw->id, live_emit_flow, lw, err, errlen) != 0)
+    if (worker_init(&lw->w, cfg, (uint8_t)lw->id, lv->nworkers, live_emit_flow, lw, err, errlen) != 0)
         return -1;
     if (cfg->snapshot_us && !(lw->snap = snapshot_sel_create(VIEW_SNAPSHOT_LIMIT))) {
         snprintf(err, errlen, "out of memory for worker %u's snapshots", lw->id);

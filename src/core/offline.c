@@ -139,7 +139,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     }
     if ((rc = offline_open(cfg, &f, &filters, true)) != NM_EXIT_OK)
         goto out;
-    if (worker_init(w, cfg, 0, output_set_emit, outs, err, sizeof(err)) != 0) {
+    if (worker_init(w, cfg, 0, 1, output_set_emit, outs, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
         rc = NM_EXIT_FAILURE;
         goto out;

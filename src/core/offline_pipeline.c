@@ -262,7 +262,7 @@ static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
         fprintf(stderr, "netmoon: out of memory for the pipeline rings (try -T 1)\n");
         return NM_EXIT_FAILURE;
     }
-    if (worker_init(&pl->w, cfg, 0, flower_emit, pl, err, sizeof(err)) != 0) {
+    if (worker_init(&pl->w, cfg, 0, 1, flower_emit, pl, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_FAILURE;
     }

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, flow_emit_fn *emit,
-                void *emit_user, char *err, size_t errlen)
+int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsigned nworkers,
+                flow_emit_fn *emit, void *emit_user, char *err, size_t errlen)
 {
+    uint32_t share = nworkers > 1 ? cfg->max_flows / nworkers : cfg->max_flows;
+
     struct decode_options dopt = { .no_decap = cfg->no_decap };
     struct flow_table_config fcfg = {
-        .max_flows = cfg->max_flows,
+        .max_flows = share ? share : 1,
         .idle_timeout_us = cfg->idle_timeout_us,
         .active_timeout_us = cfg->active_timeout_us,
         .worker_id = id,

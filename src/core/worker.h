@@ -16,8 +16,9 @@ struct worker {
     struct nm_packet pkt;      /* scratch, reused for every frame */
 };
 
-int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, flow_emit_fn *emit,
-                void *emit_user, char *err, size_t errlen);
+/* One of nworkers: its flow table takes an even share of --max-flows. */
+int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsigned nworkers,
+                flow_emit_fn *emit, void *emit_user, char *err, size_t errlen);
 void worker_fini(struct worker *w);
 
 /* Decodes one frame and accounts it. */

@@ -197,6 +197,13 @@ static void flow_index_grow(struct flow_table *t)
     t->mask = n - 1;
 }
 
+size_t flow_table_bytes_per_flow(void)
+{
+    /* Four slots at the largest index, six while the last doubling holds
+     * the old index and the new one at once. */
+    return sizeof(struct flow) + sizeof(struct tcp_analysis) + 6 * sizeof(struct flow_slot);
+}
+
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
 {
     __builtin_prefetch(&t->slots[(uint32_t)hash & t->mask]);

@@ -40,6 +40,12 @@ struct flow_table_config {
     uint8_t worker_id;           /* goes into flow_id's top byte */
 };
 
+/* The most memory one tracked flow can take: its slot, its TCP analysis
+ * and its share of the index at its largest (twice --max-flows, rounded up
+ * to a power of two: at most four slots a flow, six during the doubling
+ * that reaches it).  --max-memory divides by this. */
+size_t flow_table_bytes_per_flow(void);
+
 /* Receives every record the table writes (ended, evicted, interim). */
 typedef void flow_emit_fn(void *user, const struct flow_record *rec);
 

@@ -43,5 +43,5 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
     fprintf(out, "  flows:             %" PRIu64 " created, %" PRIu64 " ended, %" PRIu64
                  " active\n", st->flows_created, st->flows_ended, st->flows_active);
     fprintf(out, "  flow evictions:    %" PRIu64 "%s\n", st->evictions,
-            st->evictions ? "  (table full: raise --max-flows)" : "");
+            st->evictions ? "  (table full: raise --max-flows / --max-memory)" : "");
 }

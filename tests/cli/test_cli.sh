@@ -37,6 +37,7 @@ expect unknown-option 2 "unknown option" -- "$NETMOON" --frobnicate
 expect missing-value 2 "needs a value" -- "$NETMOON" -r
 expect bad-count 2 "-c needs" -- "$NETMOON" -c abc -r "$sample"
 expect bad-max-flows 2 "max-flows" -- "$NETMOON" --max-flows 0 -r "$sample"
+expect bad-max-memory 2 "max-memory" -- "$NETMOON" --max-memory 0 -r "$sample"
 expect r-and-i 2 "cannot be used together" -- "$NETMOON" -r "$sample" -i lo
 expect no-such-file 1 "no such file" -- "$NETMOON" -r "$tmp/nope.pcap"
 expect directory 1 "$tmp" -- "$NETMOON" -r "$tmp"

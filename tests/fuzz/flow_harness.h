@@ -95,7 +95,7 @@ static int harness_begin(uint8_t selector)
     cfg.no_decap = (selector & HARNESS_NO_DECAP_BIT) != 0;
 
     memset(&harness, 0, sizeof harness);
-    if (worker_init(&harness.w, &cfg, 1, harness_emit, &harness, err, sizeof err) != 0) {
+    if (worker_init(&harness.w, &cfg, 1, 1, harness_emit, &harness, err, sizeof err) != 0) {
         fprintf(stderr, "fuzz harness: cannot create the flow table: %s\n", err);
         abort();
     }
