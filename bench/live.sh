@@ -49,7 +49,7 @@ root=$PWD
 RUNS=${BENCH_RUNS:-3}
 PACKETS=${BENCH_LIVE_PACKETS:-2000000}
 SETTLE=${BENCH_LIVE_SETTLE:-3}
-STOP_TIMEOUT=${BENCH_LIVE_STOP_TIMEOUT:-30}
+STOP_TIMEOUT=${BENCH_LIVE_STOP_TIMEOUT:-20}
 REPLAY_TIMEOUT=${BENCH_LIVE_REPLAY_TIMEOUT:-300}
 GEN=${BENCH_GEN:-$root/build/rel/bench/gen_workload}
 NETMOON=${NETMOON:-$root/netmoon}
@@ -106,9 +106,10 @@ show_command() {
     line=${line//"$root"\//./}
     line=${line//"$work"/TMPDIR}
     case $1 in
-        tcptrack) echo "script -qfec \"$line\" /dev/null   # needs a terminal" ;;
+        tcptrack) echo "script -qfec \"$line\" /dev/null   # needs a terminal; stopped by SIGINT" ;;
         softflowd) echo "$line   # stopped by softflowctl -c TMPDIR/softflowd.ctl shutdown" ;;
-        *) echo "$line" ;;
+        iftop) echo "$line   # stopped by SIGTERM" ;;
+        *) echo "$line   # stopped by SIGINT" ;;
     esac
 }
 
@@ -205,6 +206,7 @@ measure() {
     if [ "$tool" = none ]; then
         rx0=$(srv_rx); replay; rx1=$(srv_rx)
         printf '%s\t%s\t%s\t%s\t%s\tn/a\tn/a\tn/a\tn/a\t0\n' "$run" "$tool" "$sent" "$pps" "$((rx1 - rx0))" >>"$results"
+        note "round $run/$RUNS (no capture): replay $pps pps"
         return 0
     fi
     tool_command "$tool"
@@ -245,15 +247,20 @@ measure() {
             sleep 0.25; prev=$now; now=$(cpu_ticks "$pid")
         done
     fi
-    if [ "$tool" = softflowd ]; then
-        lab_srv softflowctl -c "$work/softflowd.ctl" statistics >"$work/softflowd.stats" 2>&1 || true
-        lab_srv softflowctl -c "$work/softflowd.ctl" shutdown >/dev/null 2>&1 || kill -INT "$pid" 2>/dev/null || true
-    else
-        kill -INT "$pid" 2>/dev/null || true
-    fi
+    case $tool in
+        softflowd)
+            lab_srv softflowctl -c "$work/softflowd.ctl" statistics >"$work/softflowd.stats" 2>&1 || true
+            lab_srv softflowctl -c "$work/softflowd.ctl" shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true ;;
+        # iftop -t at times never returns from its SIGINT handler; it has no
+        # report to print at exit anyway.
+        iftop) kill -TERM "$pid" 2>/dev/null || true ;;
+        *) kill -INT "$pid" 2>/dev/null || true ;;
+    esac
     if ! lab_wait_until "$STOP_TIMEOUT" bash -c "! kill -0 $wrapper"; then
-        note "$tool did not exit $STOP_TIMEOUT s after SIGINT: killed"
+        note "$tool did not exit $STOP_TIMEOUT s after it was asked to: killed"
         kill -KILL "$pid" 2>/dev/null || true
+        # /usr/bin/time still reports the CPU of a killed tool.
+        lab_wait_until 5 bash -c "! kill -0 $wrapper" || true
         rc=1
     fi
     lab_stop_pid "$wrapper"
@@ -276,6 +283,7 @@ measure() {
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$tool" "${sent:-}" "${pps:-}" \
         "$(( ${rx1:-0} - ${rx0:-0} ))" "$seen" "$drops" "$cpu" "$idle" "$rc" >>"$results"
+    note "round $run/$RUNS $tool: replay ${pps:-?} pps, seen $seen, kernel drops $drops, CPU ${cpu:-?} s"
 }
 
 for run in $(seq 1 "$RUNS"); do
