@@ -333,7 +333,7 @@ def fmt(v, f):
     return "n/a" if v is None else f.format(v)
 
 base = med("netmoon-T1", "us")
-print("| tool | replay Mpps | offered | seen by tool | kernel drops (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 |")
+print("| tool | replay Mpps | offered | seen by tool | kernel drops, median (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t in order:
     if t not in runs:
@@ -352,6 +352,10 @@ for t in order:
           f" | {fmt(us, '{:.3f}')} | {ratio} |")
 for t in skipped:
     print(f"| {t} | skipped (not installed) | | | | | | | |")
+short = [(t, x) for t in runs for x in runs[t] if x["sent"] and x["offered"] < x["sent"]]
+for t, x in short:
+    print(f"note: during a {'(no capture)' if t == 'none' else t} replay the server veth received {x['offered']:.0f} of {x['sent']:.0f} packets sent"
+          " (lost on the veth itself, before any capture hook)")
 for t, n in failed.items():
     print(f"note: {t} failed in {n} round(s) (see the messages above); the medians use the others")
 print()
@@ -371,7 +375,8 @@ for t in ("netmoon-T1", "netmoon-T2"):
         print(f"  {t}: zero kernel drops: not measured (failed)")
     td = med("tcpdump", "us")
     us = med(t, "us")
-    if td and us is not None:
+    if td is not None and us is not None:
+        ratio = f"{td / us:.2f}" if us else "n/a"
         print(f"  {t}: CPU per packet <= tcpdump's: {us:.3f} vs {td:.3f} µs/pkt "
-              f"(ratio tcpdump / netmoon {td / us:.2f}), {verdict(us <= td)}")
+              f"(ratio tcpdump / netmoon {ratio}), {verdict(us <= td)}")
 PY
