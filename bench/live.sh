@@ -201,7 +201,7 @@ tool_stats() {
 # measure TOOL RUN: start TOOL in the server namespace, wait until its
 # capture is ready, replay, let it drain, stop it; one line to $results.
 measure() {
-    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 t prev now
+    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 prev now still
     local err=$work/$tool.err timef=$work/$tool.time npids=${#LAB_PIDS[@]}
     if [ "$tool" = none ]; then
         rx0=$(srv_rx); replay; rx1=$(srv_rx)
@@ -239,12 +239,13 @@ measure() {
         # without traffic.
         idle0=$(cpu_ticks "$pid"); sleep 1; idle1=$(cpu_ticks "$pid")
         rx0=$(srv_rx); replay; rx1=$(srv_rx)
-        # Settle: until the tool's CPU stops moving for half a second (its
+        # Settle: until the tool's CPU has not moved for half a second (its
         # ring drained), at most SETTLE seconds.
-        prev=-1; now=$(cpu_ticks "$pid")
-        for t in $(seq 1 $((SETTLE * 4))); do
-            [ "$now" = "$prev" ] && [ "$t" -gt 2 ] && break
+        still=0; now=$(cpu_ticks "$pid")
+        for _ in $(seq 1 $((SETTLE * 4))); do
             sleep 0.25; prev=$now; now=$(cpu_ticks "$pid")
+            if [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+            [ "$still" -ge 2 ] && break
         done
     fi
     case $tool in
