@@ -134,6 +134,7 @@ bench: deps
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory netmoon build/rel/bench/gen_workload
 	@bench/run.sh
+	@bench/live.sh
 
 clean:
 	rm -rf build netmoon
