@@ -712,12 +712,52 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 
 /* ---- the pool ---------------------------------------------------------------- */
 
+/* A flow's first TCP_PENDING_MAX segments are kept in this compact form
+ * (about a third of a struct tcp_analysis) and replayed into a full
+ * analysis only when the flow goes past them.  Flows that never get past a
+ * handshake (scans, refused connections, SYN floods: often most of a busy
+ * table) never take the full slot; their record replays the segments into
+ * an analysis on the stack.  The replay feeds tcp_analysis_packet exactly
+ * the fields it reads, so the result is that of analysing each segment as
+ * it came. */
+#define TCP_PENDING_MAX 3
+
+enum { TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8 };
+
+struct tcp_pending_seg {
+    uint32_t dt_us;              /* time after the first segment */
+    uint32_t seq, ack, ts_val, ts_ecr, len;
+    uint16_t win;
+    uint8_t flags, wscale, bits; /* bits: TCP_SEG_* */
+};
+
+struct tcp_pending {
+    uint64_t t0_us;              /* the first segment's time */
+    struct tcp_pending_seg seg[TCP_PENDING_MAX];
+    uint32_t next_free;          /* pool free list */
+    uint8_t n;
+};
+
+/* Handles: full analyses are 1..capacity, pending ones have this bit. */
+#define TCP_HANDLE_PENDING 0x80000000u
+
+struct tcp_slot_list {
+    uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
+    uint32_t free_head;  /* index + 1 of the first released slot, 0: none */
+};
+
 struct tcp_analysis_pool {
     struct tcp_analysis *slots;
+    struct tcp_pending *pending;
     uint32_t capacity;
-    uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
-    uint32_t free_head;  /* handle of the first released slot, 0: none */
+    struct tcp_slot_list full_list, pending_list;
 };
+
+size_t tcp_analysis_bytes_per_flow(void)
+{
+    /* A released slot of either kind stays resident for reuse. */
+    return sizeof(struct tcp_analysis) + sizeof(struct tcp_pending);
+}
 
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
 {
@@ -725,11 +765,14 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
 
     if (!p)
         return NULL;
+    if (capacity >= TCP_HANDLE_PENDING)
+        capacity = TCP_HANDLE_PENDING - 1;
     /* calloc of a large block maps zero pages lazily: memory follows the
      * number of TCP flows actually tracked, not the capacity. */
     p->slots = calloc(capacity ? capacity : 1, sizeof(*p->slots));
-    if (!p->slots) {
-        free(p);
+    p->pending = calloc(capacity ? capacity : 1, sizeof(*p->pending));
+    if (!p->slots || !p->pending) {
+        tcp_analysis_pool_destroy(p);
         return NULL;
     }
     p->capacity = capacity;
@@ -741,34 +784,155 @@ void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
     if (!p)
         return;
     free(p->slots);
+    free(p->pending);
     free(p);
+}
+
+/* Index + 1 of a free slot, 0 when all are taken; `next` is where each
+ * slot keeps the free list's link. */
+static uint32_t slot_take(struct tcp_slot_list *l, uint32_t capacity, uint32_t *(*next)(void *, uint32_t),
+                          void *base)
+{
+    uint32_t h;
+
+    if (l->free_head) {
+        h = l->free_head;
+        l->free_head = *next(base, h - 1);
+    } else if (l->fresh < capacity) {
+        h = ++l->fresh;
+    } else {
+        return 0;
+    }
+    return h;
+}
+
+static uint32_t *full_next(void *base, uint32_t i)
+{
+    return &((struct tcp_analysis *)base)[i].next_free;
+}
+
+static uint32_t *pending_next(void *base, uint32_t i)
+{
+    return &((struct tcp_pending *)base)[i].next_free;
+}
+
+static uint32_t tcp_full_alloc(struct tcp_analysis_pool *p)
+{
+    uint32_t h = slot_take(&p->full_list, p->capacity, full_next, p->slots);
+
+    if (h)
+        tcp_analysis_init(&p->slots[h - 1]);
+    return h;
 }
 
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
 {
-    uint32_t h;
+    uint32_t h = slot_take(&p->pending_list, p->capacity, pending_next, p->pending);
 
-    if (p->free_head) {
-        h = p->free_head;
-        p->free_head = p->slots[h - 1].next_free;
-    } else if (p->fresh < p->capacity) {
-        h = ++p->fresh;
-    } else {
-        return 0;
-    }
-    tcp_analysis_init(&p->slots[h - 1]);
-    return h;
+    if (!h)
+        return tcp_full_alloc(p);
+    memset(&p->pending[h - 1], 0, sizeof(p->pending[0]));
+    return h | TCP_HANDLE_PENDING;
 }
 
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
 {
-    if (!handle || handle > p->capacity)
+    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+
+    if (!handle || i >= p->capacity)
         return;
-    p->slots[handle - 1].next_free = p->free_head;
-    p->free_head = handle;
+    if (handle & TCP_HANDLE_PENDING) {
+        p->pending[i].next_free = p->pending_list.free_head;
+        p->pending_list.free_head = i + 1;
+    } else {
+        p->slots[i].next_free = p->full_list.free_head;
+        p->full_list.free_head = i + 1;
+    }
 }
 
-struct tcp_analysis *tcp_analysis_get(struct tcp_analysis_pool *p, uint32_t handle)
+static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 {
-    return handle && handle <= p->capacity ? &p->slots[handle - 1] : NULL;
+    struct nm_packet pkt;
+
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.has_tcp = true;
+    for (unsigned k = 0; k < pd->n; k++) {
+        const struct tcp_pending_seg *g = &pd->seg[k];
+        pkt.ts_us = pd->t0_us + g->dt_us;
+        pkt.tcp_seq = g->seq;
+        pkt.tcp_ack = g->ack;
+        pkt.tcp_ts_val = g->ts_val;
+        pkt.tcp_ts_ecr = g->ts_ecr;
+        pkt.payload_wire_len = g->len;
+        pkt.tcp_win = g->win;
+        pkt.tcp_flags = g->flags;
+        pkt.tcp_wscale = g->wscale;
+        pkt.tcp_has_ts = g->bits & TCP_SEG_HAS_TS;
+        pkt.tcp_has_wscale = g->bits & TCP_SEG_HAS_WSCALE;
+        tcp_analysis_packet(a, &pkt, (g->bits & TCP_SEG_SIDE1) ? 1 : 0,
+                            (g->bits & TCP_SEG_SRC1) ? 1 : 0);
+    }
+}
+
+/* Keeps the segment if it fits the compact form; false: replay instead. */
+static bool pending_add(struct tcp_pending *pd, const struct nm_packet *pkt, unsigned side,
+                        unsigned src_side)
+{
+    if (pd->n == TCP_PENDING_MAX)
+        return false;
+    if (pd->n == 0)
+        pd->t0_us = pkt->ts_us;
+    if (pkt->ts_us < pd->t0_us || pkt->ts_us - pd->t0_us > UINT32_MAX)
+        return false;
+    struct tcp_pending_seg *g = &pd->seg[pd->n++];
+    g->dt_us = (uint32_t)(pkt->ts_us - pd->t0_us);
+    g->seq = pkt->tcp_seq;
+    g->ack = pkt->tcp_ack;
+    g->ts_val = pkt->tcp_ts_val;
+    g->ts_ecr = pkt->tcp_ts_ecr;
+    g->len = pkt->payload_wire_len;
+    g->win = pkt->tcp_win;
+    g->flags = pkt->tcp_flags;
+    g->wscale = pkt->tcp_wscale;
+    g->bits = (uint8_t)((pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
+                        (pkt->tcp_has_wscale ? TCP_SEG_HAS_WSCALE : 0) |
+                        ((side & 1) ? TCP_SEG_SIDE1 : 0) | ((src_side & 1) ? TCP_SEG_SRC1 : 0));
+    return true;
+}
+
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+                                  const struct nm_packet *pkt, unsigned side, unsigned src_side)
+{
+    if (!handle)
+        return 0;
+    if (handle & TCP_HANDLE_PENDING) {
+        struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
+        if (pending_add(pd, pkt, side, src_side))
+            return handle;
+        /* Past the compact form: replay into a full analysis.  If none is
+         * free the flow keeps its pending segments (and loses the rest). */
+        uint32_t full = tcp_full_alloc(p);
+        if (!full)
+            return handle;
+        pending_replay(pd, &p->slots[full - 1]);
+        tcp_analysis_release(p, handle);
+        handle = full;
+    }
+    tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
+    return handle;
+}
+
+void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
+                            unsigned src_side, struct flow_tcp_summary *out)
+{
+    if (!handle)
+        return;
+    if (handle & TCP_HANDLE_PENDING) {
+        struct tcp_analysis a;
+        tcp_analysis_init(&a);
+        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], &a);
+        tcp_analysis_fill(&a, src_side, out);
+        return;
+    }
+    tcp_analysis_fill(&p->slots[handle - 1], src_side, out);
 }

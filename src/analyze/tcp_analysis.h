@@ -23,6 +23,7 @@
 #define NETMOON_ANALYZE_TCP_ANALYSIS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "analyze/tcp_state.h"
@@ -85,13 +86,24 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
 void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
                        struct flow_tcp_summary *out);
 
-/* The pool: capacity slots allocated once (untouched pages stay virtual). */
+/* The pool: capacity flows' analyses, allocated once (untouched pages
+ * stay virtual).  A flow's first few segments are kept compactly and only
+ * replayed into a full analysis if the flow goes past them (see the pool
+ * in tcp_analysis.c); handles hide which form a flow has. */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
-/* Returns a handle (> 0) of an initialised analysis, or 0 when full. */
+/* The most one flow's analysis can keep resident. */
+size_t tcp_analysis_bytes_per_flow(void);
+/* Returns a handle (> 0), or 0 when full. */
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
-struct tcp_analysis *tcp_analysis_get(struct tcp_analysis_pool *p, uint32_t handle);
+/* tcp_analysis_packet for the flow of handle; returns the flow's handle
+ * from now on (it changes when the compact form is outgrown). */
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+                                  const struct nm_packet *pkt, unsigned side, unsigned src_side);
+/* tcp_analysis_fill for the flow of handle. */
+void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
+                            unsigned src_side, struct flow_tcp_summary *out);
 
 #endif

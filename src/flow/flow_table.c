@@ -201,7 +201,7 @@ size_t flow_table_bytes_per_flow(void)
 {
     /* Four slots at the largest index, six while the last doubling holds
      * the old index and the new one at once. */
-    return sizeof(struct flow) + sizeof(struct tcp_analysis) + 6 * sizeof(struct flow_slot);
+    return sizeof(struct flow) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -275,8 +275,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     }
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
-    if (f->tcp_an)
-        tcp_analysis_fill(tcp_analysis_get(t->tcp_pool, f->tcp_an), f->src_side, &r->tcp);
+    tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
 }
 
 /* Writes the record and frees the flow. */
@@ -634,9 +633,9 @@ void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     }
 
     flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
-    if (pkt->has_tcp && t->flows[i].tcp_an)
-        tcp_analysis_packet(tcp_analysis_get(t->tcp_pool, t->flows[i].tcp_an), pkt, side,
-                            t->flows[i].src_side);
+    if (pkt->has_tcp)
+        t->flows[i].tcp_an = tcp_analysis_pool_packet(t->tcp_pool, t->flows[i].tcp_an, pkt, side,
+                                                      t->flows[i].src_side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }
