@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analyze/l7_ndpi.h"
 #include "core/signals.h"
 #include "output/community_id.h"
 #include "output/tui_format.h"
@@ -617,10 +618,13 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         t->top = t->nrows > (uint32_t)height ? t->nrows - (uint32_t)height : 0;
     for (int i = 0; i < height && t->top + (uint32_t)i < t->nrows; i++) {
         const struct tui_disp *d = &t->rows[t->top + (uint32_t)i];
+        char app[96];
         struct tui_row row = {
             .rec = &d->rec, .state = d->state, .rate_up = d->avg[t->tau][0],
             .rate_down = d->avg[t->tau][1], .bar_max = t->bar_max, .age_us = d->age_us,
         };
+        if (d->rec.l7.state == FLOW_L7_DONE && l7_ndpi_app_name(&d->rec.l7, app, sizeof(app)))
+            row.name = app;
         tui_fmt_row(&row, ep, t->utf8, line, sizeof(line));
         attr_t a = (t->top + (uint32_t)i == t->sel) ? A_REVERSE : (d->ended ? A_DIM : A_NORMAL);
         attron(a);
@@ -703,6 +707,22 @@ static int tui_draw_detail_tcp(const struct flow_record *r, int y)
     return y;
 }
 
+/* nDPI's label (JSON app, category, app_confidence), or why there is none. */
+static void tui_draw_detail_app(const struct flow_record *r, int y)
+{
+    char app[96];
+
+    if (r->l7.state == FLOW_L7_DONE) {
+        l7_ndpi_app_name(&r->l7, app, sizeof(app));
+        tui_printf(y, 2, "%-13s %s  category %s  (nDPI, %s)", "app", app,
+                   l7_ndpi_category_name(&r->l7), l7_ndpi_confidence_name(&r->l7));
+    } else {
+        tui_printf(y, 2, "%-13s %s", "app", r->l7.state == FLOW_L7_CLASSIFYING ? "- (nDPI still looking)"
+                   : r->l7.state == FLOW_L7_NO_SLOT ? "- (nDPI's pool was full: --l7-max-flows)"
+                   : "- (--no-l7)");
+    }
+}
+
 static void tui_draw_detail(struct tui *t, int y0, int y1)
 {
     if (t->nrows == 0) {
@@ -755,7 +775,7 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
                    t->utf8 ? "\u2191" : "up", r0, t->utf8 ? "\u2193" : "down", r1);
     }
     y = tui_draw_detail_tcp(r, y);
-    tui_printf(y++, 2, "%-13s -", "app/name");
+    tui_draw_detail_app(r, y++);
     tui_printf(y, 2, "%-13s -", "process");
 }
 
@@ -779,7 +799,8 @@ static const char *const tui_help_lines[] = {
     "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is the",
     "connection tracker's.  RTT: the latest data/ACK or timestamp samples of",
     "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
-    "directions.  app/name and process show '-' until netmoon learns them.",
+    "directions.  app/name is nDPI's label once it has decided (Enter shows",
+    "its category); process shows '-' until netmoon learns it.",
     "",
     "Any key closes this help.",
 };

@@ -16,18 +16,7 @@
 # ndpiReader's output is cached as for test_golden_ndpi.sh.
 set -u
 cd "$(dirname "$0")/../.."
-NETMOON=${NETMOON:-./netmoon}
-SHARED_PCAPS=${SHARED_PCAPS:-../shared/pcaps}
-variant=${NETMOON_VARIANT:-rel}
-out=tests/out
-mkdir -p "$out"
-cache=${GOLDEN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/netmoon-golden}
-mkdir -p "$cache" 2>/dev/null || cache=$out/golden-cache
-mkdir -p "$cache"
-if ! command -v "${NDPI_READER:-ndpiReader}" >/dev/null 2>&1; then
-    echo "SKIP golden/ndpi-labels: ndpiReader not installed (Debian package libndpi-bin)"
-    exit 0
-fi
+. tests/golden/ndpi_env.sh golden/ndpi-labels
 labels() { python3 tests/golden/ndpi_labels.py "$@" --cache "$cache" --jobs 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
