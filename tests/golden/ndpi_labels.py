@@ -6,6 +6,9 @@ Called by test_ndpi_labels.sh; prints PASS/FAIL/SKIP lines.
 
     ndpi_labels.py NAME DIR --netmoon BIN [--min-agree F] [--cache DIR]
                    [--jobs N] [--timeout S] [--report FILE]
+    ndpi_labels.py NAME FILE.pcap --json NETMOON.jsonl [--min-agree F]
+                   netmoon's records already written (live capture, with
+                   FILE.pcap tcpdump's capture of the same traffic)
 
 Why ndpiReader is the oracle: nDPI's published results (tests/result/*.out
 in the nDPI repository) belong to its own tests/pcap corpus, which is not
@@ -74,7 +77,11 @@ def label_units(nd, flows, out):
 
 def process(path, args):
     fmt, lts = tshark_flows.file_linktypes(path)
-    run = golden_run.run_netmoon(args.netmoon, path, args.timeout)
+    if args.json:
+        with open(args.json) as f:
+            run = {"rc": 0, "out": f.read(), "err": "", "secs": 0}
+    else:
+        run = golden_run.run_netmoon(args.netmoon, path, args.timeout)
     if fmt is None:
         return path, run, None, "not a pcap/pcapng file"
     if not lts or len(set(lts)) != 1 or lts[0] not in ndpi_golden.NDPI_LINKTYPES:
@@ -92,7 +99,8 @@ def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("name")
     ap.add_argument("dir")
-    ap.add_argument("--netmoon", required=True)
+    ap.add_argument("--netmoon", default=None)
+    ap.add_argument("--json", default=None)
     ap.add_argument("--min-agree", type=float, default=0.85)
     ap.add_argument("--cache", default=None)
     ap.add_argument("--jobs", type=int, default=2)
@@ -104,7 +112,13 @@ def main(argv):
     if not ndpi_flows.available():
         print("SKIP %s: ndpiReader not installed (Debian package libndpi-bin)" % label)
         return 0
-    files = golden_run.list_files("lab" if args.name == "lab" else "shared", args.dir)
+    if bool(args.netmoon) == bool(args.json):
+        print("FAIL %s: give either --netmoon BIN or --json FILE" % label)
+        return 1
+    if args.json:
+        files, args.dir = [args.dir], os.path.dirname(args.dir) or "."
+    else:
+        files = golden_run.list_files("lab" if args.name == "lab" else "shared", args.dir)
     if not files:
         print("SKIP %s: no capture files under %s" % (label, args.dir))
         return 0
