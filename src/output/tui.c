@@ -357,14 +357,19 @@ static size_t tui_endpoints_text(const struct flow_record *r, const char *state,
     return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s", a, b, state, proto ? proto : "");
 }
 
-/* Substring of the row's text (addresses, ports, state, protocol), any case. */
+/* Substring of the row's text (addresses, ports, state, protocol, nDPI's
+ * app), any case. */
 static bool tui_matches(const struct tui *t, const struct flow_record *r, const char *state)
 {
     char text[256];
 
     if (!t->filter[0])
         return true;
-    tui_endpoints_text(r, state, text, sizeof(text));
+    size_t n = tui_endpoints_text(r, state, text, sizeof(text));
+    if (r->l7.state == FLOW_L7_DONE && n + 2 < sizeof(text)) {
+        text[n++] = ' ';
+        l7_ndpi_app_name(&r->l7, text + n, sizeof(text) - n);
+    }
     return strcasestr(text, t->filter) != NULL;
 }
 
@@ -785,7 +790,7 @@ static const char *const tui_help_lines[] = {
     "  s          cycle the sort column: rate, total, packets, RTT, age",
     "  < >        previous / next sort column;  r  reverse the order",
     "  t          rate window: 2 s, 10 s or 40 s",
-    "  /          filter: rows whose addresses, ports, state or protocol contain",
+    "  /          filter: rows whose addresses, ports, state, protocol or app contain",
     "             the text (any case); Enter keeps it, Esc restores the old one",
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
