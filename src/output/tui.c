@@ -599,7 +599,10 @@ static void tui_draw_header(struct tui *t)
         x = tui_printf(1, x, " (showing the busiest %u per worker)", 20000u);
     x = tui_counter(t, 1, x, "kernel drops", st.kernel_drops);
     x = tui_counter(t, 1, x, "evictions", st.evictions);
-    tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    x = tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    /* Only when it happened: a loss like the others, but rare by design. */
+    if (st.l7_no_slot)
+        tui_counter(t, 1, x, "unlabelled (L7 pool full)", st.l7_no_slot);
 }
 
 static void tui_draw_rows(struct tui *t, int y0, int y1)

@@ -6,7 +6,8 @@
 # checks: rows in the seed's form with states and bars; the header's
 # counters; sorting by total and packets against the flows' byte totals
 # from tshark and the rows' own columns; reversing; the filter; the detail
-# pane; the ASCII fallback; resizing; q and SIGTERM leaving a clean
+# pane (with nDPI's app, named as ndpiReader names the flow); the ASCII
+# fallback; resizing; q and SIGTERM leaving a clean
 # terminal; --json=PATH alongside the view; no view when stdout is a pipe.
 #
 # ASan: ncurses' allocations are released by delscreen() at close, so leak
