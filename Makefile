@@ -8,7 +8,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libpcap libcrypto ncursesw
+PKGS      := libpcap libcrypto ncursesw libndpi
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -59,10 +59,13 @@ workload_bytes() {
     esac
 }
 
-# netmoon-pipe reads the same file from a pipe: netmoon maps a regular file,
-# so with -r FILE its peak RSS includes the file's (reclaimable) page-cache
-# pages; through a pipe only its own memory counts.
-TOOLS=(netmoon netmoon-pipe tcpdump softflowd argus nfpcapd ndpiReader)
+# netmoon is flow accounting without application labels (--no-l7), the
+# work tcpdump, softflowd, argus and nfpcapd are compared with; netmoon-l7
+# adds nDPI labels (the default), compared with ndpiReader.  netmoon-pipe
+# reads the same file from a pipe: netmoon maps a regular file, so with
+# -r FILE its peak RSS includes the file's (reclaimable) page-cache pages;
+# through a pipe only its own memory counts.
+TOOLS=(netmoon netmoon-l7 netmoon-pipe tcpdump softflowd argus nfpcapd ndpiReader)
 tool_binary() {
     case $1 in netmoon*) echo "$NETMOON" ;; *) echo "$1" ;; esac
 }
@@ -71,8 +74,9 @@ tool_binary() {
 tool_command() {
     local f=$2
     case $1 in
-        netmoon) cmd=("$NETMOON" -r "$f" --json) ;;
-        netmoon-pipe) cmd=("$NETMOON" -r - --json) ;; # stdin: see measure
+        netmoon) cmd=("$NETMOON" -r "$f" --json --no-l7) ;;
+        netmoon-l7) cmd=("$NETMOON" -r "$f" --json) ;;
+        netmoon-pipe) cmd=("$NETMOON" -r - --json --no-l7) ;; # stdin: see measure
         tcpdump) cmd=(tcpdump -r "$f" -w /dev/null) ;;
         # -m: a table as large as netmoon's, so softflowd is not forced to
         # expire flows early; -6: also track IPv6; exports go to the discard
@@ -195,14 +199,20 @@ tools = []
 for (w, t) in runs:
     if t not in tools:
         tools.append(t)
+# ndpiReader labels flows: it is compared with netmoon-l7, the rest with
+# netmoon's flow accounting alone.
+def base_tool(t):
+    return "netmoon-l7" if t == "ndpiReader" else "netmoon"
+
 print("| workload | tool | wall s | Mpkt/s | peak RSS MiB | CPU s | peer time / netmoon time |")
 print("|---|---|---:|---:|---:|---:|---:|")
 ratios = {}
 for w in [w for w in meta if w != "tiny"]:
     pk = int(meta[w]["packets"])
     label = f"{w} ({pk / 1e6:.1f} M pkts, {int(meta[w]['flows']) / 1e3:.0f} k flows)"
-    base = ("netmoon" in tools and (w, "netmoon") in runs
-            and not any(v[3] for v in runs[(w, "netmoon")]) and med((w, "netmoon"), 0))
+    def base_wall(t):
+        b = (w, base_tool(t))
+        return b in runs and not any(v[3] for v in runs[b]) and med(b, 0)
     for t in tools:
         if (w, t) not in runs:
             continue
@@ -211,9 +221,12 @@ for w in [w for w in meta if w != "tiny"]:
             print(f"| {label} | {t} | failed (exit {failed[0]}) | | | | |")
             continue
         wall, rss, cpu = med((w, t), 0), med((w, t), 1), med((w, t), 2)
+        base = base_wall(t)
         ratio = wall / base if base else None
         ratios[(w, t)] = ratio
-        rs = "1.00 (baseline)" if t == "netmoon" else (f"{ratio:.2f}" if ratio else "n/a")
+        rs = ("1.00 (baseline)" if t == "netmoon" else
+              f"{ratio:.2f} (vs netmoon-l7)" if t == "ndpiReader" and ratio else
+              f"{ratio:.2f}" if ratio else "n/a")
         print(f"| {label} | {t} | {wall:.2f} | {pk / wall / 1e6:.2f} | {rss / 1024:.0f} | {cpu:.2f} | {rs} |")
 for t in skipped:
     print(f"| all | {t} | skipped (not installed) | | | | |")
@@ -228,6 +241,9 @@ if ("1", "tcpdump") in ratios:
 if ("1", "softflowd") in ratios:
     r = ratios[("1", "softflowd")]
     print(f"  workload 1, netmoon >= 5x softflowd (ratio >= 5.0): {r:.2f}, {verdict(r >= 5.0)}")
+if ("1", "ndpiReader") in ratios:
+    r = ratios[("1", "ndpiReader")]
+    print(f"  workload 1, netmoon with labels vs ndpiReader -i (issue 8 asks >= 5.0 on the corpus's largest file): {r:.2f}")
 for t, how in (("netmoon", "-r FILE, RSS includes the mapped file"),
                ("netmoon-pipe", "-r - from a pipe, netmoon's own memory")):
     if ("2", t) in ratios and ("tiny", t) in runs:

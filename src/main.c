@@ -19,6 +19,7 @@
 #include "core/outputs.h"
 #include "core/signals.h"
 #include "flow/flow_table.h"
+#include "analyze/l7_ndpi.h"
 #include "output/json.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
@@ -27,6 +28,7 @@
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
+    OPT_NO_L7, OPT_L7_MAX_FLOWS,
 };
 
 static const struct option main_long_options[] = {
@@ -37,6 +39,8 @@ static const struct option main_long_options[] = {
     { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
     { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
+    { "no-l7", no_argument, NULL, OPT_NO_L7 },
+    { "l7-max-flows", required_argument, NULL, OPT_L7_MAX_FLOWS },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
     { "realtime", no_argument, NULL, OPT_REALTIME },
@@ -86,6 +90,13 @@ static void main_usage(FILE *out)
 "                      to what fits (capture rings, -B, come on top)\n"
 "  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
 "                      outer packet instead of the inner one\n"
+"\n"
+"Application labels (nDPI):\n"
+"  --no-l7             no application labels (the JSON fields app, category and\n"
+"                      app_confidence are left out)\n"
+"  --l7-max-flows N    flows classified at once per worker (default 65536, at\n"
+"                      most --max-flows); a flow finding them all busy stays\n"
+"                      unlabelled and is counted (l7_no_slot)\n"
 "\n"
 "Output:\n"
 "  (default)           on a terminal, a full-screen view of the connections\n"
@@ -210,6 +221,12 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
+    case OPT_NO_L7: cfg->no_l7 = true; return 0;
+    case OPT_L7_MAX_FLOWS:
+        if (!main_parse_number(optarg, 1 << 30, &v) || v < 1 || v != (uint32_t)v)
+            return main_usage_error("--l7-max-flows needs a count from 1 to 2^30, not '%s'", optarg);
+        cfg->l7_max_flows = (uint32_t)v;
+        return 0;
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':
@@ -248,10 +265,12 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
 }
 
 /* --max-memory becomes a flow count: the flows that fit at their largest
- * (flow_table_bytes_per_flow), so the table can never outgrow it. */
+ * (flow_table_bytes_per_flow, plus a classifier slot when labels are on,
+ * since there are never more slots than flows), so the table can never
+ * outgrow it. */
 static int main_apply_max_memory(struct nm_config *cfg)
 {
-    size_t per_flow = flow_table_bytes_per_flow();
+    size_t per_flow = flow_table_bytes_per_flow() + (cfg->no_l7 ? 0 : l7_ndpi_bytes_per_slot());
     uint64_t fit;
 
     if (!cfg->max_memory)

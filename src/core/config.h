@@ -39,6 +39,8 @@ struct nm_config {
     uint64_t active_timeout_us;
     uint32_t max_flows;               /* in all, shared by the workers */
     uint64_t max_memory;              /* --max-memory in bytes, 0 = none */
+    bool no_l7;                       /* --no-l7: no nDPI application labels */
+    uint32_t l7_max_flows;            /* --l7-max-flows: flows classified at once per worker, 0 = default */
     bool realtime;                    /* --realtime: -r at the captured pace */
     uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
     uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */

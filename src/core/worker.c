@@ -1,10 +1,13 @@
 /*
- * worker.c: wiring of decode context and flow table for one worker.
+ * worker.c: wiring of decode context, flow table and L7 classifier for one
+ * worker.
  */
 #include "core/worker.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "analyze/l7_ndpi.h"
 
 int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsigned nworkers,
                 flow_emit_fn *emit, void *emit_user, char *err, size_t errlen)
@@ -21,14 +24,30 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
 
     memset(w, 0, sizeof(*w));
     decode_ctx_init(&w->decode, &dopt);
+    if (!cfg->no_l7) {
+        uint32_t slots = cfg->l7_max_flows ? cfg->l7_max_flows : L7_NDPI_DEFAULT_SLOTS;
+        /* More slots than flows could never be used. */
+        if (slots > fcfg.max_flows && fcfg.max_flows)
+            slots = fcfg.max_flows;
+        if (!(w->l7 = l7_ndpi_create(slots, err, errlen)))
+            return -1;
+        fcfg.l7 = w->l7;
+    }
     w->flows = flow_table_create(&fcfg, emit, emit_user, err, errlen);
-    return w->flows ? 0 : -1;
+    if (!w->flows) {
+        worker_fini(w);
+        return -1;
+    }
+    return 0;
 }
 
 void worker_fini(struct worker *w)
 {
+    /* The table first: its flows may still hold classifier slots. */
     flow_table_destroy(w->flows);
     w->flows = NULL;
+    l7_ndpi_destroy(w->l7);
+    w->l7 = NULL;
 }
 
 void worker_collect_stats(const struct worker *w, struct nm_stats *st)
@@ -41,4 +60,12 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
     st->flows_ended += fs.ended;
     st->flows_active += fs.active;
     st->evictions += fs.evicted;
+    if (w->l7) {
+        struct l7_ndpi_stats ls;
+        l7_ndpi_get_stats(w->l7, &ls);
+        st->l7_classifying += ls.classifying;
+        st->l7_labelled += ls.labelled;
+        st->l7_no_slot += ls.no_slot;
+        st->l7_packets_skipped += ls.packets_skipped;
+    }
 }

@@ -10,9 +10,12 @@
 #include "decode/decode.h"
 #include "flow/flow_table.h"
 
+struct l7_ndpi;
+
 struct worker {
     struct decode_ctx decode;
     struct flow_table *flows;
+    struct l7_ndpi *l7;        /* nDPI classifier for this worker's flows; NULL with --no-l7 */
     struct nm_packet pkt;      /* scratch, reused for every frame */
 };
 

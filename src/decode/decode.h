@@ -220,6 +220,17 @@ struct nm_packet {
     uint32_t payload_len;      /* captured payload bytes (pointer-safe) */
     uint32_t payload_wire_len; /* payload length per the IP/TCP headers */
 
+    /* The IP packet used for the flow (inner when tunnelled), for
+     * classifiers that take a whole IP packet (nDPI, analyze/l7_ndpi.c):
+     * l3 points at its network header, l3_len bytes of it were captured
+     * (never past the IP length).  l3_complete: the capture holds the whole
+     * packet as its IP length field states (not cut by the snap length, not
+     * a length-0 TSO/jumbo packet), so a reader trusting that field stays
+     * inside the buffer. */
+    const uint8_t *l3;
+    uint32_t l3_len;
+    bool l3_complete;
+
     enum nm_tunnel tunnel;     /* outermost tunnel decapsulated, if any */
     uint8_t tunnel_depth;
 

@@ -129,6 +129,9 @@ enum decode_result decode_ipv4(struct decode_ctx *ctx, struct nm_packet *pkt,
 
     ipv4_fill_packet(pkt, &h, (uint32_t)total_len);
     size_t captured = total_len < cursor_remaining(cur) ? total_len : cursor_remaining(cur);
+    pkt->l3 = cursor_ptr(cur);
+    pkt->l3_len = (uint32_t)captured;
+    pkt->l3_complete = h.total_len != 0 && captured == total_len;
     struct nm_cursor payload = cursor_make(cursor_ptr(cur) + header_len, captured - header_len);
     pkt->l4_wire_len = (uint32_t)(total_len - header_len);
     uint32_t frag_end = (uint32_t)(h.frag & IPV4_OFFSET_MASK) * 8u + pkt->l4_wire_len;

@@ -102,10 +102,14 @@ enum decode_result decode_ipv6(struct decode_ctx *ctx, struct nm_packet *pkt,
     cursor_peek_u8(cur, 7, &hlim);
     cursor_peek_bytes(cur, 8, pkt->src.b, 16);
     cursor_peek_bytes(cur, 24, pkt->dst.b, 16);
+    const uint8_t *l3 = cursor_ptr(cur);
     cursor_skip(cur, IPV6_HEADER_LEN);
 
     size_t payload_len = plen ? plen : cursor_remaining(cur);
     size_t captured = payload_len < cursor_remaining(cur) ? payload_len : cursor_remaining(cur);
+    pkt->l3 = l3;
+    pkt->l3_len = (uint32_t)(IPV6_HEADER_LEN + captured);
+    pkt->l3_complete = plen != 0 && captured == payload_len;
     struct nm_cursor payload = cursor_make(cursor_ptr(cur), captured);
     pkt->has_ip = true;
     pkt->ip_version = 6;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "analyze/l7_ndpi.h"
 #include "analyze/tcp_analysis.h"
 #include "flow/flow_key.h"
 
@@ -51,6 +52,7 @@ struct flow {
     uint32_t fin_seq[2];           /* sequence number of each side's FIN */
     uint32_t syn_seq;              /* ISN of the initiator's SYN */
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
+    uint32_t l7;                   /* nDPI slot while classifying, then the label (l7_ndpi.h) */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
@@ -276,6 +278,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
+    l7_ndpi_label(f->l7, &r->l7);
 }
 
 /* Writes the record and frees the flow. */
@@ -284,6 +287,8 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     struct flow *f = &t->flows[i];
     struct flow_record rec;
 
+    if (t->cfg.l7)
+        l7_ndpi_flow_end(t->cfg.l7, &f->l7);   /* decide now: the record carries the label */
     flow_fill_record(t, f, why, &rec);
     t->emit(t->emit_user, &rec);
 
@@ -371,6 +376,8 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     flow_choose_initiator(f, pkt, side);
     if (key->proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
+    if (t->cfg.l7)
+        f->l7 = l7_ndpi_flow_start(t->cfg.l7);
 
     if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
         flow_index_grow(t);
@@ -636,6 +643,8 @@ void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     if (pkt->has_tcp)
         t->flows[i].tcp_an = tcp_analysis_pool_packet(t->tcp_pool, t->flows[i].tcp_an, pkt, side,
                                                       t->flows[i].src_side);
+    if (t->cfg.l7)
+        l7_ndpi_packet(t->cfg.l7, &t->flows[i].l7, pkt);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }

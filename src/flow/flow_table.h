@@ -38,6 +38,7 @@ struct flow_table_config {
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
     uint8_t worker_id;           /* goes into flow_id's top byte */
+    struct l7_ndpi *l7;          /* the worker's nDPI classifier; NULL: no L7 labels */
 };
 
 /* The most memory one tracked flow can take: its slot, its TCP analysis
@@ -59,6 +60,7 @@ struct flow_table_stats {
 };
 
 struct flow_table;
+struct l7_ndpi;
 
 /* Returns NULL with a message in err when memory cannot be had. */
 struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyze/l7_ndpi.h"
 #include "analyze/tcp_state.h"
 #include "output/community_id.h"
 #include "output/writer.h"
@@ -213,6 +214,20 @@ static void jb_tcp(struct jbuf *b, const struct flow_record *r)
     JB_KEY_U64(b, "missed_bytes", t->missed_bytes);
 }
 
+/* nDPI's label (analyze/l7_ndpi.c), once it has decided; names carry no
+ * character that needs escaping (l7_ndpi copies them so). */
+static void jb_l7(struct jbuf *b, const struct flow_record *r)
+{
+    char app[2 * 48];
+
+    if (r->l7.state != FLOW_L7_DONE)
+        return;
+    l7_ndpi_app_name(&r->l7, app, sizeof(app));
+    JB_KEY_STR(b, "app", app);
+    JB_KEY_STR(b, "category", l7_ndpi_category_name(&r->l7));
+    JB_KEY_STR(b, "app_confidence", l7_ndpi_confidence_name(&r->l7));
+}
+
 size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
 {
     const char *proto = record_proto_name(r->proto);
@@ -245,6 +260,7 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
     if (r->kernel_drops_seen)
         JB_KEY_U64(&b, "kernel_drops_seen", r->kernel_drops_seen);
     jb_tcp(&b, r);
+    jb_l7(&b, r);
     community_id_of_record(r, 0, cid);
     JB_KEY_STR(&b, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
     JB_KEY_STR(&b, "community_id", cid);
@@ -277,11 +293,14 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"flows_active\":%" PRIu64 ",\"evictions\":%" PRIu64
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
                  ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
-                 ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64 ",\"decode\":{",
+                 ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64
+                 ",\"l7_classifying\":%" PRIu64 ",\"l7_labelled\":%" PRIu64
+                 ",\"l7_no_slot\":%" PRIu64 ",\"l7_packets_skipped\":%" PRIu64 ",\"decode\":{",
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
-                 s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total);
+                 s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
+                 s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped);
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])

@@ -90,6 +90,10 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->output_stalls += from->output_stalls;
     into->ring_blocks_used += from->ring_blocks_used;
     into->ring_blocks_total += from->ring_blocks_total;
+    into->l7_classifying += from->l7_classifying;
+    into->l7_labelled += from->l7_labelled;
+    into->l7_no_slot += from->l7_no_slot;
+    into->l7_packets_skipped += from->l7_packets_skipped;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

@@ -62,6 +62,21 @@ struct flow_tcp_summary {
     uint64_t missed_bytes;         /* Zeek missed_bytes: acknowledged but never seen */
 };
 
+/* Application label from nDPI (analyze/l7_ndpi.c fills it; names come
+ * from analyze/l7_ndpi.h).  Ids are nDPI 4.2's protocol, category and
+ * confidence numbers. */
+enum flow_l7_state {
+    FLOW_L7_NONE = 0,          /* L7 off (--no-l7) */
+    FLOW_L7_CLASSIFYING,       /* nDPI has not decided yet (snapshots, interim records) */
+    FLOW_L7_DONE,              /* master/app/category/confidence are set */
+    FLOW_L7_NO_SLOT,           /* not classified: the classifier pool was full (counted) */
+};
+struct flow_l7_label {
+    uint8_t state;             /* enum flow_l7_state */
+    uint8_t category, confidence;
+    uint16_t master, app;
+};
+
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
     uint8_t ip_version;
@@ -87,6 +102,7 @@ struct flow_record {
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
     uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
     struct flow_tcp_summary tcp;
+    struct flow_l7_label l7;
 };
 
 /* Process-wide counters an output may report (stats records, --stats,
@@ -105,6 +121,10 @@ struct nm_stats {
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
     uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */
     uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
+    uint64_t l7_classifying;    /* flows nDPI is looking at now */
+    uint64_t l7_labelled;       /* flows nDPI decided on */
+    uint64_t l7_no_slot;        /* flows left unclassified: classifier pool full */
+    uint64_t l7_packets_skipped;/* packets not given to nDPI (cut short, non-first fragments) */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

@@ -44,4 +44,9 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
                  " active\n", st->flows_created, st->flows_ended, st->flows_active);
     fprintf(out, "  flow evictions:    %" PRIu64 "%s\n", st->evictions,
             st->evictions ? "  (table full: raise --max-flows / --max-memory)" : "");
+    fprintf(out, "  L7 (nDPI):         %" PRIu64 " labelled, %" PRIu64 " classifying, %" PRIu64
+                 " without a classifier slot%s\n", st->l7_labelled, st->l7_classifying,
+            st->l7_no_slot, st->l7_no_slot ? "  (pool full: raise --l7-max-flows)" : "");
+    fprintf(out, "  L7 packets skipped:%" PRIu64 "  (cut short or non-first fragments: not given to nDPI)\n",
+            st->l7_packets_skipped);
 }

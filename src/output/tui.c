@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analyze/l7_ndpi.h"
 #include "core/signals.h"
 #include "output/community_id.h"
 #include "output/tui_format.h"
@@ -356,14 +357,19 @@ static size_t tui_endpoints_text(const struct flow_record *r, const char *state,
     return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s", a, b, state, proto ? proto : "");
 }
 
-/* Substring of the row's text (addresses, ports, state, protocol), any case. */
+/* Substring of the row's text (addresses, ports, state, protocol, nDPI's
+ * app), any case. */
 static bool tui_matches(const struct tui *t, const struct flow_record *r, const char *state)
 {
     char text[256];
 
     if (!t->filter[0])
         return true;
-    tui_endpoints_text(r, state, text, sizeof(text));
+    size_t n = tui_endpoints_text(r, state, text, sizeof(text));
+    if (r->l7.state == FLOW_L7_DONE && n + 2 < sizeof(text)) {
+        text[n++] = ' ';
+        l7_ndpi_app_name(&r->l7, text + n, sizeof(text) - n);
+    }
     return strcasestr(text, t->filter) != NULL;
 }
 
@@ -593,7 +599,10 @@ static void tui_draw_header(struct tui *t)
         x = tui_printf(1, x, " (showing the busiest %u per worker)", 20000u);
     x = tui_counter(t, 1, x, "kernel drops", st.kernel_drops);
     x = tui_counter(t, 1, x, "evictions", st.evictions);
-    tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    x = tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    /* Only when it happened: a loss like the others, but rare by design. */
+    if (st.l7_no_slot)
+        tui_counter(t, 1, x, "unlabelled (L7 pool full)", st.l7_no_slot);
 }
 
 static void tui_draw_rows(struct tui *t, int y0, int y1)
@@ -617,10 +626,13 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         t->top = t->nrows > (uint32_t)height ? t->nrows - (uint32_t)height : 0;
     for (int i = 0; i < height && t->top + (uint32_t)i < t->nrows; i++) {
         const struct tui_disp *d = &t->rows[t->top + (uint32_t)i];
+        char app[96];
         struct tui_row row = {
             .rec = &d->rec, .state = d->state, .rate_up = d->avg[t->tau][0],
             .rate_down = d->avg[t->tau][1], .bar_max = t->bar_max, .age_us = d->age_us,
         };
+        if (d->rec.l7.state == FLOW_L7_DONE && l7_ndpi_app_name(&d->rec.l7, app, sizeof(app)))
+            row.name = app;
         tui_fmt_row(&row, ep, t->utf8, line, sizeof(line));
         attr_t a = (t->top + (uint32_t)i == t->sel) ? A_REVERSE : (d->ended ? A_DIM : A_NORMAL);
         attron(a);
@@ -703,6 +715,22 @@ static int tui_draw_detail_tcp(const struct flow_record *r, int y)
     return y;
 }
 
+/* nDPI's label (JSON app, category, app_confidence), or why there is none. */
+static void tui_draw_detail_app(const struct flow_record *r, int y)
+{
+    char app[96];
+
+    if (r->l7.state == FLOW_L7_DONE) {
+        l7_ndpi_app_name(&r->l7, app, sizeof(app));
+        tui_printf(y, 2, "%-13s %s  category %s  (nDPI, %s)", "app", app,
+                   l7_ndpi_category_name(&r->l7), l7_ndpi_confidence_name(&r->l7));
+    } else {
+        tui_printf(y, 2, "%-13s %s", "app", r->l7.state == FLOW_L7_CLASSIFYING ? "- (nDPI still looking)"
+                   : r->l7.state == FLOW_L7_NO_SLOT ? "- (nDPI's pool was full: --l7-max-flows)"
+                   : "- (--no-l7)");
+    }
+}
+
 static void tui_draw_detail(struct tui *t, int y0, int y1)
 {
     if (t->nrows == 0) {
@@ -755,7 +783,7 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
                    t->utf8 ? "\u2191" : "up", r0, t->utf8 ? "\u2193" : "down", r1);
     }
     y = tui_draw_detail_tcp(r, y);
-    tui_printf(y++, 2, "%-13s -", "app/name");
+    tui_draw_detail_app(r, y++);
     tui_printf(y, 2, "%-13s -", "process");
 }
 
@@ -765,7 +793,7 @@ static const char *const tui_help_lines[] = {
     "  s          cycle the sort column: rate, total, packets, RTT, age",
     "  < >        previous / next sort column;  r  reverse the order",
     "  t          rate window: 2 s, 10 s or 40 s",
-    "  /          filter: rows whose addresses, ports, state or protocol contain",
+    "  /          filter: rows whose addresses, ports, state, protocol or app contain",
     "             the text (any case); Enter keeps it, Esc restores the old one",
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
@@ -779,7 +807,8 @@ static const char *const tui_help_lines[] = {
     "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is the",
     "connection tracker's.  RTT: the latest data/ACK or timestamp samples of",
     "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
-    "directions.  app/name and process show '-' until netmoon learns them.",
+    "directions.  app/name is nDPI's label once it has decided (Enter shows",
+    "its category); process shows '-' until netmoon learns it.",
     "",
     "Any key closes this help.",
 };

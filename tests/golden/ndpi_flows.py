@@ -58,13 +58,14 @@ from tshark_flows import file_sha256  # noqa: E402  one content hash for both ca
 
 NDPI = os.environ.get("NDPI_READER", "ndpiReader")
 NDPI_OPTS = ["-v", "2"]
-CACHE_FORMAT = 1  # bump when the parsed structure changes
+CACHE_FORMAT = 2  # bump when the parsed structure changes
 
 FLOW_RE = re.compile(
     r"^\t(\d+)\t(\S+) (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+) (<->|->) "
     r"(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+) (?:\[VLAN: (\d+)\])?")
 COUNTS_RE = re.compile(r"\[(\d+) pkts/(\d+) bytes (?:<->|->) (\d+) pkts/(\d+) bytes\]")
 PROTO_RE = re.compile(r"\[proto: ([^\]]*)\]")
+CAT_RE = re.compile(r"\[cat: ([^\]/]*)/\d+\]")
 STAT_RE = re.compile(r"^\t([A-Za-z][A-Za-z0-9 <>()/-]*?):\s+(\d+)")
 
 
@@ -135,7 +136,8 @@ def parse(text):
     with proto ("tcp", "udp", "icmp", ... or the number as a string), a and
     b = (ip, port) in nDPI's src/dst order, a_pkts/a_bytes sent by a,
     b_pkts/b_bytes sent by b, vlan (None when 0/absent), app (nDPI's
-    protocol); stats is the "Traffic statistics" block as {name: int}."""
+    protocol as printed, "91.126/TLS.Google"; app_name the part after the
+    "/", cat its category name or None); stats is the "Traffic statistics" block as {name: int}."""
     flows, stats = [], {}
     for line in text.splitlines():
         m = FLOW_RE.match(line)
@@ -148,6 +150,7 @@ def parse(text):
         if not c:
             continue
         p = PROTO_RE.search(line, m.end())
+        cat = CAT_RE.search(line, m.end())
         l4 = m.group(2).lower()
         flows.append({
             "id": int(m.group(1)), "proto": {"6": "tcp", "17": "udp"}.get(l4, l4),
@@ -158,6 +161,8 @@ def parse(text):
             "a_pkts": int(c.group(1)), "a_bytes": int(c.group(2)),
             "b_pkts": int(c.group(3)), "b_bytes": int(c.group(4)),
             "app": p.group(1) if p else "",
+            "app_name": p.group(1).split("/", 1)[-1] if p else "",
+            "cat": cat.group(1) if cat else None,
         })
     return flows, stats
 

@@ -92,10 +92,13 @@ def fend(e):
     return (ndpi_flows.fold_ip(e[0]), int(e[1]))
 
 
-def compare_file(nd, flows, path, out=""):
-    """Compares nDPI's flows (nd, from ndpi_flows.oracle_for) with netmoon's
-    records (compare.parse_netmoon; out is netmoon's raw output, scanned for
-    the tunnels of all records, ICMP ones too).  Returns a result dict."""
+def match_units(nd, flows, out=""):
+    """Groups nDPI's TCP/UDP flows (nd, from ndpi_flows.oracle_for) and
+    netmoon's records (compare.parse_netmoon; out is netmoon's raw output,
+    scanned for the tunnels of all records, ICMP ones too) into the units
+    both are compared by.  Returns (units, res, tunnel_ports): units are
+    (key, nDPI flows, netmoon records, note); res has the counters and notes
+    of the records left out (tunnels nDPI does not decapsulate)."""
     res = {"units": 0, "exact": 0, "excluded": {}, "mismatches": [], "notes": [],
            "ndpi_flows": 0, "records": len(flows)}
     tunnels_seen = set()
@@ -119,7 +122,6 @@ def compare_file(nd, flows, path, out=""):
     tunnel_ports = set()
     for t in tunnels_seen:
         tunnel_ports |= TUNNEL_PORTS.get(t, set())
-
     # nDPI may print an IPv6 address mangled (ndpi_flows.ndpi_patch): map
     # such strings back through netmoon's addresses patched the same way.
     patched = {}
@@ -155,6 +157,14 @@ def compare_file(nd, flows, path, out=""):
             units.append((key, g["n"], g["m"], "VLAN differs: nDPI (innermost) %s, netmoon (outermost) %s"
                           % (sorted(nv, key=str), sorted(mv, key=str))))
 
+    return units, res, tunnel_ports
+
+
+def compare_file(nd, flows, path, out=""):
+    """Compares nDPI's flows (nd, from ndpi_flows.oracle_for) with netmoon's
+    records (compare.parse_netmoon; out is netmoon's raw output).  Returns a
+    result dict."""
+    units, res, tunnel_ports = match_units(nd, flows, out)
     dr = ndpi_drops.drops(path)
     jumbo = dr["extra"].get("jumbo", 0) + dr["big"]
     skipped_budget = sum(dr["dropped"].values()) + jumbo

@@ -17,18 +17,7 @@
 # SKIPs when ndpiReader is not installed.
 set -u
 cd "$(dirname "$0")/../.."
-NETMOON=${NETMOON:-./netmoon}
-SHARED_PCAPS=${SHARED_PCAPS:-../shared/pcaps}
-variant=${NETMOON_VARIANT:-rel}
-out=tests/out
-mkdir -p "$out"
-cache=${GOLDEN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/netmoon-golden}
-mkdir -p "$cache" 2>/dev/null || cache=$out/golden-cache
-mkdir -p "$cache"
-if ! command -v "${NDPI_READER:-ndpiReader}" >/dev/null 2>&1; then
-    echo "SKIP golden/ndpi: ndpiReader not installed (Debian package libndpi-bin)"
-    exit 0
-fi
+. tests/golden/ndpi_env.sh golden/ndpi
 rc=0
 python3 tests/golden/ndpi_golden.py lab tests/data/lab --netmoon "$NETMOON" --cache "$cache" \
     --jobs 2 --report "$out/golden-ndpi-lab-$variant.txt" || rc=1

@@ -16,6 +16,8 @@
 #   live/icmp-T1, live/icmp-T2          bytes per direction, initiator); echo
 #                                       flows per identifier
 #   live/fanout-T2                      no flow split across workers, both used
+#   live/labels-T2                      nDPI app/category as ndpiReader's on the
+#                                       tcpdump capture (tests/golden/ndpi_labels.py)
 #   live/filter-*                       'tcp port 80': only such flows, counts
 #                                       as tcpdump's filtered capture, the
 #                                       kernel filtered; bad filter exits 2
@@ -55,7 +57,7 @@ CHECK=(python3 "$root/tests/live/live_check.py")
 pass() { echo "PASS live/$1"; }
 fail() { echo "FAIL live/$1: $2"; }
 skip() { echo "SKIP live/$1: $2"; }
-ALL_CHECKS=(exact-T1 exact-T2 icmp-T1 icmp-T2 fanout-T2 filter-only-port80 filter-counts
+ALL_CHECKS=(exact-T1 exact-T2 icmp-T1 icmp-T2 fanout-T2 labels-T2 filter-only-port80 filter-counts
             filter-kernel-packets filter-invalid count sigint privs iface-down drops iface-gone)
 skip_all() { local c; for c in "${ALL_CHECKS[@]}"; do skip "$c" "$1"; done; exit 0; }
 
@@ -276,6 +278,15 @@ phase_main() {
         fail fanout-T2 "netmoon -T 2: $why"
     else
         "${CHECK[@]}" fanout live/fanout-T2 "$T/t2.json" --workers 2 --min-flows 40
+    fi
+
+    # 2b. nDPI labels of the live records (two workers, a module each) agree
+    # with ndpiReader's on tcpdump's capture of the same traffic.
+    if command -v ndpiReader >/dev/null && [ "$rc_t2" = 0 ]; then
+        python3 "$root/tests/golden/ndpi_labels.py" live-T2 "$T/all.pcap" --json "$T/t2.json" \
+            --min-agree 0.95 | sed 's|golden/ndpi-labels/live-T2|live/labels-T2|'
+    else
+        skip labels-T2 "ndpiReader not installed, or netmoon -T 2 failed"
     fi
 
     # 3. Filter: only TCP port 80, exactly tcpdump's filtered view, and the

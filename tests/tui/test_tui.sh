@@ -6,7 +6,8 @@
 # checks: rows in the seed's form with states and bars; the header's
 # counters; sorting by total and packets against the flows' byte totals
 # from tshark and the rows' own columns; reversing; the filter; the detail
-# pane; the ASCII fallback; resizing; q and SIGTERM leaving a clean
+# pane (with nDPI's app, named as ndpiReader names the flow); the ASCII
+# fallback; resizing; q and SIGTERM leaving a clean
 # terminal; --json=PATH alongside the view; no view when stdout is a pipe.
 #
 # ASan: ncurses' allocations are released by delscreen() at close, so leak
@@ -218,7 +219,22 @@ then
 else
     fail tui_detail_rtt_matches_tshark "port ${sport:-?}: pane '${shown:-none}', tshark initial_rtt '${want:-none}' s"
 fi
-keys Escape
+# nDPI's label in the pane and in the filter, as ndpiReader names that flow.
+if command -v ndpiReader >/dev/null; then
+    want=$(python3 tests/golden/ndpi_flows.py "$MIXED" | awk -v p=":$sport " 'index($0, p) {print $NF}' | cut -d/ -f2)
+    if [ -n "$want" ] && screen | grep -qE "^ *app +$want +category "; then pass tui_detail_app_as_ndpiReader
+    else fail tui_detail_app_as_ndpiReader "ndpiReader '${want:-none}', pane: $(screen | grep -E '^ *app ' | head -1)"; fi
+    keys Escape
+    keys / ; keys BSpace BSpace BSpace BSpace BSpace BSpace BSpace BSpace ; keys "$want" ; keys Enter
+    if [ -n "$want" ] && [ "$(rows | wc -l)" -ge 1 ] && [ "$(rows | grep -vc " $want ")" = 0 ]; then
+        pass tui_filter_app
+    else
+        fail tui_filter_app "filter '${want:-none}': $(rows | cut -c1-40,100- | tr '\n' '|')"
+    fi
+else
+    skip tui_detail_app_as_ndpiReader "ndpiReader not installed"
+    keys Escape
+fi
 keys / ; keys BSpace BSpace BSpace BSpace BSpace ; keys 2001:db8 ; keys Enter
 keys '?'
 if screen | grep -q 'time constants of 2, 10 and 40 s'; then pass tui_help; else fail tui_help "no help text"; fi

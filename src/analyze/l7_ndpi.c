@@ -1,0 +1,283 @@
+/*
+ * l7_ndpi.c: per-flow application labels from nDPI 4.2 (libndpi, Debian
+ * libndpi-dev; API in /usr/include/ndpi/ndpi_api.h).  What is fed and when
+ * nDPI stops is described in l7_ndpi.h; the feeding rules are those of
+ * nDPI's own example reader (ndpiReader), so that its labels can serve as
+ * the oracle in tests/golden/test_ndpi_labels.sh.
+ *
+ * Memory: nDPI's per-flow state (struct ndpi_flow_struct, ~700 bytes in
+ * 4.2) lives in a pool of `slots` entries allocated once; only the entries
+ * ever used become resident, and freed ones are reused first (LIFO), so the
+ * pool's footprint follows the number of flows being classified at once.
+ * A flow that finds the pool full is not classified and is counted
+ * (no_slot).  nDPI's own allocations for a flow (host names, TLS buffers)
+ * are returned with ndpi_free_flow_data() when its slot is released.
+ *
+ * nDPI parses the packet itself; we hand it only IP packets the capture
+ * holds completely (nm_packet.l3_complete), because nDPI trusts the IP
+ * length fields and would otherwise read past the captured bytes.
+ */
+#include "analyze/l7_ndpi.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ndpi_api.h>
+
+/* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
+ * nDPI's master and app protocol ids (nDPI keeps ids below NDPI_NUM_BITS,
+ * 512), the category (below 128) and the confidence (below 8).  Otherwise
+ * a non-zero handle is a pool slot number + 1, or L7_H_NO_SLOT. */
+#define L7_H_LABEL 0x80000000u
+#define L7_H_NO_SLOT 0x40000000u
+#define L7_H_ID_BITS 9u
+#define L7_H_ID_MASK 0x1FFu
+#define L7_H_CAT_SHIFT 18u
+#define L7_H_CAT_MASK 0x7Fu
+#define L7_H_CONF_SHIFT 25u
+#define L7_H_CONF_MASK 0x7u
+
+_Static_assert(NDPI_NUM_BITS <= L7_H_ID_MASK + 1, "nDPI protocol ids need more than 9 bits");
+_Static_assert(NDPI_PROTOCOL_NUM_CATEGORIES <= L7_H_CAT_MASK + 1, "nDPI categories need more than 7 bits");
+_Static_assert(NDPI_CONFIDENCE_MAX <= L7_H_CONF_MASK + 1, "nDPI confidences need more than 3 bits");
+
+#define L7_FREE_NIL UINT32_MAX
+#define L7_NAME_MAX 48
+
+struct l7_slot {
+    struct ndpi_flow_struct nf;
+    uint32_t next_free;
+    uint16_t packets;          /* handed to nDPI so far */
+};
+
+size_t l7_ndpi_bytes_per_slot(void)
+{
+    return sizeof(struct l7_slot);
+}
+
+struct l7_ndpi {
+    struct ndpi_detection_module_struct *mod;
+    struct l7_slot *slots;
+    uint32_t nslots;
+    uint32_t fresh;            /* slots[fresh..] never used: untouched memory */
+    uint32_t free_head;
+    struct l7_ndpi_stats stats;
+};
+
+/* Names by id, copied once from the first module: nDPI's names are the
+ * same in every module we create (no custom protocols are loaded), and a
+ * copy lets the output thread print them without touching a worker's
+ * module.  Written before any worker runs; read-only afterwards. */
+static char l7_proto_names[NDPI_NUM_BITS][L7_NAME_MAX];
+static char l7_category_names[NDPI_PROTOCOL_NUM_CATEGORIES][L7_NAME_MAX];
+static bool l7_names_ready;
+
+/* Copies a name, keeping only characters that need no escaping in JSON. */
+static void l7_copy_name(char *dst, const char *src)
+{
+    size_t n = 0;
+
+    for (; src && *src && n + 1 < L7_NAME_MAX; src++)
+        if ((unsigned char)*src >= 0x20 && (unsigned char)*src < 0x7F && *src != '"' && *src != '\\')
+            dst[n++] = *src;
+    dst[n] = '\0';
+}
+
+static void l7_fill_names(struct ndpi_detection_module_struct *mod)
+{
+    if (l7_names_ready)
+        return;
+    for (unsigned i = 0; i < NDPI_NUM_BITS; i++)
+        l7_copy_name(l7_proto_names[i], ndpi_get_proto_name(mod, (u_int16_t)i));
+    for (unsigned i = 0; i < NDPI_PROTOCOL_NUM_CATEGORIES; i++)
+        l7_copy_name(l7_category_names[i], ndpi_category_get_name(mod, (ndpi_protocol_category_t)i));
+    l7_names_ready = true;
+}
+
+struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
+{
+    struct l7_ndpi *c = calloc(1, sizeof(*c));
+    NDPI_PROTOCOL_BITMASK all;
+
+    if (!c)
+        goto fail;
+    c->nslots = slots ? slots : 1;
+    c->free_head = L7_FREE_NIL;
+    /* calloc of a large block maps zero pages: untouched slots cost nothing. */
+    c->slots = calloc(c->nslots, sizeof(*c->slots));
+    if (!c->slots)
+        goto fail;
+    c->mod = ndpi_init_detection_module(ndpi_no_prefs);
+    if (!c->mod)
+        goto fail;
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(c->mod, &all);
+    ndpi_finalize_initialization(c->mod);
+    l7_fill_names(c->mod);
+    return c;
+fail:
+    snprintf(err, errlen, "cannot set up nDPI classification for %u flows: %s "
+             "(lower --l7-max-flows, or turn L7 off with --no-l7)", slots,
+             strerror(errno ? errno : ENOMEM));
+    l7_ndpi_destroy(c);
+    return NULL;
+}
+
+static bool l7_is_slot(uint32_t h)
+{
+    return h != L7_HANDLE_NONE && !(h & (L7_H_LABEL | L7_H_NO_SLOT));
+}
+
+void l7_ndpi_destroy(struct l7_ndpi *c)
+{
+    if (!c)
+        return;
+    /* Flows still classifying were flushed (and released) by the flow
+     * table before this; anything left is released here all the same. */
+    for (uint32_t i = 0; c->slots && i < c->fresh; i++)
+        ndpi_free_flow_data(&c->slots[i].nf);
+    if (c->mod)
+        ndpi_exit_detection_module(c->mod);
+    free(c->slots);
+    free(c);
+}
+
+uint32_t l7_ndpi_flow_start(struct l7_ndpi *c)
+{
+    uint32_t i;
+
+    if (c->free_head != L7_FREE_NIL) {
+        i = c->free_head;
+        c->free_head = c->slots[i].next_free;
+    } else if (c->fresh < c->nslots) {
+        i = c->fresh++;
+    } else {
+        c->stats.no_slot++;
+        return L7_H_NO_SLOT;
+    }
+    c->slots[i].next_free = 0;   /* the rest is zero: fresh, or cleared by l7_finish */
+    c->stats.classifying++;
+    return i + 1;
+}
+
+static uint32_t l7_pack(const ndpi_protocol *p, ndpi_confidence_t conf)
+{
+    return L7_H_LABEL | (p->app_protocol & L7_H_ID_MASK) |
+           (uint32_t)(p->master_protocol & L7_H_ID_MASK) << L7_H_ID_BITS |
+           ((uint32_t)p->category & L7_H_CAT_MASK) << L7_H_CAT_SHIFT |
+           ((uint32_t)conf & L7_H_CONF_MASK) << L7_H_CONF_SHIFT;
+}
+
+/* Records the result, gives the slot back.  An undecided flow is decided by
+ * ndpi_detection_giveup() with guessing on, as ndpiReader does. */
+static void l7_finish(struct l7_ndpi *c, uint32_t *handle, ndpi_protocol p, bool decided)
+{
+    uint32_t i = *handle - 1;
+    struct l7_slot *s = &c->slots[i];
+
+    if (!decided || p.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
+        u_int8_t guessed = 0;
+        p = ndpi_detection_giveup(c->mod, &s->nf, 1, &guessed);
+    }
+    *handle = l7_pack(&p, s->nf.confidence);
+    ndpi_free_flow_data(&s->nf);
+    /* A free slot is all zeros: what nDPI wants for the next flow, and
+     * safe for l7_ndpi_destroy() to pass to ndpi_free_flow_data() again. */
+    memset(s, 0, sizeof(*s));
+    s->next_free = c->free_head;
+    c->free_head = i;
+    c->stats.classifying--;
+    c->stats.labelled++;
+}
+
+void l7_ndpi_packet(struct l7_ndpi *c, uint32_t *handle, const struct nm_packet *pkt)
+{
+    if (!l7_is_slot(*handle))
+        return;
+    if (!pkt->l3_complete || (pkt->is_fragment && !pkt->is_first_fragment)) {
+        c->stats.packets_skipped++;
+        return;
+    }
+    struct l7_slot *s = &c->slots[*handle - 1];
+    uint32_t limit = pkt->proto == 6 ? L7_NDPI_TCP_PACKETS : L7_NDPI_OTHER_PACKETS;
+    uint16_t len = pkt->l3_len > 65535 ? 65535 : (uint16_t)pkt->l3_len;
+
+    s->packets++;
+    ndpi_protocol p = ndpi_detection_process_packet(c->mod, &s->nf, pkt->l3, len, pkt->ts_us / 1000);
+    bool enough = s->packets > limit;
+    if (!enough && p.app_protocol == NDPI_PROTOCOL_UNKNOWN)
+        return;
+    /* Detected, but nDPI wants more (a TLS certificate, a DNS answer). */
+    if (!enough && ndpi_extra_dissection_possible(c->mod, &s->nf))
+        return;
+    l7_finish(c, handle, p, true);
+}
+
+void l7_ndpi_flow_end(struct l7_ndpi *c, uint32_t *handle)
+{
+    static const ndpi_protocol none = NDPI_PROTOCOL_NULL;
+
+    if (l7_is_slot(*handle))
+        l7_finish(c, handle, none, false);
+}
+
+void l7_ndpi_label(uint32_t handle, struct flow_l7_label *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (handle == L7_HANDLE_NONE)
+        return;
+    if (handle & L7_H_LABEL) {
+        out->state = FLOW_L7_DONE;
+        out->app = (uint16_t)(handle & L7_H_ID_MASK);
+        out->master = (uint16_t)((handle >> L7_H_ID_BITS) & L7_H_ID_MASK);
+        out->category = (uint8_t)((handle >> L7_H_CAT_SHIFT) & L7_H_CAT_MASK);
+        out->confidence = (uint8_t)((handle >> L7_H_CONF_SHIFT) & L7_H_CONF_MASK);
+    } else {
+        out->state = (handle & L7_H_NO_SLOT) ? FLOW_L7_NO_SLOT : FLOW_L7_CLASSIFYING;
+    }
+}
+
+void l7_ndpi_get_stats(const struct l7_ndpi *c, struct l7_ndpi_stats *out)
+{
+    *out = c->stats;
+}
+
+static const char *l7_proto_name(uint16_t id)
+{
+    return id < NDPI_NUM_BITS && l7_proto_names[id][0] ? l7_proto_names[id] : "Unknown";
+}
+
+size_t l7_ndpi_app_name(const struct flow_l7_label *l, char *out, size_t outlen)
+{
+    int n;
+
+    if (outlen == 0)
+        return 0;
+    /* ndpiReader's form (ndpi_protocol2name): both names when nDPI found
+     * a master protocol carrying a different application. */
+    if (l->master != NDPI_PROTOCOL_UNKNOWN && l->master != l->app && l->app != NDPI_PROTOCOL_UNKNOWN)
+        n = snprintf(out, outlen, "%s.%s", l7_proto_name(l->master), l7_proto_name(l->app));
+    else if (l->master != NDPI_PROTOCOL_UNKNOWN && l->master != l->app)
+        n = snprintf(out, outlen, "%s", l7_proto_name(l->master));
+    else
+        n = snprintf(out, outlen, "%s", l7_proto_name(l->app));
+    if (n < 0)
+        return 0;
+    return (size_t)n < outlen ? (size_t)n : outlen - 1;
+}
+
+const char *l7_ndpi_category_name(const struct flow_l7_label *l)
+{
+    if (l->category < NDPI_PROTOCOL_NUM_CATEGORIES && l7_category_names[l->category][0])
+        return l7_category_names[l->category];
+    return "Unspecified";
+}
+
+const char *l7_ndpi_confidence_name(const struct flow_l7_label *l)
+{
+    const char *s = ndpi_confidence_get_name((ndpi_confidence_t)l->confidence);
+    return s ? s : "Unknown";
+}
