@@ -19,6 +19,7 @@
 #include "core/outputs.h"
 #include "core/signals.h"
 #include "output/json.h"
+#include "output/pcap_writer.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
@@ -87,6 +88,14 @@ static void main_usage(FILE *out)
 "                      is appended to, and the view stays on)\n"
 "  --no-tui            no view: JSON lines on standard output\n"
 "  -d, --delay SEC     view refresh interval (default 1)\n"
+"  -w FILE             also write the captured packets (after the filter) to\n"
+"                      FILE as pcap\n"
+"  -s SNAPLEN          with -w, keep at most SNAPLEN bytes of each packet\n"
+"                      (default and 0: 262144)\n"
+"  -C MB               with -w, start a new file (FILE1, FILE2, ...) once one\n"
+"                      holds more than MB million bytes (fractions allowed)\n"
+"  -G SEC              with -w, start a new file every SEC seconds of packet\n"
+"                      time; FILE is a strftime(3) pattern\n"
 "  --stats             print packet, flow, drop and decode-problem counts to\n"
 "                      standard error at exit\n"
 "  -h, --help          this help;  --version  the version\n"
@@ -170,6 +179,22 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case 'r': cfg->read_file = optarg; return 0;
     case 'i': return main_add_ifaces(cfg, optarg);
     case 'p': cfg->no_promisc = true; return 0;
+    case 'w': cfg->write_path = optarg; return 0;
+    case 's':
+        if (!main_parse_number(optarg, 262144, &v) || v != (uint32_t)v)
+            return main_usage_error("-s needs a snap length from 0 to 262144 bytes, not '%s'", optarg);
+        cfg->snaplen = (uint32_t)v;
+        return 0;
+    case 'C':
+        if (!main_parse_number(optarg, 1e12, &v) || v * 1e6 < 1)
+            return main_usage_error("-C needs a file size in millions of bytes (> 0), not '%s'", optarg);
+        cfg->rotate_bytes = (uint64_t)(v * 1e6);
+        return 0;
+    case 'G':
+        if (!main_parse_number(optarg, 1e8, &v) || v < 1 || v != (uint32_t)v)
+            return main_usage_error("-G needs whole seconds of at least 1, not '%s'", optarg);
+        cfg->rotate_us = (uint64_t)v * 1000000u;
+        return 0;
     case 'Z': cfg->drop_user = optarg; return 0;
     case 'F': *filter_file = optarg; return 0;
     case 'c':
@@ -245,7 +270,7 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
     cfg->max_flows = 1000000;
     cfg->refresh_us = 1000000;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:d:hV", main_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:d:w:s:C:G:hV", main_long_options, NULL)) != -1) {
         if (opt == 'h') {
             main_usage(stdout);
             exit(NM_EXIT_OK);
@@ -271,6 +296,8 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         return main_usage_error("%s", "-r and -i cannot be used together");
     if (cfg->realtime && !cfg->read_file)
         return main_usage_error("%s", "--realtime replays a file: it needs -r");
+    if ((cfg->snaplen || cfg->rotate_bytes || cfg->rotate_us) && !cfg->write_path)
+        return main_usage_error("%s", "-s, -C and -G shape the -w file: they need -w FILE");
     return 0;
 }
 
@@ -302,11 +329,33 @@ static void main_view_source(const struct nm_config *cfg, char *out, size_t outl
     }
 }
 
+static int main_open_pcap_writer(const struct nm_config *cfg, struct output_set *outs)
+{
+    char err[4200];
+    struct pcap_writer_config pc = {
+        .path = cfg->write_path,
+        .snaplen = cfg->snaplen,
+        .rotate_bytes = cfg->rotate_bytes,
+        .rotate_us = cfg->rotate_us,
+    };
+
+    if (!cfg->write_path)
+        return 0;
+    if (!(outs->packets = pcap_writer_open(&pc, -1, err, sizeof(err)))) {
+        fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
 static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
                              struct output_sink **view)
 {
     char err[512], source[256];
     bool want_view = main_wants_view(cfg);
+
+    if (main_open_pcap_writer(cfg, outs) != 0)
+        return NM_EXIT_FAILURE;
 
     if ((!want_view || cfg->json) &&
         json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
@@ -355,7 +404,12 @@ int main(int argc, char **argv)
         stats_text_print(stderr, &stats, !cfg.read_file);
     if (view && cfg.read_file)
         tui_sink_wait(view);      /* the file is done: the view stays until q */
+    output_set_flush(&outs);
+    if (outs.write_failed && rc == NM_EXIT_OK)
+        rc = NM_EXIT_FAILURE;     /* the cause was reported once, naming the path */
 out:
+    if (pcap_writer_close(outs.packets) != 0 && rc == NM_EXIT_OK)
+        rc = NM_EXIT_FAILURE;     /* the cause was reported with the file name */
     output_set_close(&outs);
     free(cfg.filter_expr);
     return rc;

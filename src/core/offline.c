@@ -151,6 +151,8 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
             continue;
         }
         seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
+        if (outs->packets)
+            pcap_writer_write(outs->packets, &frame);
         view_feed_offline_packet(&feed, w, outs, frame.ts_us);
         worker_process(w, &frame);
     }
@@ -158,6 +160,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     stats->filtered_out = filtered;
     stats->decode.frames += filtered;   /* read, though not decoded */
     stats->decode.bytes += filtered_bytes;
+    pcap_writer_add_stats(outs->packets, stats);
 out:
     view_feed_fini(&feed);
     offline_filters_free(&filters);

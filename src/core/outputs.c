@@ -17,21 +17,23 @@ void output_set_flow(struct output_set *o, const struct flow_record *r)
     o->records++;
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].write_flow)
-            o->sinks[i].write_flow(&o->sinks[i], r);
+            o->write_failed |= o->sinks[i].write_flow(&o->sinks[i], r) != 0;
 }
 
 void output_set_stats(struct output_set *o, const struct nm_stats *st)
 {
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].write_stats)
-            o->sinks[i].write_stats(&o->sinks[i], st);
+            o->write_failed |= o->sinks[i].write_stats(&o->sinks[i], st) != 0;
 }
 
 void output_set_flush(struct output_set *o)
 {
+    if (o->packets)
+        o->write_failed |= pcap_writer_flush(o->packets) != 0;
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].flush)
-            o->sinks[i].flush(&o->sinks[i]);
+            o->write_failed |= o->sinks[i].flush(&o->sinks[i]) != 0;
 }
 
 void output_set_close(struct output_set *o)

@@ -5,6 +5,7 @@
 #ifndef NETMOON_CORE_OUTPUTS_H
 #define NETMOON_CORE_OUTPUTS_H
 
+#include "output/pcap_writer.h"
 #include "output/record.h"
 
 #define OUTPUTS_MAX 8
@@ -13,6 +14,8 @@ struct output_set {
     struct output_sink sinks[OUTPUTS_MAX];
     unsigned n;
     uint64_t records;
+    struct pcap_writer *packets;   /* -w, or NULL: packets rather than records */
+    bool write_failed;             /* a sink reported a write error: exit status 1 */
 };
 
 /* Adds a sink; returns the slot to fill, or NULL when full. */

@@ -70,6 +70,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->output_stalls += from->output_stalls;
     into->ring_blocks_used += from->ring_blocks_used;
     into->ring_blocks_total += from->ring_blocks_total;
+    into->pcap_written += from->pcap_written;
+    into->pcap_dropped += from->pcap_dropped;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

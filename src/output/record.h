@@ -105,6 +105,8 @@ struct nm_stats {
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
     uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */
     uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
+    uint64_t pcap_written;      /* -w: packets written */
+    uint64_t pcap_dropped;      /* -w: packets not written (queue full, write error, link type) */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

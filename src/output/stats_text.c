@@ -44,4 +44,7 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
                  " active\n", st->flows_created, st->flows_ended, st->flows_active);
     fprintf(out, "  flow evictions:    %" PRIu64 "%s\n", st->evictions,
             st->evictions ? "  (table full: raise --max-flows)" : "");
+    if (st->pcap_written || st->pcap_dropped)
+        fprintf(out, "  -w packets:        %" PRIu64 " written, %" PRIu64 " dropped\n",
+                st->pcap_written, st->pcap_dropped);
 }

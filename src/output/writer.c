@@ -91,6 +91,11 @@ bool writer_ok(const struct writer *w)
     return !w->failed;
 }
 
+bool writer_failed(const struct writer *w)
+{
+    return w->failed && !w->pipe_closed;
+}
+
 void writer_close(struct writer *w)
 {
     if (w->buf && w->len)

@@ -36,5 +36,8 @@ int writer_flush(struct writer *w);
 void writer_close(struct writer *w);
 /* Whether output can still reach its reader. */
 bool writer_ok(const struct writer *w);
+/* Whether a write failed for a reason other than a reader that went away
+ * (a closed pipe ends output quietly and is not a failure). */
+bool writer_failed(const struct writer *w);
 
 #endif
