@@ -18,6 +18,7 @@
 #include "core/offline.h"
 #include "core/outputs.h"
 #include "core/signals.h"
+#include "output/ipfix.h"
 #include "output/json.h"
 #include "output/pcap_writer.h"
 #include "output/stats_text.h"
@@ -27,6 +28,7 @@
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
+    OPT_IPFIX,
 };
 
 static const struct option main_long_options[] = {
@@ -41,6 +43,7 @@ static const struct option main_long_options[] = {
     { "realtime", no_argument, NULL, OPT_REALTIME },
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
+    { "ipfix", required_argument, NULL, OPT_IPFIX },
     { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -88,6 +91,8 @@ static void main_usage(FILE *out)
 "                      is appended to, and the view stays on)\n"
 "  --no-tui            no view: JSON lines on standard output\n"
 "  -d, --delay SEC     view refresh interval (default 1)\n"
+"  --ipfix HOST:PORT   also export flows as IPFIX over UDP to a collector\n"
+"                      (nfcapd, ...), one record per direction\n"
 "  -w FILE             also write the captured packets (after the filter) to\n"
 "                      FILE as pcap\n"
 "  -s SNAPLEN          with -w, keep at most SNAPLEN bytes of each packet\n"
@@ -227,6 +232,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
         return 0;
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;
+    case OPT_IPFIX: cfg->ipfix_dest = optarg; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
@@ -356,6 +362,12 @@ static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
 
     if (main_open_pcap_writer(cfg, outs) != 0)
         return NM_EXIT_FAILURE;
+    if (cfg->ipfix_dest && ipfix_sink_open(output_set_add(outs), cfg->ipfix_dest, err,
+                                           sizeof(err)) != 0) {
+        outs->n--;
+        fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
 
     if ((!want_view || cfg->json) &&
         json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {

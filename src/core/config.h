@@ -41,6 +41,7 @@ struct nm_config {
     bool realtime;                    /* --realtime: -r at the captured pace */
     uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
     uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */
+    const char *ipfix_dest;           /* --ipfix HOST:PORT */
     const char *write_path;           /* -w */
     uint32_t snaplen;                 /* -s, 0 = default */
     uint64_t rotate_bytes;            /* -C, in bytes */

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tests/export/test_ipfix.sh: --ipfix into a real collector (src/output/ipfix.c).
+#
+# nfcapd (Debian's nfdump) listens on 127.0.0.1 on a free port; netmoon reads
+# a capture and exports to it; nfdump reads back what nfcapd stored.  The
+# oracle is tshark on the same capture: the number of IP packets and the sum
+# of their IP-layer lengths (IPv4 total length, IPv6 payload length + 40)
+# must equal nfdump's packet and byte totals, and the TCP share nfdump's
+# TCP totals.  nfcapd must see no sequence failure.
+#
+#   export/ipfix-<capture>        totals equal, per capture
+#   export/ipfix-bad-dest         --ipfix without a port: exit 1, a message saying HOST:PORT
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+NETMOON=${NETMOON:-$root/netmoon}
+case $NETMOON in /*) ;; *) NETMOON=$root/$NETMOON ;; esac
+LAB=$root/tests/data/lab
+
+pass() { echo "PASS export/$1"; }
+fail() { echo "FAIL export/$1: $2"; }
+skip() { echo "SKIP export/$1: $2"; }
+
+for t in nfcapd nfdump tshark ss python3; do
+    command -v "$t" >/dev/null 2>&1 || { skip ipfix "missing $t (scripts/install-deps.sh)"; exit 0; }
+done
+tmp=$(mktemp -d /tmp/nm-ipfix.XXXXXX)
+NFPID=
+cleanup() {
+    if [ -n "$NFPID" ]; then kill "$NFPID" 2>/dev/null; wait "$NFPID" 2>/dev/null; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+free_udp_port() {
+    python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# collect NAME PCAP: nfcapd up, netmoon exports PCAP, nfcapd stopped (it
+# writes its file on exit); nfdump -I summary in $tmp/NAME.sum.
+collect() {
+    local name=$1 pcap=$2 port i
+    port=$(free_udp_port)
+    mkdir -p "$tmp/$name"
+    nfcapd -b 127.0.0.1 -p "$port" -w "$tmp/$name" >"$tmp/$name.nfcapd.log" 2>&1 &
+    NFPID=$!
+    for i in $(seq 100); do
+        [ -n "$(ss -Hlun "sport = :$port" 2>/dev/null)" ] && break
+        sleep 0.05
+    done
+    "$NETMOON" -r "$pcap" --ipfix "127.0.0.1:$port" >/dev/null 2>"$tmp/$name.err"
+    NMRC=$?
+    # nfcapd takes what is in its socket buffer before the signal is handled.
+    sleep 0.3
+    kill "$NFPID"; wait "$NFPID" 2>/dev/null; NFPID=
+    nfdump -R "$tmp/$name" -I >"$tmp/$name.sum" 2>&1
+}
+field() { sed -n "s/^$1: *//p" "$2"; }
+
+# ip_totals PCAP [DISPLAYFILTER]: "packets bytes" of IP packets, IP-layer length.
+ip_totals() {
+    local f="ip or ipv6"
+    [ -n "${2:-}" ] && f="($f) and ($2)"
+    tshark -r "$1" -Y "$f" -T fields -E occurrence=f -e ip.len -e ipv6.plen 2>/dev/null |
+        awk -F'\t' '{n++; b += ($1 != "" ? $1 : $2 + 40)} END {print n + 0, b + 0}'
+}
+
+for c in mixed ipv6 icmp dns-udp dns-tcp https port-reuse bulk-loss; do
+    pcap=$LAB/$c.pcap
+    [ -f "$pcap" ] || { skip "ipfix-$c" "no $pcap"; continue; }
+    collect "$c" "$pcap"
+    read -r wp wb <<<"$(ip_totals "$pcap")"
+    read -r tp tb <<<"$(ip_totals "$pcap" "tcp and not icmp and not icmpv6")"
+    gp=$(field Packets "$tmp/$c.sum"); gb=$(field Bytes "$tmp/$c.sum")
+    gtp=$(field Packets_tcp "$tmp/$c.sum"); gtb=$(field Bytes_tcp "$tmp/$c.sum")
+    seqf=$(field "Sequence failures" "$tmp/$c.sum")
+    if [ "$NMRC" != 0 ]; then fail "ipfix-$c" "netmoon exit $NMRC: $(head -c 200 "$tmp/$c.err")"
+    elif [ "${wp:-0}" -gt 0 ] && [ "$gp" = "$wp" ] && [ "$gb" = "$wb" ] && [ "$gtp" = "$tp" ] \
+         && [ "$gtb" = "$tb" ] && [ "$seqf" = 0 ]; then
+        pass "ipfix-$c"
+    else
+        fail "ipfix-$c" "tshark: $wp packets $wb bytes (tcp $tp/$tb); nfdump: $gp/$gb (tcp $gtp/$gtb), sequence failures '$seqf'"
+    fi
+done
+
+"$NETMOON" -r "$LAB/icmp.pcap" --ipfix 127.0.0.1 >/dev/null 2>"$tmp/bad.err"
+rc=$?
+if [ "$rc" = 1 ] && grep -q 'HOST:PORT' "$tmp/bad.err"; then pass ipfix-bad-dest
+else fail ipfix-bad-dest "exit $rc: $(head -c 200 "$tmp/bad.err")"; fi
