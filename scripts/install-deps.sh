@@ -36,8 +36,8 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx and dnsmasq as system services on install; the tests run
+# Debian starts nginx, dnsmasq and prometheus as system services on install; the tests run
 # their own instances inside namespaces, so the system ones only get in the way.
-for svc in nginx dnsmasq; do
+for svc in nginx dnsmasq prometheus; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
 done

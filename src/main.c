@@ -21,6 +21,7 @@
 #include "output/ipfix.h"
 #include "output/json.h"
 #include "output/pcap_writer.h"
+#include "output/prometheus.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
@@ -28,7 +29,7 @@
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
-    OPT_IPFIX,
+    OPT_IPFIX, OPT_PROMETHEUS,
 };
 
 static const struct option main_long_options[] = {
@@ -44,6 +45,7 @@ static const struct option main_long_options[] = {
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
     { "ipfix", required_argument, NULL, OPT_IPFIX },
+    { "prometheus", required_argument, NULL, OPT_PROMETHEUS },
     { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -93,6 +95,8 @@ static void main_usage(FILE *out)
 "  -d, --delay SEC     view refresh interval (default 1)\n"
 "  --ipfix HOST:PORT   also export flows as IPFIX over UDP to a collector\n"
 "                      (nfcapd, ...), one record per direction\n"
+"  --prometheus [ADDR:]PORT  serve counters at http://ADDR:PORT/metrics\n"
+"                      (Prometheus text format; ADDR defaults to 127.0.0.1)\n"
 "  -w FILE             also write the captured packets (after the filter) to\n"
 "                      FILE as pcap\n"
 "  -s SNAPLEN          with -w, keep at most SNAPLEN bytes of each packet\n"
@@ -233,6 +237,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;
     case OPT_IPFIX: cfg->ipfix_dest = optarg; return 0;
+    case OPT_PROMETHEUS: cfg->prometheus_listen = optarg; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
@@ -354,6 +359,14 @@ static int main_open_pcap_writer(const struct nm_config *cfg, struct output_set 
     return 0;
 }
 
+/* A sink that could not open: its slot is given back. */
+static int main_output_failed(struct output_set *outs, const char *err)
+{
+    outs->n--;
+    fprintf(stderr, "netmoon: %s\n", err);
+    return NM_EXIT_FAILURE;
+}
+
 static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
                              struct output_sink **view)
 {
@@ -363,11 +376,11 @@ static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
     if (main_open_pcap_writer(cfg, outs) != 0)
         return NM_EXIT_FAILURE;
     if (cfg->ipfix_dest && ipfix_sink_open(output_set_add(outs), cfg->ipfix_dest, err,
-                                           sizeof(err)) != 0) {
-        outs->n--;
-        fprintf(stderr, "netmoon: %s\n", err);
-        return NM_EXIT_FAILURE;
-    }
+                                           sizeof(err)) != 0)
+        return main_output_failed(outs, err);
+    if (cfg->prometheus_listen && prometheus_sink_open(output_set_add(outs), cfg->prometheus_listen,
+                                                       err, sizeof(err)) != 0)
+        return main_output_failed(outs, err);
 
     if ((!want_view || cfg->json) &&
         json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {

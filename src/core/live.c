@@ -563,6 +563,7 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
 {
     const struct timespec idle = { 0, 2000000 };   /* 2 ms */
     uint64_t start = live_mono_us(), next_stats = start + LIVE_STATS_INTERVAL_US;
+    uint64_t next_update = start + LIVE_TICK_US;
     uint64_t deadline = lv->cfg->duration_s > 0 ? start + (uint64_t)(lv->cfg->duration_s * 1e6) : 0;
     struct live_msg *m = malloc(sizeof(*m));
     struct nm_stats st;
@@ -574,6 +575,11 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);
+        if (now >= next_update) {
+            live_sum_stats(lv, &st);
+            output_set_update_stats(outs, &st);
+            next_update = now + LIVE_TICK_US;
+        }
         if (now >= next_stats) {
             live_sum_stats(lv, &st);
             output_set_stats(outs, &st);

@@ -76,3 +76,10 @@ void output_set_tick(struct output_set *o)
         if (o->sinks[i].tick)
             o->sinks[i].tick(&o->sinks[i]);
 }
+
+void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].update_stats)
+            o->sinks[i].update_stats(&o->sinks[i], st);
+}

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hostport.h"
+
 #define IPFIX_VERSION 10
 #define IPFIX_SET_TEMPLATE 2
 #define IPFIX_TEMPLATE_EVERY_S 30
@@ -282,34 +284,15 @@ static void ipfix_close(struct output_sink *s)
     s->state = NULL;
 }
 
-/* Splits "host:port" or "[v6]:port" in place. */
-static int ipfix_split(char *spec, char **host, char **port)
-{
-    char *colon = strrchr(spec, ':');
-
-    if (!colon || colon == spec || !colon[1])
-        return -1;
-    *colon = '\0';
-    *port = colon + 1;
-    *host = spec;
-    if (spec[0] == '[') {
-        size_t n = strlen(spec);
-        if (n < 3 || spec[n - 1] != ']')
-            return -1;
-        spec[n - 1] = '\0';
-        *host = spec + 1;
-    }
-    return 0;
-}
-
 static int ipfix_connect(const char *spec, char *err, size_t errlen)
 {
-    char buf[300], *host, *port;
+    char buf[300];
+    const char *host, *port;
     struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
     int fd = -1, e;
 
     snprintf(buf, sizeof(buf), "%s", spec);
-    if (ipfix_split(buf, &host, &port) != 0) {
+    if (hostport_split(buf, NULL, &host, &port) != 0) {
         snprintf(err, errlen, "--ipfix needs HOST:PORT (or [IPV6]:PORT), not '%s'", spec);
         return -1;
     }

@@ -136,6 +136,9 @@ struct output_sink {
     void (*snapshot_flow)(struct output_sink *s, const struct flow_record *r);
     void (*snapshot_end)(struct output_sink *s, const struct nm_snapshot_end *e);
     void (*tick)(struct output_sink *s);
+    /* Optional: the current counters, about once a second while capturing
+     * live (write_stats gets them only with each stats record). */
+    void (*update_stats)(struct output_sink *s, const struct nm_stats *st);
 };
 
 #endif
