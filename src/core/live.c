@@ -572,6 +572,7 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         if (live_drain(lv, outs, m) == 0)
             nanosleep(&idle, NULL);
         output_set_tick(outs);
+        output_set_check_reopen(outs);
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "core/signals.h"
+
 struct output_sink *output_set_add(struct output_set *o)
 {
     if (o->n >= OUTPUTS_MAX)
@@ -82,4 +84,13 @@ void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].update_stats)
             o->sinks[i].update_stats(&o->sinks[i], st);
+}
+
+void output_set_check_reopen(struct output_set *o)
+{
+    if (!signals_take_reopen())
+        return;
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].reopen)
+            o->sinks[i].reopen(&o->sinks[i]);
 }

@@ -299,6 +299,13 @@ static int json_flush(struct output_sink *s)
     return writer_failed(&st->w) ? -1 : 0;
 }
 
+static void json_reopen(struct output_sink *s)
+{
+    struct json_state *st = s->state;
+
+    writer_reopen(&st->w);
+}
+
 static void json_close(struct output_sink *s)
 {
     struct json_state *st = s->state;
@@ -329,5 +336,6 @@ int json_sink_open(struct output_sink *sink, const char *path, char *err, size_t
     sink->write_stats = json_write_stats;
     sink->flush = json_flush;
     sink->close = json_close;
+    sink->reopen = json_reopen;
     return 0;
 }

@@ -139,6 +139,9 @@ struct output_sink {
     /* Optional: the current counters, about once a second while capturing
      * live (write_stats gets them only with each stats record). */
     void (*update_stats)(struct output_sink *s, const struct nm_stats *st);
+    /* Optional: close and reopen output files (SIGHUP, after logrotate
+     * moved them); whole records only ever reach either file. */
+    void (*reopen)(struct output_sink *s);
 };
 
 #endif
