@@ -42,6 +42,7 @@ struct nm_config {
     uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
     uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */
     const char *ipfix_dest;           /* --ipfix HOST:PORT */
+    uint32_t ipfix_rate;              /* --ipfix-rate messages/s, 0 = unpaced */
     const char *prometheus_listen;    /* --prometheus [ADDR:]PORT */
     const char *write_path;           /* -w */
     uint32_t snaplen;                 /* -s, 0 = default */

@@ -193,6 +193,9 @@ struct ipfix_state {
     uint64_t last_templates_s;
     uint32_t msgs_since_templates;
     bool reported;
+    uint32_t per_window;       /* --ipfix-rate / 100; 0 = unpaced */
+    uint64_t window_start_us;
+    uint32_t window_sent;
 };
 
 static uint64_t ipfix_mono_s(void)
@@ -200,6 +203,36 @@ static uint64_t ipfix_mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec;
+}
+
+/* UDP has no flow control: a file read at full speed sends faster than a
+ * collector drains its socket buffer, and the datagrams are lost there.
+ * Messages are paced in 10 ms windows; the wait falls on the output thread
+ * (live, workers wait for it only once their record rings fill, counted
+ * as output_stalls). */
+#define IPFIX_WINDOW_US 10000u
+
+static void ipfix_pace(struct ipfix_state *st)
+{
+    struct timespec ts;
+    uint64_t now;
+
+    if (!st->per_window)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (now - st->window_start_us >= IPFIX_WINDOW_US) {
+        st->window_start_us = now;
+        st->window_sent = 0;
+    } else if (st->window_sent >= st->per_window) {
+        uint64_t wait_us = st->window_start_us + IPFIX_WINDOW_US - now;
+        struct timespec pause = { 0, (long)(wait_us * 1000u) };
+        while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+            ;
+        st->window_start_us += IPFIX_WINDOW_US;
+        st->window_sent = 0;
+    }
+    st->window_sent++;
 }
 
 static bool ipfix_templates_due(const struct ipfix_state *st)
@@ -229,6 +262,8 @@ static int ipfix_send(struct ipfix_state *st)
     uint32_t n = st->enc.records;
     size_t len = ipfix_encoder_finish(&st->enc, (uint32_t)time(NULL));
     ssize_t sent;
+
+    ipfix_pace(st);
     do
         sent = send(st->fd, st->enc.buf, len, 0);
     while (sent < 0 && errno == EINTR);
@@ -311,7 +346,8 @@ static int ipfix_connect(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-int ipfix_sink_open(struct output_sink *sink, const char *spec, char *err, size_t errlen)
+int ipfix_sink_open(struct output_sink *sink, const char *spec, uint32_t rate, char *err,
+                    size_t errlen)
 {
     struct ipfix_state *st = calloc(1, sizeof(*st));
 
@@ -324,6 +360,7 @@ int ipfix_sink_open(struct output_sink *sink, const char *spec, char *err, size_
         return -1;
     }
     snprintf(st->dest, sizeof(st->dest), "%s", spec);
+    st->per_window = rate ? (rate < 100 ? 1 : rate / 100) : 0;
     /* Each run is its own sequence stream: a restarted netmoon starting
      * again at 0 is not a loss to the collector. */
     st->enc.domain = (uint32_t)getpid();

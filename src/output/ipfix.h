@@ -36,7 +36,12 @@ bool ipfix_encoder_add_flow(struct ipfix_encoder *e, const struct flow_record *r
  * by the message's records. */
 size_t ipfix_encoder_finish(struct ipfix_encoder *e, uint32_t export_time_s);
 
-/* spec: "HOST:PORT", "[V6ADDR]:PORT".  Sends over UDP. */
-int ipfix_sink_open(struct output_sink *sink, const char *spec, char *err, size_t errlen);
+/* Default pace: messages per second (at most 1400 bytes, ~25 IPv4 flows). */
+#define IPFIX_DEFAULT_RATE 2000u
+
+/* spec: "HOST:PORT", "[V6ADDR]:PORT".  Sends over UDP, at most rate
+ * messages a second (0: unpaced). */
+int ipfix_sink_open(struct output_sink *sink, const char *spec, uint32_t rate, char *err,
+                    size_t errlen);
 
 #endif
