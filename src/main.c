@@ -191,7 +191,11 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case 'r': cfg->read_file = optarg; return 0;
     case 'i': return main_add_ifaces(cfg, optarg);
     case 'p': cfg->no_promisc = true; return 0;
-    case 'w': cfg->write_path = optarg; return 0;
+    case 'w':
+        if (strcmp(optarg, "-") == 0)
+            return main_usage_error("%s", "-w - (pcap to standard output) is not supported: give a file name");
+        cfg->write_path = optarg;
+        return 0;
     case 's':
         if (!main_parse_number(optarg, 262144, &v) || v != (uint32_t)v)
             return main_usage_error("-s needs a snap length from 0 to 262144 bytes, not '%s'", optarg);
@@ -434,6 +438,8 @@ int main(int argc, char **argv)
     }
     if (!ran)
         goto out;
+    output_set_flush(&outs);      /* exporters send what they hold, so their counts are final */
+    output_set_collect_stats(&outs, &stats);
     output_set_stats(&outs, &stats);
     if (cfg.print_stats)
         stats_text_print(stderr, &stats, !cfg.read_file);

@@ -578,11 +578,13 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
             atomic_store_explicit(&lv->stop, true, memory_order_release);
         if (now >= next_update) {
             live_sum_stats(lv, &st);
+            output_set_collect_stats(outs, &st);
             output_set_update_stats(outs, &st);
             next_update = now + LIVE_TICK_US;
         }
         if (now >= next_stats) {
             live_sum_stats(lv, &st);
+            output_set_collect_stats(outs, &st);
             output_set_stats(outs, &st);
             output_set_flush(outs);
             next_stats = now + LIVE_STATS_INTERVAL_US;

@@ -94,3 +94,10 @@ void output_set_check_reopen(struct output_set *o)
         if (o->sinks[i].reopen)
             o->sinks[i].reopen(&o->sinks[i]);
 }
+
+void output_set_collect_stats(struct output_set *o, struct nm_stats *st)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].collect_stats)
+            o->sinks[i].collect_stats(&o->sinks[i], st);
+}

@@ -30,6 +30,8 @@ void output_set_snapshot_flow(struct output_set *o, const struct flow_record *r)
 void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end *e);
 void output_set_tick(struct output_set *o);
 void output_set_update_stats(struct output_set *o, const struct nm_stats *st);
+/* Adds every sink's own counters (IPFIX records sent and lost) into st. */
+void output_set_collect_stats(struct output_set *o, struct nm_stats *st);
 /* Reopens output files when a SIGHUP came since the last call. */
 void output_set_check_reopen(struct output_set *o);
 

@@ -297,6 +297,14 @@ static int ipfix_write_flow(struct output_sink *s, const struct flow_record *r)
     return rc;
 }
 
+static void ipfix_collect_stats(struct output_sink *s, struct nm_stats *stats)
+{
+    struct ipfix_state *st = s->state;
+
+    stats->ipfix_sent += st->records;
+    stats->ipfix_lost += st->records_lost;
+}
+
 static int ipfix_flush(struct output_sink *s)
 {
     return ipfix_send(s->state);
@@ -370,6 +378,7 @@ int ipfix_sink_open(struct output_sink *sink, const char *spec, uint32_t rate, c
     sink->state = st;
     sink->write_flow = ipfix_write_flow;
     sink->flush = ipfix_flush;
+    sink->collect_stats = ipfix_collect_stats;
     sink->close = ipfix_close;
     return 0;
 }

@@ -265,12 +265,13 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
                  ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
  ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64
-                 ",\"pcap_written\":%" PRIu64 ",\"pcap_dropped\":%" PRIu64 ",\"decode\":{",
+                 ",\"pcap_written\":%" PRIu64 ",\"pcap_dropped\":%" PRIu64
+                 ",\"ipfix_sent\":%" PRIu64 ",\"ipfix_lost\":%" PRIu64 ",\"decode\":{",
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
                  s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
-                 s->pcap_written, s->pcap_dropped);
+                 s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])

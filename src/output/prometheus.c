@@ -205,6 +205,8 @@ static void prom_render_totals(struct prom_buf *b, const struct nm_stats *s)
     prom_metric(b, "output_stalls_total", "counter", "Times a worker waited for the output thread.", s->output_stalls);
     prom_metric(b, "pcap_written_total", "counter", "Packets written by -w.", s->pcap_written);
     prom_metric(b, "pcap_dropped_total", "counter", "Packets -w could not write.", s->pcap_dropped);
+    prom_metric(b, "ipfix_records_sent_total", "counter", "IPFIX data records sent.", s->ipfix_sent);
+    prom_metric(b, "ipfix_records_lost_total", "counter", "IPFIX data records in messages that could not be sent.", s->ipfix_lost);
     prom_head(b, "decode_problems_total", "counter", "Malformed or unsupported packets by reason.");
     for (int r = 0; r < DECODE_REASON_COUNT; r++)
         prom_put(b, "netmoon_decode_problems_total{reason=\"%s\"} %" PRIu64 "\n",

@@ -72,6 +72,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->ring_blocks_total += from->ring_blocks_total;
     into->pcap_written += from->pcap_written;
     into->pcap_dropped += from->pcap_dropped;
+    into->ipfix_sent += from->ipfix_sent;
+    into->ipfix_lost += from->ipfix_lost;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

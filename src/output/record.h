@@ -107,6 +107,8 @@ struct nm_stats {
     uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
     uint64_t pcap_written;      /* -w: packets written */
     uint64_t pcap_dropped;      /* -w: packets not written (queue full, write error, link type) */
+    uint64_t ipfix_sent;        /* --ipfix: data records sent */
+    uint64_t ipfix_lost;        /* --ipfix: data records whose message could not be sent */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */
@@ -142,6 +144,8 @@ struct output_sink {
     /* Optional: close and reopen output files (SIGHUP, after logrotate
      * moved them); whole records only ever reach either file. */
     void (*reopen)(struct output_sink *s);
+    /* Optional: adds the sink's own counters (records sent, lost) into st. */
+    void (*collect_stats)(struct output_sink *s, struct nm_stats *st);
 };
 
 #endif

@@ -47,4 +47,7 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
     if (st->pcap_written || st->pcap_dropped)
         fprintf(out, "  -w packets:        %" PRIu64 " written, %" PRIu64 " dropped\n",
                 st->pcap_written, st->pcap_dropped);
+    if (st->ipfix_sent || st->ipfix_lost)
+        fprintf(out, "  IPFIX records:     %" PRIu64 " sent, %" PRIu64 " lost%s\n", st->ipfix_sent,
+                st->ipfix_lost, st->ipfix_lost ? "  (messages that could not be sent)" : "");
 }

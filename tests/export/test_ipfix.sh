@@ -10,6 +10,7 @@
 #
 #   export/ipfix-<capture>        totals equal, per capture (lab captures, and
 #                                 a 10,000-flow workload from bench/gen_workload)
+#   export/ipfix-refused          no collector: one message, records lost in --stats, exit 1
 #   export/ipfix-bad-dest         --ipfix without a port: exit 1, a message saying HOST:PORT
 set -u
 cd "$(dirname "$0")/../.."
@@ -96,6 +97,18 @@ for c in mixed ipv6 icmp dns-udp dns-tcp https port-reuse bulk-loss workload; do
         fail "ipfix-$c" "tshark: $wp packets $wb bytes (tcp $tp/$tb); nfdump: $gp/$gb (tcp $gtp/$gtb), sequence failures '$seqf'"
     fi
 done
+
+# Nothing listens: the kernel answers with port unreachable, later sends
+# fail with ECONNREFUSED: one message, the loss in --stats, exit 1.
+if [ -f "$tmp/workload.pcap" ]; then
+    port=$(free_udp_port)
+    "$NETMOON" -r "$tmp/workload.pcap" --ipfix "127.0.0.1:$port" --stats >/dev/null 2>"$tmp/refused.err"
+    rc=$?
+    n=$(grep -c "sending IPFIX to 127.0.0.1:$port failed" "$tmp/refused.err")
+    lost=$(sed -n 's/.*IPFIX records: *[0-9]* sent, \([0-9]*\) lost.*/\1/p' "$tmp/refused.err")
+    if [ "$rc" = 1 ] && [ "$n" = 1 ] && [ "${lost:-0}" -gt 0 ]; then pass ipfix-refused
+    else fail ipfix-refused "exit $rc, $n send-failure messages, lost '$lost': $(head -c 300 "$tmp/refused.err")"; fi
+fi
 
 "$NETMOON" -r "$LAB/icmp.pcap" --ipfix 127.0.0.1 >/dev/null 2>"$tmp/bad.err"
 rc=$?
