@@ -107,7 +107,6 @@ static int pcap_writer_create(struct pcap_writer *pw, uint64_t ts_us, char *err,
         return -1;
     }
     pw->linktype = -1;
-    pw->stats.files++;
     return 0;
 }
 
@@ -221,16 +220,6 @@ int pcap_writer_write(struct pcap_writer *pw, const struct nm_frame *frame)
     return 0;
 }
 
-void pcap_writer_count_drop(struct pcap_writer *pw, uint64_t n)
-{
-    pw->stats.dropped += n;
-}
-
-void pcap_writer_get_stats(const struct pcap_writer *pw, struct pcap_writer_stats *st)
-{
-    *st = pw->stats;
-}
-
 void pcap_writer_add_stats(const struct pcap_writer *pw, struct nm_stats *st)
 {
     if (!pw)
@@ -242,11 +231,6 @@ void pcap_writer_add_stats(const struct pcap_writer *pw, struct nm_stats *st)
 uint32_t pcap_writer_snaplen(const struct pcap_writer *pw)
 {
     return pw->cfg.snaplen;
-}
-
-bool pcap_writer_ok(const struct pcap_writer *pw)
-{
-    return !pw->failed;
 }
 
 int pcap_writer_flush(struct pcap_writer *pw)

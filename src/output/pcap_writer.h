@@ -28,8 +28,7 @@ struct pcap_writer_config {
 
 struct pcap_writer_stats {
     uint64_t written;          /* packets written */
-    uint64_t dropped;          /* packets not written: write error, foreign link type, queue full */
-    uint64_t files;            /* files opened */
+    uint64_t dropped;          /* packets not written: write error, foreign link type */
 };
 
 struct pcap_writer;
@@ -42,14 +41,9 @@ struct pcap_writer *pcap_writer_open(const struct pcap_writer_config *cfg, int l
 /* Writes one frame (truncated to the snap length).  Returns 0, or -1 once
  * writing has failed (reported once on stderr, naming the file). */
 int pcap_writer_write(struct pcap_writer *pw, const struct nm_frame *frame);
-/* Counts a packet that never reached the writer (live queue full). */
-void pcap_writer_count_drop(struct pcap_writer *pw, uint64_t n);
-void pcap_writer_get_stats(const struct pcap_writer *pw, struct pcap_writer_stats *st);
 /* Adds written and dropped into st's pcap_written / pcap_dropped (pw may be NULL). */
 void pcap_writer_add_stats(const struct pcap_writer *pw, struct nm_stats *st);
 uint32_t pcap_writer_snaplen(const struct pcap_writer *pw);
-/* Whether no write error happened so far. */
-bool pcap_writer_ok(const struct pcap_writer *pw);
 /* Flushes whole records to the file (the stdio buffer only ever holds
  * whole records once flushed). */
 int pcap_writer_flush(struct pcap_writer *pw);

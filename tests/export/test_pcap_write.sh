@@ -17,6 +17,7 @@
 #   export/w-full         -w /dev/full: one message naming it, exit 1
 #   export/json-full      --json=/dev/full: one message naming it, exit 1
 #   export/w-bad-dir      -w into a missing directory: refused before reading, exit 1
+#   export/w-usage        -s/-C/-G without -w, bad values, -w -: exit 2 naming the option
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -123,3 +124,26 @@ write_error() {
 rc=$?
 if [ "$rc" = 1 ] && grep -q "$tmp/missing/x.pcap" "$tmp/bad.err" && [ ! -s "$tmp/bad.out" ]; then pass w-bad-dir
 else fail w-bad-dir "exit $rc: $(head -c 200 "$tmp/bad.err")"; fi
+
+# Usage errors of the new options: exit 2 and a message naming the option.
+usage_ok=1 usage_msg=
+# Each case: the option the message must name, then the arguments.
+while read -r opt args; do
+    # shellcheck disable=SC2086
+    "$NETMOON" -r "$LAB/icmp.pcap" $args >/dev/null 2>"$tmp/usage.err"
+    rc=$?
+    if [ "$rc" != 2 ] || ! grep -q -- "$opt" "$tmp/usage.err"; then
+        usage_ok=0; usage_msg="$usage_msg [$args: exit $rc, $(head -c 100 "$tmp/usage.err")]"
+    fi
+done <<'CASES'
+-s -s 64
+-C -C 1
+-G -G 10
+-w -w -
+-s -w x -s -1
+-C -w x -C 0
+-G -w x -G 0
+-G -w x -G 1.5
+--ipfix-rate --ipfix-rate x --ipfix 127.0.0.1:9
+CASES
+[ "$usage_ok" = 1 ] && pass w-usage || fail w-usage "$usage_msg"
