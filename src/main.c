@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 
     if (rc != 0)
         goto out;
-    signals_install();
+    signals_install(main_wants_view(&cfg));
     if ((rc = main_open_outputs(&cfg, &outs, &view)) != 0)
         goto out;
     if (cfg.read_file) {

@@ -23,7 +23,7 @@ static void signals_on_stop(int sig)
     signals_stop = sig;
 }
 
-void signals_install(void)
+void signals_install(bool hup_stops)
 {
     struct sigaction sa;
 
@@ -32,7 +32,7 @@ void signals_install(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = signals_on_hup;
+    sa.sa_handler = hup_stops ? signals_on_stop : signals_on_hup;
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);

@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,7 +480,13 @@ int prometheus_sink_open(struct output_sink *sink, const char *spec, char *err, 
     st->listen_fd = prom_listen(spec, err, errlen);
     if (st->wake_fd < 0 || st->listen_fd < 0)
         goto fail;
+    /* The server thread takes no signals, so SIGINT/SIGHUP interrupt the
+     * threads that act on them (the new thread inherits this mask). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&st->thread, NULL, prom_thread, st);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
         snprintf(err, errlen, "cannot start the --prometheus thread: %s", strerror(e));
         goto fail;
