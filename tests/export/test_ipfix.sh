@@ -10,6 +10,9 @@
 #
 #   export/ipfix-<capture>        totals equal, per capture (lab captures, and
 #                                 a 10,000-flow workload from bench/gen_workload)
+#   export/ipfix-wire             the same workload as Wireshark decodes it: totals,
+#                                 templates every 256 messages, no sequence or
+#                                 decoding complaint
 #   export/ipfix-refused          no collector: one message, records lost in --stats, exit 1
 #   export/ipfix-bad-dest         --ipfix without a port: exit 1, a message saying HOST:PORT
 set -u
@@ -30,6 +33,7 @@ tmp=$(mktemp -d /tmp/nm-ipfix.XXXXXX)
 NFPID=
 cleanup() {
     if [ -n "$NFPID" ]; then kill "$NFPID" 2>/dev/null; wait "$NFPID" 2>/dev/null; fi
+    if [ -n "${WIRE_NS:-}" ]; then ip netns del "$WIRE_NS" 2>/dev/null; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -97,6 +101,60 @@ for c in mixed ipv6 icmp dns-udp dns-tcp https port-reuse bulk-loss workload; do
         fail "ipfix-$c" "tshark: $wp packets $wb bytes (tcp $tp/$tb); nfdump: $gp/$gb (tcp $gtp/$gtb), sequence failures '$seqf'"
     fi
 done
+
+# On the wire, decoded by Wireshark's IPFIX dissector (a second collector we
+# did not write): every data record decodes against a template, the packet
+# and octet fields add up to tshark's totals of the input, the templates
+# come again every 256 messages, and no sequence number is unexpected.
+# netmoon, a UDP sink and tcpdump run in a namespace of their own (its
+# loopback only), removed on exit.
+wire_test() {
+    local ns=nm-ipfix-$$ rx td
+    ip netns add "$ns" || return 1
+    WIRE_NS=$ns
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 4739)); s.settimeout(3)
+try:
+    while True: s.recv(2048)
+except socket.timeout: pass' &
+    rx=$!
+    ip netns exec "$ns" tcpdump -n -i lo -B 65536 -s 2048 -U -w "$tmp/wire.pcap" udp port 4739 2>"$tmp/wire.tcpdump" &
+    td=$!
+    for i in $(seq 100); do
+        grep -q 'listening on' "$tmp/wire.tcpdump" &&
+            [ -n "$(ip netns exec "$ns" ss -Hlun 'sport = :4739' 2>/dev/null)" ] && break
+        sleep 0.05
+    done
+    ip netns exec "$ns" "$NETMOON" -r "$tmp/workload.pcap" --ipfix 127.0.0.1:4739 >/dev/null 2>"$tmp/wire.err"
+    sleep 0.3
+    kill "$td"; wait "$td" 2>/dev/null; wait "$rx" 2>/dev/null
+    ip netns del "$ns"; WIRE_NS=
+}
+WIRE_NS=
+if [ "$(id -u)" -eq 0 ] && [ -f "$tmp/workload.pcap" ] && command -v tcpdump >/dev/null && wire_test; then
+    read -r wp wb _ <<<"$(ip_totals "$tmp/workload.pcap")"
+    D=(-d udp.port==4739,cflow)
+    got=$(tshark -r "$tmp/wire.pcap" "${D[@]}" -T fields -E occurrence=a -E aggregator=, \
+              -e cflow.packets -e cflow.octets 2>/dev/null |
+          awk -F'\t' '{n = split($1, a, ","); for (i = 1; i <= n; i++) p += a[i]
+                       m = split($2, b, ","); for (i = 1; i <= m; i++) o += b[i]} END {print p + 0, o + 0}')
+    msgs=$(tshark -r "$tmp/wire.pcap" "${D[@]}" -Y cflow 2>/dev/null | wc -l)
+    tmpl=$(tshark -r "$tmp/wire.pcap" "${D[@]}" -Y 'cflow.flowset_id == 2' -T fields -e frame.number 2>/dev/null | tr '\n' ' ')
+    want_tmpl=$(seq 1 256 "$msgs" | tr '\n' ' ')
+    expert=$(tshark -r "$tmp/wire.pcap" "${D[@]}" -Y '_ws.expert || _ws.malformed' -T fields -e _ws.expert.message 2>/dev/null | sort | uniq -c | head -3)
+    td_drops=$(sed -n 's/^\([0-9]*\) packets\? dropped by kernel.*/\1/p' "$tmp/wire.tcpdump")
+    if [ "${td_drops:-0}" != 0 ]; then
+        skip ipfix-wire "tcpdump itself dropped $td_drops packets: no oracle this time"
+    elif [ "$got" = "$wp $wb" ] && [ "$msgs" -gt 256 ] && [ "$tmpl" = "$want_tmpl" ] && [ -z "$expert" ]; then
+        pass ipfix-wire
+    else
+        fail ipfix-wire "Wireshark decoded packets/octets '$got', tshark totals '$wp $wb'; $msgs messages, templates in frames '$tmpl' (want '$want_tmpl'); expert: $(echo $expert)"
+    fi
+else
+    skip ipfix-wire "needs root, tcpdump and the workload"
+fi
 
 # Nothing listens: the kernel answers with port unreachable, later sends
 # fail with ECONNREFUSED: one message, the loss in --stats, exit 1.
