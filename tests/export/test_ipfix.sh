@@ -58,8 +58,13 @@ collect() {
     done
     "$NETMOON" -r "$pcap" --ipfix "127.0.0.1:$port" >/dev/null 2>"$tmp/$name.err"
     NMRC=$?
-    # nfcapd takes what is in its socket buffer before the signal is handled.
-    sleep 0.3
+    # Stop nfcapd only once it has read everything queued on its socket
+    # (ss shows the receive queue), so no datagram is lost to the test.
+    for i in $(seq 100); do
+        [ "$(ss -Hlun "sport = :$port" 2>/dev/null | awk '{print $2}')" = 0 ] && break
+        sleep 0.05
+    done
+    sleep 0.1
     kill "$NFPID"; wait "$NFPID" 2>/dev/null; NFPID=
     nfdump -R "$tmp/$name" -I >"$tmp/$name.sum" 2>&1
 }
@@ -120,7 +125,7 @@ try:
     while True: s.recv(2048)
 except socket.timeout: pass' &
     rx=$!
-    ip netns exec "$ns" tcpdump -n -i lo -B 65536 -s 2048 -U -w "$tmp/wire.pcap" udp port 4739 2>"$tmp/wire.tcpdump" &
+    ip netns exec "$ns" tcpdump -n -i lo -B 65536 -s 2048 -U --immediate-mode -w "$tmp/wire.pcap" udp port 4739 2>"$tmp/wire.tcpdump" &
     td=$!
     for i in $(seq 100); do
         grep -q 'listening on' "$tmp/wire.tcpdump" &&
@@ -128,7 +133,14 @@ except socket.timeout: pass' &
         sleep 0.05
     done
     ip netns exec "$ns" "$NETMOON" -r "$tmp/workload.pcap" --ipfix 127.0.0.1:4739 >/dev/null 2>"$tmp/wire.err"
-    sleep 0.3
+    # tcpdump writes each packet as it comes (-U, --immediate-mode): wait
+    # until its file stops growing before stopping it.
+    local size=-1
+    for i in $(seq 40); do
+        sleep 0.25
+        [ "$(stat -c %s "$tmp/wire.pcap")" = "$size" ] && break
+        size=$(stat -c %s "$tmp/wire.pcap")
+    done
     kill "$td"; wait "$td" 2>/dev/null; wait "$rx" 2>/dev/null
     ip netns del "$ns"; WIRE_NS=
 }
