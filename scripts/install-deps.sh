@@ -10,8 +10,9 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config clang libpcap-dev libncurses-dev
             libndpi-dev libssl-dev libbpf-dev)
 test_pkgs=(tshark tcpdump tmux iproute2 iputils-ping nginx dnsmasq iperf3
-           curl dnsutils nftables ethtool procps python3 libcap2-bin libndpi-bin)
-bench_pkgs=(softflowd argus-client argus-server nfdump tcptrack iftop
+           curl dnsutils nftables ethtool procps python3 libcap2-bin libndpi-bin
+            nfdump prometheus)
+bench_pkgs=(softflowd argus-client argus-server tcptrack iftop
             tcpreplay valgrind time)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
@@ -35,8 +36,8 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx and dnsmasq as system services on install; the tests run
+# Debian starts nginx, dnsmasq and prometheus as system services on install; the tests run
 # their own instances inside namespaces, so the system ones only get in the way.
-for svc in nginx dnsmasq; do
+for svc in nginx dnsmasq prometheus; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
 done

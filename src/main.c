@@ -20,7 +20,10 @@
 #include "core/signals.h"
 #include "flow/flow_table.h"
 #include "analyze/l7_ndpi.h"
+#include "output/ipfix.h"
 #include "output/json.h"
+#include "output/pcap_writer.h"
+#include "output/prometheus.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
@@ -29,6 +32,7 @@ enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
+    OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
 };
 
 static const struct option main_long_options[] = {
@@ -46,6 +50,9 @@ static const struct option main_long_options[] = {
     { "realtime", no_argument, NULL, OPT_REALTIME },
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
+    { "ipfix", required_argument, NULL, OPT_IPFIX },
+    { "ipfix-rate", required_argument, NULL, OPT_IPFIX_RATE },
+    { "prometheus", required_argument, NULL, OPT_PROMETHEUS },
     { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -105,6 +112,20 @@ static void main_usage(FILE *out)
 "                      is appended to, and the view stays on)\n"
 "  --no-tui            no view: JSON lines on standard output\n"
 "  -d, --delay SEC     view refresh interval (default 1)\n"
+"  --ipfix HOST:PORT   also export flows as IPFIX over UDP to a collector\n"
+"                      (nfcapd, ...), one record per direction\n"
+"  --ipfix-rate N      at most N IPFIX messages a second, so a collector keeps\n"
+"                      up with a file read at full speed (default 2000, 0: unpaced)\n"
+"  --prometheus [ADDR:]PORT  serve counters at http://ADDR:PORT/metrics\n"
+"                      (Prometheus text format; ADDR defaults to 127.0.0.1)\n"
+"  -w FILE             also write the captured packets (after the filter) to\n"
+"                      FILE as pcap\n"
+"  -s SNAPLEN          with -w, keep at most SNAPLEN bytes of each packet\n"
+"                      (default and 0: 262144)\n"
+"  -C MB               with -w, start a new file (FILE1, FILE2, ...) once one\n"
+"                      holds more than MB million bytes (fractions allowed)\n"
+"  -G SEC              with -w, start a new file every SEC seconds of packet\n"
+"                      time; FILE is a strftime(3) pattern\n"
 "  --stats             print packet, flow, drop and decode-problem counts to\n"
 "                      standard error at exit\n"
 "  -h, --help          this help;  --version  the version\n"
@@ -188,6 +209,26 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case 'r': cfg->read_file = optarg; return 0;
     case 'i': return main_add_ifaces(cfg, optarg);
     case 'p': cfg->no_promisc = true; return 0;
+    case 'w':
+        if (strcmp(optarg, "-") == 0)
+            return main_usage_error("%s", "-w - (pcap to standard output) is not supported: give a file name");
+        cfg->write_path = optarg;
+        return 0;
+    case 's':
+        if (!main_parse_number(optarg, 262144, &v) || v != (uint32_t)v)
+            return main_usage_error("-s needs a snap length from 0 to 262144 bytes, not '%s'", optarg);
+        cfg->snaplen = (uint32_t)v;
+        return 0;
+    case 'C':
+        if (!main_parse_number(optarg, 1e12, &v) || v * 1e6 < 1)
+            return main_usage_error("-C needs a file size in millions of bytes (> 0), not '%s'", optarg);
+        cfg->rotate_bytes = (uint64_t)(v * 1e6);
+        return 0;
+    case 'G':
+        if (!main_parse_number(optarg, 1e8, &v) || v < 1 || v != (uint32_t)v)
+            return main_usage_error("-G needs whole seconds of at least 1, not '%s'", optarg);
+        cfg->rotate_us = (uint64_t)v * 1000000u;
+        return 0;
     case 'Z': cfg->drop_user = optarg; return 0;
     case 'F': *filter_file = optarg; return 0;
     case 'c':
@@ -220,6 +261,13 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
         return 0;
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;
+    case OPT_IPFIX: cfg->ipfix_dest = optarg; return 0;
+    case OPT_IPFIX_RATE:
+        if (!main_parse_number(optarg, 1e7, &v) || v != (uint32_t)v)
+            return main_usage_error("--ipfix-rate needs messages per second (0 = unpaced), not '%s'", optarg);
+        cfg->ipfix_rate = (uint32_t)v;
+        return 0;
+    case OPT_PROMETHEUS: cfg->prometheus_listen = optarg; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
     case OPT_NO_L7: cfg->no_l7 = true; return 0;
     case OPT_L7_MAX_FLOWS:
@@ -295,8 +343,9 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
     cfg->idle_timeout_us = 60ull * 1000000ull;
     cfg->max_flows = 1000000;
     cfg->refresh_us = 1000000;
+    cfg->ipfix_rate = IPFIX_DEFAULT_RATE;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:d:hV", main_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:c:T:B:pZ:F:d:w:s:C:G:hV", main_long_options, NULL)) != -1) {
         if (opt == 'h') {
             main_usage(stdout);
             exit(NM_EXIT_OK);
@@ -322,6 +371,8 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         return main_usage_error("%s", "-r and -i cannot be used together");
     if (cfg->realtime && !cfg->read_file)
         return main_usage_error("%s", "--realtime replays a file: it needs -r");
+    if ((cfg->snaplen || cfg->rotate_bytes || cfg->rotate_us) && !cfg->write_path)
+        return main_usage_error("%s", "-s, -C and -G shape the -w file: they need -w FILE");
     return main_apply_max_memory(cfg);
 }
 
@@ -353,11 +404,48 @@ static void main_view_source(const struct nm_config *cfg, char *out, size_t outl
     }
 }
 
+static int main_open_pcap_writer(const struct nm_config *cfg, struct output_set *outs)
+{
+    char err[4200];
+    struct pcap_writer_config pc = {
+        .path = cfg->write_path,
+        .snaplen = cfg->snaplen,
+        .rotate_bytes = cfg->rotate_bytes,
+        .rotate_us = cfg->rotate_us,
+    };
+
+    if (!cfg->write_path)
+        return 0;
+    if (!(outs->packets = pcap_writer_open(&pc, -1, err, sizeof(err)))) {
+        fprintf(stderr, "netmoon: %s\n", err);
+        return NM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* A sink that could not open: its slot is given back. */
+static int main_output_failed(struct output_set *outs, const char *err)
+{
+    outs->n--;
+    fprintf(stderr, "netmoon: %s\n", err);
+    return NM_EXIT_FAILURE;
+}
+
 static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
                              struct output_sink **view)
 {
     char err[512], source[256];
     bool want_view = main_wants_view(cfg);
+
+    if (main_open_pcap_writer(cfg, outs) != 0)
+        return NM_EXIT_FAILURE;
+    if (cfg->ipfix_dest &&
+        ipfix_sink_open(output_set_add(outs), cfg->ipfix_dest,
+                        cfg->ipfix_rate, err, sizeof(err)) != 0)
+        return main_output_failed(outs, err);
+    if (cfg->prometheus_listen && prometheus_sink_open(output_set_add(outs), cfg->prometheus_listen,
+                                                       err, sizeof(err)) != 0)
+        return main_output_failed(outs, err);
 
     if ((!want_view || cfg->json) &&
         json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
@@ -391,7 +479,7 @@ int main(int argc, char **argv)
 
     if (rc != 0)
         goto out;
-    signals_install();
+    signals_install(main_wants_view(&cfg));
     if ((rc = main_open_outputs(&cfg, &outs, &view)) != 0)
         goto out;
     if (cfg.read_file) {
@@ -401,12 +489,19 @@ int main(int argc, char **argv)
     }
     if (!ran)
         goto out;
+    output_set_flush(&outs);      /* exporters send what they hold, so their counts are final */
+    output_set_collect_stats(&outs, &stats);
     output_set_stats(&outs, &stats);
     if (cfg.print_stats)
         stats_text_print(stderr, &stats, !cfg.read_file);
     if (view && cfg.read_file)
         tui_sink_wait(view);      /* the file is done: the view stays until q */
+    output_set_flush(&outs);
+    if (outs.write_failed && rc == NM_EXIT_OK)
+        rc = NM_EXIT_FAILURE;     /* the cause was reported once, naming the path */
 out:
+    if (pcap_writer_close(outs.packets) != 0 && rc == NM_EXIT_OK)
+        rc = NM_EXIT_FAILURE;     /* the cause was reported with the file name */
     output_set_close(&outs);
     free(cfg.filter_expr);
     return rc;

@@ -44,6 +44,13 @@ struct nm_config {
     bool realtime;                    /* --realtime: -r at the captured pace */
     uint64_t refresh_us;              /* -d, --delay: view refresh (default 1 s) */
     uint64_t snapshot_us;             /* snapshots for a view every this often; 0 = none */
+    const char *ipfix_dest;           /* --ipfix HOST:PORT */
+    uint32_t ipfix_rate;              /* --ipfix-rate messages/s, 0 = unpaced */
+    const char *prometheus_listen;    /* --prometheus [ADDR:]PORT */
+    const char *write_path;           /* -w */
+    uint32_t snaplen;                 /* -s, 0 = default */
+    uint64_t rotate_bytes;            /* -C, in bytes */
+    uint64_t rotate_us;               /* -G */
 };
 
 #endif

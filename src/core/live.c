@@ -38,6 +38,7 @@
 #include "capture/iface.h"
 #include "common/privs.h"
 #include "common/spsc_ring.h"
+#include "core/pcap_tap.h"
 #include "core/signals.h"
 #include "core/view_feed.h"
 #include "core/worker.h"
@@ -76,6 +77,7 @@ struct live_worker {
     struct spsc_ring *ring;
     uint64_t stalls;                   /* times the ring was full */
     struct live_msg scratch;           /* message being built (worker side) */
+    struct pcap_tap *tap;              /* -w: packets to the output thread */
     struct snapshot_sel *snap;         /* when a view wants snapshots */
     uint64_t next_snap;
     uint64_t snap_skipped;             /* rows of this snapshot left out: ring busy */
@@ -86,6 +88,7 @@ struct live_worker {
 
 struct live {
     const struct nm_config *cfg;
+    struct pcap_writer *pcap_out;      /* -w, written by the output thread only */
     char ifnames[NM_MAX_IFACES][IFNAMSIZ];
     unsigned nifaces;
     struct nm_filter filters[NM_MAX_IFACES];
@@ -163,6 +166,8 @@ static void live_fill_stats(struct live_worker *lw, struct nm_stats *st)
         st->ring_blocks_total += total;
     }
     st->output_stalls = lw->stalls;
+    if (lw->tap)
+        st->pcap_dropped = pcap_tap_dropped(lw->tap);
 }
 
 /* Sent every tick, and also just before a burst of flow records: they
@@ -230,6 +235,8 @@ static bool live_on_frame(void *user, const struct nm_frame *frame)
         if (n == max)
             atomic_store_explicit(&lw->live->stop, true, memory_order_release);
     }
+    if (lw->tap)
+        pcap_tap_push(lw->tap, frame);
     worker_process(&lw->w, frame);
     return true;
 }
@@ -435,6 +442,10 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
     }
     if (worker_init(&lw->w, cfg, (uint8_t)lw->id, lv->nworkers, live_emit_flow, lw, err, errlen) != 0)
         return -1;
+    if (lv->pcap_out && !(lw->tap = pcap_tap_create(pcap_writer_snaplen(lv->pcap_out)))) {
+        snprintf(err, errlen, "out of memory for worker %u's -w queue", lw->id);
+        return -1;
+    }
     if (cfg->snapshot_us && !(lw->snap = snapshot_sel_create(VIEW_SNAPSHOT_LIMIT))) {
         snprintf(err, errlen, "out of memory for worker %u's snapshots", lw->id);
         return -1;
@@ -472,6 +483,7 @@ static void live_close_worker(struct live_worker *lw)
     if (lw->w.flows)
         worker_fini(&lw->w);
     snapshot_sel_destroy(lw->snap);
+    pcap_tap_destroy(lw->tap);
     spsc_ring_destroy(lw->ring);
 }
 
@@ -525,6 +537,8 @@ static unsigned live_drain(struct live *lv, struct output_set *outs, struct live
         struct live_worker *lw = &lv->workers[i];
         for (unsigned k = 0; k < 1024 && spsc_ring_dequeue(lw->ring, m); k++, handled++)
             live_handle(lw, outs, m);
+        if (lw->tap)
+            handled += pcap_tap_drain(lw->tap, lv->pcap_out, 4096);
     }
     return handled;
 }
@@ -534,6 +548,7 @@ static void live_sum_stats(const struct live *lv, struct nm_stats *st)
     memset(st, 0, sizeof(*st));
     for (unsigned i = 0; i < lv->nworkers; i++)
         nm_stats_add(st, &lv->workers[i].last);
+    pcap_writer_add_stats(lv->pcap_out, st);
 }
 
 static bool live_all_done(const struct live *lv)
@@ -548,6 +563,7 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
 {
     const struct timespec idle = { 0, 2000000 };   /* 2 ms */
     uint64_t start = live_mono_us(), next_stats = start + LIVE_STATS_INTERVAL_US;
+    uint64_t next_update = start + LIVE_TICK_US;
     uint64_t deadline = lv->cfg->duration_s > 0 ? start + (uint64_t)(lv->cfg->duration_s * 1e6) : 0;
     struct live_msg *m = malloc(sizeof(*m));
     struct nm_stats st;
@@ -556,16 +572,28 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         if (live_drain(lv, outs, m) == 0)
             nanosleep(&idle, NULL);
         output_set_tick(outs);
+        output_set_check_reopen(outs);
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);
+        if (now >= next_update) {
+            live_sum_stats(lv, &st);
+            output_set_collect_stats(outs, &st);
+            output_set_update_stats(outs, &st);
+            next_update = now + LIVE_TICK_US;
+        }
         if (now >= next_stats) {
             live_sum_stats(lv, &st);
+            output_set_collect_stats(outs, &st);
             output_set_stats(outs, &st);
             output_set_flush(outs);
             next_stats = now + LIVE_STATS_INTERVAL_US;
         }
     }
+    /* Workers are done: what their -w queues still hold is the last. */
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        while (lv->workers[i].tap && pcap_tap_drain(lv->workers[i].tap, lv->pcap_out, 4096))
+            ;
     free(m);
 }
 
@@ -614,6 +642,7 @@ int live_run(const struct nm_config *cfg, struct output_set *outs, struct nm_sta
 
     memset(&lv, 0, sizeof(lv));
     lv.cfg = cfg;
+    lv.pcap_out = outs->packets;
     lv.nworkers = live_worker_count(cfg);
     lv.workers = calloc(lv.nworkers, sizeof(*lv.workers));
     if (!lv.workers) {

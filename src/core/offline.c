@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "capture/filter.h"
 #include "capture/pcap_file.h"
@@ -72,6 +73,36 @@ void offline_filters_free(struct offline_filters *fl)
     fl->n = 0;
 }
 
+/* Current counters for sinks that show totals (Prometheus) about once a
+ * second of wall time; the clock is read every 64 packets only. */
+struct offline_progress {
+    uint64_t next_us;
+    uint64_t filtered, filtered_bytes;
+};
+
+static void offline_update_stats(struct offline_progress *pr, const struct worker *w,
+                                 struct output_set *outs, uint64_t seen)
+{
+    struct timespec ts;
+    struct nm_stats st;
+
+    if (seen & 63)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (now < pr->next_us)
+        return;
+    pr->next_us = now + 1000000u;
+    memset(&st, 0, sizeof(st));
+    worker_collect_stats(w, &st);
+    st.filtered_out = pr->filtered;
+    st.decode.frames += pr->filtered;
+    st.decode.bytes += pr->filtered_bytes;
+    pcap_writer_add_stats(outs->packets, &st);
+    output_set_collect_stats(outs, &st);
+    output_set_update_stats(outs, &st);
+}
+
 static void offline_finish(struct worker *w, struct output_set *outs, struct nm_stats *stats,
                            enum flow_end_reason why, uint64_t last_ts)
 {
@@ -104,11 +135,14 @@ int offline_open(const struct nm_config *cfg, struct pcap_file **f,
 
 /* The pipeline pays off on two or more CPUs; it is left out for what needs
  * the flow table and the reading in one thread: a view (snapshots), -c
- * and --realtime (both pace or stop reading by what was accounted), and
- * standard input (frames point into a buffer that reading reuses). */
+ * and --realtime (both pace or stop reading by what was accounted), -w and
+ * --prometheus (the writer takes frames, the metrics the running counters,
+ * from the reading loop), and standard input (frames point into a buffer
+ * that reading reuses). */
 static bool offline_use_pipeline(const struct nm_config *cfg)
 {
-    if (cfg->snapshot_us || cfg->realtime || cfg->max_packets || strcmp(cfg->read_file, "-") == 0)
+    if (cfg->snapshot_us || cfg->realtime || cfg->max_packets || cfg->write_path ||
+        cfg->prometheus_listen || strcmp(cfg->read_file, "-") == 0)
         return false;
     if (cfg->workers)
         return cfg->workers > 1;
@@ -123,7 +157,8 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     struct worker *w = NULL;
     struct pcap_file *f = NULL;
     enum flow_end_reason why = FLOW_END_EOF;
-    uint64_t seen = 0, last_ts = 0, filtered = 0, filtered_bytes = 0;
+    uint64_t seen = 0, last_ts = 0;
+    struct offline_progress pr = { 0 };
     struct offline_filters filters = { .expr = cfg->filter_expr };
     struct view_feed feed;
     int rc;
@@ -162,18 +197,23 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         if (frame.ts_us > last_ts)
             last_ts = frame.ts_us;
         if (!offline_filter_pass(&filters, &frame)) {
-            filtered++;
-            filtered_bytes += frame.wirelen;
+            pr.filtered++;
+            pr.filtered_bytes += frame.wirelen;
             continue;
         }
         seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
+        if (outs->packets)
+            pcap_writer_write(outs->packets, &frame);
+        output_set_check_reopen(outs);
         view_feed_offline_packet(&feed, w, outs, frame.ts_us);
         worker_process(w, &frame);
+        offline_update_stats(&pr, w, outs, seen);
     }
     offline_finish(w, outs, stats, why, last_ts);
-    stats->filtered_out = filtered;
-    stats->decode.frames += filtered;   /* read, though not decoded */
-    stats->decode.bytes += filtered_bytes;
+    stats->filtered_out = pr.filtered;
+    stats->decode.frames += pr.filtered;   /* read, though not decoded */
+    stats->decode.bytes += pr.filtered_bytes;
+    pcap_writer_add_stats(outs->packets, stats);
 out:
     view_feed_fini(&feed);
     offline_filters_free(&filters);

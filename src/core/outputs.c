@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "core/signals.h"
+
 struct output_sink *output_set_add(struct output_set *o)
 {
     if (o->n >= OUTPUTS_MAX)
@@ -17,21 +19,23 @@ void output_set_flow(struct output_set *o, const struct flow_record *r)
     o->records++;
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].write_flow)
-            o->sinks[i].write_flow(&o->sinks[i], r);
+            o->write_failed |= o->sinks[i].write_flow(&o->sinks[i], r) != 0;
 }
 
 void output_set_stats(struct output_set *o, const struct nm_stats *st)
 {
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].write_stats)
-            o->sinks[i].write_stats(&o->sinks[i], st);
+            o->write_failed |= o->sinks[i].write_stats(&o->sinks[i], st) != 0;
 }
 
 void output_set_flush(struct output_set *o)
 {
+    if (o->packets)
+        o->write_failed |= pcap_writer_flush(o->packets) != 0;
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].flush)
-            o->sinks[i].flush(&o->sinks[i]);
+            o->write_failed |= o->sinks[i].flush(&o->sinks[i]) != 0;
 }
 
 void output_set_close(struct output_set *o)
@@ -73,4 +77,27 @@ void output_set_tick(struct output_set *o)
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].tick)
             o->sinks[i].tick(&o->sinks[i]);
+}
+
+void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].update_stats)
+            o->sinks[i].update_stats(&o->sinks[i], st);
+}
+
+void output_set_check_reopen(struct output_set *o)
+{
+    if (!signals_take_reopen())
+        return;
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].reopen)
+            o->sinks[i].reopen(&o->sinks[i]);
+}
+
+void output_set_collect_stats(struct output_set *o, struct nm_stats *st)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].collect_stats)
+            o->sinks[i].collect_stats(&o->sinks[i], st);
 }

@@ -5,6 +5,7 @@
 #ifndef NETMOON_CORE_OUTPUTS_H
 #define NETMOON_CORE_OUTPUTS_H
 
+#include "output/pcap_writer.h"
 #include "output/record.h"
 
 #define OUTPUTS_MAX 8
@@ -13,6 +14,8 @@ struct output_set {
     struct output_sink sinks[OUTPUTS_MAX];
     unsigned n;
     uint64_t records;
+    struct pcap_writer *packets;   /* -w, or NULL: packets rather than records */
+    bool write_failed;             /* a sink reported a write error: exit status 1 */
 };
 
 /* Adds a sink; returns the slot to fill, or NULL when full. */
@@ -26,6 +29,11 @@ void output_set_snapshot_begin(struct output_set *o, unsigned source, uint64_t t
 void output_set_snapshot_flow(struct output_set *o, const struct flow_record *r);
 void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end *e);
 void output_set_tick(struct output_set *o);
+void output_set_update_stats(struct output_set *o, const struct nm_stats *st);
+/* Adds every sink's own counters (IPFIX records sent and lost) into st. */
+void output_set_collect_stats(struct output_set *o, struct nm_stats *st);
+/* Reopens output files when a SIGHUP came since the last call. */
+void output_set_check_reopen(struct output_set *o);
 
 /* A flow_emit_fn that forwards to an output_set (single-threaded use). */
 void output_set_emit(void *output_set, const struct flow_record *r);

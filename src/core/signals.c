@@ -7,13 +7,23 @@
 #include <string.h>
 
 static volatile sig_atomic_t signals_stop;
+/* Counts SIGHUPs; only the handler writes it, so nothing is lost between
+ * the consumer's read and its own note of what it has seen. */
+static volatile sig_atomic_t signals_hups;
+static sig_atomic_t signals_hups_seen;
+
+static void signals_on_hup(int sig)
+{
+    (void)sig;
+    signals_hups++;
+}
 
 static void signals_on_stop(int sig)
 {
     signals_stop = sig;
 }
 
-void signals_install(void)
+void signals_install(bool hup_stops)
 {
     struct sigaction sa;
 
@@ -22,6 +32,8 @@ void signals_install(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = hup_stops ? signals_on_stop : signals_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 }
@@ -40,4 +52,14 @@ void signals_request_stop(void)
 int signals_stop_signal(void)
 {
     return signals_stop > 0 ? signals_stop : 0;
+}
+
+bool signals_take_reopen(void)
+{
+    sig_atomic_t now = signals_hups;
+
+    if (now == signals_hups_seen)
+        return false;
+    signals_hups_seen = now;
+    return true;
 }

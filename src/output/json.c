@@ -275,7 +275,7 @@ static int json_write_flow(struct output_sink *s, const struct flow_record *r)
     char *p = writer_reserve(&st->w, JSON_RECORD_MAX);
 
     writer_commit(&st->w, json_format_flow(r, p, JSON_RECORD_MAX));
-    return writer_ok(&st->w) ? 0 : -1;
+    return writer_failed(&st->w) ? -1 : 0;
 }
 
 static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outlen)
@@ -295,12 +295,15 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
                  ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64
                  ",\"l7_classifying\":%" PRIu64 ",\"l7_labelled\":%" PRIu64
-                 ",\"l7_no_slot\":%" PRIu64 ",\"l7_packets_skipped\":%" PRIu64 ",\"decode\":{",
+                 ",\"l7_no_slot\":%" PRIu64 ",\"l7_packets_skipped\":%" PRIu64
+                 ",\"pcap_written\":%" PRIu64 ",\"pcap_dropped\":%" PRIu64
+                 ",\"ipfix_sent\":%" PRIu64 ",\"ipfix_lost\":%" PRIu64 ",\"decode\":{",
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
                  s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
-                 s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped);
+                 s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped,
+                 s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])
@@ -318,13 +321,22 @@ static int json_write_stats(struct output_sink *s, const struct nm_stats *stats)
     char *p = writer_reserve(&st->w, 4096);
 
     writer_commit(&st->w, json_format_stats(stats, p, 4096));
-    return writer_ok(&st->w) ? 0 : -1;
+    return writer_failed(&st->w) ? -1 : 0;
 }
 
 static int json_flush(struct output_sink *s)
 {
     struct json_state *st = s->state;
-    return writer_flush(&st->w);
+
+    writer_flush(&st->w);
+    return writer_failed(&st->w) ? -1 : 0;
+}
+
+static void json_reopen(struct output_sink *s)
+{
+    struct json_state *st = s->state;
+
+    writer_reopen(&st->w);
 }
 
 static void json_close(struct output_sink *s)
@@ -357,5 +369,6 @@ int json_sink_open(struct output_sink *sink, const char *path, char *err, size_t
     sink->write_stats = json_write_stats;
     sink->flush = json_flush;
     sink->close = json_close;
+    sink->reopen = json_reopen;
     return 0;
 }

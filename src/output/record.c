@@ -94,6 +94,10 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->l7_labelled += from->l7_labelled;
     into->l7_no_slot += from->l7_no_slot;
     into->l7_packets_skipped += from->l7_packets_skipped;
+    into->pcap_written += from->pcap_written;
+    into->pcap_dropped += from->pcap_dropped;
+    into->ipfix_sent += from->ipfix_sent;
+    into->ipfix_lost += from->ipfix_lost;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

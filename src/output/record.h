@@ -125,6 +125,10 @@ struct nm_stats {
     uint64_t l7_labelled;       /* flows nDPI decided on */
     uint64_t l7_no_slot;        /* flows left unclassified: classifier pool full */
     uint64_t l7_packets_skipped;/* packets not given to nDPI (cut short, non-first fragments) */
+    uint64_t pcap_written;      /* -w: packets written */
+    uint64_t pcap_dropped;      /* -w: packets not written (queue full, write error, link type) */
+    uint64_t ipfix_sent;        /* --ipfix: data records sent */
+    uint64_t ipfix_lost;        /* --ipfix: data records whose message could not be sent */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */
@@ -154,6 +158,14 @@ struct output_sink {
     void (*snapshot_flow)(struct output_sink *s, const struct flow_record *r);
     void (*snapshot_end)(struct output_sink *s, const struct nm_snapshot_end *e);
     void (*tick)(struct output_sink *s);
+    /* Optional: the current counters, about once a second while capturing
+     * live (write_stats gets them only with each stats record). */
+    void (*update_stats)(struct output_sink *s, const struct nm_stats *st);
+    /* Optional: close and reopen output files (SIGHUP, after logrotate
+     * moved them); whole records only ever reach either file. */
+    void (*reopen)(struct output_sink *s);
+    /* Optional: adds the sink's own counters (records sent, lost) into st. */
+    void (*collect_stats)(struct output_sink *s, struct nm_stats *st);
 };
 
 #endif

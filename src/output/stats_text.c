@@ -49,4 +49,10 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
             st->l7_no_slot, st->l7_no_slot ? "  (pool full: raise --l7-max-flows)" : "");
     fprintf(out, "  L7 packets skipped:%" PRIu64 "  (cut short or non-first fragments: not given to nDPI)\n",
             st->l7_packets_skipped);
+    if (st->pcap_written || st->pcap_dropped)
+        fprintf(out, "  -w packets:        %" PRIu64 " written, %" PRIu64 " dropped\n",
+                st->pcap_written, st->pcap_dropped);
+    if (st->ipfix_sent || st->ipfix_lost)
+        fprintf(out, "  IPFIX records:     %" PRIu64 " sent, %" PRIu64 " lost%s\n", st->ipfix_sent,
+                st->ipfix_lost, st->ipfix_lost ? "  (messages that could not be sent)" : "");
 }

@@ -86,9 +86,31 @@ void writer_commit(struct writer *w, size_t n)
     w->len += n;
 }
 
+int writer_reopen(struct writer *w)
+{
+    if (!w->owns_fd)
+        return 0;
+    writer_flush(w);
+    int fd = open(w->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "netmoon: reopening '%s' failed: %s; still writing to the file it was\n",
+                w->path, strerror(errno));
+        return -1;
+    }
+    if (close(w->fd) != 0 && !w->failed)
+        fprintf(stderr, "netmoon: closing %s failed: %s\n", w->path, strerror(errno));
+    w->fd = fd;
+    return 0;
+}
+
 bool writer_ok(const struct writer *w)
 {
     return !w->failed;
+}
+
+bool writer_failed(const struct writer *w)
+{
+    return w->failed && !w->pipe_closed;
 }
 
 void writer_close(struct writer *w)

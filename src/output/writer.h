@@ -33,8 +33,15 @@ int writer_open(struct writer *w, const char *path, bool append, char *err, size
 char *writer_reserve(struct writer *w, size_t n);
 void writer_commit(struct writer *w, size_t n);
 int writer_flush(struct writer *w);
+/* Flushes, closes and opens the same path again (appending), for log
+ * rotation.  On failure the message names the path and output goes on to
+ * the old file.  Standard output is left alone. */
+int writer_reopen(struct writer *w);
 void writer_close(struct writer *w);
 /* Whether output can still reach its reader. */
 bool writer_ok(const struct writer *w);
+/* Whether a write failed for a reason other than a reader that went away
+ * (a closed pipe ends output quietly and is not a failure). */
+bool writer_failed(const struct writer *w);
 
 #endif
