@@ -244,7 +244,21 @@ def known_good(directory):
     dns6 = ipv6(17, udp(5353, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"))
     ping = ipv4(1, struct.pack(">BBHHH", 8, 0, 0, 7, 1) + b"netmoon")
 
+    def reasm_op(op, direction, off, length):
+        return struct.pack(">BHH", op << 1 | direction, off, length)
+
     inputs = {
+        "reassembly": {
+            # Segments out of order, an overlap, an ACK over a hole, a FIN.
+            "good-ooo-overlap-ack": b"".join((
+                reasm_op(0, 0, 1000, 500), reasm_op(0, 0, 0, 700), reasm_op(0, 0, 600, 600),
+                reasm_op(0, 1, 3000, 100), reasm_op(1, 1, 3200, 0), reasm_op(2, 0, 1500, 0),
+                reasm_op(1, 0, 1501, 0))),
+            # More waiting data than the pool holds, then a release.
+            "good-caps-release": b"".join(
+                [reasm_op(0, 0, 2000 + 1500 * i, 1400) for i in range(30)]
+                + [reasm_op(0, 1, 5000, 3000), reasm_op(3, 0, 0, 0), reasm_op(0, 1, 0, 3999)]),
+        },
         "pcap_reader": {
             "good-classic-usec.pcap": classic_pcap([syn, synack, ack]),
             "good-pcapng-epb.pcapng": pcapng([syn, fin]),
