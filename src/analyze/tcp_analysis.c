@@ -719,6 +719,14 @@ struct tcp_analysis_pool {
     uint32_t free_head;  /* handle of the first released slot, 0: none */
 };
 
+bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq)
+{
+    if (!a || !(a->side[side].flags & TCP_SF_SYN))
+        return false;
+    *seq = a->side[side].z_start + 1;
+    return true;
+}
+
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
 {
     struct tcp_analysis_pool *p = calloc(1, sizeof(*p));

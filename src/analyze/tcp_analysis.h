@@ -85,6 +85,10 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
 void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
                        struct flow_tcp_summary *out);
 
+/* Sequence number of the first payload byte of canonical side `side`, when
+ * its SYN (or SYN-ACK) was seen: where reassembly of that direction starts. */
+bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq);
+
 /* The pool: capacity slots allocated once (untouched pages stay virtual). */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);

@@ -39,4 +39,5 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
     st->flows_ended += fs.ended;
     st->flows_active += fs.active;
     st->evictions += fs.evicted;
+    nm_l7_stats_add(&st->l7, &fs.l7);
 }

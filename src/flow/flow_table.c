@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "analyze/l7.h"
 #include "analyze/tcp_analysis.h"
 #include "flow/flow_key.h"
 
@@ -50,6 +51,7 @@ struct flow {
     uint32_t fin_seq[2];           /* sequence number of each side's FIN */
     uint32_t syn_seq;              /* ISN of the initiator's SYN */
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
+    uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
@@ -81,6 +83,7 @@ struct flow_table {
 
     struct flow *flows;
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
+    struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
     uint32_t free_head;            /* reuse list through lru_next */
 
@@ -232,6 +235,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
     if (f->tcp_an)
         tcp_analysis_fill(tcp_analysis_get(t->tcp_pool, f->tcp_an), f->src_side, &r->tcp);
+    l7_fill(t->l7_pool, f->l7, &r->l7);
 }
 
 /* Writes the record and frees the flow. */
@@ -244,6 +248,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     t->emit(t->emit_user, &rec);
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
+    l7_release(t->l7_pool, f->l7);
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
     if (!(f->flags & FLOW_F_CLOSED))
@@ -536,6 +541,15 @@ static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
     return prev < ts ? prev : ts;
 }
 
+static void flow_l7(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
+                    unsigned side)
+{
+    if (!t->l7_pool || f->l7 == L7_HANDLE_NONE || (f->l7 == 0 && pkt->payload_len == 0))
+        return;
+    l7_packet(t->l7_pool, &f->l7, pkt, side, f->src_side,
+              f->tcp_an ? tcp_analysis_get(t->tcp_pool, f->tcp_an) : NULL);
+}
+
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
@@ -576,6 +590,7 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
     if (pkt->has_tcp && t->flows[i].tcp_an)
         tcp_analysis_packet(tcp_analysis_get(t->tcp_pool, t->flows[i].tcp_an), pkt, side,
                             t->flows[i].src_side);
+    flow_l7(t, &t->flows[i], pkt, side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }
@@ -614,7 +629,9 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
-    if (!t->slots || !t->flows || !t->tcp_pool)
+    if (!t->cfg.no_l7)
+        t->l7_pool = l7_pool_create(t->cfg.max_flows);
+    if (!t->slots || !t->flows || !t->tcp_pool || (!t->cfg.no_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
@@ -634,6 +651,7 @@ void flow_table_destroy(struct flow_table *t)
     free(t->slots);
     free(t->flows);
     tcp_analysis_pool_destroy(t->tcp_pool);
+    l7_pool_destroy(t->l7_pool);
     free(t);
 }
 
@@ -660,4 +678,6 @@ void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *use
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)
 {
     *out = t->stats;
+    if (t->l7_pool)
+        l7_collect_stats(t->l7_pool, &out->l7);
 }

@@ -37,6 +37,7 @@ struct flow_table_config {
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
     uint8_t worker_id;           /* goes into flow_id's top byte */
+    bool no_l7;                  /* no application parsers (analyze/l7.h) */
 };
 
 /* Receives every record the table writes (ended, evicted, interim). */
@@ -49,6 +50,7 @@ struct flow_table_stats {
     uint64_t evicted;
     uint64_t active;      /* flows in the table now */
     uint64_t peak_active;
+    struct nm_l7_stats l7;
 };
 
 struct flow_table;
