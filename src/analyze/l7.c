@@ -235,13 +235,10 @@ static void l7_deliver(void *user, const uint8_t *data, size_t len, uint32_t gap
         .from_initiator = side == f->src_side,
         .sport = f->port[side], .dport = f->port[side ^ 1],
     };
-    if (l7_run(dv->pool, f, &in)) {
-        if (f->sum.proto == NM_L7_NONE) {
-            /* Nobody's protocol: the other direction is not worth waiting for. */
-            f->done |= L7_DIR_DONE0 << (side ^ 1);
-        }
+    /* A direction nobody claims is done; the other one still gets its
+     * chance (a server may answer HTTP to a client's garbage). */
+    if (l7_run(dv->pool, f, &in))
         l7_mark_done(f, side);
-    }
 }
 
 /* ---- the packet path ------------------------------------------------------ */

@@ -96,10 +96,14 @@ static enum l7_verdict http_request(const struct nm_cursor *c, int method,
         return L7_MORE;
     const uint8_t *line = cursor_ptr(c);
     size_t n = http_trim_end(line, (size_t)end);
-    size_t t = mlen + 1, t_end = t;
+    size_t t = mlen + 1, t_end = t, v = n;
     while (t_end < n && line[t_end] != ' ')
         t_end++;
-    if (t_end == n || t_end == t || n - t_end < 9 || memcmp(line + t_end + 1, "HTTP/", 5) != 0)
+    /* The line must end in " HTTP/x.y"; attack traffic puts spaces in the
+     * target, which then ends at its first space, as tshark reads it. */
+    while (v > t_end && !(line[v - 1] == ' ' && n - v >= 8 && memcmp(line + v, "HTTP/", 5) == 0))
+        v--;
+    if (t_end == t || v <= t_end)
         return L7_MALFORMED;
     l7_text_set(out, NM_L7_HTTP_METHOD, line, mlen, st);
     l7_text_set(out, NM_L7_HTTP_PATH, line + t, t_end - t, st);
@@ -131,7 +135,7 @@ enum l7_verdict l7_parse_http(const struct l7_input *in, struct flow_l7_summary 
     if (!in->is_stream)
         return L7_NOT_MINE;
     if (cursor_remaining(&c) < 5)
-        return memcmp(in->data, "HTTP/", in->len) == 0 || http_method(&c) == -2 ? L7_MORE
+        return memcmp(in->data, "HTTP/", in->len) == 0 || http_method(&c) != -1 ? L7_MORE
                                                                              : L7_NOT_MINE;
     if (http_prefix(&c, "HTTP/1."))
         return http_status(&c, out);
