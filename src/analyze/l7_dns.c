@@ -100,8 +100,10 @@ static enum l7_verdict dns_answers(const struct nm_cursor *msg, size_t at, uint1
             at + 10 + rdlen > msg->len)
             return L7_MALFORMED;
         dns_answer_text(msg, type, at + 10, rdlen, out, st);
-        if ((type == DNS_A || type == DNS_AAAA) && (out->dns_ttl_min == 0 || ttl < out->dns_ttl_min))
-            out->dns_ttl_min = ttl ? ttl : 1;
+        if ((type == DNS_A || type == DNS_AAAA) && (!out->has_dns_ttl || ttl < out->dns_ttl_min)) {
+            out->dns_ttl_min = ttl;
+            out->has_dns_ttl = true;
+        }
         at += 10u + rdlen;
     }
     return L7_DONE;

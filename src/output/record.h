@@ -78,12 +78,12 @@ enum nm_l7_field {
 #define NM_L7_LIST_SEP '\x1f'
 struct flow_l7_summary {
     uint8_t proto;                 /* enum nm_l7_proto; NONE: nothing parsed */
-    bool has_dns_qtype, has_dns_rcode;
+    bool has_dns_qtype, has_dns_rcode, has_dns_ttl;
     uint8_t dns_rcode;
     uint16_t dns_qtype;
     uint16_t http_status;          /* 0: no response status seen */
     uint16_t tls_version;          /* highest offered in the ClientHello, 0: none */
-    uint32_t dns_ttl_min;          /* smallest TTL of the address answers */
+    uint32_t dns_ttl_min;          /* smallest TTL of the address answers (has_dns_ttl) */
     uint16_t off[NM_L7_FIELD_COUNT], len[NM_L7_FIELD_COUNT];
     uint16_t used;                 /* bytes of text taken */
     char text[NM_L7_TEXT_MAX];

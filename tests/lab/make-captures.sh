@@ -92,7 +92,7 @@ traffic_https() {
 # Names (issue 8): a name is looked up, then used: TLS with SNI (1.3 and
 # 1.2, v4 and v6), HTTP with a Host name; then, with the server advertising
 # an MSS of 88 bytes, a ClientHello and an HTTP request that each span
-# several segments.
+# several segments; last a ping to the address the name resolved to.
 traffic_names() {
     local r4=(--resolve "www.example.test:443:$S4" --resolve "www.example.test:80:$S4")
     C "${DIG[@]}" @"$S4" www.example.test A
@@ -105,6 +105,8 @@ traffic_names() {
     C "${CURL[@]}" -k "${r4[@]}" "https://www.example.test/small.txt"
     C "${CURL[@]}" "${r4[@]}" -H "X-Padding: $(printf '%0200d' 0)" "http://www.example.test/"
     lab_srv ip route del "$LAB_CLI4/32" dev "$LAB_SRV_DEV"
+    # Nothing in a ping names its peer: only the DNS answers above can.
+    C ping -c 1 -W 2 "$S4" >/dev/null
 }
 
 traffic_dns_udp() {
