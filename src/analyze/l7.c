@@ -268,6 +268,13 @@ static uint32_t l7_flow_begin(struct l7_pool *p, const struct nm_packet *pkt, un
     f->port[side ^ 1] = pkt->dport;
     if (pkt->proto == 17) {
         f->sum.proto = (pkt->sport == 53 || pkt->dport == 53) ? NM_L7_DNS : NM_L7_QUIC;
+        if (f->sum.proto == NM_L7_QUIC) {
+            /* A stream's heads hold the CRYPTO bytes of several Initials
+             * and which of them arrived; without one, each datagram alone. */
+            f->stream = l7_stream_alloc(p);
+            if (f->stream)
+                memset(p->streams[f->stream - 1].head[1], 0, L7_QUIC_CRYPTO_MAX / 8);
+        }
         return h;
     }
     f->stream = l7_stream_alloc(p);
@@ -291,6 +298,10 @@ static void l7_datagram(struct l7_pool *p, struct l7_flow *f, const struct nm_pa
         .data = pkt->payload, .len = pkt->payload_len, .is_stream = false,
         .from_initiator = side == f->src_side, .sport = pkt->sport, .dport = pkt->dport,
     };
+    if (f->stream) {
+        in.quic_crypto = p->streams[f->stream - 1].head[0];
+        in.quic_have = p->streams[f->stream - 1].head[1];
+    }
     enum l7_verdict v = l7_parser_of(f->sum.proto)(&in, &f->sum, &p->stats);
 
     if (v == L7_MALFORMED)
@@ -346,8 +357,11 @@ void l7_packet(struct l7_pool *p, uint32_t *handle, const struct nm_packet *pkt,
     f->src_side = (uint8_t)src_side;
     if (f->done & L7_FLOW_DONE)
         return;
-    if (pkt->proto == 17 && pkt->payload_len)
+    if (pkt->proto == 17 && pkt->payload_len) {
         l7_datagram(p, f, pkt, side);
+        if (f->done & L7_FLOW_DONE)
+            l7_stream_release(p, f);
+    }
     else if (pkt->has_tcp && f->stream)
         l7_segment(p, f, pkt, side);
     if ((f->done & L7_FLOW_DONE) && f->sum.proto == NM_L7_NONE) {

@@ -21,6 +21,7 @@
 
 #define L7_HANDLE_NONE UINT32_MAX
 #define L7_HEAD_MAX 8192u          /* bytes of each direction a parser may see */
+_Static_assert(L7_HEAD_MAX >= 8192u, "QUIC keeps its CRYPTO bytes in a stream head");
 #define L7_STREAMS_MAX 2048u       /* TCP flows being parsed at once, per worker */
 #define L7_REASM_CHUNKS 4096u      /* out-of-order chunks, per worker */
 

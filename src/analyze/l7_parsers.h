@@ -32,7 +32,13 @@ struct l7_input {
     bool is_stream;         /* TCP stream prefix (vs one datagram) */
     bool from_initiator;    /* sent by the flow's src */
     uint16_t sport, dport;  /* of this direction's sender */
+    /* QUIC only, optional: where CRYPTO frames of several Initial packets
+     * are put together (L7_QUIC_CRYPTO_MAX bytes) and a bit per byte saying
+     * which arrived.  NULL: each datagram on its own. */
+    uint8_t *quic_crypto, *quic_have;
 };
+
+#define L7_QUIC_CRYPTO_MAX 8192u
 
 typedef enum l7_verdict l7_parse_fn(const struct l7_input *in, struct flow_l7_summary *out,
                                     struct nm_l7_stats *st);
@@ -47,6 +53,11 @@ l7_parse_fn l7_parse_quic;  /* l7_quic.c: QUIC v1 Initial -> ClientHello (RFC 90
  * CRYPTO frames carry it: fills SNI, ALPN and version from a ClientHello. */
 enum l7_verdict l7_tls_handshake(const uint8_t *hs, size_t len, struct flow_l7_summary *out,
                                  struct nm_l7_stats *st);
+
+/* The client's Initial key, IV and header protection key for a
+ * Destination Connection ID (RFC 9001 §5.2), for tests against §A.1. */
+bool l7_quic_client_keys(const uint8_t *dcid, size_t dcid_len, uint8_t key[16], uint8_t iv[12],
+                         uint8_t hp[16]);
 
 /* Sets field f once (later calls leave it alone).  What does not fit in
  * the text area is cut, and counted in st->truncated. */

@@ -193,6 +193,24 @@ static void test_dns_pointer_loop_and_names(void)
     CHECK_STR(field(&s, NM_L7_DNS_ANSWERS, tmp), "1.2.3.4\x1f" "cdn.example.test");
 }
 
+/* RFC 9001 Appendix A.1: the client Initial keys for DCID 0x8394c8f03e515708. */
+static void test_quic_initial_keys_rfc9001(void)
+{
+    static const uint8_t dcid[] = { 0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08 };
+    static const uint8_t key[16] = { 0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46, 0x77, 0x30,
+                                     0xef, 0xcb, 0xe3, 0xb1, 0xa2, 0x2d };
+    static const uint8_t iv[12] = { 0xfa, 0x04, 0x4b, 0x2f, 0x42, 0xa3, 0xfd, 0x3b, 0x46, 0xfb,
+                                    0x25, 0x5c };
+    static const uint8_t hp[16] = { 0x9f, 0x50, 0x44, 0x9e, 0x04, 0xa0, 0xe8, 0x10, 0x28, 0x3a,
+                                    0x1e, 0x99, 0x33, 0xad, 0xed, 0xd2 };
+    uint8_t k[16], i[12], h[16];
+
+    CHECK(l7_quic_client_keys(dcid, sizeof(dcid), k, i, h));
+    CHECK(memcmp(k, key, 16) == 0);
+    CHECK(memcmp(i, iv, 12) == 0);
+    CHECK(memcmp(h, hp, 16) == 0);
+}
+
 /* ---- through the flow table -------------------------------------------- */
 
 /* Each test makes one flow: its record lands in recs[0], nrecs counts. */
@@ -365,6 +383,7 @@ int main(void)
     RUN(test_tls_client_hello);
     RUN(test_http_prefixes_and_status);
     RUN(test_dns_pointer_loop_and_names);
+    RUN(test_quic_initial_keys_rfc9001);
     RUN(test_client_hello_out_of_order);
     RUN(test_http_gap_and_response);
     RUN(test_unknown_protocol_gives_slot_back);
