@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture/filter.h"
@@ -24,7 +25,7 @@
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
-    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
+    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP, OPT_STREAMS,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
 };
 
@@ -35,6 +36,7 @@ static const struct option main_long_options[] = {
     { "active-timeout", required_argument, NULL, OPT_ACTIVE },
     { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
+    { "streams", required_argument, NULL, OPT_STREAMS },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
     { "realtime", no_argument, NULL, OPT_REALTIME },
@@ -79,6 +81,8 @@ static void main_usage(FILE *out)
 "                      evicted and reported when full (default 1000000)\n"
 "  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
 "                      outer packet instead of the inner one\n"
+"  --streams DIR       write each TCP direction's reassembled payload to a file\n"
+"                      in DIR named as tcpflow names it (SRC.PORT-DST.PORT)\n"
 "\n"
 "Output:\n"
 "  (default)           on a terminal, a full-screen view of the connections\n"
@@ -162,6 +166,21 @@ static int main_read_filter_file(struct nm_config *cfg, const char *path)
     return 0;
 }
 
+/* --streams DIR must be a directory we can write in, checked now rather
+ * than at the first connection. */
+static int main_streams_dir(struct nm_config *cfg, const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return main_usage_error("--streams needs an existing directory, not '%s' (mkdir it first)",
+                                dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return main_usage_error("--streams: cannot write in '%s' (check its permissions)", dir);
+    cfg->streams_dir = dir;
+    return 0;
+}
+
 static int main_parse_option(struct nm_config *cfg, int opt, const char **filter_file)
 {
     double v;
@@ -203,6 +222,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_JSON: cfg->json = true; cfg->json_path = optarg; return 0;
     case OPT_STATS: cfg->print_stats = true; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
+    case OPT_STREAMS: return main_streams_dir(cfg, optarg);
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':

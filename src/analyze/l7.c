@@ -8,19 +8,36 @@
  * HTTP method or status line, "SSH-"), or the port for DNS (53) and QUIC
  * (UDP 443, long header), the way Zeek's dynamic protocol detection tries
  * content first and Suricata falls back to ports.
+ *
+ * --streams: each direction's in-order bytes also go to a file named as
+ * tcpflow names it, written at their stream offset (pwrite), so a hole the
+ * capture missed stays a hole of zeros at the right place, as in tcpflow.
+ * The files are written by the worker that owns the flow, as it goes.
  */
 #include "analyze/l7.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "analyze/l7_parsers.h"
 #include "analyze/reassembly.h"
 
 enum { L7_DIR_DONE0 = 1u << 0, L7_FLOW_DONE = 1u << 2, L7_CLAIMED = 1u << 3 };
+#define L7_STREAM_NAME_MAX 128
 
 struct l7_stream {
     struct reasm_dir dir[2];       /* canonical sides */
+    int fd[2];                     /* --streams files, -1: not open */
+    uint64_t file_off[2];          /* stream offset of the next byte */
+    struct nm_addr addr[2];        /* for file names, by canonical side */
+    uint8_t ip_version;
+    bool file_failed[2];
     uint16_t head_len[2];
     uint32_t next_free;
     uint8_t head[2][L7_HEAD_MAX];
@@ -41,6 +58,7 @@ struct l7_pool {
     struct l7_stream *streams;
     uint32_t stream_fresh, stream_free;
     struct reasm_pool *reasm;
+    int streams_dir;               /* --streams directory, -1: not asked for */
     struct nm_l7_stats stats;
 };
 
@@ -53,12 +71,17 @@ struct l7_delivery {
 
 /* ---- pools --------------------------------------------------------------- */
 
-struct l7_pool *l7_pool_create(uint32_t max_flows)
+struct l7_pool *l7_pool_create(uint32_t max_flows, const char *streams_dir)
 {
     struct l7_pool *p = calloc(1, sizeof(*p));
 
     if (!p)
         return NULL;
+    p->streams_dir = streams_dir ? open(streams_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (streams_dir && p->streams_dir < 0) {
+        free(p);
+        return NULL;
+    }
     p->flow_cap = max_flows ? max_flows : 1;
     /* calloc maps zero pages lazily: memory follows the flows parsed. */
     p->flows = calloc(p->flow_cap, sizeof(*p->flows));
@@ -78,6 +101,8 @@ void l7_pool_destroy(struct l7_pool *p)
     free(p->flows);
     free(p->streams);
     reasm_pool_destroy(p->reasm);
+    if (p->streams_dir >= 0)
+        close(p->streams_dir);
     free(p);
 }
 
@@ -116,6 +141,9 @@ static uint32_t l7_stream_alloc(struct l7_pool *p)
     reasm_dir_init(&s->dir[0]);
     reasm_dir_init(&s->dir[1]);
     s->head_len[0] = s->head_len[1] = 0;
+    s->fd[0] = s->fd[1] = -1;
+    s->file_off[0] = s->file_off[1] = 0;
+    s->file_failed[0] = s->file_failed[1] = false;
     return h;
 }
 
@@ -126,19 +154,89 @@ static void l7_stream_release(struct l7_pool *p, struct l7_flow *f)
     struct l7_stream *s = &p->streams[f->stream - 1];
     reasm_dir_release(p->reasm, &s->dir[0]);
     reasm_dir_release(p->reasm, &s->dir[1]);
+    for (int d = 0; d < 2; d++)
+        if (s->fd[d] >= 0 && close(s->fd[d]) != 0)
+            p->stats.stream_write_errors++;
     s->next_free = p->stream_free;
     p->stream_free = f->stream;
     f->stream = 0;
 }
+
+static void l7_deliver(void *user, const uint8_t *data, size_t len, uint32_t gap);
 
 void l7_release(struct l7_pool *p, uint32_t handle)
 {
     if (!handle || handle == L7_HANDLE_NONE || handle > p->flow_cap)
         return;
     struct l7_flow *f = &p->flows[handle - 1];
+    if (f->stream && p->streams_dir >= 0) {
+        /* What still waits behind a hole goes to the file too. */
+        struct l7_stream *s = &p->streams[f->stream - 1];
+        for (unsigned d = 0; d < 2; d++) {
+            struct l7_delivery dv = { p, f, d };
+            reasm_dir_flush(p->reasm, &s->dir[d], l7_deliver, &dv);
+        }
+    }
     l7_stream_release(p, f);
     f->next_free = p->flow_free;
     p->flow_free = handle;
+}
+
+/* ---- --streams files ------------------------------------------------------ */
+
+/* tcpflow's spelling of an address: IPv4 octets as three digits, IPv6 as text. */
+static void l7_file_addr(const struct nm_addr *a, uint8_t ip_version, char *out, size_t outlen)
+{
+    if (ip_version == 4)
+        snprintf(out, outlen, "%03u.%03u.%03u.%03u", a->b[12], a->b[13], a->b[14], a->b[15]);
+    else if (!inet_ntop(AF_INET6, a->b, out, (socklen_t)outlen))
+        snprintf(out, outlen, "?");
+}
+
+/* The file for what `side` sends: SRC.SPORT-DST.DPORT; a name already
+ * there (the same tuple earlier, or an earlier run) gets c1, c2, ... as
+ * in tcpflow. */
+static int l7_file_open(struct l7_pool *p, const struct l7_flow *f, const struct l7_stream *s,
+                        unsigned side)
+{
+    char a[INET6_ADDRSTRLEN + 1], b[INET6_ADDRSTRLEN + 1], name[L7_STREAM_NAME_MAX];
+    int n = 0;
+
+    l7_file_addr(&s->addr[side], s->ip_version, a, sizeof(a));
+    l7_file_addr(&s->addr[side ^ 1], s->ip_version, b, sizeof(b));
+    for (unsigned copy = 1; copy < 100; copy++) {
+        n = snprintf(name, sizeof(name), "%s.%05u-%s.%05u", a, f->port[side], b, f->port[side ^ 1]);
+        if (copy > 1)
+            snprintf(name + n, sizeof(name) - (size_t)n, "c%u", copy - 1);
+        int fd = openat(p->streams_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            p->stats.stream_files++;
+            return fd;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    p->stats.stream_write_errors++;
+    return -1;
+}
+
+static void l7_file_write(struct l7_pool *p, const struct l7_flow *f, struct l7_stream *s,
+                          unsigned side, const uint8_t *data, size_t len, uint32_t gap)
+{
+    if (p->streams_dir < 0 || s->file_failed[side])
+        return;
+    s->file_off[side] += gap;
+    if (len == 0)
+        return;
+    if (s->fd[side] < 0 && (s->fd[side] = l7_file_open(p, f, s, side)) < 0) {
+        s->file_failed[side] = true;
+        return;
+    }
+    if (pwrite(s->fd[side], data, len, (off_t)s->file_off[side]) != (ssize_t)len) {
+        p->stats.stream_write_errors++;
+        s->file_failed[side] = true;
+    }
+    s->file_off[side] += len;
 }
 
 /* ---- choosing and running parsers ---------------------------------------- */
@@ -215,9 +313,10 @@ static void l7_deliver(void *user, const uint8_t *data, size_t len, uint32_t gap
     struct l7_flow *f = dv->flow;
     unsigned side = dv->side;
 
+    struct l7_stream *s = &dv->pool->streams[f->stream - 1];
+    l7_file_write(dv->pool, f, s, side, data, len, gap);
     if (f->done & (L7_DIR_DONE0 << side))
         return;
-    struct l7_stream *s = &dv->pool->streams[f->stream - 1];
     if (gap) {
         /* What follows a hole cannot be parsed as a continuation. */
         dv->pool->stats.gap_abandoned++;
@@ -283,6 +382,9 @@ static uint32_t l7_flow_begin(struct l7_pool *p, const struct nm_packet *pkt, un
         return L7_HANDLE_NONE;
     }
     struct l7_stream *s = &p->streams[f->stream - 1];
+    s->addr[side] = pkt->src;
+    s->addr[side ^ 1] = pkt->dst;
+    s->ip_version = pkt->ip_version;
     for (unsigned d = 0; d < 2; d++) {
         uint32_t start;
         if (tcp_analysis_stream_start(tcp, d, &start))
@@ -335,7 +437,7 @@ static void l7_segment(struct l7_pool *p, struct l7_flow *f, const struct nm_pac
         dv.side = side ^ 1;
         reasm_dir_ack(p->reasm, &s->dir[side ^ 1], pkt->tcp_ack, l7_deliver, &dv);
     }
-    if (f->done & L7_FLOW_DONE)
+    if ((f->done & L7_FLOW_DONE) && p->streams_dir < 0)
         l7_stream_release(p, f);
 }
 
@@ -354,8 +456,9 @@ void l7_packet(struct l7_pool *p, uint32_t *handle, const struct nm_packet *pkt,
             return;
     }
     struct l7_flow *f = &p->flows[*handle - 1];
+    bool writing = p->streams_dir >= 0 && f->stream && pkt->proto == 6;
     f->src_side = (uint8_t)src_side;
-    if (f->done & L7_FLOW_DONE)
+    if ((f->done & L7_FLOW_DONE) && !writing)
         return;
     if (pkt->proto == 17 && pkt->payload_len) {
         l7_datagram(p, f, pkt, side);
@@ -364,7 +467,7 @@ void l7_packet(struct l7_pool *p, uint32_t *handle, const struct nm_packet *pkt,
     }
     else if (pkt->has_tcp && f->stream)
         l7_segment(p, f, pkt, side);
-    if ((f->done & L7_FLOW_DONE) && f->sum.proto == NM_L7_NONE) {
+    if ((f->done & L7_FLOW_DONE) && f->sum.proto == NM_L7_NONE && !writing) {
         /* Looked at and nobody's: give the slot back at once. */
         l7_release(p, *handle);
         *handle = L7_HANDLE_NONE;

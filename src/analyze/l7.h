@@ -27,8 +27,11 @@ _Static_assert(L7_HEAD_MAX >= 8192u, "QUIC keeps its CRYPTO bytes in a stream he
 
 struct l7_pool;
 
-/* max_flows L7 slots at most (untouched pages stay virtual). */
-struct l7_pool *l7_pool_create(uint32_t max_flows);
+/* max_flows L7 slots at most (untouched pages stay virtual).  streams_dir:
+ * also write every TCP direction's reassembled payload to a file there,
+ * named as tcpflow names it; a flow then keeps its stream to the end.
+ * NULL when out of memory or the directory cannot be opened. */
+struct l7_pool *l7_pool_create(uint32_t max_flows, const char *streams_dir);
 void l7_pool_destroy(struct l7_pool *p);
 
 /* One packet of a flow whose handle is *handle, sent by canonical side

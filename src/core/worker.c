@@ -15,6 +15,7 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, flow_
         .idle_timeout_us = cfg->idle_timeout_us,
         .active_timeout_us = cfg->active_timeout_us,
         .worker_id = id,
+        .streams_dir = cfg->streams_dir,
     };
 
     memset(w, 0, sizeof(*w));

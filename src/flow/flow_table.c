@@ -629,9 +629,9 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
-    if (!t->cfg.no_l7)
-        t->l7_pool = l7_pool_create(t->cfg.max_flows);
-    if (!t->slots || !t->flows || !t->tcp_pool || (!t->cfg.no_l7 && !t->l7_pool))
+    if (!t->cfg.no_l7 || t->cfg.streams_dir)
+        t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
+    if (!t->slots || !t->flows || !t->tcp_pool || ((!t->cfg.no_l7 || t->cfg.streams_dir) && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);

@@ -38,6 +38,7 @@ struct flow_table_config {
     uint64_t active_timeout_us;  /* 0: no interim records */
     uint8_t worker_id;           /* goes into flow_id's top byte */
     bool no_l7;                  /* no application parsers (analyze/l7.h) */
+    const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
 };
 
 /* Receives every record the table writes (ended, evicted, interim). */

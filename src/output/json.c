@@ -340,11 +340,13 @@ static size_t json_format_l7_stats(const struct nm_l7_stats *l, char *out, size_
                     ",\"streams_refused\":%" PRIu64 ",\"truncated\":%" PRIu64
                     ",\"budget_exhausted\":%" PRIu64 ",\"gap_abandoned\":%" PRIu64
                     ",\"malformed\":%" PRIu64 ",\"quic_decrypt_failed\":%" PRIu64
+                    ",\"stream_files\":%" PRIu64 ",\"stream_write_errors\":%" PRIu64
                     ",\"reasm_gaps\":%" PRIu64 ",\"reasm_gap_bytes\":%" PRIu64
                     ",\"reasm_overlap_bytes\":%" PRIu64 ",\"reasm_refused_bytes\":%" PRIu64
                     ",\"reasm_out_of_window\":%" PRIu64 "}",
                     l->flows, l->flows_refused, l->streams_refused, l->truncated,
                     l->budget_exhausted, l->gap_abandoned, l->malformed, l->quic_decrypt_failed,
+                    l->stream_files, l->stream_write_errors,
                     l->reasm_gaps, l->reasm_gap_bytes, l->reasm_overlap_bytes,
                     l->reasm_refused_bytes, l->reasm_out_of_window);
 }

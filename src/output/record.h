@@ -135,6 +135,8 @@ struct nm_l7_stats {
     uint64_t gap_abandoned;    /* parser stopped at a hole in the stream */
     uint64_t malformed;        /* a parser met data that breaks its protocol */
     uint64_t quic_decrypt_failed; /* QUIC Initial that did not authenticate */
+    uint64_t stream_files;     /* --streams: files written */
+    uint64_t stream_write_errors; /* --streams: files not created or writes that failed */
     uint64_t reasm_gaps, reasm_gap_bytes, reasm_overlap_bytes, reasm_refused_bytes;
     uint64_t reasm_out_of_window;
 };

@@ -29,6 +29,9 @@ static void stats_text_l7(FILE *out, const struct nm_l7_stats *l)
                  " overlap bytes dropped, %" PRIu64 " bytes refused (caps), %" PRIu64
                  " out of window\n", l->reasm_gaps, l->reasm_gap_bytes, l->reasm_overlap_bytes,
             l->reasm_refused_bytes, l->reasm_out_of_window);
+    if (l->stream_files || l->stream_write_errors)
+        fprintf(out, "  --streams files:   %" PRIu64 " written, %" PRIu64 " write errors\n",
+                l->stream_files, l->stream_write_errors);
 }
 
 void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
