@@ -49,6 +49,7 @@ struct l7_flow {
     uint32_t next_free;
     uint8_t done;                  /* L7_DIR_DONE0 << side, L7_FLOW_DONE */
     uint8_t src_side;
+    uint16_t segments;             /* seen while parsing, against L7_SEGMENT_BUDGET */
     uint16_t port[2];              /* by canonical side */
 };
 
@@ -436,6 +437,11 @@ static void l7_segment(struct l7_pool *p, struct l7_flow *f, const struct nm_pac
     if (pkt->tcp_flags & NM_TCP_ACK) {
         dv.side = side ^ 1;
         reasm_dir_ack(p->reasm, &s->dir[side ^ 1], pkt->tcp_ack, l7_deliver, &dv);
+    }
+    /* A side that never answers must not hold a stream for the flow's life. */
+    if (!(f->done & L7_FLOW_DONE) && ++f->segments > L7_SEGMENT_BUDGET) {
+        p->stats.budget_exhausted++;
+        f->done |= L7_FLOW_DONE | L7_DIR_DONE0 | L7_DIR_DONE0 << 1;
     }
     if ((f->done & L7_FLOW_DONE) && p->streams_dir < 0)
         l7_stream_release(p, f);

@@ -24,6 +24,7 @@
 _Static_assert(L7_HEAD_MAX >= 8192u, "QUIC keeps its CRYPTO bytes in a stream head");
 #define L7_STREAMS_MAX 2048u       /* TCP flows being parsed at once, per worker */
 #define L7_REASM_CHUNKS 4096u      /* out-of-order chunks, per worker */
+#define L7_SEGMENT_BUDGET 64u      /* TCP segments a flow may take to finish parsing */
 
 struct l7_pool;
 

@@ -67,14 +67,16 @@ static bool tls_ext_alpn(struct nm_cursor ext, struct flow_l7_summary *out, stru
 
     if (!tls_vector(&ext, 2, &list))
         return false;
+    /* The whole list is checked before anything is kept, so a broken list
+     * leaves nothing behind for a later call to treat differently. */
+    for (struct nm_cursor check = list; cursor_remaining(&check);)
+        if (!tls_vector(&check, 1, &proto))
+            return false;
     if (out->len[NM_L7_ALPN])
         return true;
-    while (cursor_remaining(&list)) {
-        if (!tls_vector(&list, 1, &proto))
-            return false;
+    while (tls_vector(&list, 1, &proto))
         if (!l7_text_append_item(out, NM_L7_ALPN, cursor_ptr(&proto), cursor_remaining(&proto), st))
             break;
-    }
     return true;
 }
 

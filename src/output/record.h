@@ -131,7 +131,7 @@ struct nm_l7_stats {
     uint64_t flows_refused;    /* no L7 slot free (bounded by --max-flows) */
     uint64_t streams_refused;  /* no reassembly stream free: flow not parsed */
     uint64_t truncated;        /* a text field cut or left out for lack of room */
-    uint64_t budget_exhausted; /* parser still unfinished when its byte budget ran out */
+    uint64_t budget_exhausted; /* parser unfinished after its byte or segment budget */
     uint64_t gap_abandoned;    /* parser stopped at a hole in the stream */
     uint64_t malformed;        /* a parser met data that breaks its protocol */
     uint64_t quic_decrypt_failed; /* QUIC Initial that did not authenticate */
