@@ -410,16 +410,22 @@ static void l7_datagram(struct l7_pool *p, struct l7_flow *f, const struct nm_pa
     if (v == L7_MALFORMED)
         p->stats.malformed++;
     if (v == L7_NOT_MINE && !(f->done & L7_CLAIMED)) {
-        /* The port promised more than the payload holds. */
-        f->sum.proto = NM_L7_NONE;
-        f->done |= L7_FLOW_DONE;
+        /* The port promised more than the payload holds; a few datagrams
+         * get the benefit of the doubt (junk before a real query). */
+        if (++f->segments >= L7_DATAGRAM_TRIES) {
+            f->sum.proto = NM_L7_NONE;
+            f->done |= L7_FLOW_DONE;
+        }
         return;
     }
     if (!(f->done & L7_CLAIMED) && v != L7_NOT_MINE) {
         f->done |= L7_CLAIMED;
         p->stats.flows++;
     }
-    if (v == L7_MALFORMED || f->sum.has_dns_rcode || (f->sum.proto == NM_L7_QUIC && v == L7_DONE))
+    /* Datagrams stand alone: a broken one does not end DNS parsing, which
+     * goes on until a response and a question name were both seen. */
+    if ((f->sum.proto == NM_L7_DNS && f->sum.has_dns_rcode && f->sum.len[NM_L7_DNS_QNAME]) ||
+        (f->sum.proto == NM_L7_QUIC && (v == L7_DONE || v == L7_MALFORMED)))
         f->done |= L7_FLOW_DONE;
 }
 

@@ -25,6 +25,7 @@ _Static_assert(L7_HEAD_MAX >= 8192u, "QUIC keeps its CRYPTO bytes in a stream he
 #define L7_STREAMS_MAX 2048u       /* TCP flows being parsed at once, per worker */
 #define L7_REASM_CHUNKS 4096u      /* out-of-order chunks, per worker */
 #define L7_SEGMENT_BUDGET 64u      /* TCP segments a flow may take to finish parsing */
+#define L7_DATAGRAM_TRIES 4u       /* UDP datagrams on port 53/443 that may fail to parse */
 
 struct l7_pool;
 

@@ -99,11 +99,14 @@ static enum l7_verdict http_request(const struct nm_cursor *c, int method,
     size_t t = mlen + 1, t_end = t, v = n;
     while (t_end < n && line[t_end] != ' ')
         t_end++;
-    /* The line must end in " HTTP/x.y"; attack traffic puts spaces in the
-     * target, which then ends at its first space, as tshark reads it. */
+    /* The line should end in " HTTP/x.y"; attack traffic puts spaces in the
+     * target, which then ends at its first space, as tshark reads it.  A
+     * line with no version at all is HTTP/0.9's (RFC 1945 §4.1): taken too. */
     while (v > t_end && !(line[v - 1] == ' ' && n - v >= 8 && memcmp(line + v, "HTTP/", 5) == 0))
         v--;
-    if (t_end == t || v <= t_end)
+    if (t_end == t)
+        return L7_MALFORMED;
+    if (v <= t_end && t_end != n)
         return L7_MALFORMED;
     l7_text_set(out, NM_L7_HTTP_METHOD, line, mlen, st);
     l7_text_set(out, NM_L7_HTTP_PATH, line + t, t_end - t, st);
