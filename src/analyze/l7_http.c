@@ -9,6 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* A long target (ad and tracking URLs run to kilobytes) must leave room
+ * for the Host header in the record's shared text area. */
+#define HTTP_PATH_MAX 256
+
 /* Methods of RFC 9110 §9 and WebDAV's commonest; anything else is not
  * taken for HTTP, so a binary protocol is not mistaken for it. */
 static const char *const http_methods[] = {
@@ -109,7 +113,12 @@ static enum l7_verdict http_request(const struct nm_cursor *c, int method,
     if (v <= t_end && t_end != n)
         return L7_MALFORMED;
     l7_text_set(out, NM_L7_HTTP_METHOD, line, mlen, st);
-    l7_text_set(out, NM_L7_HTTP_PATH, line + t, t_end - t, st);
+    size_t path_len = t_end - t;
+    if (path_len > HTTP_PATH_MAX && !out->len[NM_L7_HTTP_PATH]) {
+        st->truncated++;
+        path_len = HTTP_PATH_MAX;
+    }
+    l7_text_set(out, NM_L7_HTTP_PATH, line + t, path_len, st);
     return http_headers(c, (size_t)end + 1, out, st);
 }
 
