@@ -307,6 +307,27 @@ static void l7_mark_done(struct l7_flow *f, unsigned side)
         f->done |= L7_FLOW_DONE;
 }
 
+/* An HTTP CONNECT the proxy accepted (RFC 9110 §9.3.6): what follows is
+ * the tunnelled connection, usually TLS. */
+static bool l7_connect_accepted(const struct l7_flow *f)
+{
+    size_t len;
+    const char *m = flow_l7_field(&f->sum, NM_L7_HTTP_METHOD, &len);
+
+    return f->sum.proto == NM_L7_HTTP && f->sum.http_status >= 200 && f->sum.http_status < 300 &&
+           m && len == 7 && memcmp(m, "CONNECT", 7) == 0;
+}
+
+/* The client waits for the proxy's answer before it speaks through the
+ * tunnel, so its next bytes start the inner stream: its head starts over
+ * and the TLS parser reads it (the HTTP fields stay). */
+static void l7_enter_tunnel(struct l7_flow *f, struct l7_stream *s, unsigned client)
+{
+    f->done &= (uint8_t)~(L7_DIR_DONE0 << client);
+    s->head_len[client] = 0;
+    f->sum.proto = NM_L7_TLS;
+}
+
 /* Reassembly callback: in-order bytes of one direction. */
 static void l7_deliver(void *user, const uint8_t *data, size_t len, uint32_t gap)
 {
@@ -337,8 +358,11 @@ static void l7_deliver(void *user, const uint8_t *data, size_t len, uint32_t gap
     };
     /* A direction nobody claims is done; the other one still gets its
      * chance (a server may answer HTTP to a client's garbage). */
-    if (l7_run(dv->pool, f, &in))
+    if (l7_run(dv->pool, f, &in)) {
+        if (side != f->src_side && l7_connect_accepted(f))
+            l7_enter_tunnel(f, s, side ^ 1);
         l7_mark_done(f, side);
+    }
 }
 
 /* ---- the packet path ------------------------------------------------------ */

@@ -6,13 +6,12 @@
 # dnsmasq, names.pcap with SNI and a ClientHello split over segments): every
 # value must equal tshark's.  Shared captures that carry TLS, HTTP, DNS or
 # SSH (tests/golden/l7_shared.list, chosen by tshark): at least 90 % of the
-# values must agree (96.6 % when written).  They are suricata-verify's and
+# values must agree (96.7 % when written).  They are suricata-verify's and
 # tcpdump's test inputs, many chosen for being odd; the known differences,
 # each listed by the test, are link types netmoon refuses (ARCnet, PKTAP,
 # NFLOG, C-HDLC), DNS on ports other than 53 or inside HTTP/2 (tshark's
-# heuristics find it), names tshark itself calls "<Name too long>", HTTP
-# CONNECT tunnels (tshark follows into the TLS inside) and text longer than
-# a record holds.  The comparison rules are in l7_compare.py.
+# heuristics find it), names tshark itself calls "<Name too long>" and text
+# longer than a record holds.  The comparison rules are in l7_compare.py.
 set -u
 cd "$(dirname "$0")/../.."
 NETMOON=${NETMOON:-./netmoon}

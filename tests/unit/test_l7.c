@@ -323,6 +323,34 @@ static void test_http_gap_and_response(void)
     flow_table_destroy(t);
 }
 
+/* A proxy accepts CONNECT: the ClientHello sent through the tunnel is read
+ * too, and the HTTP fields stay. */
+static void test_connect_tunnel(void)
+{
+    static const char req[] = "CONNECT www.example.test:443 HTTP/1.1\r\nHost: www.example.test:443\r\n\r\n";
+    static const char resp[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    struct flow_table *t = table();
+    struct nm_packet p;
+    struct buf ch;
+    char tmp[NM_L7_TEXT_MAX + 1];
+    const uint32_t c = 1001 + sizeof(req) - 1, sv = 9001 + sizeof(resp) - 1;
+
+    client_hello(&ch);
+    handshake(t, 8080, 1000, 9000);
+    p = seg(0, 8080, A | P, 1001, 9001, (const uint8_t *)req, sizeof(req) - 1, 3);
+    flow_table_update(t, &p);
+    p = seg(1, 8080, A | P, 9001, c, (const uint8_t *)resp, sizeof(resp) - 1, 4);
+    flow_table_update(t, &p);
+    p = seg(0, 8080, A | P, c, sv, ch.b, (uint32_t)ch.n, 5);
+    flow_table_update(t, &p);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_STR(field(&recs[0].l7, NM_L7_HTTP_METHOD, tmp), "CONNECT");
+    CHECK_EQ_U(recs[0].l7.http_status, 200);
+    CHECK_STR(field(&recs[0].l7, NM_L7_SNI, tmp), "www.example.test");
+    flow_table_destroy(t);
+}
+
 static void test_unknown_protocol_gives_slot_back(void)
 {
     static const uint8_t junk[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
@@ -386,6 +414,7 @@ int main(void)
     RUN(test_quic_initial_keys_rfc9001);
     RUN(test_client_hello_out_of_order);
     RUN(test_http_gap_and_response);
+    RUN(test_connect_tunnel);
     RUN(test_unknown_protocol_gives_slot_back);
     RUN(test_json_escapes_wire_text);
     RUN(test_text_area_bounded);
