@@ -10,7 +10,7 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config clang libpcap-dev libncurses-dev
             libndpi-dev libssl-dev libbpf-dev)
 test_pkgs=(tshark tcpdump tmux iproute2 iputils-ping nginx dnsmasq iperf3
-           curl dnsutils nftables ethtool procps python3 libcap2-bin libndpi-bin
+           curl dnsutils nftables ethtool procps python3 libcap2-bin libndpi-bin tcpflow
             nfdump prometheus)
 bench_pkgs=(softflowd argus-client argus-server tcptrack iftop
             tcpreplay valgrind time)

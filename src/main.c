@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture/filter.h"
@@ -29,7 +30,7 @@
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
-    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP,
+    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP, OPT_STREAMS,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
     OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
@@ -45,6 +46,7 @@ static const struct option main_long_options[] = {
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
     { "no-l7", no_argument, NULL, OPT_NO_L7 },
     { "l7-max-flows", required_argument, NULL, OPT_L7_MAX_FLOWS },
+    { "streams", required_argument, NULL, OPT_STREAMS },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
     { "realtime", no_argument, NULL, OPT_REALTIME },
@@ -97,6 +99,8 @@ static void main_usage(FILE *out)
 "                      to what fits (capture rings, -B, come on top)\n"
 "  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
 "                      outer packet instead of the inner one\n"
+"  --streams DIR       write each TCP direction's reassembled payload to a file\n"
+"                      in DIR named as tcpflow names it (SRC.PORT-DST.PORT)\n"
 "\n"
 "Application labels (nDPI):\n"
 "  --no-l7             no application labels (the JSON fields app, category and\n"
@@ -201,6 +205,21 @@ static int main_read_filter_file(struct nm_config *cfg, const char *path)
     return 0;
 }
 
+/* --streams DIR must be a directory we can write in, checked now rather
+ * than at the first connection. */
+static int main_streams_dir(struct nm_config *cfg, const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return main_usage_error("--streams needs an existing directory, not '%s' (mkdir it first)",
+                                dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return main_usage_error("--streams: cannot write in '%s' (check its permissions)", dir);
+    cfg->streams_dir = dir;
+    return 0;
+}
+
 static int main_parse_option(struct nm_config *cfg, int opt, const char **filter_file)
 {
     double v;
@@ -275,6 +294,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
             return main_usage_error("--l7-max-flows needs a count from 1 to 2^30, not '%s'", optarg);
         cfg->l7_max_flows = (uint32_t)v;
         return 0;
+    case OPT_STREAMS: return main_streams_dir(cfg, optarg);
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':

@@ -128,7 +128,7 @@ fail:
 
 static bool l7_is_slot(uint32_t h)
 {
-    return h != L7_HANDLE_NONE && !(h & (L7_H_LABEL | L7_H_NO_SLOT));
+    return h != NDPI_HANDLE_NONE && !(h & (L7_H_LABEL | L7_H_NO_SLOT));
 }
 
 void l7_ndpi_destroy(struct l7_ndpi *c)
@@ -227,7 +227,7 @@ void l7_ndpi_flow_end(struct l7_ndpi *c, uint32_t *handle)
 void l7_ndpi_label(uint32_t handle, struct flow_l7_label *out)
 {
     memset(out, 0, sizeof(*out));
-    if (handle == L7_HANDLE_NONE)
+    if (handle == NDPI_HANDLE_NONE)
         return;
     if (handle & L7_H_LABEL) {
         out->state = FLOW_L7_DONE;

@@ -33,7 +33,7 @@
 #define L7_NDPI_DEFAULT_SLOTS 65536u
 
 /* The handle a flow keeps; 0 means no classification (L7 off). */
-#define L7_HANDLE_NONE 0u
+#define NDPI_HANDLE_NONE 0u
 
 struct l7_ndpi;
 

@@ -759,6 +759,14 @@ size_t tcp_analysis_bytes_per_flow(void)
     return sizeof(struct tcp_analysis) + sizeof(struct tcp_pending);
 }
 
+bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq)
+{
+    if (!a || !(a->side[side].flags & TCP_SF_SYN))
+        return false;
+    *seq = a->side[side].z_start + 1;
+    return true;
+}
+
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
 {
     struct tcp_analysis_pool *p = calloc(1, sizeof(*p));
@@ -920,6 +928,19 @@ uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
     }
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
+}
+
+const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
+                                                  uint32_t handle, struct tcp_analysis *scratch)
+{
+    if (!handle)
+        return NULL;
+    if (handle & TCP_HANDLE_PENDING) {
+        tcp_analysis_init(scratch);
+        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], scratch);
+        return scratch;
+    }
+    return &p->slots[handle - 1];
 }
 
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,

@@ -86,6 +86,10 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
 void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
                        struct flow_tcp_summary *out);
 
+/* Sequence number of the first payload byte of canonical side `side`, when
+ * its SYN (or SYN-ACK) was seen: where reassembly of that direction starts. */
+bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq);
+
 /* The pool: capacity flows' analyses, allocated once (untouched pages
  * stay virtual).  A flow's first few segments are kept compactly and only
  * replayed into a full analysis if the flow goes past them (see the pool
@@ -102,6 +106,10 @@ void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
  * from now on (it changes when the compact form is outgrown). */
 uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side);
+/* The flow's analysis to read: the full one, or its compact segments
+ * replayed into *scratch.  NULL for handle 0. */
+const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
+                                                  uint32_t handle, struct tcp_analysis *scratch);
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
                             unsigned src_side, struct flow_tcp_summary *out);

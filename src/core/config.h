@@ -35,6 +35,7 @@ struct nm_config {
     bool print_stats;                 /* --stats */
     bool no_tui;
     bool no_decap;
+    const char *streams_dir;          /* --streams DIR: reassembled TCP payload files */
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
     uint32_t max_flows;               /* in all, shared by the workers */

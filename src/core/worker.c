@@ -20,6 +20,8 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
         .idle_timeout_us = cfg->idle_timeout_us,
         .active_timeout_us = cfg->active_timeout_us,
         .worker_id = id,
+        .streams_dir = cfg->streams_dir,
+        .no_l7 = cfg->no_l7,      /* --no-l7: neither nDPI nor the parsers */
     };
 
     memset(w, 0, sizeof(*w));
@@ -31,7 +33,7 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
             slots = fcfg.max_flows;
         if (!(w->l7 = l7_ndpi_create(slots, err, errlen)))
             return -1;
-        fcfg.l7 = w->l7;
+        fcfg.ndpi = w->l7;
     }
     w->flows = flow_table_create(&fcfg, emit, emit_user, err, errlen);
     if (!w->flows) {
@@ -68,4 +70,5 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
         st->l7_no_slot += ls.no_slot;
         st->l7_packets_skipped += ls.packets_skipped;
     }
+    nm_l7_stats_add(&st->l7, &fs.l7);
 }

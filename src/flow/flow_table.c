@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "analyze/l7_ndpi.h"
+#include "analyze/l7.h"
 #include "analyze/tcp_analysis.h"
 #include "flow/flow_key.h"
 
@@ -52,7 +53,8 @@ struct flow {
     uint32_t fin_seq[2];           /* sequence number of each side's FIN */
     uint32_t syn_seq;              /* ISN of the initiator's SYN */
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
-    uint32_t l7;                   /* nDPI slot while classifying, then the label (l7_ndpi.h) */
+    uint32_t ndpi;                 /* nDPI slot while classifying, then the label (l7_ndpi.h) */
+    uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
@@ -84,6 +86,7 @@ struct flow_table {
 
     struct flow *flows;
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
+    struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
     uint32_t free_head;            /* reuse list through lru_next */
 
@@ -278,7 +281,8 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
-    l7_ndpi_label(f->l7, &r->l7);
+    l7_ndpi_label(f->ndpi, &r->app);
+    l7_fill(t->l7_pool, f->l7, &r->l7);
 }
 
 /* Writes the record and frees the flow. */
@@ -287,12 +291,13 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     struct flow *f = &t->flows[i];
     struct flow_record rec;
 
-    if (t->cfg.l7)
-        l7_ndpi_flow_end(t->cfg.l7, &f->l7);   /* decide now: the record carries the label */
+    if (t->cfg.ndpi)
+        l7_ndpi_flow_end(t->cfg.ndpi, &f->ndpi);   /* decide now: the record carries the label */
     flow_fill_record(t, f, why, &rec);
     t->emit(t->emit_user, &rec);
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
+    l7_release(t->l7_pool, f->l7);
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
     if (!(f->flags & FLOW_F_CLOSED))
@@ -376,8 +381,8 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     flow_choose_initiator(f, pkt, side);
     if (key->proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
-    if (t->cfg.l7)
-        f->l7 = l7_ndpi_flow_start(t->cfg.l7);
+    if (t->cfg.ndpi)
+        f->ndpi = l7_ndpi_flow_start(t->cfg.ndpi);
 
     if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
         flow_index_grow(t);
@@ -597,6 +602,20 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
     return flow_key_hash_with(key, &t->secret);
 }
 
+static void flow_l7(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
+                    unsigned side)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *tcp = NULL;
+
+    if (!t->l7_pool || f->l7 == L7_HANDLE_NONE || (f->l7 == 0 && pkt->payload_len == 0))
+        return;
+    /* Only a flow's first payload asks where its streams start. */
+    if (f->l7 == 0 && f->tcp_an)
+        tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, &scratch);
+    l7_packet(t->l7_pool, &f->l7, pkt, side, f->src_side, tcp);
+}
+
 void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
@@ -643,8 +662,9 @@ void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     if (pkt->has_tcp)
         t->flows[i].tcp_an = tcp_analysis_pool_packet(t->tcp_pool, t->flows[i].tcp_an, pkt, side,
                                                       t->flows[i].src_side);
-    if (t->cfg.l7)
-        l7_ndpi_packet(t->cfg.l7, &t->flows[i].l7, pkt);
+    if (t->cfg.ndpi)
+        l7_ndpi_packet(t->cfg.ndpi, &t->flows[i].ndpi, pkt);
+    flow_l7(t, &t->flows[i], pkt, side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
 }
@@ -686,7 +706,9 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
-    if (!t->slots || !t->flows || !t->tcp_pool)
+    if (!t->cfg.no_l7 || t->cfg.streams_dir)
+        t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
+    if (!t->slots || !t->flows || !t->tcp_pool || ((!t->cfg.no_l7 || t->cfg.streams_dir) && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
@@ -706,6 +728,7 @@ void flow_table_destroy(struct flow_table *t)
     free(t->slots);
     free(t->flows);
     tcp_analysis_pool_destroy(t->tcp_pool);
+    l7_pool_destroy(t->l7_pool);
     free(t);
 }
 
@@ -732,4 +755,6 @@ void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *use
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)
 {
     *out = t->stats;
+    if (t->l7_pool)
+        l7_collect_stats(t->l7_pool, &out->l7);
 }

@@ -38,7 +38,9 @@ struct flow_table_config {
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
     uint8_t worker_id;           /* goes into flow_id's top byte */
-    struct l7_ndpi *l7;          /* the worker's nDPI classifier; NULL: no L7 labels */
+    struct l7_ndpi *ndpi;         /* the worker's nDPI classifier; NULL: no L7 labels */
+    bool no_l7;                  /* no application parsers (analyze/l7.h) */
+    const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
 };
 
 /* The most memory one tracked flow can take: its slot, its TCP analysis
@@ -57,6 +59,7 @@ struct flow_table_stats {
     uint64_t evicted;
     uint64_t active;      /* flows in the table now */
     uint64_t peak_active;
+    struct nm_l7_stats l7;
 };
 
 struct flow_table;

@@ -216,16 +216,98 @@ static void jb_tcp(struct jbuf *b, const struct flow_record *r)
 
 /* nDPI's label (analyze/l7_ndpi.c), once it has decided; names carry no
  * character that needs escaping (l7_ndpi copies them so). */
-static void jb_l7(struct jbuf *b, const struct flow_record *r)
+static void jb_app(struct jbuf *b, const struct flow_record *r)
 {
     char app[2 * 48];
 
-    if (r->l7.state != FLOW_L7_DONE)
+    if (r->app.state != FLOW_L7_DONE)
         return;
-    l7_ndpi_app_name(&r->l7, app, sizeof(app));
+    l7_ndpi_app_name(&r->app, app, sizeof(app));
     JB_KEY_STR(b, "app", app);
-    JB_KEY_STR(b, "category", l7_ndpi_category_name(&r->l7));
-    JB_KEY_STR(b, "app_confidence", l7_ndpi_confidence_name(&r->l7));
+    JB_KEY_STR(b, "category", l7_ndpi_category_name(&r->app));
+    JB_KEY_STR(b, "app_confidence", l7_ndpi_confidence_name(&r->app));
+}
+
+/* Parser text comes from the wire: quotes, backslashes, control bytes and
+ * bytes above 0x7e are escaped (\u00XX, bytes read as Latin-1), so the
+ * line is valid JSON whatever a peer sent. */
+static void jb_escaped(struct jbuf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            char e[2] = { '\\', (char)ch };
+            jb_mem(b, e, 2);
+        } else if (ch < 0x20 || ch > 0x7e) {
+            char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+            jb_mem(b, e, 6);
+        } else {
+            jb_mem(b, (const char *)&ch, 1);
+        }
+    }
+}
+
+/* ,"key":"text"  or, for list fields, ,"key":["a","b"] */
+static void jb_l7_field(struct jbuf *b, const struct flow_l7_summary *l, enum nm_l7_field f,
+                        const char *key, bool list)
+{
+    size_t len;
+    const char *v = flow_l7_field(l, f, &len);
+
+    if (!v)
+        return;
+    JB_LIT(b, ",\"");
+    jb_str(b, key);
+    jb_str(b, list ? "\":[\"" : "\":\"");
+    for (size_t i = 0, start = 0; i <= len; i++) {
+        if (i < len && !(list && v[i] == NM_L7_LIST_SEP))
+            continue;
+        jb_escaped(b, v + start, i - start);
+        if (i < len)
+            JB_LIT(b, "\",\"");
+        start = i + 1;
+    }
+    jb_str(b, list ? "\"]" : "\"");
+}
+
+static const char *json_tls_version_name(uint16_t v)
+{
+    switch (v) {
+    case 0x0300: return "SSLv3";
+    case 0x0301: return "TLSv1.0";
+    case 0x0302: return "TLSv1.1";
+    case 0x0303: return "TLSv1.2";
+    case 0x0304: return "TLSv1.3";
+    default: return NULL;
+    }
+}
+
+/* Application metadata from netmoon's own parsers (analyze/l7*.c). */
+static void jb_l7(struct jbuf *b, const struct flow_l7_summary *l)
+{
+    const char *tls = json_tls_version_name(l->tls_version);
+
+    if (l->proto == NM_L7_NONE)
+        return;
+    jb_l7_field(b, l, NM_L7_SNI, "sni", false);
+    jb_l7_field(b, l, NM_L7_ALPN, "alpn", true);
+    if (tls)
+        JB_KEY_STR(b, "tls_version", tls);
+    jb_l7_field(b, l, NM_L7_HTTP_HOST, "http_host", false);
+    jb_l7_field(b, l, NM_L7_HTTP_METHOD, "http_method", false);
+    jb_l7_field(b, l, NM_L7_HTTP_PATH, "http_path", false);
+    if (l->http_status)
+        JB_KEY_U64(b, "http_status", l->http_status);
+    jb_l7_field(b, l, NM_L7_DNS_QNAME, "dns_qname", false);
+    if (l->has_dns_qtype)
+        JB_KEY_U64(b, "dns_qtype", l->dns_qtype);
+    if (l->has_dns_rcode)
+        JB_KEY_U64(b, "dns_rcode", l->dns_rcode);
+    jb_l7_field(b, l, NM_L7_DNS_ANSWERS, "dns_answers", true);
+    jb_l7_field(b, l, NM_L7_SSH_CLIENT, "ssh_client", false);
+    jb_l7_field(b, l, NM_L7_SSH_SERVER, "ssh_server", false);
 }
 
 size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
@@ -260,7 +342,8 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
     if (r->kernel_drops_seen)
         JB_KEY_U64(&b, "kernel_drops_seen", r->kernel_drops_seen);
     jb_tcp(&b, r);
-    jb_l7(&b, r);
+    jb_app(&b, r);
+    jb_l7(&b, &r->l7);
     community_id_of_record(r, 0, cid);
     JB_KEY_STR(&b, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
     JB_KEY_STR(&b, "community_id", cid);
@@ -276,6 +359,25 @@ static int json_write_flow(struct output_sink *s, const struct flow_record *r)
 
     writer_commit(&st->w, json_format_flow(r, p, JSON_RECORD_MAX));
     return writer_failed(&st->w) ? -1 : 0;
+}
+
+/* "l7":{...}: parser and reassembly counters, every one, zero or not. */
+static size_t json_format_l7_stats(const struct nm_l7_stats *l, char *out, size_t outlen, size_t n)
+{
+    return json_put(out, outlen, n,
+                    ",\"l7\":{\"flows\":%" PRIu64 ",\"flows_refused\":%" PRIu64
+                    ",\"streams_refused\":%" PRIu64 ",\"truncated\":%" PRIu64
+                    ",\"budget_exhausted\":%" PRIu64 ",\"gap_abandoned\":%" PRIu64
+                    ",\"malformed\":%" PRIu64 ",\"quic_decrypt_failed\":%" PRIu64
+                    ",\"stream_files\":%" PRIu64 ",\"stream_write_errors\":%" PRIu64
+                    ",\"reasm_gaps\":%" PRIu64 ",\"reasm_gap_bytes\":%" PRIu64
+                    ",\"reasm_overlap_bytes\":%" PRIu64 ",\"reasm_refused_bytes\":%" PRIu64
+                    ",\"reasm_out_of_window\":%" PRIu64 "}",
+                    l->flows, l->flows_refused, l->streams_refused, l->truncated,
+                    l->budget_exhausted, l->gap_abandoned, l->malformed, l->quic_decrypt_failed,
+                    l->stream_files, l->stream_write_errors,
+                    l->reasm_gaps, l->reasm_gap_bytes, l->reasm_overlap_bytes,
+                    l->reasm_refused_bytes, l->reasm_out_of_window);
 }
 
 static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outlen)
@@ -297,13 +399,15 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"l7_classifying\":%" PRIu64 ",\"l7_labelled\":%" PRIu64
                  ",\"l7_no_slot\":%" PRIu64 ",\"l7_packets_skipped\":%" PRIu64
                  ",\"pcap_written\":%" PRIu64 ",\"pcap_dropped\":%" PRIu64
-                 ",\"ipfix_sent\":%" PRIu64 ",\"ipfix_lost\":%" PRIu64 ",\"decode\":{",
+                 ",\"ipfix_sent\":%" PRIu64 ",\"ipfix_lost\":%" PRIu64,
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
                  s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
                  s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped,
                  s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
+    n = json_format_l7_stats(&s->l7, out, outlen, n);
+    n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])

@@ -16,7 +16,7 @@ int json_sink_open(struct output_sink *sink, const char *path, char *err, size_t
 
 /* Formats one flow record as a JSON object with a trailing newline into out
  * (at least JSON_RECORD_MAX bytes); returns its length. */
-#define JSON_RECORD_MAX 2048
+#define JSON_RECORD_MAX 8192
 size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen);
 
 #endif

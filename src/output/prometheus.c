@@ -104,11 +104,11 @@ const char *prometheus_app_label(const struct flow_record *r, char *buf, size_t 
     /* nDPI's label (ndpiReader's form, e.g. "TLS.Google"); with --no-l7
      * the transport protocol stands in for it, and a flow nDPI never
      * decided on is "Unknown", as nDPI itself names it. */
-    if (r->l7.state == FLOW_L7_DONE) {
-        l7_ndpi_app_name(&r->l7, buf, buflen);
+    if (r->app.state == FLOW_L7_DONE) {
+        l7_ndpi_app_name(&r->app, buf, buflen);
         return buf;
     }
-    const char *n = r->l7.state == FLOW_L7_NONE ? record_proto_name(r->proto) : "Unknown";
+    const char *n = r->app.state == FLOW_L7_NONE ? record_proto_name(r->proto) : "Unknown";
 
     snprintf(buf, buflen, "%s", n ? n : "other");
     return buf;

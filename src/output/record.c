@@ -76,8 +76,19 @@ size_t record_format_tcp_flags(uint8_t flags, char out[9])
     return n;
 }
 
+void nm_l7_stats_add(struct nm_l7_stats *into, const struct nm_l7_stats *from)
+{
+    const uint64_t *f = (const uint64_t *)from;
+    uint64_t *t = (uint64_t *)into;
+
+    /* Every member is a uint64_t counter (checked in record.h). */
+    for (size_t i = 0; i < sizeof(*into) / sizeof(uint64_t); i++)
+        t[i] += f[i];
+}
+
 void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
 {
+    nm_l7_stats_add(&into->l7, &from->l7);
     decode_stats_add(&into->decode, &from->decode);
     into->flows_created += from->flows_created;
     into->flows_ended += from->flows_ended;

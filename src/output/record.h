@@ -77,6 +77,41 @@ struct flow_l7_label {
     uint16_t master, app;
 };
 
+/* Application metadata from netmoon's own parsers (src/analyze/l7*.c).
+ * Strings live in one bounded text area, addressed per field by offset and
+ * length (length 0: absent); list fields (alpn, dns_answers) separate their
+ * items with NM_L7_LIST_SEP.  What did not fit is counted (l7_truncated). */
+enum nm_l7_proto {
+    NM_L7_NONE = 0, NM_L7_TLS, NM_L7_HTTP, NM_L7_DNS, NM_L7_SSH, NM_L7_QUIC,
+};
+enum nm_l7_field {
+    NM_L7_SNI, NM_L7_ALPN, NM_L7_HTTP_HOST, NM_L7_HTTP_METHOD, NM_L7_HTTP_PATH,
+    NM_L7_DNS_QNAME, NM_L7_DNS_ANSWERS, NM_L7_SSH_CLIENT, NM_L7_SSH_SERVER,
+    NM_L7_FIELD_COUNT
+};
+#define NM_L7_TEXT_MAX 448
+#define NM_L7_LIST_SEP '\x1f'
+struct flow_l7_summary {
+    uint8_t proto;                 /* enum nm_l7_proto; NONE: nothing parsed */
+    bool has_dns_qtype, has_dns_rcode, has_dns_ttl;
+    uint8_t dns_rcode;
+    uint16_t dns_qtype;
+    uint16_t http_status;          /* 0: no response status seen */
+    uint16_t tls_version;          /* highest offered in the ClientHello, 0: none */
+    uint32_t dns_ttl_min;          /* smallest TTL of the address answers (has_dns_ttl) */
+    uint16_t off[NM_L7_FIELD_COUNT], len[NM_L7_FIELD_COUNT];
+    uint16_t used;                 /* bytes of text taken */
+    char text[NM_L7_TEXT_MAX];
+};
+
+/* Field f of s (not NUL-terminated), or NULL when absent. */
+static inline const char *flow_l7_field(const struct flow_l7_summary *s, enum nm_l7_field f,
+                                        size_t *len)
+{
+    *len = s->len[f];
+    return s->len[f] ? s->text + s->off[f] : NULL;
+}
+
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
     uint8_t ip_version;
@@ -102,8 +137,29 @@ struct flow_record {
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
     uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
     struct flow_tcp_summary tcp;
-    struct flow_l7_label l7;
+    struct flow_l7_label app;   /* nDPI application label */
+    struct flow_l7_summary l7;  /* netmoon's own parsers: SNI, Host, DNS... */
 };
+
+/* Reassembly and L7 parser counters (src/analyze/l7.c, reassembly.c). */
+struct nm_l7_stats {
+    uint64_t flows;            /* flows a parser took */
+    uint64_t flows_refused;    /* no L7 slot free (bounded by --max-flows) */
+    uint64_t streams_refused;  /* no reassembly stream free: flow not parsed */
+    uint64_t truncated;        /* a text field cut or left out for lack of room */
+    uint64_t budget_exhausted; /* parser unfinished after its byte or segment budget */
+    uint64_t gap_abandoned;    /* parser stopped at a hole in the stream */
+    uint64_t malformed;        /* a parser met data that breaks its protocol */
+    uint64_t quic_decrypt_failed; /* QUIC Initial that did not authenticate */
+    uint64_t stream_files;     /* --streams: files written */
+    uint64_t stream_write_errors; /* --streams: files not created or writes that failed */
+    uint64_t reasm_gaps, reasm_gap_bytes, reasm_overlap_bytes, reasm_refused_bytes;
+    uint64_t reasm_out_of_window;
+};
+
+_Static_assert(sizeof(struct nm_l7_stats) % sizeof(uint64_t) == 0,
+               "nm_l7_stats holds only uint64_t counters");
+void nm_l7_stats_add(struct nm_l7_stats *into, const struct nm_l7_stats *from);
 
 /* Process-wide counters an output may report (stats records, --stats,
  * Prometheus, the view's header).  Filled by the pipeline. */
@@ -129,6 +185,7 @@ struct nm_stats {
     uint64_t pcap_dropped;      /* -w: packets not written (queue full, write error, link type) */
     uint64_t ipfix_sent;        /* --ipfix: data records sent */
     uint64_t ipfix_lost;        /* --ipfix: data records whose message could not be sent */
+    struct nm_l7_stats l7;
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

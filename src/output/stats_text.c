@@ -17,6 +17,23 @@ static void stats_text_decode(FILE *out, const struct decode_stats *d)
                     d->reasons[r], decode_reason_description((enum decode_reason)r));
 }
 
+static void stats_text_l7(FILE *out, const struct nm_l7_stats *l)
+{
+    fprintf(out, "  L7 parsed flows:   %" PRIu64 "  (refused: %" PRIu64 " no slot, %" PRIu64
+                 " no stream)\n", l->flows, l->flows_refused, l->streams_refused);
+    fprintf(out, "  L7 incomplete:     %" PRIu64 " truncated text, %" PRIu64 " over budget, %" PRIu64
+                 " stopped at a gap, %" PRIu64 " malformed, %" PRIu64 " QUIC undecryptable\n",
+            l->truncated, l->budget_exhausted, l->gap_abandoned, l->malformed,
+            l->quic_decrypt_failed);
+    fprintf(out, "  reassembly:        %" PRIu64 " gaps (%" PRIu64 " bytes), %" PRIu64
+                 " overlap bytes dropped, %" PRIu64 " bytes refused (caps), %" PRIu64
+                 " out of window\n", l->reasm_gaps, l->reasm_gap_bytes, l->reasm_overlap_bytes,
+            l->reasm_refused_bytes, l->reasm_out_of_window);
+    if (l->stream_files || l->stream_write_errors)
+        fprintf(out, "  --streams files:   %" PRIu64 " written, %" PRIu64 " write errors\n",
+                l->stream_files, l->stream_write_errors);
+}
+
 void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
 {
     const struct decode_stats *d = &st->decode;
@@ -55,4 +72,5 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
     if (st->ipfix_sent || st->ipfix_lost)
         fprintf(out, "  IPFIX records:     %" PRIu64 " sent, %" PRIu64 " lost%s\n", st->ipfix_sent,
                 st->ipfix_lost, st->ipfix_lost ? "  (messages that could not be sent)" : "");
+    stats_text_l7(out, &st->l7);
 }

@@ -35,6 +35,7 @@
 #include "analyze/l7_ndpi.h"
 #include "core/signals.h"
 #include "output/community_id.h"
+#include "output/names.h"
 #include "output/tui_format.h"
 
 #define TUI_TAUS 3
@@ -42,6 +43,7 @@
 #define TUI_MAX_MISSES 3
 /* Ended flows that were never in a snapshot are not added past this. */
 #define TUI_MAX_FLOWS (4u << 20)
+#define TUI_NAME_MAP_ENTRIES 16384u  /* addresses named at once (about 2 MiB) */
 #define TUI_KEY_POLL_US 10000u
 
 static const double tui_taus[TUI_TAUS] = { 2.0, 10.0, 40.0 };
@@ -108,6 +110,7 @@ struct tui {
 
     enum tui_sort sort;
     bool reverse, names, paused, help, detail, editing, input_done, quit;
+    struct name_map *name_map;      /* learned from DNS answers in records */
     unsigned tau;
     char filter[128], filter_before[128];
     uint64_t sel_id;
@@ -239,6 +242,7 @@ static void tui_take(struct tui *t, const struct flow_record *r, uint64_t ts, ui
         f->gen = gen;
     }
     tui_sample(t, f, r, ts);
+    name_map_learn(t->name_map, r, ts);
     if (r->end_reason == FLOW_END_NONE) {
         f->gen = gen;
     } else if (!f->ended) {
@@ -361,16 +365,20 @@ static size_t tui_endpoints_text(const struct flow_record *r, const char *state,
  * app), any case. */
 static bool tui_matches(const struct tui *t, const struct flow_record *r, const char *state)
 {
-    char text[256];
+    char text[256], label[128];
+    const char *name;
 
     if (!t->filter[0])
         return true;
     size_t n = tui_endpoints_text(r, state, text, sizeof(text));
-    if (r->l7.state == FLOW_L7_DONE && n + 2 < sizeof(text)) {
+    if (r->app.state == FLOW_L7_DONE && n + 2 < sizeof(text)) {
         text[n++] = ' ';
-        l7_ndpi_app_name(&r->l7, text + n, sizeof(text) - n);
+        l7_ndpi_app_name(&r->app, text + n, sizeof(text) - n);
     }
-    return strcasestr(text, t->filter) != NULL;
+    if (strcasestr(text, t->filter))
+        return true;
+    name = t->names ? name_map_flow_label(t->name_map, r, t->now_us, label, sizeof(label)) : NULL;
+    return name && strcasestr(name, t->filter);
 }
 
 static double tui_disp_rate(const struct tui *t, const struct tui_disp *d)
@@ -586,7 +594,8 @@ static void tui_draw_header(struct tui *t)
     if (t->filter[0] || t->editing)
         x = tui_printf(0, x, "   filter: %s", t->filter);
     if (t->names)
-        tui_printf(0, x, "   names: on (none known)");
+        tui_printf(0, x, "   names: on (%" PRIu64 " learned)",
+                   t->name_map ? name_map_stats(t->name_map)->learned : 0);
 
     tui_fmt_bits(t->hdr_rate[0] * 8, up, sizeof(up));
     tui_fmt_bits(t->hdr_rate[1] * 8, down, sizeof(down));
@@ -627,11 +636,16 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
     for (int i = 0; i < height && t->top + (uint32_t)i < t->nrows; i++) {
         const struct tui_disp *d = &t->rows[t->top + (uint32_t)i];
         char app[96];
+        char label[128];
         struct tui_row row = {
             .rec = &d->rec, .state = d->state, .rate_up = d->avg[t->tau][0],
             .rate_down = d->avg[t->tau][1], .bar_max = t->bar_max, .age_us = d->age_us,
+            .name = t->names ? name_map_flow_label(t->name_map, &d->rec, t->now_us, label,
+                                                   sizeof(label)) : NULL,
         };
-        if (d->rec.l7.state == FLOW_L7_DONE && l7_ndpi_app_name(&d->rec.l7, app, sizeof(app)))
+        /* A name (SNI, Host, DNS-learnt) says more than the label. */
+        if (!row.name && d->rec.app.state == FLOW_L7_DONE &&
+            l7_ndpi_app_name(&d->rec.app, app, sizeof(app)))
             row.name = app;
         tui_fmt_row(&row, ep, t->utf8, line, sizeof(line));
         attr_t a = (t->top + (uint32_t)i == t->sel) ? A_REVERSE : (d->ended ? A_DIM : A_NORMAL);
@@ -720,15 +734,54 @@ static void tui_draw_detail_app(const struct flow_record *r, int y)
 {
     char app[96];
 
-    if (r->l7.state == FLOW_L7_DONE) {
-        l7_ndpi_app_name(&r->l7, app, sizeof(app));
+    if (r->app.state == FLOW_L7_DONE) {
+        l7_ndpi_app_name(&r->app, app, sizeof(app));
         tui_printf(y, 2, "%-13s %s  category %s  (nDPI, %s)", "app", app,
-                   l7_ndpi_category_name(&r->l7), l7_ndpi_confidence_name(&r->l7));
+                   l7_ndpi_category_name(&r->app), l7_ndpi_confidence_name(&r->app));
     } else {
-        tui_printf(y, 2, "%-13s %s", "app", r->l7.state == FLOW_L7_CLASSIFYING ? "- (nDPI still looking)"
-                   : r->l7.state == FLOW_L7_NO_SLOT ? "- (nDPI's pool was full: --l7-max-flows)"
+        tui_printf(y, 2, "%-13s %s", "app", r->app.state == FLOW_L7_CLASSIFYING ? "- (nDPI still looking)"
+                   : r->app.state == FLOW_L7_NO_SLOT ? "- (nDPI's pool was full: --l7-max-flows)"
                    : "- (--no-l7)");
     }
+}
+
+/* One application field as "name  value" (values from the wire are shown
+ * with non-printable bytes as '.'), when present. */
+static int tui_draw_l7_field(const struct flow_record *r, enum nm_l7_field f, const char *name,
+                             int y)
+{
+    size_t len;
+    const char *v = flow_l7_field(&r->l7, f, &len);
+    char text[NM_L7_TEXT_MAX + 1];
+
+    if (!v)
+        return y;
+    for (size_t i = 0; i < len; i++)
+        text[i] = v[i] == NM_L7_LIST_SEP ? ',' : (v[i] < 0x20 || v[i] > 0x7e) ? '.' : v[i];
+    text[len] = '\0';
+    tui_printf(y, 2, "%-13s %s", name, text);
+    return y + 1;
+}
+
+static int tui_draw_detail_l7(const struct tui *t, const struct flow_record *r, int y)
+{
+    char label[128];
+    const char *name = name_map_flow_label(t->name_map, r, t->now_us, label, sizeof(label));
+
+    tui_printf(y++, 2, "%-13s %s", "app/name", name ? name : "-");
+    y = tui_draw_l7_field(r, NM_L7_SNI, "tls sni", y);
+    y = tui_draw_l7_field(r, NM_L7_ALPN, "tls alpn", y);
+    y = tui_draw_l7_field(r, NM_L7_HTTP_METHOD, "http method", y);
+    y = tui_draw_l7_field(r, NM_L7_HTTP_HOST, "http host", y);
+    y = tui_draw_l7_field(r, NM_L7_HTTP_PATH, "http path", y);
+    if (r->l7.http_status)
+        tui_printf(y++, 2, "%-13s %u", "http status", r->l7.http_status);
+    y = tui_draw_l7_field(r, NM_L7_DNS_QNAME, "dns qname", y);
+    if (r->l7.has_dns_rcode)
+        tui_printf(y++, 2, "%-13s type %u rcode %u", "dns", r->l7.dns_qtype, r->l7.dns_rcode);
+    y = tui_draw_l7_field(r, NM_L7_DNS_ANSWERS, "dns answers", y);
+    y = tui_draw_l7_field(r, NM_L7_SSH_CLIENT, "ssh client", y);
+    return tui_draw_l7_field(r, NM_L7_SSH_SERVER, "ssh server", y);
 }
 
 static void tui_draw_detail(struct tui *t, int y0, int y1)
@@ -784,6 +837,7 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
     }
     y = tui_draw_detail_tcp(r, y);
     tui_draw_detail_app(r, y++);
+    y = tui_draw_detail_l7(t, r, y);
     tui_printf(y, 2, "%-13s -", "process");
 }
 
@@ -797,7 +851,8 @@ static const char *const tui_help_lines[] = {
     "             the text (any case); Enter keeps it, Esc restores the old one",
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
-    "  n          names on/off (no names are known yet: addresses are shown)",
+    "  n          names on/off: TLS SNI, else HTTP Host, else a name learned from",
+    "             DNS answers seen in the traffic (kept for their TTL); no lookups",
     "  ?          this help;  q  quit",
     "",
     "Rates are exponentially weighted moving averages of each refresh's bytes,",
@@ -807,8 +862,9 @@ static const char *const tui_help_lines[] = {
     "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is the",
     "connection tracker's.  RTT: the latest data/ACK or timestamp samples of",
     "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
-    "directions.  app/name is nDPI's label once it has decided (Enter shows",
-    "its category); process shows '-' until netmoon learns it.",
+    "directions.  app/name is the SNI, HTTP Host or a name learnt from DNS",
+    "answers (n toggles names), else nDPI's label once it has decided (Enter",
+    "shows its category); process shows '-' until netmoon learns it.",
     "",
     "Any key closes this help.",
 };
@@ -1056,6 +1112,7 @@ static void tui_close(struct output_sink *s)
     free(t->flows);
     free(t->index);
     free(t->rows);
+    name_map_destroy(t->name_map);
     free(t);
     s->state = NULL;
 }
@@ -1103,6 +1160,9 @@ int tui_sink_open(struct output_sink *sink, const struct tui_options *opt, char 
     t->utf8 = strcasecmp(nl_langinfo(CODESET), "UTF-8") == 0;
     snprintf(t->source, sizeof(t->source), "%s", opt->source ? opt->source : "");
     t->refresh_us = opt->refresh_us ? opt->refresh_us : 1000000;
+    /* Without memory for the map, flows are still shown, only unnamed. */
+    t->name_map = name_map_create(TUI_NAME_MAP_ENTRIES);
+    t->names = true;
     /* Keys come from the terminal even when standard input is a capture. */
     t->tty_in = fopen("/dev/tty", "r");
     t->scr = newterm(NULL, stdout, t->tty_in ? t->tty_in : stdin);

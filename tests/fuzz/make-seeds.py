@@ -232,6 +232,33 @@ def pcapng(frames, linktype=1):
     return out
 
 
+def tls_client_hello(sni=b"www.example.test", alpn=(b"h2", b"http/1.1")):
+    """A TLS 1.3 ClientHello record (RFC 8446 4.1.2) with SNI, ALPN and
+    supported_versions, built field by field."""
+    def vec(width, body):
+        return len(body).to_bytes(width, "big") + body
+    sni_ext = vec(2, b"\x00" + vec(2, sni))
+    alpn_ext = vec(2, b"".join(vec(1, a) for a in alpn))
+    versions = vec(1, b"\x0a\x0a\x03\x04\x03\x03")
+    exts = (struct.pack(">H", 0) + vec(2, sni_ext) + struct.pack(">H", 16) + vec(2, alpn_ext)
+            + struct.pack(">H", 43) + vec(2, versions))
+    body = (b"\x03\x03" + bytes(range(32)) + vec(1, bytes(32)) + vec(2, b"\x13\x01\x13\x02")
+            + vec(1, b"\x00") + vec(2, exts))
+    hs = b"\x01" + vec(3, body)
+    return b"\x16\x03\x01" + vec(2, hs)
+
+
+def dns_message(response, qname=b"www.example.test", qtype=1):
+    """A DNS query, or its response with one A answer (RFC 1035 4.1)."""
+    name = b"".join(bytes([len(l)]) + l for l in qname.split(b".")) + b"\x00"
+    flags = 0x8180 if response else 0x0100
+    out = struct.pack(">HHHHHH", 0x1234, flags, 1, 1 if response else 0, 0, 0)
+    out += name + struct.pack(">HH", qtype, 1)
+    if response:
+        out += b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + bytes([198, 18, 0, 2])
+    return out
+
+
 def known_good(directory):
     mss = struct.pack(">BBH", 2, 4, 1460)
     syn = ethernet(ipv4(6, tcp(40000, 80, 1000, 0, 0x02, options=mss)))
@@ -244,7 +271,43 @@ def known_good(directory):
     dns6 = ipv6(17, udp(5353, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"))
     ping = ipv4(1, struct.pack(">BBHHH", 8, 0, 0, 7, 1) + b"netmoon")
 
+    def reasm_op(op, direction, off, length):
+        return struct.pack(">BHH", op << 1 | direction, off, length)
+
     inputs = {
+        "l7_tls": {
+            "good-client-hello": tls_client_hello(),
+            # The same message cut into two records (RFC 8446 5.1 allows it).
+            "good-client-hello-two-records": (lambda hs: b"\x16\x03\x01" + struct.pack(">H", 40)
+                                              + hs[:40] + b"\x16\x03\x01"
+                                              + struct.pack(">H", len(hs) - 40) + hs[40:])(
+                                                  tls_client_hello()[5:]),
+        },
+        "l7_http": {
+            "good-request": b"GET /index.html?q=1 HTTP/1.1\r\nUser-Agent: x\r\n"
+                            b"Host: www.example.test\r\n\r\n",
+            "good-response": b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        },
+        "l7_dns": {
+            "good-query": dns_message(False),
+            "good-response": dns_message(True),
+            "good-tcp-response": struct.pack(">H", len(dns_message(True))) + dns_message(True),
+        },
+        "l7_ssh": {
+            "good-banner": b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+            "good-server-lines-first": b"hello\r\nSSH-2.0-nm_1.0 comment\r\n",
+        },
+        "reassembly": {
+            # Segments out of order, an overlap, an ACK over a hole, a FIN.
+            "good-ooo-overlap-ack": b"".join((
+                reasm_op(0, 0, 1000, 500), reasm_op(0, 0, 0, 700), reasm_op(0, 0, 600, 600),
+                reasm_op(0, 1, 3000, 100), reasm_op(1, 1, 3200, 0), reasm_op(2, 0, 1500, 0),
+                reasm_op(1, 0, 1501, 0))),
+            # More waiting data than the pool holds, then a release.
+            "good-caps-release": b"".join(
+                [reasm_op(0, 0, 2000 + 1500 * i, 1400) for i in range(30)]
+                + [reasm_op(0, 1, 5000, 3000), reasm_op(3, 0, 0, 0), reasm_op(0, 1, 0, 3999)]),
+        },
         "pcap_reader": {
             "good-classic-usec.pcap": classic_pcap([syn, synack, ack]),
             "good-pcapng-epb.pcapng": pcapng([syn, fin]),

@@ -216,7 +216,7 @@ lab_dnsmasq() {
         --user=root --group=root --pid-file="$LAB_TMP/dnsmasq.pid" \
         --bind-interfaces --listen-address="$LAB_SRV4" --listen-address="$LAB_SRV6" \
         --except-interface=lo --port=53 \
-        --local=/example.test/ \
+        --local=/example.test/ --local-ttl=300 \
         --host-record=www.example.test,$LAB_SRV4,$LAB_SRV6 \
         --host-record=ns.example.test,$LAB_SRV4,$LAB_SRV6 \
         --host-record=v4only.example.test,198.18.0.10 \

@@ -89,6 +89,26 @@ traffic_https() {
     C "${CURL[@]}" "https://$S4/" 2>/dev/null || true
 }
 
+# Names (issue 8): a name is looked up, then used: TLS with SNI (1.3 and
+# 1.2, v4 and v6), HTTP with a Host name; then, with the server advertising
+# an MSS of 88 bytes, a ClientHello and an HTTP request that each span
+# several segments; last a ping to the address the name resolved to.
+traffic_names() {
+    local r4=(--resolve "www.example.test:443:$S4" --resolve "www.example.test:80:$S4")
+    C "${DIG[@]}" @"$S4" www.example.test A
+    C "${DIG[@]}" @"$S4" www.example.test AAAA
+    C "${CURL[@]}" -k "${r4[@]}" "https://www.example.test/"
+    C "${CURL[@]}" -k "${r4[@]}" --http1.1 --tlsv1.2 --tls-max 1.2 "https://www.example.test/small.txt"
+    C "${CURL[@]}" -k --resolve "www.example.test:443:[$S6]" "https://www.example.test/"
+    C "${CURL[@]}" "${r4[@]}" "http://www.example.test/small.txt"
+    lab_srv ip route add "$LAB_CLI4/32" dev "$LAB_SRV_DEV" advmss 88
+    C "${CURL[@]}" -k "${r4[@]}" "https://www.example.test/small.txt"
+    C "${CURL[@]}" "${r4[@]}" -H "X-Padding: $(printf '%0200d' 0)" "http://www.example.test/"
+    lab_srv ip route del "$LAB_CLI4/32" dev "$LAB_SRV_DEV"
+    # Nothing in a ping names its peer: only the DNS answers above can.
+    C ping -c 1 -W 2 "$S4" >/dev/null
+}
+
 traffic_dns_udp() {
     C "${DIG[@]}" @"$S4" www.example.test A >/dev/null
     C "${DIG[@]}" @"$S4" www.example.test AAAA >/dev/null
@@ -169,7 +189,7 @@ traffic_mixed() {
 
 # ---------------------------------------------------------------------------
 
-all=(http https dns-udp dns-tcp ipv6 icmp refused bulk-loss port-reuse mixed)
+all=(http https dns-udp dns-tcp ipv6 icmp refused bulk-loss port-reuse mixed names)
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=("${all[@]}")
 
@@ -187,7 +207,7 @@ lab_no_offload
 for name in "${want[@]}"; do
     case $name in
         http) ;;
-        https|dns-udp|dns-tcp|ipv6|icmp|refused|bulk-loss|port-reuse|mixed)
+        https|dns-udp|dns-tcp|ipv6|icmp|refused|bulk-loss|port-reuse|mixed|names)
             capture "$name" "traffic_${name//-/_}" ;;
         *) lab_log "unknown capture $name (known: ${all[*]})"; exit 2 ;;
     esac

@@ -339,6 +339,38 @@ else
     skip tui_snapshots_during_replay "$LONG not found"
 fi
 
+# ---- names: SNI, and a name learned from DNS answers (names.pcap) ----------
+# The oracle is tshark: the SNI of the TLS flows, and the question name of
+# the DNS answer holding the address the ping went to (no SNI or Host there).
+NAMES=$PWD/tests/data/lab/names.pcap
+sni=$(tshark -r "$NAMES" -Y 'tls.handshake.type == 1' -T fields -e tls.handshake.extensions_server_name 2>/dev/null | head -1)
+ping_dst=$(tshark -r "$NAMES" -Y 'icmp.type == 8' -T fields -e ip.dst 2>/dev/null | head -1)
+learned=$(tshark -r "$NAMES" -Y "dns.a == $ping_dst" -T fields -e dns.qry.name 2>/dev/null | head -1)
+pane_start
+run "$NETMOON -r $NAMES; echo NM_EXIT=\$?"
+if [ -n "$sni" ] && [ -n "$learned" ] && wait_for 'end of input' 10; then
+    cut9() { printf '%s' "${1:0:9}"; }
+    icmp_row=$(rows | grep -F "(ICMP)" | head -1)
+    tls_row=$(rows | grep -F ":443 (" | head -1)
+    if [[ $icmp_row == *"$(cut9 "$learned")…"* && $tls_row == *"$(cut9 "$sni")…"* ]] \
+            && screen | head -1 | grep -qE 'names: on \([1-9][0-9]* learned\)'; then
+        pass tui_names_sni_and_learned
+    else
+        fail tui_names_sni_and_learned "sni=$sni learned=$learned; rows: $icmp_row | $tls_row"
+    fi
+    keys n
+    icmp_row=$(rows | grep -F "(ICMP)" | head -1)
+    if [[ $icmp_row != *"$(cut9 "$learned")"* ]] && ! screen | head -1 | grep -q 'names: on'; then
+        pass tui_names_toggle
+    else
+        fail tui_names_toggle "after n: $icmp_row"
+    fi
+    keys q
+    wait_for 'NM_EXIT=' 10
+else
+    skip tui_names_sni_and_learned "tshark found no SNI/DNS answer in $NAMES, or no end of input"
+fi
+
 # ---- ASCII fallback, --json=PATH alongside --------------------------------
 pane_start C
 run "$NETMOON -r $MIXED --json=$TMP/flows.jsonl; echo NM_EXIT=\$?"
