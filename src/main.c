@@ -26,6 +26,7 @@
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_NO_DECAP,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
+    OPT_NO_PROCS,
 };
 
 static const struct option main_long_options[] = {
@@ -37,6 +38,7 @@ static const struct option main_long_options[] = {
     { "no-decap", no_argument, NULL, OPT_NO_DECAP },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
+    { "no-procs", no_argument, NULL, OPT_NO_PROCS },
     { "realtime", no_argument, NULL, OPT_REALTIME },
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
@@ -79,6 +81,8 @@ static void main_usage(FILE *out)
 "                      evicted and reported when full (default 1000000)\n"
 "  --no-decap          account tunnels (GRE, VXLAN, Geneve, IP-in-IP) by their\n"
 "                      outer packet instead of the inner one\n"
+"  --no-procs          live: do not look up the local process owning each\n"
+"                      flow's socket (always off for -r)\n"
 "\n"
 "Output:\n"
 "  (default)           on a terminal, a full-screen view of the connections\n"
@@ -204,6 +208,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_STATS: cfg->print_stats = true; return 0;
     case OPT_NO_DECAP: cfg->no_decap = true; return 0;
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
+    case OPT_NO_PROCS: cfg->no_procs = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':
         if (!main_parse_number(optarg, 3600, &v) || v < 0.1)

@@ -35,6 +35,7 @@ struct nm_config {
     bool print_stats;                 /* --stats */
     bool no_tui;
     bool no_decap;
+    bool no_procs;                    /* --no-procs (live only: -r never attributes) */
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
     uint32_t max_flows;

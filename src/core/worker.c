@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/spsc_ring.h"
+#include "procs/procs.h"
+
 int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, flow_emit_fn *emit,
                 void *emit_user, char *err, size_t errlen)
 {
@@ -39,4 +42,24 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
     st->flows_ended += fs.ended;
     st->flows_active += fs.active;
     st->evictions += fs.evicted;
+}
+
+/* The table's creation counter tells whether this packet started a flow,
+ * so the flow table needs no hook of its own. */
+void worker_announce_new_flow(struct worker *w)
+{
+    struct flow_table_stats fs;
+    struct procs_query q;
+
+    flow_table_get_stats(w->flows, &fs);
+    if (fs.created == w->procs_created_seen)
+        return;
+    w->procs_created_seen = fs.created;
+    q.addr[0] = w->pkt.src;
+    q.addr[1] = w->pkt.dst;
+    q.port[0] = w->pkt.sport;
+    q.port[1] = w->pkt.dport;
+    q.proto = w->pkt.proto;
+    /* Never waits: a full ring refuses the query and counts it. */
+    (void)spsc_ring_enqueue(w->procs_ring, &q);
 }

@@ -18,6 +18,9 @@
 #include "output/community_id.h"
 #include "output/writer.h"
 
+/* Escaped cmdline bytes kept in a record, so it stays below JSON_RECORD_MAX. */
+#define JSON_CMDLINE_MAX 640
+
 struct json_state {
     struct writer w;
 };
@@ -90,6 +93,49 @@ static void jb_u64(struct jbuf *b, uint64_t v)
 #define JB_KEY_U64(b, key, v) do { JB_LIT((b), ",\"" key "\":"); jb_u64((b), (v)); } while (0)
 #define JB_KEY_STR(b, key, s) \
     do { JB_LIT((b), ",\"" key "\":\""); jb_str((b), (s)); JB_LIT((b), "\""); } while (0)
+
+/* A JSON string from bytes a process chose (comm, cmdline): quotes,
+ * backslashes, control and non-ASCII bytes are escaped (\u00XX), and the
+ * escaped text stops before `room` bytes; returns false when it was cut. */
+static bool jb_escaped(struct jbuf *b, const char *s, size_t room)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t used = 0;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        size_t len = 1;
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            len = 2;
+        } else if (c < 0x20 || c >= 0x7f) {
+            len = 6;
+        } else {
+            e[0] = (char)c;
+        }
+        if (used + len > room)
+            return false;
+        jb_mem(b, e, len);
+        used += len;
+    }
+    return true;
+}
+
+/* The owning process (procs/), when attribution found one. */
+static void jb_owner(struct jbuf *b, const struct flow_owner *o)
+{
+    if (o->pid <= 0)
+        return;
+    JB_KEY_U64(b, "pid", (uint64_t)o->pid);
+    JB_LIT(b, ",\"process\":\"");
+    (void)jb_escaped(b, o->comm, 6 * NM_OWNER_COMM_MAX);
+    JB_LIT(b, "\",\"cmdline\":\"");
+    bool whole = jb_escaped(b, o->cmdline, JSON_CMDLINE_MAX) && !o->cmdline_cut;
+    JB_LIT(b, "\"");
+    if (!whole)
+        JB_LIT(b, ",\"cmdline_cut\":true");
+}
 
 /* Seconds with exactly six decimals, from integers. */
 static void jb_time(struct jbuf *b, uint64_t us)
@@ -232,6 +278,7 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
     if (r->kernel_drops_seen)
         JB_KEY_U64(&b, "kernel_drops_seen", r->kernel_drops_seen);
     jb_tcp(&b, r);
+    jb_owner(&b, &r->owner);
     community_id_of_record(r, 0, cid);
     JB_KEY_STR(&b, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
     JB_KEY_STR(&b, "community_id", cid);
@@ -264,11 +311,19 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"flows_active\":%" PRIu64 ",\"evictions\":%" PRIu64
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
                  ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
-                 ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64 ",\"decode\":{",
+                 ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64,
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
                  s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total);
+    if (s->procs_enabled) {
+        n = json_put(out, outlen, n,
+                     ",\"flows_attributed\":%" PRIu64 ",\"flows_unattributed\":%" PRIu64
+                     ",\"procs_queue_drops\":%" PRIu64 ",\"procs_cache_evictions\":%" PRIu64,
+                     s->flows_attributed, s->flows_unattributed, s->procs_queue_drops,
+                     s->procs_cache_evictions);
+    }
+    n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {
         if (!d->reasons[r])

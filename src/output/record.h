@@ -62,6 +62,19 @@ struct flow_tcp_summary {
     uint64_t missed_bytes;         /* Zeek missed_bytes: acknowledged but never seen */
 };
 
+/* The local program owning a flow's socket (src/procs/): set by the output
+ * thread just before sinks see the record; pid 0 when unknown.  cmdline is
+ * /proc/PID/cmdline with NULs as spaces, cut to NM_OWNER_CMDLINE_MAX - 1
+ * bytes (owner_cmdline_cut says so). */
+#define NM_OWNER_COMM_MAX 16
+#define NM_OWNER_CMDLINE_MAX 256
+struct flow_owner {
+    int32_t pid;
+    bool cmdline_cut;
+    char comm[NM_OWNER_COMM_MAX];
+    char cmdline[NM_OWNER_CMDLINE_MAX];
+};
+
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
     uint8_t ip_version;
@@ -87,6 +100,7 @@ struct flow_record {
     uint64_t flow_id;          /* unique within a run: worker << 56 | sequence */
     uint64_t kernel_drops_seen;/* live: kernel drops so far when written (0: none, counts complete) */
     struct flow_tcp_summary tcp;
+    struct flow_owner owner;
 };
 
 /* Process-wide counters an output may report (stats records, --stats,
@@ -105,6 +119,12 @@ struct nm_stats {
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
     uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */
     uint64_t ring_blocks_total; /* live: capture ring blocks, all sockets */
+    /* Process attribution (src/procs/), live without --no-procs only. */
+    bool procs_enabled;
+    uint64_t flows_attributed;  /* records of local flows given an owner */
+    uint64_t flows_unattributed;/* records of local flows whose owner was not found */
+    uint64_t procs_queue_drops; /* new-flow notices or results a full ring refused */
+    uint64_t procs_cache_evictions; /* unused attributions pushed out of a full cache */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

@@ -44,4 +44,12 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
                  " active\n", st->flows_created, st->flows_ended, st->flows_active);
     fprintf(out, "  flow evictions:    %" PRIu64 "%s\n", st->evictions,
             st->evictions ? "  (table full: raise --max-flows)" : "");
+    if (st->procs_enabled) {
+        uint64_t local = st->flows_attributed + st->flows_unattributed;
+        fprintf(out, "  process owners:    %" PRIu64 " local flows attributed, %" PRIu64
+                     " unattributed (%.1f %%)\n", st->flows_attributed, st->flows_unattributed,
+                local ? 100.0 * (double)st->flows_unattributed / (double)local : 0.0);
+        fprintf(out, "  attribution lost:  %" PRIu64 " queue drops, %" PRIu64
+                     " cache evictions\n", st->procs_queue_drops, st->procs_cache_evictions);
+    }
 }
