@@ -353,10 +353,12 @@ static size_t tui_endpoints_text(const struct flow_record *r, const char *state,
 
     tui_fmt_endpoint(&r->addr[0], r->ip_version, r->port[0], ports, a, sizeof(a));
     tui_fmt_endpoint(&r->addr[1], r->ip_version, r->port[1], ports, b, sizeof(b));
-    return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s", a, b, state, proto ? proto : "");
+    return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s %s", a, b, state, proto ? proto : "",
+                            r->owner.pid > 0 ? r->owner.comm : "");
 }
 
-/* Substring of the row's text (addresses, ports, state, protocol), any case. */
+/* Substring of the row's text (addresses, ports, state, protocol, process
+ * name), any case. */
 static bool tui_matches(const struct tui *t, const struct flow_record *r, const char *state)
 {
     char text[256];
@@ -560,6 +562,18 @@ static int tui_counter(const struct tui *t, int y, int x, const char *label, uin
     return x;
 }
 
+/* The share of local flows whose process was not found, since start. */
+static void tui_draw_unattributed(const struct tui *t, int x, const struct nm_stats *st)
+{
+    uint64_t local = st->flows_attributed + st->flows_unattributed;
+    char pct[16];
+
+    x = tui_counter(t, 1, x, "unattributed", st->flows_unattributed);
+    snprintf(pct, sizeof(pct), "%.0f", local ? 100.0 * (double)st->flows_unattributed /
+                                                   (double)local : 0.0);
+    tui_printf(1, x, " (%s %% of %" PRIu64 " local)", pct, local);
+}
+
 static void tui_draw_header(struct tui *t)
 {
     char up[32], down[32], pu[32], pd[32];
@@ -593,16 +607,19 @@ static void tui_draw_header(struct tui *t)
         x = tui_printf(1, x, " (showing the busiest %u per worker)", 20000u);
     x = tui_counter(t, 1, x, "kernel drops", st.kernel_drops);
     x = tui_counter(t, 1, x, "evictions", st.evictions);
-    tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    x = tui_counter(t, 1, x, "decode errors", decode_stats_errors(&st.decode));
+    if (st.procs_enabled)
+        tui_draw_unattributed(t, x, &st);
 }
 
 static void tui_draw_rows(struct tui *t, int y0, int y1)
 {
     char line[1024];
-    unsigned ep = tui_endpoint_cols((unsigned)COLS);
+    bool with_process = tui_header_stats(t).procs_enabled;
+    unsigned ep = tui_endpoint_cols((unsigned)COLS, with_process);
     int height = y1 - y0;
 
-    tui_fmt_titles(ep, t->utf8, line, sizeof(line));
+    tui_fmt_titles(ep, t->utf8, with_process, line, sizeof(line));
     attron(A_REVERSE);
     mvhline(y0 - 1, 0, ' ', COLS);
     tui_text(y0 - 1, 0, line);
@@ -617,9 +634,12 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         t->top = t->nrows > (uint32_t)height ? t->nrows - (uint32_t)height : 0;
     for (int i = 0; i < height && t->top + (uint32_t)i < t->nrows; i++) {
         const struct tui_disp *d = &t->rows[t->top + (uint32_t)i];
+        char proc[NM_OWNER_COMM_MAX + 16];
+        tui_fmt_process(&d->rec.owner, proc, sizeof(proc));
         struct tui_row row = {
             .rec = &d->rec, .state = d->state, .rate_up = d->avg[t->tau][0],
             .rate_down = d->avg[t->tau][1], .bar_max = t->bar_max, .age_us = d->age_us,
+            .process = with_process ? proc : NULL,
         };
         tui_fmt_row(&row, ep, t->utf8, line, sizeof(line));
         attr_t a = (t->top + (uint32_t)i == t->sel) ? A_REVERSE : (d->ended ? A_DIM : A_NORMAL);
@@ -756,7 +776,12 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
     }
     y = tui_draw_detail_tcp(r, y);
     tui_printf(y++, 2, "%-13s -", "app/name");
-    tui_printf(y, 2, "%-13s -", "process");
+    if (r->owner.pid <= 0) {
+        tui_printf(y, 2, "%-13s -", "process");
+        return;
+    }
+    tui_printf(y++, 2, "%-13s %s (pid %d)", "process", r->owner.comm, (int)r->owner.pid);
+    tui_printf(y, 2, "%-13s %s%s", "cmdline", r->owner.cmdline, r->owner.cmdline_cut ? " ..." : "");
 }
 
 static const char *const tui_help_lines[] = {
@@ -765,7 +790,7 @@ static const char *const tui_help_lines[] = {
     "  s          cycle the sort column: rate, total, packets, RTT, age",
     "  < >        previous / next sort column;  r  reverse the order",
     "  t          rate window: 2 s, 10 s or 40 s",
-    "  /          filter: rows whose addresses, ports, state or protocol contain",
+    "  /          filter: rows whose addresses, ports, state, protocol or process contain",
     "             the text (any case); Enter keeps it, Esc restores the old one",
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
@@ -779,7 +804,9 @@ static const char *const tui_help_lines[] = {
     "(rates by more than 15 %).  Dim rows have ended.  STATE for TCP is the",
     "connection tracker's.  RTT: the latest data/ACK or timestamp samples of",
     "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
-    "directions.  app/name and process show '-' until netmoon learns them.",
+    "directions.  PROCESS is the local program owning the socket (comm/pid),",
+    "'-' when the flow has no local endpoint or its owner was not found;",
+    "app/name shows '-' until L7 labels exist.",
     "",
     "Any key closes this help.",
 };

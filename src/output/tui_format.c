@@ -227,11 +227,13 @@ double tui_ema(double avg, double inst, double dt_s, double tau_s)
     return avg + alpha * (inst - avg);
 }
 
-unsigned tui_endpoint_cols(unsigned cols)
+unsigned tui_endpoint_cols(unsigned cols, bool with_process)
 {
-    if (cols <= TUI_FIXED_COLS + TUI_MIN_ENDPOINT_COLS)
+    unsigned fixed = TUI_FIXED_COLS + (with_process ? TUI_PROCESS_COLS : 0);
+
+    if (cols <= fixed + TUI_MIN_ENDPOINT_COLS)
         return TUI_MIN_ENDPOINT_COLS;
-    unsigned ep = cols - TUI_FIXED_COLS;
+    unsigned ep = cols - fixed;
     /* Wider than the longest IPv6 pair needs only adds a gap. */
     return ep > 110 ? 110 : ep;
 }
@@ -275,8 +277,18 @@ static size_t tui_put_right(char *out, size_t outlen, size_t at, const char *s, 
  * (each has one leading space). */
 enum {
     TUI_W_TOTAL = 8, TUI_W_RATE = 10, TUI_W_PKTS = 7, TUI_W_RTT = 6, TUI_W_RETR = 7,
-    TUI_W_APP = 10, TUI_W_AGE = 6,
+    TUI_W_PROC = 16, TUI_W_APP = 10, TUI_W_AGE = 6,
 };
+
+size_t tui_fmt_process(const struct flow_owner *o, char *out, size_t outlen)
+{
+    if (o->pid <= 0) {
+        if (outlen)
+            out[0] = '\0';
+        return 0;
+    }
+    return tui_put(out, outlen, 0, "%s/%d", o->comm, (int)o->pid);
+}
 
 size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8, char *out,
                    size_t outlen)
@@ -314,12 +326,17 @@ size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8,
     n = tui_put_right(out, outlen, n, pk, TUI_W_PKTS);
     n = tui_put_right(out, outlen, n, rtt, TUI_W_RTT);
     n = tui_put_right(out, outlen, n, retr, TUI_W_RETR);
+    if (row->process) {
+        n = tui_put(out, outlen, n, " ");
+        n = tui_put_cols(out, outlen, n, row->process[0] ? row->process : "-", TUI_W_PROC, utf8);
+    }
     n = tui_put(out, outlen, n, " ");
     n = tui_put_cols(out, outlen, n, row->name ? row->name : "-", TUI_W_APP, utf8);
     return tui_put_right(out, outlen, n, age, TUI_W_AGE);
 }
 
-size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, char *out, size_t outlen)
+size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, bool with_process, char *out,
+                      size_t outlen)
 {
     char ep[96];
     size_t n = 0;
@@ -335,6 +352,8 @@ size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, char *out, size_t outle
     n = tui_put_right(out, outlen, n, "PKTS", TUI_W_PKTS);
     n = tui_put_right(out, outlen, n, "RTT", TUI_W_RTT);
     n = tui_put_right(out, outlen, n, "RETRANS", TUI_W_RETR);
+    if (with_process)
+        n = tui_put(out, outlen, n, " %-*s", TUI_W_PROC, "PROCESS");
     n = tui_put(out, outlen, n, " %-*s", TUI_W_APP, "APP/NAME");
     return tui_put_right(out, outlen, n, "AGE", TUI_W_AGE);
 }

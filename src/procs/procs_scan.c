@@ -162,16 +162,19 @@ int procs_read_cmdline(const char *root, int32_t pid, char *out, size_t outlen, 
     if (outlen < 2)
         return -1;
     snprintf(path, sizeof(path), "%s/%d/cmdline", root, (int)pid);
-    /* One byte more than kept, to know whether it was cut. */
-    char buf[NM_OWNER_CMDLINE_MAX + 1];
-    size_t want = outlen < sizeof(buf) ? outlen : sizeof(buf);
+    /* Two bytes more than kept (a last byte and its NUL), to know whether
+     * it was cut. */
+    char buf[NM_OWNER_CMDLINE_MAX + 2];
+    size_t want = outlen + 1 < sizeof(buf) ? outlen + 1 : sizeof(buf);
     n = procs_read_file(path, buf, want);
     if (n < 0)
         return -1;
+    bool filled = (size_t)n == want;
     while (n > 0 && buf[n - 1] == 0)
         n--;                                  /* the terminating NUL(s) */
-    if ((size_t)n >= outlen) {
-        n = (ssize_t)outlen - 1;
+    if ((size_t)n >= outlen || filled) {
+        if ((size_t)n > outlen - 1)
+            n = (ssize_t)outlen - 1;
         *cut = true;
     }
     for (ssize_t i = 0; i < n; i++)
@@ -338,6 +341,7 @@ unsigned procs_scan_young_count(const struct procs_scan *s, uint64_t now_us)
 void procs_scan_full(struct procs_scan *s)
 {
     s->full_scans++;
+    s->last_pid = procs_last_pid(s->root);
     memset(s->known, 0, s->pid_limit / 8 + 1);
     memset(s->map, 0, ((size_t)s->mask + 1) * sizeof(*s->map));
     s->used = 0;

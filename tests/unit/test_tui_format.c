@@ -211,7 +211,7 @@ static void test_row_layout(void)
     struct tui_row row = { .rec = &r, .state = "ESTABLISHED", .rate_up = 1000, .rate_down = 5000,
                            .bar_max = 10000, .age_us = 65000000 };
     char out[512], titles[512];
-    unsigned ep = tui_endpoint_cols(150);
+    unsigned ep = tui_endpoint_cols(150, false);
 
     CHECK_EQ_U(ep, 150 - TUI_FIXED_COLS);
     tui_fmt_row(&row, ep, true, out, sizeof(out));
@@ -220,7 +220,7 @@ static void test_row_layout(void)
     CHECK(strstr(out, " 1.2 MB ██████░░░░ ") != NULL);     /* 6000 of 10000 */
     CHECK(strstr(out, " 8.00 kb/s  40.0 kb/s ") != NULL);  /* up, down in bits */
     CHECK(strstr(out, "    1.3k      -       - -           1m05s") != NULL);
-    tui_fmt_titles(ep, true, titles, sizeof(titles));
+    tui_fmt_titles(ep, true, false, titles, sizeof(titles));
     CHECK_EQ_U(tui_utf8_cols(titles), 150);
     /* Each title ends where its column ends. */
     const char *t = strstr(titles, "TOTAL"), *v = strstr(out, "1.2 MB");
@@ -241,7 +241,41 @@ static void test_row_layout(void)
     CHECK(strncmp(out, "192.168.1.20:44012 ~", 20) == 0);
     /* A small buffer is still terminated. */
     CHECK(tui_fmt_row(&row, ep, true, out, 16) == 15 && out[15] == '\0');
-    CHECK_EQ_U(tui_endpoint_cols(40), TUI_MIN_ENDPOINT_COLS);
+    CHECK_EQ_U(tui_endpoint_cols(40, false), TUI_MIN_ENDPOINT_COLS);
+    CHECK_EQ_U(tui_endpoint_cols(150, true), 150 - TUI_FIXED_COLS - TUI_PROCESS_COLS);
+}
+
+/* The process column: "comm/pid" under its title, "-" without an owner,
+ * a long name cut, and the endpoints narrower by the column's width. */
+static void test_process_column(void)
+{
+    struct flow_record r = tcp_record(0x12, 0x12);
+    char proc[64], out[512], titles[512];
+    struct tui_row row = { .rec = &r, .state = "ESTABLISHED", .age_us = 1000000,
+                           .process = proc };
+    unsigned ep = tui_endpoint_cols(150, true);
+
+    CHECK(tui_fmt_process(&r.owner, proc, sizeof(proc)) == 0 && proc[0] == '\0');
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK(strstr(out, "       - -                - ") != NULL);
+
+    r.owner.pid = 4242;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "curl");
+    CHECK(tui_fmt_process(&r.owner, proc, sizeof(proc)) == 9 && strcmp(proc, "curl/4242") == 0);
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    tui_fmt_titles(ep, false, true, titles, sizeof(titles));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK_EQ_U(strlen(titles), 150);
+    const char *t = strstr(titles, "PROCESS"), *v = strstr(out, "curl/4242");
+    CHECK(t && v && t - titles == v - out);
+
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "a-long-process-");
+    r.owner.pid = 1234567;
+    tui_fmt_process(&r.owner, proc, sizeof(proc));
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK(strstr(out, "a-long-process-~") != NULL);
 }
 
 int main(void)
@@ -257,5 +291,6 @@ int main(void)
     RUN(test_endpoint);
     RUN(test_ema);
     RUN(test_row_layout);
+    RUN(test_process_column);
     TESTLIB_EXIT();
 }
