@@ -18,25 +18,18 @@
 #include "procs/procs_diag.h"
 #include "procs/procs_scan.h"
 
-static struct nm_addr addr_v4(const char *text)
+static struct nm_addr addr_of(int family, const char *text)
 {
+    uint8_t raw[16] = { 0 };
     struct nm_addr a;
-    struct in_addr in;
 
-    inet_pton(AF_INET, text, &in);
-    procs_addr_from_raw(&a, AF_INET, &in);
+    CHECK(inet_pton(family, text, raw) == 1);
+    procs_addr_from_raw(&a, family, raw);
     return a;
 }
 
-static struct nm_addr addr_v6(const char *text)
-{
-    struct nm_addr a;
-    struct in6_addr in6;
-
-    inet_pton(AF_INET6, text, &in6);
-    procs_addr_from_raw(&a, AF_INET6, &in6);
-    return a;
-}
+#define addr_v4(text) addr_of(AF_INET, (text))
+#define addr_v6(text) addr_of(AF_INET6, (text))
 
 static void test_addresses(void)
 {
