@@ -10,6 +10,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,17 @@
 #define PROCS_PENDING_MAX 4096u
 #define PROCS_UNRESOLVED_MAX 1024u
 #define PROCS_LOCAL_MAX 256u
-#define PROCS_YOUNG_POLL_US 250ull   /* cycle period while young processes exist */
+#define PROCS_YOUNG_POLL_US 100ull   /* cycle period while young processes exist */
 #define PROCS_IDLE_POLL_US 5000ull   /* ... and without: the new-pid scan period */
-#define PROCS_NEWPID_US 0ull         /* new-pid scans at most this often */
+#define PROCS_NEWPID_US 1000ull      /* new-pid scans at most this often */
 #define PROCS_POLL_MAX_US 100000ull
 #define PROCS_WORK_SHARE 10ull       /* the helper sleeps at least 10x what a cycle took, */
 #define PROCS_YOUNG_SHARE 2ull       /* ... or 2x while young processes exist */
+#define PROCS_HELPER_RR_PRIO 1
 #define PROCS_HELPER_NICE (-10)
 #define PROCS_RETRY_MAX 128u
+#define PROCS_LATER_TRIES 200u       /* ... looks at a socket without a port, */
+#define PROCS_LATER_PAUSE_NS 25000L  /* ... 25 µs apart: up to 5 ms */
 #define PROCS_RETRY_US 200000ull     /* a socket without a port is watched this long */
 #define PROCS_DUMP_US 100000ull      /* socket dump period without new sockets */
 #define PROCS_FULL_SCAN_US 1000000ull /* at most one full /proc scan this often */
@@ -171,12 +175,31 @@ static void procs_store_socket(struct procs *p, const struct procs_diag_sock *s,
 
 /* ---- young processes' new sockets, read through their fds (helper) ------- */
 
+/* A socket seen before its connect() or bind() has no port yet.  Clients
+ * connect within a millisecond or two of socket() (name resolution may
+ * come between), and a short-lived client's socket is gone a millisecond
+ * later, so the helper looks again at once, for a few milliseconds,
+ * rather than a cycle later. */
+static enum procs_sockfd_status procs_read_sockfd_soon(int32_t pid, int fd, uint64_t inode,
+                                                       struct procs_diag_sock *s)
+{
+    const struct timespec pause = { 0, PROCS_LATER_PAUSE_NS };
+    enum procs_sockfd_status rc = procs_sockfd_read(pid, fd, inode, s);
+
+    for (unsigned i = 0; rc == PROCS_SOCKFD_LATER && i < PROCS_LATER_TRIES; i++) {
+        nanosleep(&pause, NULL);
+        rc = procs_sockfd_read(pid, fd, inode, s);
+    }
+    return rc;
+}
+
 /* Returns true when the fd needs no further look. */
 static bool procs_read_young_socket(struct procs *p, int32_t pid, int fd, uint64_t inode,
                                     const char *comm)
 {
     struct procs_diag_sock s;
-    switch (procs_sockfd_read(pid, fd, inode, &s)) {
+
+    switch (procs_read_sockfd_soon(pid, fd, inode, &s)) {
     case PROCS_SOCKFD_OK:
         procs_store_socket(p, &s, pid, comm);
         return true;
@@ -289,7 +312,7 @@ static void procs_learn_sockets(struct procs *p, uint64_t now)
         return;
     if (procs_resolve_unresolved(p) == 0 || now < p->next_full_scan)
         return;
-    procs_scan_full(&p->scan);
+    procs_scan_full(&p->scan, now);
     p->next_full_scan = now + PROCS_FULL_SCAN_US;
     procs_resolve_unresolved(p);
 }
@@ -382,16 +405,28 @@ static void procs_answer(struct procs *p, uint64_t now)
     p->npending = kept;
 }
 
+/* Woken late, the helper misses sockets that live a millisecond: on a
+ * busy machine a normal thread that sleeps 100 µs runs again milliseconds
+ * later.  The lowest real-time priority (SCHED_RR 1) gets it the CPU when
+ * its timer fires; it cannot hog it, since it sleeps at least twice what
+ * each cycle took (and the kernel's RT throttling bounds it anyway).
+ * Without the privilege, nice -10; without that, as it is. */
+static void procs_raise_priority(void)
+{
+    struct sched_param sp = { .sched_priority = PROCS_HELPER_RR_PRIO };
+
+    if (pthread_setschedparam(pthread_self(), SCHED_RR, &sp) == 0)
+        return;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PROCS_HELPER_NICE);
+}
+
 static void *procs_main(void *arg)
 {
     struct procs *p = arg;
 
-    /* Woken late, the helper misses sockets that live a millisecond; a
-     * higher priority gets it the CPU when its timer fires (root only;
-     * without it attribution is just less complete). */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PROCS_HELPER_NICE);
+    procs_raise_priority();
     /* Pids already running are not young: one full scan takes them in. */
-    procs_scan_full(&p->scan);
+    procs_scan_full(&p->scan, procs_mono_us());
     p->next_full_scan = procs_mono_us() + PROCS_FULL_SCAN_US;
     /* Acquire pairs with the release store in procs_destroy. */
     while (!atomic_load_explicit(&p->stop, memory_order_acquire)) {

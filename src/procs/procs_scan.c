@@ -71,10 +71,10 @@ int procs_scan_init(struct procs_scan *s, const char *root, uint32_t capacity)
         size <<= 1;
     s->pid_limit = procs_read_pid_limit(root);
     procs_read_netns(root, "self", s->netns, sizeof(s->netns));
-    s->known = calloc(s->pid_limit / 8 + 1, 1);
+    s->seen = calloc(s->pid_limit, sizeof(*s->seen));
     s->map = calloc(size, sizeof(*s->map));
     s->mask = size - 1;
-    if (!s->known || !s->map) {
+    if (!s->seen || !s->map) {
         procs_scan_fini(s);
         return -1;
     }
@@ -83,9 +83,9 @@ int procs_scan_init(struct procs_scan *s, const char *root, uint32_t capacity)
 
 void procs_scan_fini(struct procs_scan *s)
 {
-    free(s->known);
+    free(s->seen);
     free(s->map);
-    s->known = NULL;
+    s->seen = NULL;
     s->map = NULL;
 }
 
@@ -253,15 +253,21 @@ static unsigned procs_scan_dir(struct procs_scan *s, bool only_new, uint64_t now
 
     if (!dir)
         return 0;
+    uint16_t prev = s->listing;
+    if (++s->listing == 0)
+        s->listing = 1;                       /* 0 means never seen */
     while ((de = readdir(dir)) != NULL) {
         if (!procs_parse_u64(de->d_name, &pid) || pid == 0 || pid >= s->pid_limit)
             continue;
-        uint8_t bit = (uint8_t)(1u << (pid & 7));
-        if (only_new && (s->known[pid >> 3] & bit))
+        bool listed_before = s->seen[pid] == prev && prev != 0;
+        s->seen[pid] = s->listing;
+        if (only_new && listed_before)
             continue;
-        s->known[pid >> 3] |= bit;
         bool same = procs_same_netns(s, de->d_name);
-        if (only_new) {
+        /* New since the previous listing, whichever kind it was (a full
+         * scan must not hide a new pid from the young scans); on the
+         * first listing nothing is new. */
+        if (!listed_before && prev != 0) {
             struct procs_young *y = &s->young[s->young_next];
             y->pid = (int32_t)pid;
             y->since_us = now_us;
@@ -338,12 +344,11 @@ unsigned procs_scan_young_count(const struct procs_scan *s, uint64_t now_us)
     return n;
 }
 
-void procs_scan_full(struct procs_scan *s)
+void procs_scan_full(struct procs_scan *s, uint64_t now_us)
 {
     s->full_scans++;
     s->last_pid = procs_last_pid(s->root);
-    memset(s->known, 0, s->pid_limit / 8 + 1);
     memset(s->map, 0, ((size_t)s->mask + 1) * sizeof(*s->map));
     s->used = 0;
-    (void)procs_scan_dir(s, false, 0);
+    (void)procs_scan_dir(s, false, now_us);
 }

@@ -56,7 +56,11 @@ struct procs_scan {
     char netns[64];             /* readlink of root/self/ns/net */
     procs_scan_fn *on_new;      /* may be NULL */
     void *user;
-    uint8_t *known;             /* bitmap of pids scanned since the last full scan */
+    /* The listing each pid was last seen in: a pid absent from the
+     * previous listing is new, even when its number was used before
+     * (pids wrap at pid_max, 32768 on many systems). */
+    uint16_t *seen;
+    uint16_t listing;
     uint32_t pid_limit;
     struct procs_inode *map;    /* open addressing on inode, linear probing */
     uint32_t mask;
@@ -79,8 +83,8 @@ unsigned procs_scan_new(struct procs_scan *s, uint64_t now_us);
 unsigned procs_scan_young(struct procs_scan *s, uint64_t now_us);
 /* How many young pids there are (approximate: entries still in time). */
 unsigned procs_scan_young_count(const struct procs_scan *s, uint64_t now_us);
-/* Forgets everything and reads every pid. */
-void procs_scan_full(struct procs_scan *s);
+/* Forgets every inode and reads every pid (new ones become young). */
+void procs_scan_full(struct procs_scan *s, uint64_t now_us);
 
 const struct procs_inode *procs_scan_find(const struct procs_scan *s, uint64_t inode);
 

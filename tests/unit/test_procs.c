@@ -166,7 +166,7 @@ static void test_scan(void)
 
     CHECK(procs_scan_init(&s, fake_root, 64) == 0);
     s.on_new = on_new;
-    procs_scan_full(&s);
+    procs_scan_full(&s, 0);
     const struct procs_inode *pi = procs_scan_find(&s, 777);
     CHECK(pi && pi->pid == 100 && strcmp(pi->comm, "curl") == 0);
     CHECK(seen_pid == 100 && seen_fd == 3 && seen_inode == 777);
@@ -192,9 +192,26 @@ static void test_scan(void)
     CHECK(pi && pi->pid == 300 && strcmp(pi->comm, "dig") == 0);
     CHECK_EQ_U(procs_scan_young_count(&s, 2000), 1);         /* young for a while … */
     CHECK_EQ_U(procs_scan_young_count(&s, 1000 + PROCS_YOUNG_US), 0);   /* … not for ever */
+
+    /* A pid number used again after it was gone from a listing is a new
+     * process (pids wrap), and a full scan makes new pids young too. */
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s/100", fake_root);
+    CHECK(system(rm) == 0);
+    fake_write("loadavg", "0.00 0.00 0.00 1/91 301\n", 24);
+    CHECK_EQ_U(procs_scan_new(&s, 1000), 0);
+    fake_process(100, "net:[4026531999]", "socket:[555]", "curl\n", "curl\0", 5);
+    fake_write("loadavg", "0.00 0.00 0.00 1/91 302\n", 24);
+    CHECK_EQ_U(procs_scan_new(&s, 1000), 1);
+    pi = procs_scan_find(&s, 555);
+    CHECK(pi && pi->pid == 100);
+    CHECK_EQ_U(procs_scan_young_count(&s, 2000), 2);
+    fake_process(400, "net:[4026531999]", "socket:[556]", "wget\n", "wget\0", 5);
+    procs_scan_full(&s, 1000);
+    CHECK(procs_scan_find(&s, 556) != NULL && procs_scan_find(&s, 555) != NULL);
+    CHECK_EQ_U(procs_scan_young_count(&s, 2000), 3);
     procs_scan_fini(&s);
 
-    char rm[128];
     snprintf(rm, sizeof(rm), "rm -rf %s", fake_root);
     CHECK(system(rm) == 0);
 }
