@@ -9,7 +9,8 @@ EXPECT.tsv has one line per client process the test started:
 (kind: curl, dig, curl6, mapped, long), all known to the test from `$!`
 and from the client's own report of its local port, never from netmoon.
 
-Prints one line per kind with right/total, and a summary line
+Prints one line per kind, "KIND: R of N right, M missed, W wrong" (missed:
+no owner in the record; wrong: another process named), and a summary line
     short-lived: R of N right (P %)
 for the curl and dig processes; exits 0.  The caller decides the bar.
 """
@@ -30,7 +31,7 @@ def load_flows(path):
 def main():
     flows = load_flows(sys.argv[1])
     by_kind = {}
-    wrong = []
+    notes = []
     with open(sys.argv[2]) as f:
         for line in f:
             kind, proto, port, pid, comm = line.split()
@@ -38,20 +39,26 @@ def main():
             # The client's flow: its local port on the client address side.
             recs = [r for r in flows if r.get("proto") == proto and
                     (r.get("src_port") == port or r.get("dst_port") == port)]
-            ok = bool(recs) and all(r.get("pid") == pid and r.get("process") == comm
-                                   for r in recs)
-            right, total = by_kind.get(kind, (0, 0))
-            by_kind[kind] = (right + ok, total + 1)
-            if not ok:
-                got = [(r.get("pid"), r.get("process")) for r in recs] or "no flow"
-                wrong.append(f"{kind} {proto} port {port}: want pid {pid} {comm}, got {got}")
-    for kind, (right, total) in sorted(by_kind.items()):
-        print(f"{kind}: {right} of {total} right")
-    short = [by_kind.get(k, (0, 0)) for k in ("curl", "dig")]
-    right, total = sum(r for r, _ in short), sum(t for _, t in short)
+            right, missed, wrong = by_kind.get(kind, (0, 0, 0))
+            owners = [(r.get("pid"), r.get("process")) for r in recs]
+            if recs and all(o == (pid, comm) for o in owners):
+                right += 1
+            elif any(o[0] is not None and o != (pid, comm) for o in owners):
+                wrong += 1
+                notes.append(f"wrong: {kind} {proto} port {port}: want pid {pid} {comm}, got {owners}")
+            else:
+                missed += 1
+                notes.append(f"missed: {kind} {proto} port {port} (pid {pid} {comm}): "
+                             f"{'no owner' if recs else 'no flow'}")
+            by_kind[kind] = (right, missed, wrong)
+    for kind, (right, missed, wrong) in sorted(by_kind.items()):
+        print(f"{kind}: {right} of {right + missed + wrong} right, {missed} missed, {wrong} wrong")
+    for n in notes[:20]:
+        print("  " + n)
+    short = [by_kind.get(k, (0, 0, 0)) for k in ("curl", "dig")]
+    right = sum(r for r, _, _ in short)
+    total = sum(r + m + w for r, m, w in short)
     pct = 100.0 * right / total if total else 0.0
-    for w in wrong[:20]:
-        print("  wrong:", w)
     print(f"short-lived: {right} of {total} right ({pct:.1f} %)")
 
 
