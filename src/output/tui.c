@@ -114,6 +114,9 @@ struct tui {
     uint64_t next_draw, next_keys;
     bool dirty, rebuild;
     bool to_top;                    /* the order changed meaning: select the first row */
+    bool group;                     /* key g: one row per process */
+    uint32_t group_top;             /* first group shown */
+    struct tui_group *groups;       /* TUI_GROUPS_MAX, allocated on first use */
 };
 
 static struct tui *tui_global;      /* for the atexit handler */
@@ -651,6 +654,39 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         tui_text(y0, 0, t->filter[0] ? "(no flow matches the filter)" : "(no flows yet)");
 }
 
+/* Key g: the shown (filtered) flows summed per owning process, like
+ * nethogs; built from the rows at each draw, so it is never stale. */
+static void tui_draw_groups(struct tui *t, int y0, int y1)
+{
+    char line[512];
+    uint32_t n = 0;
+    double bar_max = 0;
+
+    if (!t->groups && !(t->groups = malloc(TUI_GROUPS_MAX * sizeof(*t->groups))))
+        return;
+    for (uint32_t i = 0; i < t->nrows; i++)
+        tui_group_add(t->groups, &n, &t->rows[i].rec, t->rows[i].avg[t->tau][0],
+                      t->rows[i].avg[t->tau][1]);
+    tui_group_sort(t->groups, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (t->groups[i].rate_up + t->groups[i].rate_down > bar_max)
+            bar_max = t->groups[i].rate_up + t->groups[i].rate_down;
+    tui_fmt_group_titles(t->utf8, line, sizeof(line));
+    attron(A_REVERSE);
+    mvhline(y0 - 1, 0, ' ', COLS);
+    tui_text(y0 - 1, 0, line);
+    attroff(A_REVERSE);
+    if (t->group_top >= n)
+        t->group_top = n ? n - 1 : 0;
+    for (int y = y0; y < y1 && t->group_top + (uint32_t)(y - y0) < n; y++) {
+        tui_fmt_group_row(&t->groups[t->group_top + (uint32_t)(y - y0)], bar_max, t->utf8, line,
+                          sizeof(line));
+        tui_text(y, 0, line);
+    }
+    if (n == 0)
+        tui_text(y0, 0, t->filter[0] ? "(no flow matches the filter)" : "(no flows yet)");
+}
+
 static void tui_fmt_time(uint64_t us, char *out, size_t outlen)
 {
     time_t s = (time_t)(us / 1000000);
@@ -795,6 +831,7 @@ static const char *const tui_help_lines[] = {
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
     "  n          names on/off (no names are known yet: addresses are shown)",
+    "  g          group rows by process: flows, totals and rates summed (again: back)",
     "  ?          this help;  q  quit",
     "",
     "Rates are exponentially weighted moving averages of each refresh's bytes,",
@@ -851,7 +888,7 @@ static void tui_draw_footer(struct tui *t)
                        ? " q quit  s sort  </> column  r reverse  / filter  Enter details  ? help"
                          "  (input ended)"
                        : " q quit  s sort  </> column  r reverse  t window  / filter  p pause"
-                         "  arrows select  Enter details  n names  ? help");
+                         "  arrows select  Enter details  g by process  n names  ? help");
     attroff(A_REVERSE);
 }
 
@@ -864,10 +901,13 @@ static void tui_draw(struct tui *t)
         return;
     }
     tui_draw_header(t);
-    tui_draw_rows(t, 3, LINES - 1);
+    if (t->group)
+        tui_draw_groups(t, 3, LINES - 1);
+    else
+        tui_draw_rows(t, 3, LINES - 1);
     if (t->help)
         tui_draw_help(t, 3, LINES - 1);
-    else if (t->detail)
+    else if (t->detail && !t->group)
         tui_draw_detail(t, 3, LINES - 1);
     tui_draw_footer(t);
     refresh();
@@ -940,6 +980,7 @@ static void tui_key(struct tui *t, int ch)
     case 'r': t->reverse = !t->reverse; t->rebuild = t->to_top = true; break;
     case 't': t->tau = (t->tau + 1) % TUI_TAUS; t->rebuild = true; break;
     case 'n': t->names = !t->names; break;
+    case 'g': t->group = !t->group; t->group_top = 0; t->detail = false; break;
     case 'p': t->paused = !t->paused; t->rebuild = !t->paused; break;
     case '?': case 'h': t->help = true; break;
     case '/':
@@ -949,10 +990,12 @@ static void tui_key(struct tui *t, int ch)
     case KEY_UP: case 'k': tui_move(t, -1); break;
     case KEY_DOWN: case 'j': tui_move(t, 1); break;
     case KEY_PPAGE:
+        t->group_top = t->group_top > (uint32_t)page ? t->group_top - (uint32_t)page : 0;
         t->top = t->top > (uint32_t)page ? t->top - (uint32_t)page : 0;
         tui_move(t, -page);
         break;
     case KEY_NPAGE:
+        t->group_top += (uint32_t)page;
         t->top += (uint32_t)page;
         tui_move(t, page);
         break;
@@ -1054,6 +1097,7 @@ static void tui_close(struct output_sink *s)
     free(t->flows);
     free(t->index);
     free(t->rows);
+    free(t->groups);
     free(t);
     s->state = NULL;
 }

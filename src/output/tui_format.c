@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* snprintf that clamps, so lengths can be chained safely. */
@@ -356,4 +357,99 @@ size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, bool with_process, char
         n = tui_put(out, outlen, n, " %-*s", TUI_W_PROC, "PROCESS");
     n = tui_put(out, outlen, n, " %-*s", TUI_W_APP, "APP/NAME");
     return tui_put_right(out, outlen, n, "AGE", TUI_W_AGE);
+}
+
+/* ---- group by process ------------------------------------------------------ */
+
+enum { TUI_W_GROUP = 24, TUI_W_FLOWS = 6 };
+
+void tui_group_add(struct tui_group *groups, uint32_t *n, const struct flow_record *r,
+                   double rate_up, double rate_down)
+{
+    int32_t pid = r->owner.pid > 0 ? r->owner.pid : 0;
+    struct tui_group *g = NULL;
+
+    for (uint32_t i = 0; i < *n && !g; i++)
+        if (groups[i].pid == pid)
+            g = &groups[i];
+    if (!g && *n < TUI_GROUPS_MAX - 1) {
+        g = &groups[(*n)++];
+        memset(g, 0, sizeof(*g));
+        g->pid = pid;
+        snprintf(g->comm, sizeof(g->comm), "%s", pid ? r->owner.comm : "");
+    }
+    for (uint32_t i = 0; i < *n && !g; i++)
+        if (groups[i].pid == -1)
+            g = &groups[i];
+    if (!g) {
+        /* The last slot is kept for this. */
+        g = &groups[(*n)++];
+        memset(g, 0, sizeof(*g));
+        g->pid = -1;
+    }
+    g->flows++;
+    g->bytes += r->bytes[NM_DIR_SRC] + r->bytes[NM_DIR_DST];
+    g->pkts += r->pkts[NM_DIR_SRC] + r->pkts[NM_DIR_DST];
+    g->rate_up += rate_up;
+    g->rate_down += rate_down;
+}
+
+static int tui_group_cmp(const void *pa, const void *pb)
+{
+    const struct tui_group *a = pa, *b = pb;
+    double ra = a->rate_up + a->rate_down, rb = b->rate_up + b->rate_down;
+
+    if (ra != rb)
+        return ra < rb ? 1 : -1;
+    if (a->bytes != b->bytes)
+        return a->bytes < b->bytes ? 1 : -1;
+    return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+void tui_group_sort(struct tui_group *groups, uint32_t n)
+{
+    if (n > 1)
+        qsort(groups, n, sizeof(*groups), tui_group_cmp);
+}
+
+size_t tui_fmt_group_row(const struct tui_group *g, double bar_max, bool utf8, char *out,
+                         size_t outlen)
+{
+    char name[40], flows[16], t[32], bar[64], up[32], down[32], pk[32];
+    size_t n = 0;
+
+    if (g->pid > 0)
+        snprintf(name, sizeof(name), "%s/%d", g->comm, (int)g->pid);
+    else
+        snprintf(name, sizeof(name), "%s", g->pid == 0 ? "- (no owner)" : "(more)");
+    snprintf(flows, sizeof(flows), "%u", g->flows);
+    tui_fmt_bytes(g->bytes, t, sizeof(t));
+    tui_fmt_bar(g->rate_up + g->rate_down, bar_max, TUI_BAR_WIDTH, utf8, bar, sizeof(bar));
+    tui_fmt_bits(g->rate_up * 8.0, up, sizeof(up));
+    tui_fmt_bits(g->rate_down * 8.0, down, sizeof(down));
+    tui_fmt_count(g->pkts, pk, sizeof(pk));
+    if (outlen)
+        out[0] = '\0';
+    n = tui_put_cols(out, outlen, n, name, TUI_W_GROUP, utf8);
+    n = tui_put_right(out, outlen, n, flows, TUI_W_FLOWS);
+    n = tui_put_right(out, outlen, n, t, TUI_W_TOTAL);
+    n = tui_put(out, outlen, n, " %s", bar);
+    n = tui_put_right(out, outlen, n, up, TUI_W_RATE);
+    n = tui_put_right(out, outlen, n, down, TUI_W_RATE);
+    return tui_put_right(out, outlen, n, pk, TUI_W_PKTS);
+}
+
+size_t tui_fmt_group_titles(bool utf8, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    if (outlen)
+        out[0] = '\0';
+    n = tui_put_cols(out, outlen, n, "PROCESS/PID", TUI_W_GROUP, utf8);
+    n = tui_put_right(out, outlen, n, "FLOWS", TUI_W_FLOWS);
+    n = tui_put_right(out, outlen, n, "TOTAL", TUI_W_TOTAL);
+    n = tui_put(out, outlen, n, " %-*s", TUI_BAR_WIDTH, "RATE");
+    n = tui_put_right(out, outlen, n, utf8 ? "RATE\u2191" : "RATE^", TUI_W_RATE);
+    n = tui_put_right(out, outlen, n, utf8 ? "RATE\u2193" : "RATEv", TUI_W_RATE);
+    return tui_put_right(out, outlen, n, "PKTS", TUI_W_PKTS);
 }

@@ -90,4 +90,29 @@ size_t tui_fmt_process(const struct flow_owner *o, char *out, size_t outlen);
 size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, bool with_process, char *out,
                       size_t outlen);
 
+/* The group-by-process view (key g), nethogs-style: one row per owning
+ * process, its flows' rates and totals summed.  Flows without a known
+ * owner share one group (pid 0, shown "-").  A fixed number of groups
+ * keeps a refresh bounded; flows of processes beyond it join group
+ * "(more)" (pid -1) so nothing shown is lost from the sums. */
+#define TUI_GROUPS_MAX 512
+struct tui_group {
+    char comm[NM_OWNER_COMM_MAX];
+    int32_t pid;                   /* 0: no known owner; -1: "(more)" */
+    uint32_t flows;
+    uint64_t bytes, pkts;
+    double rate_up, rate_down;     /* bytes/s, summed */
+};
+
+/* Adds one flow to groups[0..*n) (room for TUI_GROUPS_MAX). */
+void tui_group_add(struct tui_group *groups, uint32_t *n, const struct flow_record *r,
+                   double rate_up, double rate_down);
+/* Busiest first (summed rates, then bytes). */
+void tui_group_sort(struct tui_group *groups, uint32_t n);
+/* "curl/4242  3 flows  total bar rate↑ rate↓ pkts" in fixed columns, and
+ * the titles above them; return byte lengths. */
+size_t tui_fmt_group_row(const struct tui_group *g, double bar_max, bool utf8, char *out,
+                         size_t outlen);
+size_t tui_fmt_group_titles(bool utf8, char *out, size_t outlen);
+
 #endif

@@ -278,6 +278,49 @@ static void test_process_column(void)
     CHECK(strstr(out, "a-long-process-~") != NULL);
 }
 
+/* Group by process: sums per owner, flows without one together, busiest
+ * first, and a bounded number of groups with the rest in "(more)". */
+static void test_groups(void)
+{
+    static struct tui_group g[TUI_GROUPS_MAX];
+    struct flow_record r = tcp_record(0x12, 0x12);
+    uint64_t bytes = r.bytes[0] + r.bytes[1], pkts = r.pkts[0] + r.pkts[1];
+    char out[512], titles[512];
+    uint32_t n = 0;
+
+    r.owner.pid = 10;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "curl");
+    tui_group_add(g, &n, &r, 100, 1000);
+    tui_group_add(g, &n, &r, 50, 50);
+    r.owner.pid = 20;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "dig");
+    tui_group_add(g, &n, &r, 5000, 0);
+    r.owner.pid = 0;
+    tui_group_add(g, &n, &r, 1, 1);
+    CHECK_EQ_U(n, 3);
+    tui_group_sort(g, n);
+    CHECK(g[0].pid == 20 && g[1].pid == 10 && g[2].pid == 0);
+    CHECK(g[1].flows == 2 && g[1].bytes == 2 * bytes && g[1].pkts == 2 * pkts);
+    CHECK(g[1].rate_up == 150 && g[1].rate_down == 1050);
+    tui_fmt_group_row(&g[1], 5000, false, out, sizeof(out));
+    tui_fmt_group_titles(false, titles, sizeof(titles));
+    CHECK(strncmp(out, "curl/10 ", 8) == 0);
+    CHECK_EQ_U(strlen(out), strlen(titles));
+    const char *t = strstr(titles, "FLOWS"), *v = strstr(out, " 2 ");
+    CHECK(t && v && t - titles + 4 == v - out + 1);         /* right-aligned under FLOWS */
+    CHECK(strstr(out, " 1.20 kb/s  8.40 kb/s") != NULL);    /* 150 and 1050 B/s in bits */
+    tui_fmt_group_row(&g[2], 5000, false, out, sizeof(out));
+    CHECK(strncmp(out, "- (no owner)", 12) == 0);
+
+    n = 0;
+    for (int pid = 1; pid <= (int)TUI_GROUPS_MAX + 5; pid++) {
+        r.owner.pid = pid;
+        tui_group_add(g, &n, &r, 1, 0);
+    }
+    CHECK_EQ_U(n, TUI_GROUPS_MAX);
+    CHECK(g[TUI_GROUPS_MAX - 1].pid == -1 && g[TUI_GROUPS_MAX - 1].flows == 6);
+}
+
 int main(void)
 {
     RUN(test_bytes);
@@ -292,5 +335,6 @@ int main(void)
     RUN(test_ema);
     RUN(test_row_layout);
     RUN(test_process_column);
+    RUN(test_groups);
     TESTLIB_EXIT();
 }
