@@ -81,8 +81,11 @@ int procs_scan_init(struct procs_scan *s, const char *root, uint32_t capacity)
     return 0;
 }
 
+static void procs_listing_end(struct procs_scan *s);
+
 void procs_scan_fini(struct procs_scan *s)
 {
+    procs_listing_end(s);
     free(s->seen);
     free(s->map);
     s->seen = NULL;
@@ -244,19 +247,37 @@ static bool procs_same_netns(const struct procs_scan *s, const char *pid)
     return !ns[0] || strcmp(ns, s->netns) == 0;
 }
 
-static unsigned procs_scan_dir(struct procs_scan *s, bool only_new, uint64_t now_us)
+static bool procs_listing_begin(struct procs_scan *s)
 {
-    struct dirent *de;
-    DIR *dir = opendir(s->root);
-    unsigned fresh = 0;
-    uint64_t pid;
-
-    if (!dir)
-        return 0;
-    uint16_t prev = s->listing;
+    if (!(s->dir = opendir(s->root)))
+        return false;
+    s->prev_listing = s->listing;
     if (++s->listing == 0)
         s->listing = 1;                       /* 0 means never seen */
-    while ((de = readdir(dir)) != NULL) {
+    return true;
+}
+
+static void procs_listing_end(struct procs_scan *s)
+{
+    if (s->dir)
+        closedir(s->dir);
+    s->dir = NULL;
+}
+
+/* Reads up to max entries (0: all) of the listing in progress. */
+static unsigned procs_listing_step(struct procs_scan *s, bool only_new, uint64_t now_us,
+                                   unsigned max)
+{
+    uint16_t prev = s->prev_listing;
+    unsigned fresh = 0, read = 0;
+    struct dirent *de;
+    uint64_t pid;
+
+    while (s->dir && (max == 0 || read++ < max)) {
+        if (!(de = readdir(s->dir))) {
+            procs_listing_end(s);
+            break;
+        }
         if (!procs_parse_u64(de->d_name, &pid) || pid == 0 || pid >= s->pid_limit)
             continue;
         bool listed_before = s->seen[pid] == prev && prev != 0;
@@ -280,7 +301,6 @@ static unsigned procs_scan_dir(struct procs_scan *s, bool only_new, uint64_t now
         }
         fresh += procs_scan_pid(s, (int32_t)pid);
     }
-    closedir(dir);
     return fresh;
 }
 
@@ -304,14 +324,18 @@ static uint64_t procs_last_pid(const char *root)
 
 unsigned procs_scan_new(struct procs_scan *s, uint64_t now_us)
 {
-    /* Reading /proc/loadavg costs far less than listing /proc: no new
-     * pid since the last scan, nothing to list. */
-    uint64_t last = procs_last_pid(s->root);
-    if (last && last == s->last_pid)
-        return 0;
-    s->last_pid = last;
-    s->new_scans++;
-    return procs_scan_dir(s, true, now_us);
+    if (!s->dir) {
+        /* Reading /proc/loadavg costs far less than listing /proc: no
+         * new pid since the last listing, nothing to list. */
+        uint64_t last = procs_last_pid(s->root);
+        if (last && last == s->last_pid)
+            return 0;
+        if (!procs_listing_begin(s))
+            return 0;
+        s->last_pid = last;
+        s->new_scans++;
+    }
+    return procs_listing_step(s, true, now_us, PROCS_LIST_CHUNK);
 }
 
 unsigned procs_scan_young(struct procs_scan *s, uint64_t now_us)
@@ -350,5 +374,7 @@ void procs_scan_full(struct procs_scan *s, uint64_t now_us)
     s->last_pid = procs_last_pid(s->root);
     memset(s->map, 0, ((size_t)s->mask + 1) * sizeof(*s->map));
     s->used = 0;
-    (void)procs_scan_dir(s, false, now_us);
+    procs_listing_end(s);
+    if (procs_listing_begin(s))
+        (void)procs_listing_step(s, false, now_us, 0);
 }

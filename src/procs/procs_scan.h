@@ -40,6 +40,7 @@ struct procs_inode {
 #define PROCS_YOUNG_MAX 1024
 #define PROCS_YOUNG_US 500000ull
 #define PROCS_NETNS_US 100000ull
+#define PROCS_LIST_CHUNK 64u
 
 struct procs_young {
     int32_t pid;
@@ -60,7 +61,10 @@ struct procs_scan {
      * previous listing is new, even when its number was used before
      * (pids wrap at pid_max, 32768 on many systems). */
     uint16_t *seen;
-    uint16_t listing;
+    uint16_t listing, prev_listing;
+    /* A new-pid listing in progress (a DIR *): it is read a chunk per
+     * call, so one listing never delays the young scans much. */
+    void *dir;
     uint32_t pid_limit;
     struct procs_inode *map;    /* open addressing on inode, linear probing */
     uint32_t mask;
@@ -76,8 +80,10 @@ struct procs_scan {
 int procs_scan_init(struct procs_scan *s, const char *root, uint32_t capacity);
 void procs_scan_fini(struct procs_scan *s);
 
-/* Reads the fds of every pid not seen since the last full scan.  Returns
- * how many socket inodes it had not seen before. */
+/* Reads the fds of every pid absent from the previous listing.  A
+ * listing starts only when /proc/loadavg names a pid newer than at the
+ * previous one, and goes PROCS_LIST_CHUNK entries per call.  Returns how
+ * many socket inodes it had not seen before. */
 unsigned procs_scan_new(struct procs_scan *s, uint64_t now_us);
 /* Reads again the fds of pids first seen less than PROCS_YOUNG_US ago. */
 unsigned procs_scan_young(struct procs_scan *s, uint64_t now_us);
