@@ -49,6 +49,9 @@
 #define PROCS_FULL_SCAN_US 1000000ull /* at most one full /proc scan this often */
 #define PROCS_IFADDR_US 1000000ull
 #define PROCS_ANSWER_US 500000ull    /* a query unanswered this long is a miss */
+/* A socket known only by its local end (unconnected UDP) answers for flows
+ * only this long after it was last seen open: its port may be reused. */
+#define PROCS_WILDCARD_FRESH_US 1000000ull
 
 struct procs_result {
     struct procs_tuple tuple;   /* the flow's, canonical */
@@ -170,6 +173,7 @@ static void procs_store_socket(struct procs *p, const struct procs_diag_sock *s,
     procs_tuple_make(&t, s->proto, &s->local, s->local_port, &s->remote, s->remote_port);
     struct procs_entry *e = procs_cache_put(p->socks, &t);
     e->inode = s->inode;
+    e->seen_us = p->now_us;
     procs_set_owner(p, e, pid, comm);
 }
 
@@ -254,8 +258,10 @@ static void procs_on_socket(void *user, const struct procs_diag_sock *s)
     }
     procs_tuple_make(&t, s->proto, &s->local, s->local_port, &s->remote, s->remote_port);
     struct procs_entry *e = procs_cache_find(p->socks, &t);
-    if (e && e->inode == s->inode)
-        return;                               /* already known */
+    if (e && e->inode == s->inode) {
+        e->seen_us = p->now_us;               /* already known: still open */
+        return;
+    }
     const struct procs_inode *pi = procs_scan_find(&p->scan, s->inode);
     if (pi)
         procs_store_socket(p, s, pi->pid, pi->comm);
@@ -279,6 +285,7 @@ static unsigned procs_resolve_unresolved(struct procs *p)
         }
         struct procs_entry *e = procs_cache_put(p->socks, &p->unresolved[i].tuple);
         e->inode = p->unresolved[i].inode;
+        e->seen_us = p->now_us;
         procs_set_owner(p, e, pi->pid, pi->comm);
     }
     p->nunresolved = kept;
@@ -349,6 +356,11 @@ static void procs_drain_queries(struct procs *p, uint64_t now)
     }
 }
 
+static bool procs_wildcard_fresh(const struct procs *p, const struct procs_entry *e)
+{
+    return e->status == PROCS_ATTRIBUTED && p->now_us <= e->seen_us + PROCS_WILDCARD_FRESH_US;
+}
+
 /* The socket on side `local` of the query: connected, bound to the local
  * address, or bound to the wildcard address (unconnected UDP servers). */
 static const struct procs_entry *procs_match_side(struct procs *p, const struct procs_query *q,
@@ -363,10 +375,10 @@ static const struct procs_entry *procs_match_side(struct procs *p, const struct 
     if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
         return e;
     procs_tuple_make(&t, q->proto, la, lp, NULL, 0);
-    if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
+    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e))
         return e;
     procs_tuple_make(&t, q->proto, NULL, lp, NULL, 0);
-    if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
+    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e))
         return e;
     return NULL;
 }

@@ -43,6 +43,7 @@ struct procs_entry {
     bool used;                  /* looked up since stored */
     uint64_t inode;             /* helper: the socket's inode (0: not a socket entry) */
     uint64_t stamp;             /* insertion order, for replacement */
+    uint64_t seen_us;           /* helper: when the socket was last seen open */
     struct flow_owner owner;
 };
 

@@ -58,8 +58,9 @@ static enum procs_sockfd_status procs_sockfd_describe(int sfd, uint64_t inode,
         procs_sockfd_addr(&remote, &out->remote, &out->remote_port);
     /* Before connect(), bind() or a first send there is no port yet.  A TCP
      * socket still in SYN_SENT has its port but no peer for getpeername():
-     * it is kept with a wildcard remote, which the lookup tries second. */
-    if (out->local_port == 0)
+     * looked at again too, since an entry without its remote could name
+     * a later process that reuses the port. */
+    if (out->local_port == 0 || (proto == IPPROTO_TCP && !connected))
         return PROCS_SOCKFD_LATER;
     return PROCS_SOCKFD_OK;
 }
