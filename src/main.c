@@ -34,6 +34,7 @@ enum {
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
     OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
+    OPT_NO_PROCS,
 };
 
 static const struct option main_long_options[] = {
@@ -49,6 +50,7 @@ static const struct option main_long_options[] = {
     { "streams", required_argument, NULL, OPT_STREAMS },
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
+    { "no-procs", no_argument, NULL, OPT_NO_PROCS },
     { "realtime", no_argument, NULL, OPT_REALTIME },
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
@@ -108,6 +110,8 @@ static void main_usage(FILE *out)
 "  --l7-max-flows N    flows classified at once per worker (default 65536, at\n"
 "                      most --max-flows); a flow finding them all busy stays\n"
 "                      unlabelled and is counted (l7_no_slot)\n"
+"  --no-procs          live: do not look up the local process owning each\n"
+"                      flow's socket (always off for -r)\n"
 "\n"
 "Output:\n"
 "  (default)           on a terminal, a full-screen view of the connections\n"
@@ -296,6 +300,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
         return 0;
     case OPT_STREAMS: return main_streams_dir(cfg, optarg);
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
+    case OPT_NO_PROCS: cfg->no_procs = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':
         if (!main_parse_number(optarg, 3600, &v) || v < 0.1)

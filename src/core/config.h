@@ -36,6 +36,7 @@ struct nm_config {
     bool no_tui;
     bool no_decap;
     const char *streams_dir;          /* --streams DIR: reassembled TCP payload files */
+    bool no_procs;                    /* --no-procs (live only: -r never attributes) */
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
     uint32_t max_flows;               /* in all, shared by the workers */

@@ -16,6 +16,12 @@
  * output reports them.  On stop, a worker first drains what the kernel had
  * already captured, then flushes its flows with end_reason "shutdown".
  *
+ * Process attribution (procs/procs.h, unless --no-procs): workers announce
+ * new TCP/UDP flows to the helper thread through one more SPSC ring each,
+ * never waiting; the helper's answers come back to the output thread
+ * through its own ring, and the output thread writes the owner into each
+ * record (and snapshot row) before any sink sees it.
+ *
  * Time: flows are stamped with the kernel's packet timestamps; once a second
  * each worker also advances its table to the wall clock so idle flows end
  * even when no packet arrives.
@@ -42,6 +48,7 @@
 #include "core/signals.h"
 #include "core/view_feed.h"
 #include "core/worker.h"
+#include "procs/procs.h"
 
 #define LIVE_RING_MSGS 4096u
 #define LIVE_FILTER_SNAPLEN 262144u
@@ -102,6 +109,7 @@ struct live {
     _Atomic bool stop;
     _Atomic uint64_t packets;          /* for -c across workers */
     _Atomic int failure;               /* an interface vanished: exit 1 */
+    struct procs *procs;               /* NULL with --no-procs */
 };
 
 static uint64_t live_wall_us(void)
@@ -505,6 +513,8 @@ static void live_handle(struct live_worker *lw, struct output_set *outs, struct 
     switch (m->kind) {
     case LIVE_MSG_FLOW:
         m->u.flow.kernel_drops_seen = live_drops_seen(lw->live);
+        if (lw->live->procs)
+            procs_annotate(lw->live->procs, &m->u.flow, true);
         output_set_flow(outs, &m->u.flow);
         break;
     case LIVE_MSG_STATS:
@@ -520,9 +530,15 @@ static void live_handle(struct live_worker *lw, struct output_set *outs, struct 
         output_set_snapshot_begin(outs, m->u.snap.source, m->u.snap.ts_us);
         break;
     case LIVE_MSG_SNAP_FLOW:
+        if (lw->live->procs)
+            procs_annotate(lw->live->procs, &m->u.flow, false);
         output_set_snapshot_flow(outs, &m->u.flow);
         break;
     case LIVE_MSG_SNAP_END:
+        /* The view sums the workers' snapshot counters: the output
+         * thread's attribution counters ride on worker 0's alone. */
+        if (lw->live->procs && m->u.snap.source == 0)
+            procs_add_stats(lw->live->procs, &m->u.snap.stats);
         output_set_snapshot_end(outs, &m->u.snap);
         break;
     }
@@ -549,6 +565,8 @@ static void live_sum_stats(const struct live *lv, struct nm_stats *st)
     for (unsigned i = 0; i < lv->nworkers; i++)
         nm_stats_add(st, &lv->workers[i].last);
     pcap_writer_add_stats(lv->pcap_out, st);
+    if (lv->procs)
+        procs_add_stats(lv->procs, st);
 }
 
 static bool live_all_done(const struct live *lv)
@@ -571,6 +589,8 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
     while (m && !live_all_done(lv)) {
         if (live_drain(lv, outs, m) == 0)
             nanosleep(&idle, NULL);
+        if (lv->procs)
+            procs_poll(lv->procs);
         output_set_tick(outs);
         output_set_check_reopen(outs);
         uint64_t now = live_mono_us();
@@ -611,6 +631,18 @@ static int live_start_workers(struct live *lv, char *err, size_t errlen)
     return 0;
 }
 
+/* The helper's sock_diag socket is opened here, before -Z, like the
+ * capture sockets. */
+static int live_open_procs(struct live *lv, char *err, size_t errlen)
+{
+    lv->procs = procs_create(lv->nworkers, err, errlen);
+    if (!lv->procs)
+        return -1;
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        lv->workers[i].w.procs_ring = procs_worker_ring(lv->procs, i);
+    return 0;
+}
+
 static unsigned live_worker_count(const struct nm_config *cfg)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -625,6 +657,7 @@ static void live_teardown(struct live *lv)
     for (unsigned i = 0; i < lv->nworkers; i++)
         if (lv->workers[i].started)
             pthread_join(lv->workers[i].thread, NULL);
+    procs_destroy(lv->procs);
     for (unsigned i = 0; i < lv->nworkers; i++)
         live_close_worker(&lv->workers[i]);
     for (unsigned i = 0; i < lv->nifaces; i++)
@@ -659,8 +692,12 @@ int live_run(const struct nm_config *cfg, struct output_set *outs, struct nm_sta
         if (live_open_worker(&lv, &lv.workers[i], err, sizeof(err)) != 0)
             goto out;
     }
+    if (!cfg->no_procs && live_open_procs(&lv, err, sizeof(err)) != 0)
+        goto out;
     /* Sockets are open: root is no longer needed (tcpdump's -Z). */
     if (cfg->drop_user && privs_drop(cfg->drop_user, err, sizeof(err)) != 0)
+        goto out;
+    if (lv.procs && procs_start(lv.procs, err, sizeof(err)) != 0)
         goto out;
     if (live_start_workers(&lv, err, sizeof(err)) != 0)
         goto out;

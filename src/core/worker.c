@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "analyze/l7_ndpi.h"
+#include "common/spsc_ring.h"
+#include "procs/procs.h"
 
 int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsigned nworkers,
                 flow_emit_fn *emit, void *emit_user, char *err, size_t errlen)
@@ -71,4 +73,23 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
         st->l7_packets_skipped += ls.packets_skipped;
     }
     nm_l7_stats_add(&st->l7, &fs.l7);
+}
+
+/* The table's creation counter tells whether this packet started a flow,
+ * so the flow table needs no hook of its own. */
+void worker_announce_new_flow(struct worker *w)
+{
+    uint64_t created = flow_table_created(w->flows);
+    struct procs_query q;
+
+    if (created == w->procs_created_seen)
+        return;
+    w->procs_created_seen = created;
+    q.addr[0] = w->pkt.src;
+    q.addr[1] = w->pkt.dst;
+    q.port[0] = w->pkt.sport;
+    q.port[1] = w->pkt.dport;
+    q.proto = w->pkt.proto;
+    /* Never waits: a full ring refuses the query and counts it. */
+    (void)spsc_ring_enqueue(w->procs_ring, &q);
 }

@@ -752,6 +752,11 @@ void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *use
     }
 }
 
+uint64_t flow_table_created(const struct flow_table *t)
+{
+    return t->stats.created;
+}
+
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)
 {
     *out = t->stats;

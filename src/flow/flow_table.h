@@ -99,5 +99,7 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why);
 void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user);
 
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out);
+/* Flows created so far: cheap enough to ask after every packet. */
+uint64_t flow_table_created(const struct flow_table *t);
 
 #endif

@@ -19,6 +19,9 @@
 #include "output/community_id.h"
 #include "output/writer.h"
 
+/* Escaped cmdline bytes kept in a record, so it stays below JSON_RECORD_MAX. */
+#define JSON_CMDLINE_MAX 640
+
 struct json_state {
     struct writer w;
 };
@@ -104,6 +107,52 @@ static void jb_u64(struct jbuf *b, uint64_t v)
 #define JB_KEY_U64(b, key, v) do { JB_LIT((b), ",\"" key "\":"); jb_u64((b), (v)); } while (0)
 #define JB_KEY_STR(b, key, s) \
     do { JB_LIT((b), ",\"" key "\":\""); jb_str((b), (s)); JB_LIT((b), "\""); } while (0)
+
+/* Bytes from the wire or from a process (SNI, Host, comm, cmdline) as the
+ * inside of a JSON string: quotes, backslashes, control bytes and bytes
+ * above 0x7e are escaped (\u00XX, bytes read as Latin-1), so the line is
+ * valid JSON whatever a peer or a process chose.  The escaped text stops
+ * before `room` bytes; returns false when it was cut. */
+static bool jb_escaped(struct jbuf *b, const char *s, size_t len, size_t room)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t used = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        size_t n = 1;
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            n = 2;
+        } else if (c < 0x20 || c > 0x7e) {
+            n = 6;
+        } else {
+            e[0] = (char)c;
+        }
+        if (used + n > room)
+            return false;
+        jb_mem(b, e, n);
+        used += n;
+    }
+    return true;
+}
+
+/* The owning process (procs/), when attribution found one. */
+static void jb_owner(struct jbuf *b, const struct flow_owner *o)
+{
+    if (o->pid <= 0)
+        return;
+    JB_KEY_U64(b, "pid", (uint64_t)o->pid);
+    JB_LIT(b, ",\"process\":\"");
+    (void)jb_escaped(b, o->comm, strlen(o->comm), 6 * NM_OWNER_COMM_MAX);
+    JB_LIT(b, "\",\"cmdline\":\"");
+    bool whole = jb_escaped(b, o->cmdline, strlen(o->cmdline), JSON_CMDLINE_MAX) &&
+                 !o->cmdline_cut;
+    JB_LIT(b, "\"");
+    if (!whole)
+        JB_LIT(b, ",\"cmdline_cut\":true");
+}
 
 /* Seconds with exactly six decimals, from integers. */
 static void jb_time(struct jbuf *b, uint64_t us)
@@ -228,27 +277,6 @@ static void jb_app(struct jbuf *b, const struct flow_record *r)
     JB_KEY_STR(b, "app_confidence", l7_ndpi_confidence_name(&r->app));
 }
 
-/* Parser text comes from the wire: quotes, backslashes, control bytes and
- * bytes above 0x7e are escaped (\u00XX, bytes read as Latin-1), so the
- * line is valid JSON whatever a peer sent. */
-static void jb_escaped(struct jbuf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            char e[2] = { '\\', (char)ch };
-            jb_mem(b, e, 2);
-        } else if (ch < 0x20 || ch > 0x7e) {
-            char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
-            jb_mem(b, e, 6);
-        } else {
-            jb_mem(b, (const char *)&ch, 1);
-        }
-    }
-}
-
 /* ,"key":"text"  or, for list fields, ,"key":["a","b"] */
 static void jb_l7_field(struct jbuf *b, const struct flow_l7_summary *l, enum nm_l7_field f,
                         const char *key, bool list)
@@ -264,7 +292,7 @@ static void jb_l7_field(struct jbuf *b, const struct flow_l7_summary *l, enum nm
     for (size_t i = 0, start = 0; i <= len; i++) {
         if (i < len && !(list && v[i] == NM_L7_LIST_SEP))
             continue;
-        jb_escaped(b, v + start, i - start);
+        (void)jb_escaped(b, v + start, i - start, SIZE_MAX);
         if (i < len)
             JB_LIT(b, "\",\"");
         start = i + 1;
@@ -344,6 +372,7 @@ size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
     jb_tcp(&b, r);
     jb_app(&b, r);
     jb_l7(&b, &r->l7);
+    jb_owner(&b, &r->owner);
     community_id_of_record(r, 0, cid);
     JB_KEY_STR(&b, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
     JB_KEY_STR(&b, "community_id", cid);
@@ -407,6 +436,13 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped,
                  s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
     n = json_format_l7_stats(&s->l7, out, outlen, n);
+    if (s->procs_enabled) {
+        n = json_put(out, outlen, n,
+                     ",\"flows_attributed\":%" PRIu64 ",\"flows_unattributed\":%" PRIu64
+                     ",\"procs_queue_drops\":%" PRIu64 ",\"procs_cache_evictions\":%" PRIu64,
+                     s->flows_attributed, s->flows_unattributed, s->procs_queue_drops,
+                     s->procs_cache_evictions);
+    }
     n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";
     for (int r = 0; r < DECODE_REASON_COUNT; r++) {

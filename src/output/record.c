@@ -109,6 +109,11 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->pcap_dropped += from->pcap_dropped;
     into->ipfix_sent += from->ipfix_sent;
     into->ipfix_lost += from->ipfix_lost;
+    into->procs_enabled = into->procs_enabled || from->procs_enabled;
+    into->flows_attributed += from->flows_attributed;
+    into->flows_unattributed += from->flows_unattributed;
+    into->procs_queue_drops += from->procs_queue_drops;
+    into->procs_cache_evictions += from->procs_cache_evictions;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

@@ -112,6 +112,19 @@ static inline const char *flow_l7_field(const struct flow_l7_summary *s, enum nm
     return s->len[f] ? s->text + s->off[f] : NULL;
 }
 
+/* The local program owning a flow's socket (src/procs/): set by the output
+ * thread just before sinks see the record; pid 0 when unknown.  cmdline is
+ * /proc/PID/cmdline with NULs as spaces, cut to NM_OWNER_CMDLINE_MAX - 1
+ * bytes (owner_cmdline_cut says so). */
+#define NM_OWNER_COMM_MAX 16
+#define NM_OWNER_CMDLINE_MAX 256
+struct flow_owner {
+    int32_t pid;
+    bool cmdline_cut;
+    char comm[NM_OWNER_COMM_MAX];
+    char cmdline[NM_OWNER_CMDLINE_MAX];
+};
+
 struct flow_record {
     uint64_t ts_start_us, ts_end_us;
     uint8_t ip_version;
@@ -139,6 +152,7 @@ struct flow_record {
     struct flow_tcp_summary tcp;
     struct flow_l7_label app;   /* nDPI application label */
     struct flow_l7_summary l7;  /* netmoon's own parsers: SNI, Host, DNS... */
+    struct flow_owner owner;
 };
 
 /* Reassembly and L7 parser counters (src/analyze/l7.c, reassembly.c). */
@@ -186,6 +200,12 @@ struct nm_stats {
     uint64_t ipfix_sent;        /* --ipfix: data records sent */
     uint64_t ipfix_lost;        /* --ipfix: data records whose message could not be sent */
     struct nm_l7_stats l7;
+    /* Process attribution (src/procs/), live without --no-procs only. */
+    bool procs_enabled;
+    uint64_t flows_attributed;  /* records of local flows given an owner */
+    uint64_t flows_unattributed;/* records of local flows whose owner was not found */
+    uint64_t procs_queue_drops; /* new-flow notices or results a full ring refused */
+    uint64_t procs_cache_evictions; /* unused attributions pushed out of a full cache */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

@@ -73,4 +73,12 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
         fprintf(out, "  IPFIX records:     %" PRIu64 " sent, %" PRIu64 " lost%s\n", st->ipfix_sent,
                 st->ipfix_lost, st->ipfix_lost ? "  (messages that could not be sent)" : "");
     stats_text_l7(out, &st->l7);
+    if (st->procs_enabled) {
+        uint64_t local = st->flows_attributed + st->flows_unattributed;
+        fprintf(out, "  process owners:    %" PRIu64 " local flows attributed, %" PRIu64
+                     " unattributed (%.1f %%)\n", st->flows_attributed, st->flows_unattributed,
+                local ? 100.0 * (double)st->flows_unattributed / (double)local : 0.0);
+        fprintf(out, "  attribution lost:  %" PRIu64 " queue drops, %" PRIu64
+                     " cache evictions\n", st->procs_queue_drops, st->procs_cache_evictions);
+    }
 }

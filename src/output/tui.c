@@ -118,6 +118,9 @@ struct tui {
     uint64_t next_draw, next_keys;
     bool dirty, rebuild;
     bool to_top;                    /* the order changed meaning: select the first row */
+    bool group;                     /* key g: one row per process */
+    uint32_t group_top;             /* first group shown */
+    struct tui_group *groups;       /* TUI_GROUPS_MAX, allocated on first use */
 };
 
 static struct tui *tui_global;      /* for the atexit handler */
@@ -358,11 +361,12 @@ static size_t tui_endpoints_text(const struct flow_record *r, const char *state,
 
     tui_fmt_endpoint(&r->addr[0], r->ip_version, r->port[0], ports, a, sizeof(a));
     tui_fmt_endpoint(&r->addr[1], r->ip_version, r->port[1], ports, b, sizeof(b));
-    return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s", a, b, state, proto ? proto : "");
+    return (size_t)snprintf(out, outlen, "%s -> %s (%s) %s %s", a, b, state, proto ? proto : "",
+                            r->owner.pid > 0 ? r->owner.comm : "");
 }
 
-/* Substring of the row's text (addresses, ports, state, protocol, nDPI's
- * app), any case. */
+/* Substring of the row's text (addresses, ports, state, protocol, process
+ * name, nDPI's app) or of its name, any case. */
 static bool tui_matches(const struct tui *t, const struct flow_record *r, const char *state)
 {
     char text[256], label[128];
@@ -574,6 +578,18 @@ static int tui_counter(const struct tui *t, int y, int x, const char *label, uin
     return x;
 }
 
+/* The share of local flows whose process was not found, since start. */
+static void tui_draw_unattributed(const struct tui *t, int x, const struct nm_stats *st)
+{
+    uint64_t local = st->flows_attributed + st->flows_unattributed;
+    char pct[16];
+
+    x = tui_counter(t, 1, x, "unattributed", st->flows_unattributed);
+    snprintf(pct, sizeof(pct), "%.0f", local ? 100.0 * (double)st->flows_unattributed /
+                                                   (double)local : 0.0);
+    tui_printf(1, x, " (%s %% of %" PRIu64 " local)", pct, local);
+}
+
 static void tui_draw_header(struct tui *t)
 {
     char up[32], down[32], pu[32], pd[32];
@@ -612,15 +628,18 @@ static void tui_draw_header(struct tui *t)
     /* Only when it happened: a loss like the others, but rare by design. */
     if (st.l7_no_slot)
         tui_counter(t, 1, x, "unlabelled (L7 pool full)", st.l7_no_slot);
+    if (st.procs_enabled)
+        tui_draw_unattributed(t, x, &st);
 }
 
 static void tui_draw_rows(struct tui *t, int y0, int y1)
 {
     char line[1024];
-    unsigned ep = tui_endpoint_cols((unsigned)COLS);
+    bool with_process = tui_header_stats(t).procs_enabled;
+    unsigned ep = tui_endpoint_cols((unsigned)COLS, with_process);
     int height = y1 - y0;
 
-    tui_fmt_titles(ep, t->utf8, line, sizeof(line));
+    tui_fmt_titles(ep, t->utf8, with_process, line, sizeof(line));
     attron(A_REVERSE);
     mvhline(y0 - 1, 0, ' ', COLS);
     tui_text(y0 - 1, 0, line);
@@ -635,6 +654,8 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         t->top = t->nrows > (uint32_t)height ? t->nrows - (uint32_t)height : 0;
     for (int i = 0; i < height && t->top + (uint32_t)i < t->nrows; i++) {
         const struct tui_disp *d = &t->rows[t->top + (uint32_t)i];
+        char proc[NM_OWNER_COMM_MAX + 16];
+        tui_fmt_process(&d->rec.owner, proc, sizeof(proc));
         char app[96];
         char label[128];
         struct tui_row row = {
@@ -642,6 +663,7 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
             .rate_down = d->avg[t->tau][1], .bar_max = t->bar_max, .age_us = d->age_us,
             .name = t->names ? name_map_flow_label(t->name_map, &d->rec, t->now_us, label,
                                                    sizeof(label)) : NULL,
+            .process = with_process ? proc : NULL,
         };
         /* A name (SNI, Host, DNS-learnt) says more than the label. */
         if (!row.name && d->rec.app.state == FLOW_L7_DONE &&
@@ -654,6 +676,39 @@ static void tui_draw_rows(struct tui *t, int y0, int y1)
         attroff(a);
     }
     if (t->nrows == 0)
+        tui_text(y0, 0, t->filter[0] ? "(no flow matches the filter)" : "(no flows yet)");
+}
+
+/* Key g: the shown (filtered) flows summed per owning process, like
+ * nethogs; built from the rows at each draw, so it is never stale. */
+static void tui_draw_groups(struct tui *t, int y0, int y1)
+{
+    char line[512];
+    uint32_t n = 0;
+    double bar_max = 0;
+
+    if (!t->groups && !(t->groups = malloc(TUI_GROUPS_MAX * sizeof(*t->groups))))
+        return;
+    for (uint32_t i = 0; i < t->nrows; i++)
+        tui_group_add(t->groups, &n, &t->rows[i].rec, t->rows[i].avg[t->tau][0],
+                      t->rows[i].avg[t->tau][1]);
+    tui_group_sort(t->groups, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (t->groups[i].rate_up + t->groups[i].rate_down > bar_max)
+            bar_max = t->groups[i].rate_up + t->groups[i].rate_down;
+    tui_fmt_group_titles(t->utf8, line, sizeof(line));
+    attron(A_REVERSE);
+    mvhline(y0 - 1, 0, ' ', COLS);
+    tui_text(y0 - 1, 0, line);
+    attroff(A_REVERSE);
+    if (t->group_top >= n)
+        t->group_top = n ? n - 1 : 0;
+    for (int y = y0; y < y1 && t->group_top + (uint32_t)(y - y0) < n; y++) {
+        tui_fmt_group_row(&t->groups[t->group_top + (uint32_t)(y - y0)], bar_max, t->utf8, line,
+                          sizeof(line));
+        tui_text(y, 0, line);
+    }
+    if (n == 0)
         tui_text(y0, 0, t->filter[0] ? "(no flow matches the filter)" : "(no flows yet)");
 }
 
@@ -838,7 +893,12 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
     y = tui_draw_detail_tcp(r, y);
     tui_draw_detail_app(r, y++);
     y = tui_draw_detail_l7(t, r, y);
-    tui_printf(y, 2, "%-13s -", "process");
+    if (r->owner.pid <= 0) {
+        tui_printf(y, 2, "%-13s -", "process");
+        return;
+    }
+    tui_printf(y++, 2, "%-13s %s (pid %d)", "process", r->owner.comm, (int)r->owner.pid);
+    tui_printf(y, 2, "%-13s %s%s", "cmdline", r->owner.cmdline, r->owner.cmdline_cut ? " ..." : "");
 }
 
 static const char *const tui_help_lines[] = {
@@ -847,12 +907,13 @@ static const char *const tui_help_lines[] = {
     "  s          cycle the sort column: rate, total, packets, RTT, age",
     "  < >        previous / next sort column;  r  reverse the order",
     "  t          rate window: 2 s, 10 s or 40 s",
-    "  /          filter: rows whose addresses, ports, state, protocol or app contain",
-    "             the text (any case); Enter keeps it, Esc restores the old one",
+    "  /          filter: rows whose addresses, ports, state, protocol, process, app",
+    "             or name contain the text (any case); Enter keeps it, Esc restores",
     "  p          pause the display (capture and accounting go on)",
     "  Up Down PgUp PgDn Home End   select a row;  Enter  details of the flow",
     "  n          names on/off: TLS SNI, else HTTP Host, else a name learned from",
     "             DNS answers seen in the traffic (kept for their TTL); no lookups",
+    "  g          group rows by process: flows, totals and rates summed (again: back)",
     "  ?          this help;  q  quit",
     "",
     "Rates are exponentially weighted moving averages of each refresh's bytes,",
@@ -864,7 +925,8 @@ static const char *const tui_help_lines[] = {
     "both legs added up, else the handshake's (SYN to ACK); retrans counts both",
     "directions.  app/name is the SNI, HTTP Host or a name learnt from DNS",
     "answers (n toggles names), else nDPI's label once it has decided (Enter",
-    "shows its category); process shows '-' until netmoon learns it.",
+    "shows its category).  PROCESS is the local program owning the socket",
+    "(comm/pid), '-' when the flow has no local endpoint or its owner was not found.",
     "",
     "Any key closes this help.",
 };
@@ -909,7 +971,7 @@ static void tui_draw_footer(struct tui *t)
                        ? " q quit  s sort  </> column  r reverse  / filter  Enter details  ? help"
                          "  (input ended)"
                        : " q quit  s sort  </> column  r reverse  t window  / filter  p pause"
-                         "  arrows select  Enter details  n names  ? help");
+                         "  arrows select  Enter details  g by process  n names  ? help");
     attroff(A_REVERSE);
 }
 
@@ -922,10 +984,13 @@ static void tui_draw(struct tui *t)
         return;
     }
     tui_draw_header(t);
-    tui_draw_rows(t, 3, LINES - 1);
+    if (t->group)
+        tui_draw_groups(t, 3, LINES - 1);
+    else
+        tui_draw_rows(t, 3, LINES - 1);
     if (t->help)
         tui_draw_help(t, 3, LINES - 1);
-    else if (t->detail)
+    else if (t->detail && !t->group)
         tui_draw_detail(t, 3, LINES - 1);
     tui_draw_footer(t);
     refresh();
@@ -998,6 +1063,7 @@ static void tui_key(struct tui *t, int ch)
     case 'r': t->reverse = !t->reverse; t->rebuild = t->to_top = true; break;
     case 't': t->tau = (t->tau + 1) % TUI_TAUS; t->rebuild = true; break;
     case 'n': t->names = !t->names; break;
+    case 'g': t->group = !t->group; t->group_top = 0; t->detail = false; break;
     case 'p': t->paused = !t->paused; t->rebuild = !t->paused; break;
     case '?': case 'h': t->help = true; break;
     case '/':
@@ -1007,10 +1073,12 @@ static void tui_key(struct tui *t, int ch)
     case KEY_UP: case 'k': tui_move(t, -1); break;
     case KEY_DOWN: case 'j': tui_move(t, 1); break;
     case KEY_PPAGE:
+        t->group_top = t->group_top > (uint32_t)page ? t->group_top - (uint32_t)page : 0;
         t->top = t->top > (uint32_t)page ? t->top - (uint32_t)page : 0;
         tui_move(t, -page);
         break;
     case KEY_NPAGE:
+        t->group_top += (uint32_t)page;
         t->top += (uint32_t)page;
         tui_move(t, page);
         break;
@@ -1113,6 +1181,7 @@ static void tui_close(struct output_sink *s)
     free(t->index);
     free(t->rows);
     name_map_destroy(t->name_map);
+    free(t->groups);
     free(t);
     s->state = NULL;
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* snprintf that clamps, so lengths can be chained safely. */
@@ -227,11 +228,13 @@ double tui_ema(double avg, double inst, double dt_s, double tau_s)
     return avg + alpha * (inst - avg);
 }
 
-unsigned tui_endpoint_cols(unsigned cols)
+unsigned tui_endpoint_cols(unsigned cols, bool with_process)
 {
-    if (cols <= TUI_FIXED_COLS + TUI_MIN_ENDPOINT_COLS)
+    unsigned fixed = TUI_FIXED_COLS + (with_process ? TUI_PROCESS_COLS : 0);
+
+    if (cols <= fixed + TUI_MIN_ENDPOINT_COLS)
         return TUI_MIN_ENDPOINT_COLS;
-    unsigned ep = cols - TUI_FIXED_COLS;
+    unsigned ep = cols - fixed;
     /* Wider than the longest IPv6 pair needs only adds a gap. */
     return ep > 110 ? 110 : ep;
 }
@@ -275,8 +278,18 @@ static size_t tui_put_right(char *out, size_t outlen, size_t at, const char *s, 
  * (each has one leading space). */
 enum {
     TUI_W_TOTAL = 8, TUI_W_RATE = 10, TUI_W_PKTS = 7, TUI_W_RTT = 6, TUI_W_RETR = 7,
-    TUI_W_APP = 10, TUI_W_AGE = 6,
+    TUI_W_PROC = 16, TUI_W_APP = 10, TUI_W_AGE = 6,
 };
+
+size_t tui_fmt_process(const struct flow_owner *o, char *out, size_t outlen)
+{
+    if (o->pid <= 0) {
+        if (outlen)
+            out[0] = '\0';
+        return 0;
+    }
+    return tui_put(out, outlen, 0, "%s/%d", o->comm, (int)o->pid);
+}
 
 size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8, char *out,
                    size_t outlen)
@@ -314,12 +327,17 @@ size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8,
     n = tui_put_right(out, outlen, n, pk, TUI_W_PKTS);
     n = tui_put_right(out, outlen, n, rtt, TUI_W_RTT);
     n = tui_put_right(out, outlen, n, retr, TUI_W_RETR);
+    if (row->process) {
+        n = tui_put(out, outlen, n, " ");
+        n = tui_put_cols(out, outlen, n, row->process[0] ? row->process : "-", TUI_W_PROC, utf8);
+    }
     n = tui_put(out, outlen, n, " ");
     n = tui_put_cols(out, outlen, n, row->name ? row->name : "-", TUI_W_APP, utf8);
     return tui_put_right(out, outlen, n, age, TUI_W_AGE);
 }
 
-size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, char *out, size_t outlen)
+size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, bool with_process, char *out,
+                      size_t outlen)
 {
     char ep[96];
     size_t n = 0;
@@ -335,6 +353,103 @@ size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, char *out, size_t outle
     n = tui_put_right(out, outlen, n, "PKTS", TUI_W_PKTS);
     n = tui_put_right(out, outlen, n, "RTT", TUI_W_RTT);
     n = tui_put_right(out, outlen, n, "RETRANS", TUI_W_RETR);
+    if (with_process)
+        n = tui_put(out, outlen, n, " %-*s", TUI_W_PROC, "PROCESS");
     n = tui_put(out, outlen, n, " %-*s", TUI_W_APP, "APP/NAME");
     return tui_put_right(out, outlen, n, "AGE", TUI_W_AGE);
+}
+
+/* ---- group by process ------------------------------------------------------ */
+
+enum { TUI_W_GROUP = 24, TUI_W_FLOWS = 6 };
+
+void tui_group_add(struct tui_group *groups, uint32_t *n, const struct flow_record *r,
+                   double rate_up, double rate_down)
+{
+    int32_t pid = r->owner.pid > 0 ? r->owner.pid : 0;
+    struct tui_group *g = NULL;
+
+    for (uint32_t i = 0; i < *n && !g; i++)
+        if (groups[i].pid == pid)
+            g = &groups[i];
+    if (!g && *n < TUI_GROUPS_MAX - 1) {
+        g = &groups[(*n)++];
+        memset(g, 0, sizeof(*g));
+        g->pid = pid;
+        snprintf(g->comm, sizeof(g->comm), "%s", pid ? r->owner.comm : "");
+    }
+    for (uint32_t i = 0; i < *n && !g; i++)
+        if (groups[i].pid == -1)
+            g = &groups[i];
+    if (!g) {
+        /* The last slot is kept for this. */
+        g = &groups[(*n)++];
+        memset(g, 0, sizeof(*g));
+        g->pid = -1;
+    }
+    g->flows++;
+    g->bytes += r->bytes[NM_DIR_SRC] + r->bytes[NM_DIR_DST];
+    g->pkts += r->pkts[NM_DIR_SRC] + r->pkts[NM_DIR_DST];
+    g->rate_up += rate_up;
+    g->rate_down += rate_down;
+}
+
+static int tui_group_cmp(const void *pa, const void *pb)
+{
+    const struct tui_group *a = pa, *b = pb;
+    double ra = a->rate_up + a->rate_down, rb = b->rate_up + b->rate_down;
+
+    if (ra != rb)
+        return ra < rb ? 1 : -1;
+    if (a->bytes != b->bytes)
+        return a->bytes < b->bytes ? 1 : -1;
+    return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+void tui_group_sort(struct tui_group *groups, uint32_t n)
+{
+    if (n > 1)
+        qsort(groups, n, sizeof(*groups), tui_group_cmp);
+}
+
+size_t tui_fmt_group_row(const struct tui_group *g, double bar_max, bool utf8, char *out,
+                         size_t outlen)
+{
+    char name[40], flows[16], t[32], bar[64], up[32], down[32], pk[32];
+    size_t n = 0;
+
+    if (g->pid > 0)
+        snprintf(name, sizeof(name), "%s/%d", g->comm, (int)g->pid);
+    else
+        snprintf(name, sizeof(name), "%s", g->pid == 0 ? "- (no owner)" : "(more)");
+    snprintf(flows, sizeof(flows), "%u", g->flows);
+    tui_fmt_bytes(g->bytes, t, sizeof(t));
+    tui_fmt_bar(g->rate_up + g->rate_down, bar_max, TUI_BAR_WIDTH, utf8, bar, sizeof(bar));
+    tui_fmt_bits(g->rate_up * 8.0, up, sizeof(up));
+    tui_fmt_bits(g->rate_down * 8.0, down, sizeof(down));
+    tui_fmt_count(g->pkts, pk, sizeof(pk));
+    if (outlen)
+        out[0] = '\0';
+    n = tui_put_cols(out, outlen, n, name, TUI_W_GROUP, utf8);
+    n = tui_put_right(out, outlen, n, flows, TUI_W_FLOWS);
+    n = tui_put_right(out, outlen, n, t, TUI_W_TOTAL);
+    n = tui_put(out, outlen, n, " %s", bar);
+    n = tui_put_right(out, outlen, n, up, TUI_W_RATE);
+    n = tui_put_right(out, outlen, n, down, TUI_W_RATE);
+    return tui_put_right(out, outlen, n, pk, TUI_W_PKTS);
+}
+
+size_t tui_fmt_group_titles(bool utf8, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    if (outlen)
+        out[0] = '\0';
+    n = tui_put_cols(out, outlen, n, "PROCESS/PID", TUI_W_GROUP, utf8);
+    n = tui_put_right(out, outlen, n, "FLOWS", TUI_W_FLOWS);
+    n = tui_put_right(out, outlen, n, "TOTAL", TUI_W_TOTAL);
+    n = tui_put(out, outlen, n, " %-*s", TUI_BAR_WIDTH, "RATE");
+    n = tui_put_right(out, outlen, n, utf8 ? "RATE\u2191" : "RATE^", TUI_W_RATE);
+    n = tui_put_right(out, outlen, n, utf8 ? "RATE\u2193" : "RATEv", TUI_W_RATE);
+    return tui_put_right(out, outlen, n, "PKTS", TUI_W_PKTS);
 }

@@ -64,23 +64,55 @@ struct tui_row {
     double bar_max;                /* the largest rate_up + rate_down shown */
     uint64_t age_us;
     const char *name;              /* app/name column; NULL: "-" */
+    const char *process;           /* process column ("curl/1234", "" for "-"); NULL: no column */
 };
 
 /* Fixed-width columns right of the endpoints; see tui_fmt_row. */
 #define TUI_FIXED_COLS 83
+/* The process column, shown while attribution is on (live, no --no-procs). */
+#define TUI_PROCESS_COLS 17
 /* Endpoints and state keep room for an IPv4 pair; on narrower screens the
  * columns on the right go off the edge first. */
 #define TUI_MIN_ENDPOINT_COLS 48
 
 /* Columns left for "src:port → dst:port (STATE)" on a screen `cols` wide. */
-unsigned tui_endpoint_cols(unsigned cols);
+unsigned tui_endpoint_cols(unsigned cols, bool with_process);
 
 /* The row: `src:port → dst:port (STATE)` padded or cut (with '…' or '~')
  * to endpoint_cols, then total, bar, rate↑, rate↓, pkts, RTT, retrans,
- * app/name, age.  Returns the byte length. */
+ * process, app/name, age.  Returns the byte length. */
 size_t tui_fmt_row(const struct tui_row *row, unsigned endpoint_cols, bool utf8, char *out,
                    size_t outlen);
+/* The process column's text, "comm/pid" (cut to fit the column by
+ * tui_fmt_row), or "" when the flow has no known owner. */
+size_t tui_fmt_process(const struct flow_owner *o, char *out, size_t outlen);
 /* The column titles in the same layout. */
-size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, char *out, size_t outlen);
+size_t tui_fmt_titles(unsigned endpoint_cols, bool utf8, bool with_process, char *out,
+                      size_t outlen);
+
+/* The group-by-process view (key g), nethogs-style: one row per owning
+ * process, its flows' rates and totals summed.  Flows without a known
+ * owner share one group (pid 0, shown "-").  A fixed number of groups
+ * keeps a refresh bounded; flows of processes beyond it join group
+ * "(more)" (pid -1) so nothing shown is lost from the sums. */
+#define TUI_GROUPS_MAX 512
+struct tui_group {
+    char comm[NM_OWNER_COMM_MAX];
+    int32_t pid;                   /* 0: no known owner; -1: "(more)" */
+    uint32_t flows;
+    uint64_t bytes, pkts;
+    double rate_up, rate_down;     /* bytes/s, summed */
+};
+
+/* Adds one flow to groups[0..*n) (room for TUI_GROUPS_MAX). */
+void tui_group_add(struct tui_group *groups, uint32_t *n, const struct flow_record *r,
+                   double rate_up, double rate_down);
+/* Busiest first (summed rates, then bytes). */
+void tui_group_sort(struct tui_group *groups, uint32_t n);
+/* "curl/4242  3 flows  total bar rate↑ rate↓ pkts" in fixed columns, and
+ * the titles above them; return byte lengths. */
+size_t tui_fmt_group_row(const struct tui_group *g, double bar_max, bool utf8, char *out,
+                         size_t outlen);
+size_t tui_fmt_group_titles(bool utf8, char *out, size_t outlen);
 
 #endif

@@ -31,7 +31,8 @@ if ! locale -a 2>/dev/null | grep -qi '^c\.utf-\?8$'; then skip tui "no C.UTF-8 
 TMP=$(mktemp -d /tmp/nm-tui.XXXXXX)
 PANES=0
 SOCK=nm-tui-$$-0
-T() { tmux -u -L "$SOCK" "$@"; }
+# shellcheck source=tests/tui/tmux_lib.sh
+. tests/tui/tmux_lib.sh
 cleanup() {
     for i in $(seq 0 "$PANES"); do tmux -L "nm-tui-$$-$i" kill-server >/dev/null 2>&1; done
     rm -rf "$TMP" 2>/dev/null
@@ -51,16 +52,6 @@ pane_start() {
          ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS PS1='READY\$ ' HISTFILE=/dev/null \
          bash --norc --noprofile"
     wait_for 'READY\$' 5
-}
-screen() { T capture-pane -p; }
-# wait_for REGEX SECONDS: polls the screen until REGEX shows.
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le $deadline ]; do
-        screen | grep -qE -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
 }
 keys() { T send-keys "$@"; sleep 0.4; }
 run() { T send-keys "$1" Enter; }

@@ -20,25 +20,13 @@ if ! lab_require 2>/dev/null; then skip tui_live "needs root and the lab tools";
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:log_path=/tmp/nm-tui-live-$$.asan"
 
 SOCK=nm-tui-live-$$
-T() { tmux -u -L "$SOCK" "$@"; }
+# shellcheck source=tests/tui/tmux_lib.sh
+. tests/tui/tmux_lib.sh
 lab_up || { fail tui_live "lab_up failed"; exit 0; }
 trap 'T kill-server >/dev/null 2>&1; lab_down' EXIT
 lab_iperf3 || { fail tui_live "iperf3 did not start"; exit 0; }
 
-screen() { T capture-pane -p; }
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le $deadline ]; do
-        screen | grep -qE -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-T -f /dev/null new-session -d -x 150 -y 40 \
-    "env -i PATH=$PATH TERM=screen-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 ASAN_OPTIONS=$ASAN_OPTIONS \
-     PS1='READY\$ ' HISTFILE=/dev/null bash --norc --noprofile"
-wait_for 'READY\$' 5
+tmux_shell_start 150 40
 T send-keys "ip netns exec $LAB_NS_SRV $NETMOON -i $LAB_SRV_DEV -T 2; echo NM_EXIT=\$?" Enter
 if ! wait_for "interface $LAB_SRV_DEV" 10; then
     fail tui_live_view_opens "$(screen | head -3 | tr '\n' '|')"
@@ -96,13 +84,4 @@ else
     fail tui_live_detail "$(screen | sed -n 1,12p | tr '\n' '|')"
 fi
 T send-keys Escape
-T send-keys q
-if wait_for 'NM_EXIT=0' 10 && [ "$(T display -p '#{alternate_on}')" = 0 ]; then
-    pass tui_live_quit
-else
-    fail tui_live_quit "$(screen | tail -3 | tr '\n' '|')"
-fi
-if ls /tmp/nm-tui-live-$$.asan* >/dev/null 2>&1; then
-    fail tui_live_sanitizers "$(head -20 /tmp/nm-tui-live-$$.asan*)"
-    rm -f /tmp/nm-tui-live-$$.asan*
-fi
+tmux_quit tui_live_quit 10 "/tmp/nm-tui-live-$$.asan"

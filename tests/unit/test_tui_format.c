@@ -211,7 +211,7 @@ static void test_row_layout(void)
     struct tui_row row = { .rec = &r, .state = "ESTABLISHED", .rate_up = 1000, .rate_down = 5000,
                            .bar_max = 10000, .age_us = 65000000 };
     char out[512], titles[512];
-    unsigned ep = tui_endpoint_cols(150);
+    unsigned ep = tui_endpoint_cols(150, false);
 
     CHECK_EQ_U(ep, 150 - TUI_FIXED_COLS);
     tui_fmt_row(&row, ep, true, out, sizeof(out));
@@ -220,7 +220,7 @@ static void test_row_layout(void)
     CHECK(strstr(out, " 1.2 MB ██████░░░░ ") != NULL);     /* 6000 of 10000 */
     CHECK(strstr(out, " 8.00 kb/s  40.0 kb/s ") != NULL);  /* up, down in bits */
     CHECK(strstr(out, "    1.3k      -       - -           1m05s") != NULL);
-    tui_fmt_titles(ep, true, titles, sizeof(titles));
+    tui_fmt_titles(ep, true, false, titles, sizeof(titles));
     CHECK_EQ_U(tui_utf8_cols(titles), 150);
     /* Each title ends where its column ends. */
     const char *t = strstr(titles, "TOTAL"), *v = strstr(out, "1.2 MB");
@@ -241,7 +241,84 @@ static void test_row_layout(void)
     CHECK(strncmp(out, "192.168.1.20:44012 ~", 20) == 0);
     /* A small buffer is still terminated. */
     CHECK(tui_fmt_row(&row, ep, true, out, 16) == 15 && out[15] == '\0');
-    CHECK_EQ_U(tui_endpoint_cols(40), TUI_MIN_ENDPOINT_COLS);
+    CHECK_EQ_U(tui_endpoint_cols(40, false), TUI_MIN_ENDPOINT_COLS);
+    CHECK_EQ_U(tui_endpoint_cols(150, true), 150 - TUI_FIXED_COLS - TUI_PROCESS_COLS);
+}
+
+/* The process column: "comm/pid" under its title, "-" without an owner,
+ * a long name cut, and the endpoints narrower by the column's width. */
+static void test_process_column(void)
+{
+    struct flow_record r = tcp_record(0x12, 0x12);
+    char proc[64], out[512], titles[512];
+    struct tui_row row = { .rec = &r, .state = "ESTABLISHED", .age_us = 1000000,
+                           .process = proc };
+    unsigned ep = tui_endpoint_cols(150, true);
+
+    CHECK(tui_fmt_process(&r.owner, proc, sizeof(proc)) == 0 && proc[0] == '\0');
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK(strstr(out, "       - -                - ") != NULL);
+
+    r.owner.pid = 4242;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "curl");
+    CHECK(tui_fmt_process(&r.owner, proc, sizeof(proc)) == 9 && strcmp(proc, "curl/4242") == 0);
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    tui_fmt_titles(ep, false, true, titles, sizeof(titles));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK_EQ_U(strlen(titles), 150);
+    const char *t = strstr(titles, "PROCESS"), *v = strstr(out, "curl/4242");
+    CHECK(t && v && t - titles == v - out);
+
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "a-long-process-");
+    r.owner.pid = 1234567;
+    tui_fmt_process(&r.owner, proc, sizeof(proc));
+    tui_fmt_row(&row, ep, false, out, sizeof(out));
+    CHECK_EQ_U(strlen(out), 150);
+    CHECK(strstr(out, "a-long-process-~") != NULL);
+}
+
+/* Group by process: sums per owner, flows without one together, busiest
+ * first, and a bounded number of groups with the rest in "(more)". */
+static void test_groups(void)
+{
+    static struct tui_group g[TUI_GROUPS_MAX];
+    struct flow_record r = tcp_record(0x12, 0x12);
+    uint64_t bytes = r.bytes[0] + r.bytes[1], pkts = r.pkts[0] + r.pkts[1];
+    char out[512], titles[512];
+    uint32_t n = 0;
+
+    r.owner.pid = 10;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "curl");
+    tui_group_add(g, &n, &r, 100, 1000);
+    tui_group_add(g, &n, &r, 50, 50);
+    r.owner.pid = 20;
+    snprintf(r.owner.comm, sizeof(r.owner.comm), "dig");
+    tui_group_add(g, &n, &r, 5000, 0);
+    r.owner.pid = 0;
+    tui_group_add(g, &n, &r, 1, 1);
+    CHECK_EQ_U(n, 3);
+    tui_group_sort(g, n);
+    CHECK(g[0].pid == 20 && g[1].pid == 10 && g[2].pid == 0);
+    CHECK(g[1].flows == 2 && g[1].bytes == 2 * bytes && g[1].pkts == 2 * pkts);
+    CHECK(g[1].rate_up == 150 && g[1].rate_down == 1050);
+    tui_fmt_group_row(&g[1], 5000, false, out, sizeof(out));
+    tui_fmt_group_titles(false, titles, sizeof(titles));
+    CHECK(strncmp(out, "curl/10 ", 8) == 0);
+    CHECK_EQ_U(strlen(out), strlen(titles));
+    const char *t = strstr(titles, "FLOWS"), *v = strstr(out, " 2 ");
+    CHECK(t && v && t - titles + 4 == v - out + 1);         /* right-aligned under FLOWS */
+    CHECK(strstr(out, " 1.20 kb/s  8.40 kb/s") != NULL);    /* 150 and 1050 B/s in bits */
+    tui_fmt_group_row(&g[2], 5000, false, out, sizeof(out));
+    CHECK(strncmp(out, "- (no owner)", 12) == 0);
+
+    n = 0;
+    for (int pid = 1; pid <= (int)TUI_GROUPS_MAX + 5; pid++) {
+        r.owner.pid = pid;
+        tui_group_add(g, &n, &r, 1, 0);
+    }
+    CHECK_EQ_U(n, TUI_GROUPS_MAX);
+    CHECK(g[TUI_GROUPS_MAX - 1].pid == -1 && g[TUI_GROUPS_MAX - 1].flows == 6);
 }
 
 int main(void)
@@ -257,5 +334,7 @@ int main(void)
     RUN(test_endpoint);
     RUN(test_ema);
     RUN(test_row_layout);
+    RUN(test_process_column);
+    RUN(test_groups);
     TESTLIB_EXIT();
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""tests/live/procs_check.py: checks netmoon's process attribution against
+what tests/live/test_procs.sh itself started.
+
+Usage: procs_check.py FLOWS.jsonl EXPECT.tsv
+
+EXPECT.tsv has one line per client process the test started:
+    kind  proto  local_port  pid  comm
+(kind: curl, dig, curl6, mapped, long), all known to the test from `$!`
+and from the client's own report of its local port, never from netmoon.
+
+Prints one line per kind, "KIND: R of N right, M missed, W wrong" (missed:
+no owner in the record; wrong: another process named), and a summary line
+    short-lived: R of N right (P %)
+for the curl and dig processes; exits 0.  The caller decides the bar.
+"""
+import json
+import sys
+
+
+def load_flows(path):
+    flows = []
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("type") == "flow":
+                flows.append(rec)
+    return flows
+
+
+def main():
+    flows = load_flows(sys.argv[1])
+    by_kind = {}
+    notes = []
+    with open(sys.argv[2]) as f:
+        for line in f:
+            kind, proto, port, pid, comm = line.split()
+            port, pid = int(port), int(pid)
+            # The client's flow: its local port on the client address side.
+            recs = [r for r in flows if r.get("proto") == proto and
+                    (r.get("src_port") == port or r.get("dst_port") == port)]
+            right, missed, wrong = by_kind.get(kind, (0, 0, 0))
+            owners = [(r.get("pid"), r.get("process")) for r in recs]
+            if recs and all(o == (pid, comm) for o in owners):
+                right += 1
+            elif any(o[0] is not None and o != (pid, comm) for o in owners):
+                wrong += 1
+                notes.append(f"wrong: {kind} {proto} port {port}: want pid {pid} {comm}, got {owners}")
+            else:
+                missed += 1
+                notes.append(f"missed: {kind} {proto} port {port} (pid {pid} {comm}): "
+                             f"{'no owner' if recs else 'no flow'}")
+            by_kind[kind] = (right, missed, wrong)
+    for kind, (right, missed, wrong) in sorted(by_kind.items()):
+        print(f"{kind}: {right} of {right + missed + wrong} right, {missed} missed, {wrong} wrong")
+    for n in notes[:20]:
+        print("  " + n)
+    short = [by_kind.get(k, (0, 0, 0)) for k in ("curl", "dig")]
+    right = sum(r for r, _, _ in short)
+    total = sum(r + m + w for r, m, w in short)
+    pct = 100.0 * right / total if total else 0.0
+    print(f"short-lived: {right} of {total} right ({pct:.1f} %)")
+
+
+if __name__ == "__main__":
+    main()

