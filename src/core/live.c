@@ -592,7 +592,6 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         if (lv->procs)
             procs_poll(lv->procs);
         output_set_tick(outs);
-        output_set_check_reopen(outs);
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);

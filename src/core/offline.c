@@ -204,7 +204,6 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
         if (outs->packets)
             pcap_writer_write(outs->packets, &frame);
-        output_set_check_reopen(outs);
         view_feed_offline_packet(&feed, w, outs, frame.ts_us);
         worker_process(w, &frame);
         offline_update_stats(&pr, w, outs, seen);

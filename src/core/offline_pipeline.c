@@ -227,7 +227,6 @@ static void pipeline_output_loop(struct pipeline *pl, struct output_set *outs)
         }
         if (done)
             return;
-        output_set_check_reopen(outs);   /* SIGHUP: --json=PATH reopens */
         output_set_tick(outs);
         if (!moved)
             pipe_pause();

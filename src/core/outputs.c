@@ -72,8 +72,20 @@ void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end 
             o->sinks[i].snapshot_end(&o->sinks[i], e);
 }
 
+/* Every loop that runs the outputs ticks them, so a pending SIGHUP is seen
+ * here, not on each loop's own path. */
+static void output_set_check_reopen(struct output_set *o)
+{
+    if (!signals_take_reopen())
+        return;
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].reopen)
+            o->sinks[i].reopen(&o->sinks[i]);
+}
+
 void output_set_tick(struct output_set *o)
 {
+    output_set_check_reopen(o);
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].tick)
             o->sinks[i].tick(&o->sinks[i]);
@@ -84,15 +96,6 @@ void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].update_stats)
             o->sinks[i].update_stats(&o->sinks[i], st);
-}
-
-void output_set_check_reopen(struct output_set *o)
-{
-    if (!signals_take_reopen())
-        return;
-    for (unsigned i = 0; i < o->n; i++)
-        if (o->sinks[i].reopen)
-            o->sinks[i].reopen(&o->sinks[i]);
 }
 
 void output_set_collect_stats(struct output_set *o, struct nm_stats *st)

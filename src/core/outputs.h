@@ -28,12 +28,12 @@ void output_set_close(struct output_set *o);
 void output_set_snapshot_begin(struct output_set *o, unsigned source, uint64_t ts_us);
 void output_set_snapshot_flow(struct output_set *o, const struct flow_record *r);
 void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end *e);
+/* Also where files are reopened after a SIGHUP (--json=PATH, logrotate):
+ * every loop that runs the outputs ticks them often. */
 void output_set_tick(struct output_set *o);
 void output_set_update_stats(struct output_set *o, const struct nm_stats *st);
 /* Adds every sink's own counters (IPFIX records sent and lost) into st. */
 void output_set_collect_stats(struct output_set *o, struct nm_stats *st);
-/* Reopens output files when a SIGHUP came since the last call. */
-void output_set_check_reopen(struct output_set *o);
 
 /* A flow_emit_fn that forwards to an output_set (single-threaded use). */
 void output_set_emit(void *output_set, const struct flow_record *r);
