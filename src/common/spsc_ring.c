@@ -91,6 +91,25 @@ uint32_t spsc_ring_enqueue_burst(struct spsc_ring *r, const void *recs, uint32_t
     return todo;
 }
 
+bool spsc_ring_enqueue_all(struct spsc_ring *r, const void *recs, uint32_t n)
+{
+    uint32_t cap = r->mask + 1;
+    /* Relaxed: only this thread (the producer) ever writes tail. */
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (cap - (tail - r->head_cache) < n) {
+        /* Acquire, as in spsc_ring_enqueue_burst: the consumer is done
+         * with the slots it released before we overwrite them. */
+        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (cap - (tail - r->head_cache) < n)
+            return false;
+    }
+    copy_in(r, tail, recs, n);
+    /* Release, as in spsc_ring_enqueue_burst: the records are written
+     * before the consumer can see the new tail. */
+    atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+    return true;
+}
+
 uint32_t spsc_ring_dequeue_burst(struct spsc_ring *r, void *out, uint32_t max)
 {
     /* Relaxed: only this thread (the consumer) ever writes head. */

@@ -68,6 +68,10 @@ uint32_t spsc_ring_enqueue_burst(struct spsc_ring *r, const void *recs, uint32_t
 /* Consumer: copies up to max records into out and returns how many. */
 uint32_t spsc_ring_dequeue_burst(struct spsc_ring *r, void *out, uint32_t max);
 
+/* Enqueues all n records, or none when they do not all fit (not counted
+ * as failures: the caller decides what a refusal costs). */
+bool spsc_ring_enqueue_all(struct spsc_ring *r, const void *recs, uint32_t n);
+
 static inline bool spsc_ring_enqueue(struct spsc_ring *r, const void *rec)
 {
     return spsc_ring_enqueue_burst(r, rec, 1) == 1;

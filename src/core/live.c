@@ -595,15 +595,15 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         uint64_t now = live_mono_us();
         if (signals_stop_requested() || (deadline && now >= deadline))
             atomic_store_explicit(&lv->stop, true, memory_order_release);
-        if (now >= next_update) {
+        if (now >= next_update || now >= next_stats) {
             live_sum_stats(lv, &st);
             output_set_collect_stats(outs, &st);
+        }
+        if (now >= next_update) {
             output_set_update_stats(outs, &st);
             next_update = now + LIVE_TICK_US;
         }
         if (now >= next_stats) {
-            live_sum_stats(lv, &st);
-            output_set_collect_stats(outs, &st);
             output_set_stats(outs, &st);
             output_set_flush(outs);
             next_stats = now + LIVE_STATS_INTERVAL_US;

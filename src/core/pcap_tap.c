@@ -76,16 +76,12 @@ void pcap_tap_push(struct pcap_tap *t, const struct nm_frame *frame)
     };
     uint32_t chunks = pcap_tap_chunks_for(h.caplen);
 
-    /* Only this thread adds to the ring, so the room seen here can only
-     * grow before the burst below: the burst is never cut short. */
-    if (spsc_ring_capacity(t->ring) - spsc_ring_count(t->ring) < chunks) {
-        /* Relaxed: a counter; nothing else is published through it. */
-        atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-        return;
-    }
     memcpy(t->push_buf, &h, sizeof(h));
     memcpy(t->push_buf + sizeof(h), frame->data, h.caplen);
-    spsc_ring_enqueue_burst(t->ring, t->push_buf, chunks);
+    /* A packet's chunks go in whole or not at all. */
+    if (!spsc_ring_enqueue_all(t->ring, t->push_buf, chunks))
+        /* Relaxed: a counter; nothing else is published through it. */
+        atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
 }
 
 uint64_t pcap_tap_dropped(const struct pcap_tap *t)
