@@ -473,20 +473,15 @@ static int main_open_outputs(struct nm_config *cfg, struct output_set *outs,
         return main_output_failed(outs, err);
 
     if ((!want_view || cfg->json) &&
-        json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0) {
-        outs->n--;
-        fprintf(stderr, "netmoon: %s\n", err);
-        return NM_EXIT_FAILURE;
-    }
+        json_sink_open(output_set_add(outs), cfg->json_path, err, sizeof(err)) != 0)
+        return main_output_failed(outs, err);
     if (want_view) {
         main_view_source(cfg, source, sizeof(source));
         struct tui_options topt = { .source = source, .refresh_us = cfg->refresh_us };
         *view = output_set_add(outs);
         if (tui_sink_open(*view, &topt, err, sizeof(err)) != 0) {
-            outs->n--;
             *view = NULL;
-            fprintf(stderr, "netmoon: %s\n", err);
-            return NM_EXIT_FAILURE;
+            return main_output_failed(outs, err);
         }
         cfg->snapshot_us = cfg->refresh_us;
     }

@@ -493,9 +493,9 @@ void l7_packet(struct l7_pool *p, uint32_t *handle, const struct nm_packet *pkt,
     }
     struct l7_flow *f = &p->flows[*handle - 1];
     bool writing = p->streams_dir >= 0 && f->stream && pkt->proto == 6;
-    f->src_side = (uint8_t)src_side;
     if ((f->done & L7_FLOW_DONE) && !writing)
-        return;
+        return;     /* a finished flow's slot is only read, never dirtied */
+    f->src_side = (uint8_t)src_side;
     if (pkt->proto == 17 && pkt->payload_len) {
         l7_datagram(p, f, pkt, side);
         if (f->done & L7_FLOW_DONE)

@@ -118,7 +118,6 @@ static void reasm_deliver(struct reasm_pool *p, struct reasm_dir *d, const uint8
         d->gap_bytes += gap;
     }
     d->next_seq += (uint32_t)len + gap;
-    p->stats.delivered_bytes += len;
     fn(user, data, len, gap);
 }
 
@@ -256,7 +255,6 @@ void reasm_dir_segment(struct reasm_pool *p, struct reasm_dir *d, uint32_t seq,
 {
     if (len == 0)
         return;
-    p->stats.segments++;
     if (!d->started)
         reasm_dir_start(d, seq);
     reasm_segment_once(p, d, seq, data, len, fn, user, true);

@@ -36,8 +36,6 @@
 #define REASM_MAX_AHEAD (1u << 24)    /* a segment further ahead is not believed */
 
 struct reasm_stats {
-    uint64_t segments;        /* segments with payload offered */
-    uint64_t delivered_bytes; /* handed to the callback in order */
     uint64_t buffered_segments; /* segments (or parts) that had to wait */
     uint64_t overlap_bytes;   /* dropped because an earlier copy won */
     uint64_t refused_bytes;   /* not buffered: direction or pool cap reached */

@@ -946,14 +946,9 @@ const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
                             unsigned src_side, struct flow_tcp_summary *out)
 {
-    if (!handle)
-        return;
-    if (handle & TCP_HANDLE_PENDING) {
-        struct tcp_analysis a;
-        tcp_analysis_init(&a);
-        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], &a);
-        tcp_analysis_fill(&a, src_side, out);
-        return;
-    }
-    tcp_analysis_fill(&p->slots[handle - 1], src_side, out);
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, &scratch);
+
+    if (a)
+        tcp_analysis_fill(a, src_side, out);
 }

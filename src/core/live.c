@@ -564,7 +564,6 @@ static void live_sum_stats(const struct live *lv, struct nm_stats *st)
     memset(st, 0, sizeof(*st));
     for (unsigned i = 0; i < lv->nworkers; i++)
         nm_stats_add(st, &lv->workers[i].last);
-    pcap_writer_add_stats(lv->pcap_out, st);
     if (lv->procs)
         procs_add_stats(lv->procs, st);
 }

@@ -36,7 +36,7 @@ static int offline_check_linktype(const struct pcap_file *f, const char *path)
     return -1;
 }
 
-int offline_filter_compile(struct offline_filters *fl, int linktype, bool report)
+static int offline_filter_compile(struct offline_filters *fl, int linktype, bool report)
 {
     char err[PCAP_ERRBUF_SIZE + 64];
 
@@ -54,16 +54,30 @@ int offline_filter_compile(struct offline_filters *fl, int linktype, bool report
 
 /* True when the frame passes the filter (or there is none).  Frames of a
  * link type the expression cannot be compiled for are filtered out. */
-bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame)
+static bool offline_filter_match(struct offline_filters *fl, const struct nm_frame *frame)
 {
-    if (!fl->expr)
-        return true;
     for (unsigned i = 0; i < fl->n; i++)
         if (fl->progs[i].linktype == frame->linktype)
             return filter_match(&fl->progs[i], frame);
     if (offline_filter_compile(fl, frame->linktype, false) != 0)
         return false;
     return filter_match(&fl->progs[fl->n - 1], frame);
+}
+
+bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame)
+{
+    if (!fl->expr || offline_filter_match(fl, frame))
+        return true;
+    fl->filtered++;
+    fl->filtered_bytes += frame->wirelen;
+    return false;
+}
+
+void offline_filters_add_stats(const struct offline_filters *fl, struct nm_stats *st)
+{
+    st->filtered_out += fl->filtered;
+    st->decode.frames += fl->filtered;
+    st->decode.bytes += fl->filtered_bytes;
 }
 
 void offline_filters_free(struct offline_filters *fl)
@@ -77,11 +91,11 @@ void offline_filters_free(struct offline_filters *fl)
  * second of wall time; the clock is read every 64 packets only. */
 struct offline_progress {
     uint64_t next_us;
-    uint64_t filtered, filtered_bytes;
 };
 
 static void offline_update_stats(struct offline_progress *pr, const struct worker *w,
-                                 struct output_set *outs, uint64_t seen)
+                                 const struct offline_filters *fl, struct output_set *outs,
+                                 uint64_t seen)
 {
     struct timespec ts;
     struct nm_stats st;
@@ -95,10 +109,7 @@ static void offline_update_stats(struct offline_progress *pr, const struct worke
     pr->next_us = now + 1000000u;
     memset(&st, 0, sizeof(st));
     worker_collect_stats(w, &st);
-    st.filtered_out = pr->filtered;
-    st.decode.frames += pr->filtered;
-    st.decode.bytes += pr->filtered_bytes;
-    pcap_writer_add_stats(outs->packets, &st);
+    offline_filters_add_stats(fl, &st);
     output_set_collect_stats(outs, &st);
     output_set_update_stats(outs, &st);
 }
@@ -114,21 +125,20 @@ static void offline_finish(struct worker *w, struct output_set *outs, struct nm_
 }
 
 int offline_open(const struct nm_config *cfg, struct pcap_file **f,
-                 struct offline_filters *filters, bool report)
+                 struct offline_filters *filters)
 {
     char err[512];
 
     *f = pcap_file_open(cfg->read_file, err, sizeof(err));
     if (!*f) {
-        if (report)
-            fprintf(stderr, "netmoon: %s\n", err);
+        fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_FAILURE;
     }
-    if (report && offline_check_linktype(*f, cfg->read_file) != 0)
+    if (offline_check_linktype(*f, cfg->read_file) != 0)
         return NM_EXIT_FAILURE;
     /* Compile up front so a bad expression is refused before any output. */
     if (filters->expr && pcap_file_linktype(*f) >= 0 &&
-        offline_filter_compile(filters, pcap_file_linktype(*f), report) != 0)
+        offline_filter_compile(filters, pcap_file_linktype(*f), true) != 0)
         return NM_EXIT_USAGE;
     return NM_EXIT_OK;
 }
@@ -159,6 +169,8 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     enum flow_end_reason why = FLOW_END_EOF;
     uint64_t seen = 0, last_ts = 0;
     struct offline_progress pr = { 0 };
+    /* Only a sink that shows running totals (Prometheus) wants them. */
+    bool progress = cfg->prometheus_listen != NULL;
     struct offline_filters filters = { .expr = cfg->filter_expr };
     struct view_feed feed;
     int rc;
@@ -172,7 +184,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         free(w);
         return NM_EXIT_FAILURE;
     }
-    if ((rc = offline_open(cfg, &f, &filters, true)) != NM_EXIT_OK)
+    if ((rc = offline_open(cfg, &f, &filters)) != NM_EXIT_OK)
         goto out;
     if (worker_init(w, cfg, 0, 1, output_set_emit, outs, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
@@ -196,23 +208,18 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         }
         if (frame.ts_us > last_ts)
             last_ts = frame.ts_us;
-        if (!offline_filter_pass(&filters, &frame)) {
-            pr.filtered++;
-            pr.filtered_bytes += frame.wirelen;
+        if (!offline_filter_pass(&filters, &frame))
             continue;
-        }
         seen++;   /* -c counts packets that pass the filter, as tcpdump's does */
         if (outs->packets)
             pcap_writer_write(outs->packets, &frame);
         view_feed_offline_packet(&feed, w, outs, frame.ts_us);
         worker_process(w, &frame);
-        offline_update_stats(&pr, w, outs, seen);
+        if (progress)
+            offline_update_stats(&pr, w, &filters, outs, seen);
     }
     offline_finish(w, outs, stats, why, last_ts);
-    stats->filtered_out = pr.filtered;
-    stats->decode.frames += pr.filtered;   /* read, though not decoded */
-    stats->decode.bytes += pr.filtered_bytes;
-    pcap_writer_add_stats(outs->packets, stats);
+    offline_filters_add_stats(&filters, stats);
 out:
     view_feed_fini(&feed);
     offline_filters_free(&filters);

@@ -23,18 +23,21 @@ struct offline_filters {
     struct nm_filter progs[OFFLINE_FILTER_TYPES];
     unsigned n;
     bool broken;               /* a link type libpcap cannot compile for */
+    uint64_t filtered, filtered_bytes;  /* frames the filter rejected */
 };
 
-/* Compiles expr for linktype; report: print why it failed.  0 or -1. */
-int offline_filter_compile(struct offline_filters *fl, int linktype, bool report);
-/* True when the frame passes the filter (or there is none). */
+/* True when the frame passes the filter (or there is none); counts the
+ * others. */
 bool offline_filter_pass(struct offline_filters *fl, const struct nm_frame *frame);
 void offline_filters_free(struct offline_filters *fl);
+/* Frames the filter rejected were read though not decoded: they count in
+ * the frames and bytes read, and as filtered_out. */
+void offline_filters_add_stats(const struct offline_filters *fl, struct nm_stats *st);
 
 /* Opens cfg->read_file, checks its link type and compiles the filter for
  * it; prints why and returns an enum nm_exit status on failure. */
 int offline_open(const struct nm_config *cfg, struct pcap_file **f,
-                 struct offline_filters *filters, bool report);
+                 struct offline_filters *filters);
 
 /* The pipelined -r path: a reader thread (read, filter, decode, key) and
  * a flow thread hand over through SPSC rings to the calling thread, which

@@ -48,7 +48,6 @@ struct pipe_msg {
 };
 
 struct pipeline {
-    const struct nm_config *cfg;
     struct worker w;                 /* decode: reader thread; flows: flow thread */
     struct pcap_file *f;
     struct offline_filters filters;
@@ -59,7 +58,7 @@ struct pipeline {
     /* Reader results, complete before it enqueues PIPE_END. */
     int rc;
     char error[600];
-    uint64_t last_ts, filtered, filtered_bytes;
+    uint64_t last_ts;
     /* Set by the flow thread after its last record is in the ring. */
     _Atomic bool done;
     struct pipe_msg batch[PIPE_BURST];   /* reader side */
@@ -138,11 +137,8 @@ static enum flow_end_reason reader_read_all(struct pipeline *pl)
         }
         if (frame.ts_us > pl->last_ts)
             pl->last_ts = frame.ts_us;
-        if (!offline_filter_pass(&pl->filters, &frame)) {
-            pl->filtered++;
-            pl->filtered_bytes += frame.wirelen;
+        if (!offline_filter_pass(&pl->filters, &frame))
             continue;
-        }
         reader_frame(pl, &frame);
     }
 }
@@ -239,9 +235,7 @@ static int pipeline_collect(struct pipeline *pl, struct nm_stats *stats)
     worker_collect_stats(&pl->w, stats);
     stats->ts_us = pl->last_ts;
     stats->output_stalls = pl->waits + pl->flow_waits;
-    stats->filtered_out = pl->filtered;
-    stats->decode.frames += pl->filtered;   /* read, though not decoded */
-    stats->decode.bytes += pl->filtered_bytes;
+    offline_filters_add_stats(&pl->filters, stats);
     if (pl->rc != NM_EXIT_OK)
         fprintf(stderr, "netmoon: %s; flows seen before it are still written\n", pl->error);
     return pl->rc;
@@ -252,9 +246,8 @@ static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
     char err[512];
     int rc;
 
-    pl->cfg = cfg;
     pl->filters.expr = cfg->filter_expr;
-    if ((rc = offline_open(cfg, &pl->f, &pl->filters, true)) != NM_EXIT_OK)
+    if ((rc = offline_open(cfg, &pl->f, &pl->filters)) != NM_EXIT_OK)
         return rc;
     pl->packets = spsc_ring_create(PIPE_PACKET_RING, sizeof(struct pipe_msg));
     pl->records = spsc_ring_create(PIPE_RECORD_RING, sizeof(struct flow_record));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/signals.h"
+#include "output/pcap_writer.h"
 
 struct output_sink *output_set_add(struct output_set *o)
 {
@@ -100,6 +101,7 @@ void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
 
 void output_set_collect_stats(struct output_set *o, struct nm_stats *st)
 {
+    pcap_writer_add_stats(o->packets, st);
     for (unsigned i = 0; i < o->n; i++)
         if (o->sinks[i].collect_stats)
             o->sinks[i].collect_stats(&o->sinks[i], st);

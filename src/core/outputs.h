@@ -32,7 +32,8 @@ void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end 
  * every loop that runs the outputs ticks them often. */
 void output_set_tick(struct output_set *o);
 void output_set_update_stats(struct output_set *o, const struct nm_stats *st);
-/* Adds every sink's own counters (IPFIX records sent and lost) into st. */
+/* Adds every sink's own counters (IPFIX records sent and lost, -w packets
+ * written and dropped) into st. */
 void output_set_collect_stats(struct output_set *o, struct nm_stats *st);
 
 /* A flow_emit_fn that forwards to an output_set (single-threaded use). */

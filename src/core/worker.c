@@ -31,7 +31,7 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
     if (!cfg->no_l7) {
         uint32_t slots = cfg->l7_max_flows ? cfg->l7_max_flows : L7_NDPI_DEFAULT_SLOTS;
         /* More slots than flows could never be used. */
-        if (slots > fcfg.max_flows && fcfg.max_flows)
+        if (slots > fcfg.max_flows)
             slots = fcfg.max_flows;
         if (!(w->l7 = l7_ndpi_create(slots, err, errlen)))
             return -1;
@@ -75,16 +75,10 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
     nm_l7_stats_add(&st->l7, &fs.l7);
 }
 
-/* The table's creation counter tells whether this packet started a flow,
- * so the flow table needs no hook of its own. */
 void worker_announce_new_flow(struct worker *w)
 {
-    uint64_t created = flow_table_created(w->flows);
     struct procs_query q;
 
-    if (created == w->procs_created_seen)
-        return;
-    w->procs_created_seen = created;
     q.addr[0] = w->pkt.src;
     q.addr[1] = w->pkt.dst;
     q.port[0] = w->pkt.sport;

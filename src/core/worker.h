@@ -19,9 +19,8 @@ struct worker {
     struct l7_ndpi *l7;        /* nDPI classifier for this worker's flows; NULL with --no-l7 */
     struct nm_packet pkt;      /* scratch, reused for every frame */
     /* Process attribution (procs/procs.h): where new TCP/UDP flows are
-     * announced, NULL when off; flows_created as last seen. */
+     * announced, NULL when off. */
     struct spsc_ring *procs_ring;
-    uint64_t procs_created_seen;
 };
 
 /* One of nworkers: its flow table takes an even share of --max-flows. */
@@ -29,15 +28,15 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
                 flow_emit_fn *emit, void *emit_user, char *err, size_t errlen);
 void worker_fini(struct worker *w);
 
-/* Announces the flow w->pkt just created, if it did (TCP/UDP only). */
+/* Announces the flow w->pkt just created (TCP/UDP only). */
 void worker_announce_new_flow(struct worker *w);
 
 /* Decodes one frame and accounts it. */
 static inline void worker_process(struct worker *w, const struct nm_frame *frame)
 {
     if (decode_packet(&w->decode, frame, &w->pkt)) {
-        flow_table_update(w->flows, &w->pkt);
-        if (w->procs_ring && w->pkt.has_ports && (w->pkt.proto == 6 || w->pkt.proto == 17))
+        if (flow_table_update(w->flows, &w->pkt) && w->procs_ring && w->pkt.has_ports &&
+            (w->pkt.proto == 6 || w->pkt.proto == 17))
             worker_announce_new_flow(w);
     } else
         flow_table_advance(w->flows, frame->ts_us);

@@ -616,19 +616,20 @@ static void flow_l7(struct flow_table *t, struct flow *f, const struct nm_packet
     l7_packet(t->l7_pool, &f->l7, pkt, side, f->src_side, tcp);
 }
 
-void flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
+bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 {
     struct flow_key key;
     unsigned side;
     uint64_t hash = flow_table_key(t, pkt, &key, &side);
 
-    flow_table_update_keyed(t, pkt, &key, side, hash);
+    return flow_table_update_keyed(t, pkt, &key, side, hash);
 }
 
-void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
+bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
                              const struct flow_key *key, unsigned side, uint64_t hash64)
 {
     uint32_t slot, hash = (uint32_t)hash64;
+    bool created = false;
 
     flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
     uint32_t i = flow_index_find(t, key, hash, &slot);
@@ -653,6 +654,7 @@ void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     }
     if (i == FLOW_NIL) {
         i = flow_create(t, key, hash, pkt, side);
+        created = true;
     } else {
         flow_list_unlink(t, &t->lru, i, false);
         flow_list_push_head(t, &t->lru, i, false);
@@ -667,6 +669,7 @@ void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     flow_l7(t, &t->flows[i], pkt, side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
+    return created;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -706,9 +709,10 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
-    if (!t->cfg.no_l7 || t->cfg.streams_dir)
+    bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
+    if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
-    if (!t->slots || !t->flows || !t->tcp_pool || ((!t->cfg.no_l7 || t->cfg.streams_dir) && !t->l7_pool))
+    if (!t->slots || !t->flows || !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
@@ -750,11 +754,6 @@ void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *use
         flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
         fn(user, &rec);
     }
-}
-
-uint64_t flow_table_created(const struct flow_table *t)
-{
-    return t->stats.created;
 }
 
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)

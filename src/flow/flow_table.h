@@ -70,8 +70,9 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
                                      void *emit_user, char *err, size_t errlen);
 void flow_table_destroy(struct flow_table *t);
 
-/* Accounts one decoded packet (pkt->has_ip must be set). */
-void flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
+/* Accounts one decoded packet (pkt->has_ip must be set); true when the
+ * packet started a new flow. */
+bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
 
 /* flow_table_update in two steps, for callers that find the key on one
  * thread and account on another (the offline pipeline): the packet's key,
@@ -80,10 +81,12 @@ void flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
 uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side);
 /* Starts loading the index slot of a hash from flow_table_key, so that a
- * caller holding a batch of packets overlaps their cache misses. */
+ * caller holding a batch of packets overlaps their cache misses.  Unlike
+ * flow_table_key it reads the index, which grows: only the table's owner
+ * may call it. */
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash);
 /* flow_table_update with the key and hash from flow_table_key. */
-void flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
+bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
                              const struct flow_key *key, unsigned side, uint64_t hash);
 
 /* Moves time forward without a packet (live capture ticks) and expires what
@@ -99,7 +102,5 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why);
 void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user);
 
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out);
-/* Flows created so far: cheap enough to ask after every packet. */
-uint64_t flow_table_created(const struct flow_table *t);
 
 #endif

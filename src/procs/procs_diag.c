@@ -110,7 +110,6 @@ static int procs_diag_read(struct procs_diag *d, uint8_t proto, procs_diag_fn *f
             struct procs_diag_sock s;
             memcpy(&m, NLMSG_DATA(nh), sizeof(m));
             s.proto = proto;
-            s.state = m.idiag_state;
             procs_addr_from_raw(&s.local, m.idiag_family, m.id.idiag_src);
             procs_addr_from_raw(&s.remote, m.idiag_family, m.id.idiag_dst);
             s.local_port = ntohs(m.id.idiag_sport);

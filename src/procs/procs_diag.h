@@ -21,7 +21,6 @@
  * INADDR_ANY, :: and ::ffff:0.0.0.0 all become zeros (the wildcard). */
 struct procs_diag_sock {
     uint8_t proto;              /* 6 or 17 */
-    uint8_t state;              /* TCP state number; UDP: 7 unconnected, 1 connected */
     struct nm_addr local, remote;
     uint16_t local_port, remote_port;
     uint64_t inode;             /* 0 once no process holds it (TIME_WAIT, orphans) */

@@ -333,7 +333,6 @@ unsigned procs_scan_new(struct procs_scan *s, uint64_t now_us)
         if (!procs_listing_begin(s))
             return 0;
         s->last_pid = last;
-        s->new_scans++;
     }
     return procs_listing_step(s, true, now_us, PROCS_LIST_CHUNK);
 }
@@ -370,7 +369,6 @@ unsigned procs_scan_young_count(const struct procs_scan *s, uint64_t now_us)
 
 void procs_scan_full(struct procs_scan *s, uint64_t now_us)
 {
-    s->full_scans++;
     s->last_pid = procs_last_pid(s->root);
     memset(s->map, 0, ((size_t)s->mask + 1) * sizeof(*s->map));
     s->used = 0;

@@ -70,7 +70,7 @@ struct procs_scan {
     uint32_t mask;
     uint32_t used;
     uint64_t overflow;          /* inodes left out: map full */
-    uint64_t full_scans, new_scans, other_netns;
+    uint64_t other_netns;
     uint64_t last_pid;          /* /proc/loadavg's last pid at the last new scan */
     struct procs_young young[PROCS_YOUNG_MAX];  /* a ring; old entries are overwritten */
     uint32_t young_next;
