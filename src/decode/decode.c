@@ -129,6 +129,7 @@ const char *decode_linktype_name(int linktype)
 void decode_ctx_init(struct decode_ctx *ctx, const struct decode_options *opt)
 {
     memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->problems = 0;
     memset(&ctx->opt, 0, sizeof ctx->opt);
     if (opt)
         ctx->opt = *opt;
@@ -208,8 +209,8 @@ enum decode_result decode_ports_only(struct decode_ctx *ctx, struct nm_packet *p
 static void frag_remember(struct decode_ctx *ctx, const struct nm_packet *pkt)
 {
     switch (frag_table_insert_detail(&ctx->frags, pkt)) {
-    case FRAG_INSERT_EVICTED: ctx->stats.reasons[DECODE_R_frag_table_full]++; break;
-    case FRAG_INSERT_CONFLICT: ctx->stats.reasons[DECODE_R_frag_overlap]++; break;
+    case FRAG_INSERT_EVICTED: decode_count(ctx, DECODE_R_frag_table_full); break;
+    case FRAG_INSERT_CONFLICT: decode_count(ctx, DECODE_R_frag_overlap); break;
     case FRAG_INSERT_NEW:
     case FRAG_INSERT_REFRESHED: break;
     }
@@ -231,7 +232,7 @@ enum decode_result decode_ip_continue(struct decode_ctx *ctx, struct nm_packet *
         return decode_fail(ctx, DECODE_R_frag_oversized);
     if (!pkt->is_first_fragment) {
         if (!frag_table_lookup(&ctx->frags, pkt))
-            ctx->stats.reasons[DECODE_R_frag_orphan]++;
+            decode_count(ctx, DECODE_R_frag_orphan);
         return DECODE_OK;
     }
     enum decode_result r = decode_ip_payload(ctx, pkt, cur, proto);
@@ -293,11 +294,11 @@ bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct 
     ctx->stats.bytes += frame->wirelen;
 
     if (frame->ts_invalid)
-        ctx->stats.reasons[DECODE_R_timestamp_invalid]++;
-    uint64_t errors_before = decode_stats_errors(&ctx->stats);
+        decode_count(ctx, DECODE_R_timestamp_invalid);
+    uint64_t problems_before = ctx->problems;
     decode_fn *fn = link_decoder(frame->linktype);
     if (!fn) {
-        ctx->stats.reasons[DECODE_R_link_unsupported]++;
+        decode_count(ctx, DECODE_R_link_unsupported);
         return false;
     }
     /* A NULL pointer plus zero is still undefined behaviour in C. */
@@ -309,7 +310,7 @@ bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct 
         ctx->stats.decoded++;
         if (pkt->tunnel_depth > 0)
             ctx->stats.decapsulated++;
-    } else if (decode_stats_errors(&ctx->stats) == errors_before) {
+    } else if (ctx->problems == problems_before) {
         ctx->stats.non_ip++;
     }
     return pkt->has_ip;

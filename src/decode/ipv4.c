@@ -125,7 +125,7 @@ enum decode_result decode_ipv4(struct decode_ctx *ctx, struct nm_packet *pkt,
     if (total_len < header_len)
         return decode_fail(ctx, DECODE_R_ipv4_bad_total_len);
     if (header_len > IPV4_MIN_HEADER && !ipv4_options_walk(cur, header_len, &h))
-        ctx->stats.reasons[DECODE_R_ipv4_bad_options]++;
+        decode_count(ctx, DECODE_R_ipv4_bad_options);
 
     ipv4_fill_packet(pkt, &h, (uint32_t)total_len);
     size_t captured = total_len < cursor_remaining(cur) ? total_len : cursor_remaining(cur);

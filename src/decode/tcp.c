@@ -76,18 +76,18 @@ static void tcp_parse_options(struct decode_ctx *ctx, struct nm_packet *pkt,
         bool cut = opts.len < wire_len;
         if (!cursor_peek_u8(&opts, 1, &len)) {
             if (!cut)
-                ctx->stats.reasons[DECODE_R_tcp_bad_option]++;
+                decode_count(ctx, DECODE_R_tcp_bad_option);
             return;
         }
         if (len < 2 || (!cut && len > cursor_remaining(&opts))) {
-            ctx->stats.reasons[DECODE_R_tcp_bad_option]++;
+            decode_count(ctx, DECODE_R_tcp_bad_option);
             return;
         }
         struct nm_cursor one;
         if (!cursor_sub(&opts, len, &one))
             return; /* cut by the capture */
         if (!tcp_apply_option(pkt, &one, kind, len))
-            ctx->stats.reasons[DECODE_R_tcp_bad_option]++;
+            decode_count(ctx, DECODE_R_tcp_bad_option);
         cursor_skip(&opts, len);
     }
 }
