@@ -192,11 +192,19 @@ static void *flower_main(void *arg)
         const struct pipe_msg *batch = first;
         if (!got)
             pipe_pause();
-        /* The batch's index slots load in parallel instead of one miss
-         * after another; the packets are read in place in the ring. */
-        for (uint32_t i = 0; i < got; i++)
+        /* The batch's messages (written on the reader's CPU), index slots
+         * and then flows load in parallel instead of one miss after
+         * another; the packets are read in place in the ring. */
+        for (uint32_t i = 0; i < got; i++) {
+            const char *m = (const char *)&batch[i];
+            for (size_t off = 64; off < sizeof(batch[i]); off += 64)
+                __builtin_prefetch(m + off);
             if (batch[i].kind == PIPE_PACKET)
                 flow_table_prefetch(pl->w.flows, batch[i].hash);
+        }
+        for (uint32_t i = 0; i < got; i++)
+            if (batch[i].kind == PIPE_PACKET)
+                flow_table_prefetch_flow(pl->w.flows, batch[i].hash);
         for (uint32_t i = 0; i < got && more; i++)
             more = flower_handle(pl, &batch[i]);
         spsc_ring_release(pl->packets, got);

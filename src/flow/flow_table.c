@@ -214,6 +214,21 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
     __builtin_prefetch(&t->slots[(uint32_t)hash & t->mask]);
 }
 
+/* The second stage: once the slot is (about to be) in cache, the flow it
+ * names, which the lookup compares and the update writes.  Only the first
+ * probe is followed; a miss costs one useless prefetch. */
+void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
+{
+    const struct flow_slot *s = &t->slots[(uint32_t)hash & t->mask];
+
+    if (s->flow_plus1 && s->hash == (uint32_t)hash) {
+        const char *f = (const char *)&t->flows[s->flow_plus1 - 1];
+        __builtin_prefetch(f, 1);
+        __builtin_prefetch(f + 64, 1);
+        __builtin_prefetch(f + sizeof(struct flow) - 1, 1);
+    }
+}
+
 /* Backward-shift deletion keeps probe chains intact without tombstones, so
  * lookups never slow down as flows come and go. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)

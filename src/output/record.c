@@ -50,17 +50,74 @@ static size_t record_format_v4(const uint8_t *b, char *out)
     return n - 1;
 }
 
+/* The longest run of two or more zero 16-bit groups, the first of equal
+ * runs (RFC 5952 §4.2.2-4.2.3): *len is 0 when there is none. */
+static void record_v6_zero_run(const uint16_t w[8], unsigned *base, unsigned *len)
+{
+    unsigned run = 0;
+
+    *base = 0;
+    *len = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        run = w[i] ? 0 : run + 1;
+        if (run > *len && run >= 2) {
+            *len = run;
+            *base = i + 1 - run;
+        }
+    }
+}
+
+static size_t record_format_hex16(uint16_t v, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (int shift = 12; shift >= 0; shift -= 4)
+        if (v >> shift || shift == 0 || n)
+            out[n++] = digits[(v >> shift) & 15];
+    return n;
+}
+
+/* RFC 5952 text without inet_ntop, which formats each group through
+ * sprintf (the largest share of formatting an IPv6 record).  Like glibc's
+ * inet_ntop it writes the last 32 bits as a dotted quad after exactly six
+ * zero groups (::a.b.c.d) or five and ffff (::ffff:a.b.c.d, RFC 5952 §5);
+ * tests/unit/test_json_format.c compares the two. */
+static size_t record_format_v6(const uint8_t *b, char *out)
+{
+    uint16_t w[8];
+    unsigned base, len;
+    size_t n = 0;
+
+    for (unsigned i = 0; i < 8; i++)
+        w[i] = (uint16_t)(b[2 * i] << 8 | b[2 * i + 1]);
+    record_v6_zero_run(w, &base, &len);
+    for (unsigned i = 0; i < 8; i++) {
+        if (len && i == base) {
+            out[n++] = ':';
+            if (i == 0)
+                out[n++] = ':';
+            i += len - 1;
+            continue;
+        }
+        if (i == 6 && base == 0 && (len == 6 || (len == 5 && w[5] == 0xffff)))
+            return n + record_format_v4(b + 12, out + n);
+        n += record_format_hex16(w[i], out + n);
+        if (i < 7)
+            out[n++] = ':';
+    }
+    out[n] = '\0';
+    return n;
+}
+
 size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out, size_t outlen)
 {
     if (ip_version == 4 && outlen >= INET_ADDRSTRLEN)
         return record_format_v4(a->b + 12, out);
-    const char *s = ip_version == 4 ? inet_ntop(AF_INET, a->b + 12, out, (socklen_t)outlen)
-                                    : inet_ntop(AF_INET6, a->b, out, (socklen_t)outlen);
-    if (!s) {
-        snprintf(out, outlen, "?");
-        return 1;
-    }
-    return strlen(out);
+    if (ip_version != 4 && outlen >= INET6_ADDRSTRLEN)
+        return record_format_v6(a->b, out);
+    snprintf(out, outlen, "?");
+    return outlen ? strlen(out) : 0;
 }
 
 size_t record_format_tcp_flags(uint8_t flags, char out[9])

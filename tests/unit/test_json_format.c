@@ -66,9 +66,41 @@ static void test_ipv4_matches_inet_ntop(void)
     }
 }
 
+/* RFC 5952 text: glibc's inet_ntop is the oracle.  Groups are drawn from
+ * zero, small and large values so that every zero-run length and position
+ * (and ties between runs), both embedded-IPv4 forms and their near misses
+ * come up. */
+static void test_ipv6_matches_inet_ntop(void)
+{
+    static const uint16_t groups[] = { 0, 0, 0, 1, 0xffff, 0x0db8, 0xa, 0x1000 };
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    unsigned mismatches = 0;
+
+    for (unsigned n = 0; n < 200000; n++) {
+        struct nm_addr addr;
+        char want[INET6_ADDRSTRLEN], got[64];
+        for (unsigned i = 0; i < 8; i++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            uint16_t g = groups[(state >> 33) & 7];
+            if (n % 3 == 0 && i >= 6)
+                g = (uint16_t)(state >> 45);
+            addr.b[2 * i] = (uint8_t)(g >> 8);
+            addr.b[2 * i + 1] = (uint8_t)g;
+        }
+        inet_ntop(AF_INET6, addr.b, want, sizeof(want));
+        size_t len = record_format_addr(&addr, 6, got, sizeof(got));
+        if (strcmp(want, got) != 0 || len != strlen(want)) {
+            if (mismatches++ < 5)
+                printf("# inet_ntop %s, netmoon %s\n", want, got);
+        }
+    }
+    CHECK_EQ_U(mismatches, 0);
+}
+
 int main(void)
 {
     RUN(test_numbers_match_printf);
     RUN(test_ipv4_matches_inet_ntop);
+    RUN(test_ipv6_matches_inet_ntop);
     TESTLIB_EXIT();
 }
