@@ -54,7 +54,7 @@ REPLAY_TIMEOUT=${BENCH_LIVE_REPLAY_TIMEOUT:-300}
 GEN=${BENCH_GEN:-$root/build/rel/bench/gen_workload}
 NETMOON=${NETMOON:-$root/netmoon}
 TIME=/usr/bin/time
-ALL_TOOLS=(none netmoon-T1 netmoon-T2 tcpdump softflowd tcptrack iftop)
+ALL_TOOLS=(none netmoon-T1 netmoon-T2 netmoon-full tcpdump softflowd tcptrack iftop)
 read -r -a TOOLS <<<"${BENCH_LIVE_TOOLS:-${ALL_TOOLS[*]}}"
 
 die() { echo "bench-live: $*" >&2; exit 1; }
@@ -87,8 +87,13 @@ tool_needs() {
 tool_command() {
     local dev=$LAB_SRV_DEV
     case $1 in
-        netmoon-T1) cmd=("$NETMOON" -i "$dev" -T 1 --json=/dev/null --stats) ;;
-        netmoon-T2) cmd=("$NETMOON" -i "$dev" -T 2 --json=/dev/null --stats) ;;
+        # netmoon-T1/-T2 are flow accounting, the work the peers do (as
+        # bench/run.sh's netmoon row): no nDPI labels, no process
+        # attribution.  netmoon-full is the default configuration (labels
+        # and attribution on, one worker per CPU), shown beside them.
+        netmoon-T1) cmd=("$NETMOON" -i "$dev" -T 1 --no-l7 --no-procs --json=/dev/null --stats) ;;
+        netmoon-T2) cmd=("$NETMOON" -i "$dev" -T 2 --no-l7 --no-procs --json=/dev/null --stats) ;;
+        netmoon-full) cmd=("$NETMOON" -i "$dev" -T 2 --json=/dev/null --stats) ;;
         tcpdump) cmd=(tcpdump -i "$dev" -w /dev/null) ;;
         # -6 -m: track IPv6 and hold as many flows as netmoon (as in
         # bench/run.sh); -c: our own control socket, not /var/run's, which
@@ -221,7 +226,7 @@ measure() {
         lab_bg "$LAB_NS_SRV" "${timed[@]}" </dev/null >"$work/$tool.out" 2>"$err"
     fi
     wrapper=$LAB_BG_PID
-    case $tool in netmoon-T2) want=2 ;; esac
+    case $tool in netmoon-T2 | netmoon-full) want=2 ;; esac
     if ! lab_wait_until 10 find_tool "$wrapper" "$comm"; then
         note "$tool did not start; its stderr ends:"; tail -5 "$err" | sed 's/^/    /' >&2
         lab_stop_pid "$wrapper"; LAB_PIDS=("${LAB_PIDS[@]:0:npids}")

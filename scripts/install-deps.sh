@@ -11,9 +11,9 @@ build_pkgs=(build-essential pkg-config clang libpcap-dev libncurses-dev
             libndpi-dev libssl-dev libbpf-dev)
 test_pkgs=(tshark tcpdump tmux iproute2 iputils-ping nginx dnsmasq iperf3
            curl dnsutils nftables ethtool procps python3 libcap2-bin libndpi-bin tcpflow
-            nfdump prometheus)
+            nfdump prometheus tcpreplay)
 bench_pkgs=(softflowd argus-client argus-server tcptrack iftop
-            tcpreplay valgrind time)
+            valgrind time)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")

@@ -168,6 +168,7 @@ static void live_fill_stats(struct live_worker *lw, struct nm_stats *st)
         st->kernel_packets += as.kernel_packets;
         st->kernel_drops += as.kernel_drops;
         st->kernel_freezes += as.kernel_freeze_q;
+        st->ring_malformed += as.malformed;
         uint32_t used, total;
         afpacket_ring_occupancy(lw->socks[i], &used, &total);
         st->ring_blocks_used += used;

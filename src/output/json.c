@@ -423,7 +423,8 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  ",\"flows_created\":%" PRIu64 ",\"flows_ended\":%" PRIu64
                  ",\"flows_active\":%" PRIu64 ",\"evictions\":%" PRIu64
                  ",\"kernel_packets\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
-                 ",\"kernel_freezes\":%" PRIu64 ",\"output_stalls\":%" PRIu64
+                 ",\"kernel_freezes\":%" PRIu64 ",\"ring_malformed\":%" PRIu64
+                 ",\"output_stalls\":%" PRIu64
                  ",\"ring_blocks_used\":%" PRIu64 ",\"ring_blocks_total\":%" PRIu64
                  ",\"l7_classifying\":%" PRIu64 ",\"l7_labelled\":%" PRIu64
                  ",\"l7_no_slot\":%" PRIu64 ",\"l7_packets_skipped\":%" PRIu64
@@ -432,7 +433,7 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  d->frames, d->bytes, d->decoded, d->non_ip, d->fragments, d->decapsulated,
                  decode_stats_errors(d), s->filtered_out, s->flows_created, s->flows_ended,
                  s->flows_active, s->evictions, s->kernel_packets, s->kernel_drops,
-                 s->kernel_freezes, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
+                 s->kernel_freezes, s->ring_malformed, s->output_stalls, s->ring_blocks_used, s->ring_blocks_total,
                  s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped,
                  s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
     n = json_format_l7_stats(&s->l7, out, outlen, n);

@@ -209,6 +209,7 @@ static void prom_render_totals(struct prom_buf *b, const struct nm_stats *s)
     prom_metric(b, "kernel_packets_total", "counter", "Packets the kernel passed to the capture sockets.", s->kernel_packets);
     prom_metric(b, "kernel_drops_total", "counter", "Packets the kernel dropped (capture ring full).", s->kernel_drops);
     prom_metric(b, "kernel_freezes_total", "counter", "Capture queue freezes reported by the kernel.", s->kernel_freezes);
+    prom_metric(b, "ring_malformed_total", "counter", "Capture ring entries skipped: header failed the bounds checks.", s->ring_malformed);
     prom_metric(b, "output_stalls_total", "counter", "Times a worker waited for the output thread.", s->output_stalls);
     prom_metric(b, "pcap_written_total", "counter", "Packets written by -w.", s->pcap_written);
     prom_metric(b, "pcap_dropped_total", "counter", "Packets -w could not write.", s->pcap_dropped);

@@ -154,6 +154,7 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->kernel_packets += from->kernel_packets;
     into->kernel_drops += from->kernel_drops;
     into->kernel_freezes += from->kernel_freezes;
+    into->ring_malformed += from->ring_malformed;
     into->filtered_out += from->filtered_out;
     into->output_stalls += from->output_stalls;
     into->ring_blocks_used += from->ring_blocks_used;

@@ -187,6 +187,7 @@ struct nm_stats {
     uint64_t kernel_packets;    /* live capture: PACKET_STATISTICS tp_packets */
     uint64_t kernel_drops;      /* tp_drops */
     uint64_t kernel_freezes;    /* tp_freeze_q_cnt */
+    uint64_t ring_malformed;    /* live: ring entries whose header failed the bounds checks, skipped */
     uint64_t filtered_out;      /* packets the filter rejected (offline) */
     uint64_t output_stalls;     /* live: times a worker waited for the output thread */
     uint64_t ring_blocks_used;  /* live: capture ring blocks filled and not yet walked */

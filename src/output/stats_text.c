@@ -44,6 +44,9 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
         fprintf(out, "  kernel drops:      %" PRIu64 "%s\n", st->kernel_drops,
                 st->kernel_drops ? "  (counts below are incomplete)" : "");
         fprintf(out, "  queue freezes:     %" PRIu64 "\n", st->kernel_freezes);
+        if (st->ring_malformed)
+            fprintf(out, "  ring malformed:    %" PRIu64 "  (ring entries failing bounds checks, "
+                    "skipped: counts below are incomplete)\n", st->ring_malformed);
         fprintf(out, "  ring occupancy:    %" PRIu64 " of %" PRIu64 " blocks\n", st->ring_blocks_used,
                 st->ring_blocks_total);
         fprintf(out, "  output stalls:     %" PRIu64 "  (workers waited for the output thread)\n",

@@ -94,7 +94,7 @@ def last_stats(objs):
 STATS_FIELDS = ("ts", "packets", "bytes", "decoded", "non_ip", "fragments", "decapsulated",
                 "decode_errors", "filtered_out", "flows_created", "flows_ended",
                 "flows_active", "evictions", "kernel_packets", "kernel_drops",
-                "kernel_freezes", "decode")
+                "kernel_freezes", "ring_malformed", "decode")
 
 
 def cmd_json(name, path):
