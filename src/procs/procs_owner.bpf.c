@@ -62,6 +62,11 @@ struct sock {
     __u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+struct task_struct {
+    struct task_struct *group_leader;
+    char comm[16];
+} __attribute__((preserve_access_index));
+
 #define NM_AF_INET 2
 #define NM_AF_INET6 10
 #define NM_IPPROTO_TCP 6
@@ -172,7 +177,11 @@ static __always_inline int nm_owner_now(struct nm_sock_owner *o)
     __builtin_memset(o, 0, sizeof(*o));
     o->tgid = tgid;
     o->seen_ns = bpf_ktime_get_ns();
-    bpf_get_current_comm(o->comm, sizeof(o->comm));
+    /* The process's name, not the sending thread's (dig sends from a
+     * thread named isc-net-0000): the main thread's comm, as /proc/PID/comm
+     * and the sock_diag path report it. */
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
     return 1;
 }
 
