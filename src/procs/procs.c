@@ -495,7 +495,7 @@ static void *procs_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-struct procs *procs_create(unsigned nworkers, char *err, size_t errlen)
+struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen)
 {
     struct procs *p = calloc(1, sizeof(*p));
 
@@ -511,7 +511,7 @@ struct procs *procs_create(unsigned nworkers, char *err, size_t errlen)
      * attribution works as before, only misses more short-lived clients;
      * the stats say which source is in use. */
     char bpf_err[256];
-    p->bpf = procs_bpf_open(bpf_err, sizeof(bpf_err));
+    p->bpf = use_bpf ? procs_bpf_open(bpf_err, sizeof(bpf_err)) : NULL;
     p->queries = calloc(nworkers, sizeof(*p->queries));
     p->results = spsc_ring_create(PROCS_RESULT_RING, sizeof(struct procs_result));
     p->socks = procs_cache_create(PROCS_SOCK_CACHE);
