@@ -62,6 +62,11 @@ struct sock {
     __u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+/* Every TCP and UDP socket, v4 or v6, starts with an inet_sock. */
+struct inet_sock {
+    __be16 inet_sport;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
     struct task_struct *group_leader;
     char comm[16];
@@ -154,7 +159,10 @@ static __always_inline int nm_key_of(const struct sock *sk, struct nm_sock_key *
         return 0;
     __builtin_memset(k, 0, sizeof(*k));
     k->proto = (__u8)proto;
-    k->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+    /* inet_sport, not skc_num: inet_sock_set_state runs from
+     * inet_sk_state_store, after tcp_set_state(TCP_CLOSE) has released an
+     * automatically chosen port (skc_num = 0); inet_sport keeps it. */
+    k->local_port = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
     k->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
     if (family == NM_AF_INET) {
         nm_v4_mapped(k->local, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
@@ -233,8 +241,8 @@ int BPF_PROG(nm_on_state, struct sock *sk, int oldstate, int newstate)
     struct nm_sock_owner *who = bpf_map_lookup_elem(&nm_connecting, &id);
     if (!who)
         return 0;
-    /* ESTABLISHED, or CLOSE after a reset or timeout: the tuple is still
-     * set either way (the port is released after this event). */
+    /* ESTABLISHED, or CLOSE after a reset or timeout: the addresses and
+     * inet_sport are still set either way. */
     if (nm_key_of(sk, &k)) {
         o = *who;
         o.seen_ns = bpf_ktime_get_ns();

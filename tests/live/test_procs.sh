@@ -27,8 +27,9 @@
 #   procs/mapped        AF_INET6 sockets on ::ffff:198.18.0.2 match their
 #                       IPv4 flows (none wrong; all right with eBPF, at
 #                       least one without)
-#   procs/refused       curls to a closed port (SYN answered by RST, no
-#                       data ever sent) are attributed (none wrong; all
+#   procs/refused       curls (with --local-port) and Python clients (port
+#                       chosen by the kernel) refused by a closed port (SYN
+#                       answered by RST, no data ever sent) are attributed (none wrong; all
 #                       right with eBPF, which records the connect() caller;
 #                       the scanners may miss them, so without eBPF only the
 #                       counts are printed)
@@ -96,6 +97,17 @@ print(s.getsockname()[1])
 s.close()
 '
 
+# A refused connect from a port the kernel chose: getsockname() still
+# reports it (inet_sport outlives the refusal).
+REFUSED_CLIENT='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(("198.18.0.2", 9))
+except ConnectionRefusedError:
+    print(s.getsockname()[1])
+'
+
 # run_client KIND PROTO COMM PORT_FILE CMD...: runs one client to its end
 # and records its pid and the local port it reported.
 run_client() {
@@ -143,6 +155,7 @@ run_clients() {
         pid=$!
         wait "$pid"
         [ $? -eq 7 ] && echo "refused tcp $port $pid curl" >>"$EXPECT"
+        run_client refused tcp python3 "$T/r$i" python3 -c "$REFUSED_CLIENT"
     done
     wait "$long_pid"
     port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
