@@ -50,6 +50,10 @@
 #define PROCS_FULL_SCAN_US 1000000ull /* at most one full /proc scan this often */
 #define PROCS_IFADDR_US 1000000ull
 #define PROCS_ANSWER_US 500000ull    /* a query unanswered this long is a miss */
+/* An unanswered query asks the eBPF map again at most this often: each ask
+ * is up to six bpf(2) calls, and a flow nobody owns (a scan of closed
+ * ports) waits the whole PROCS_ANSWER_US, at up to 10000 cycles a second. */
+#define PROCS_BPF_RETRY_US 2000ull
 /* A socket known only by its local end (unconnected UDP) answers for flows
  * only this long after it was last seen open: its port may be reused. */
 #define PROCS_WILDCARD_FRESH_US 1000000ull
@@ -65,6 +69,7 @@ struct procs_pending {
     struct procs_query q;
     uint8_t local[2];           /* which of q.addr are local */
     uint64_t deadline_us;
+    uint64_t bpf_next_us;       /* when the eBPF map may be asked again */
 };
 
 struct procs_unresolved {
@@ -346,6 +351,7 @@ static void procs_take_query(struct procs *p, const struct procs_query *q, uint6
     pd->local[0] = l0;
     pd->local[1] = l1;
     pd->deadline_us = now + PROCS_ANSWER_US;
+    pd->bpf_next_us = now;
 }
 
 static void procs_drain_queries(struct procs *p, uint64_t now)
@@ -390,7 +396,7 @@ static const struct procs_entry *procs_match_bpf(struct procs *p, const struct p
  * The eBPF record first: it was written by the owner itself, while the
  * caches hold what a scan found, possibly about an earlier socket. */
 static const struct procs_entry *procs_match_side(struct procs *p, const struct procs_query *q,
-                                                  unsigned local)
+                                                  unsigned local, bool ask_bpf)
 {
     const struct nm_addr *la = &q->addr[local], *ra = &q->addr[local ^ 1];
     uint16_t lp = q->port[local], rp = q->port[local ^ 1];
@@ -398,7 +404,7 @@ static const struct procs_entry *procs_match_side(struct procs *p, const struct 
     struct procs_tuple t;
     struct procs_entry *e;
 
-    if (p->bpf && (owned = procs_match_bpf(p, q, local)))
+    if (ask_bpf && (owned = procs_match_bpf(p, q, local)))
         return owned;
     procs_tuple_make(&t, q->proto, la, lp, ra, rp);
     if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
@@ -433,11 +439,14 @@ static void procs_answer(struct procs *p, uint64_t now)
     for (unsigned i = 0; i < p->npending; i++) {
         struct procs_pending *pd = &p->pending[i];
         const struct procs_entry *e = NULL;
+        bool ask_bpf = p->bpf && now >= pd->bpf_next_us;
+        if (ask_bpf)
+            pd->bpf_next_us = now + PROCS_BPF_RETRY_US;
         /* The sender of the first packet first: on a flow between two local
          * sockets it is the initiator. */
         for (unsigned side = 0; side < 2 && !e; side++)
             if (pd->local[side])
-                e = procs_match_side(p, &pd->q, side);
+                e = procs_match_side(p, &pd->q, side, ask_bpf);
         if (e == &p->bpf_answer)
             atomic_fetch_add_explicit(&p->bpf_hits, 1, memory_order_relaxed);
         if (e || now >= pd->deadline_us)
