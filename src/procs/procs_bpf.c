@@ -3,8 +3,9 @@
  * time) with libbpf and reads its owner map; see procs_bpf.h.  Kernel
  * interfaces: bpf(2) (BPF_PROG_LOAD of BPF_PROG_TYPE_TRACING programs,
  * BPF_RAW_TRACEPOINT_OPEN, BPF_MAP_LOOKUP_ELEM), CO-RE against
- * /sys/kernel/btf/vmlinux, and the inode of /proc/self/ns/net, which is
- * the network namespace's ns.inum that the programs compare with.
+ * /sys/kernel/btf/vmlinux, the inode of /proc/self/ns/net (the programs
+ * compare it with each socket's namespace's ns.inum) and the device and
+ * inode of /proc/self/ns/pid (for bpf_get_ns_current_pid_tgid).
  */
 #include "procs/procs_bpf.h"
 
@@ -68,8 +69,12 @@ struct procs_bpf_owner {
 _Static_assert(sizeof(struct procs_bpf_key) == 40, "key layout shared with the BPF side");
 _Static_assert(sizeof(struct procs_bpf_owner) == 32, "value layout shared with the BPF side");
 
+/* nm_cfg of procs_owner.bpf.c. */
 struct procs_bpf_cfg {
+    uint64_t pidns_dev;
+    uint64_t pidns_ino;
     uint32_t netns_ino;
+    uint32_t pad;
 };
 
 #define PROCS_BPF_PROGS 4       /* procs_owner.bpf.c has 3 */
@@ -89,18 +94,21 @@ static int procs_bpf_quiet(enum libbpf_print_level level, const char *fmt, va_li
     return 0;
 }
 
-static int procs_bpf_set_netns(struct bpf_object *obj, char *err, size_t errlen)
+static int procs_bpf_set_namespaces(struct bpf_object *obj, char *err, size_t errlen)
 {
     struct bpf_map *rodata = bpf_object__find_map_by_name(obj, ".rodata");
-    struct stat st;
+    struct stat net, pid;
     size_t size = 0;
 
-    if (stat("/proc/self/ns/net", &st) != 0) {
-        snprintf(err, errlen, "cannot read /proc/self/ns/net: %s", strerror(errno));
+    if (stat("/proc/self/ns/net", &net) != 0 || stat("/proc/self/ns/pid", &pid) != 0) {
+        snprintf(err, errlen, "cannot read /proc/self/ns: %s", strerror(errno));
         return -1;
     }
     /* nm_cfg is the object's only read-only datum, so .rodata is exactly it. */
-    struct procs_bpf_cfg cfg = { .netns_ino = (uint32_t)st.st_ino };
+    struct procs_bpf_cfg cfg = {
+        .pidns_dev = (uint64_t)pid.st_dev, .pidns_ino = (uint64_t)pid.st_ino,
+        .netns_ino = (uint32_t)net.st_ino,
+    };
     if (!rodata || !bpf_map__initial_value(rodata, &size) || size != sizeof(cfg) ||
         bpf_map__set_initial_value(rodata, &cfg, sizeof(cfg)) != 0) {
         snprintf(err, errlen, "BPF object has no configuration block");
@@ -125,7 +133,7 @@ struct procs_bpf *procs_bpf_open(char *err, size_t errlen)
         snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
         goto fail;
     }
-    if (procs_bpf_set_netns(b->obj, err, errlen) != 0)
+    if (procs_bpf_set_namespaces(b->obj, err, errlen) != 0)
         goto fail;
     if ((e = bpf_object__load(b->obj)) != 0) {
         snprintf(err, errlen, "cannot load the BPF programs: %s", strerror(-e));

@@ -99,11 +99,17 @@ struct nm_sock_owner {
     char comm[16];
 };
 
-/* Userspace sets this before load (stat of /proc/self/ns/net): sockets of
- * other network namespaces are not the monitor's to attribute, and their
- * tuples could collide with this namespace's. 0 = no filter. */
+/* Userspace sets this before load.  netns_ino (stat of /proc/self/ns/net):
+ * sockets of other network namespaces are not the monitor's to attribute,
+ * and their tuples could collide with this namespace's.  pidns_dev and
+ * pidns_ino (stat of /proc/self/ns/pid): pids as the monitor's /proc
+ * numbers them, not the initial namespace's (netmoon in a container).
+ * Zeros: no filter, initial-namespace pids. */
 const volatile struct {
+    __u64 pidns_dev;
+    __u64 pidns_ino;
     __u32 netns_ino;
+    __u32 pad;
 } nm_cfg = { 0 };
 
 struct {
@@ -179,9 +185,17 @@ static __always_inline int nm_key_of(const struct sock *sk, struct nm_sock_key *
 static __always_inline int nm_owner_now(struct nm_sock_owner *o)
 {
     __u32 tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    struct bpf_pidns_info ns;
 
     if (tgid == 0)
         return 0;                         /* the idle task or an interrupt on it */
+    if (nm_cfg.pidns_ino != 0) {
+        /* Fails for a process outside the monitor's pid namespace: it has
+         * no pid the monitor could name. */
+        if (bpf_get_ns_current_pid_tgid(nm_cfg.pidns_dev, nm_cfg.pidns_ino, &ns, sizeof(ns)) != 0)
+            return 0;
+        tgid = ns.tgid;
+    }
     __builtin_memset(o, 0, sizeof(*o));
     o->tgid = tgid;
     o->seen_ns = bpf_ktime_get_ns();
