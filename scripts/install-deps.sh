@@ -7,6 +7,8 @@
 #   scripts/install-deps.sh --bench    also the peer tools for `make bench`
 set -euo pipefail
 
+# clang and libbpf-dev also build process attribution's eBPF programs
+# (src/procs/procs_owner.bpf.c, clang -target bpf; no llvm tools needed).
 build_pkgs=(build-essential pkg-config clang libpcap-dev libncurses-dev
             libndpi-dev libssl-dev libbpf-dev)
 test_pkgs=(tshark tcpdump tmux iproute2 iputils-ping nginx dnsmasq iperf3

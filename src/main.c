@@ -34,7 +34,7 @@ enum {
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
     OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
-    OPT_NO_PROCS,
+    OPT_NO_PROCS, OPT_NO_PROCS_BPF,
 };
 
 static const struct option main_long_options[] = {
@@ -51,6 +51,7 @@ static const struct option main_long_options[] = {
     { "duration", required_argument, NULL, OPT_DURATION },
     { "no-tui", no_argument, NULL, OPT_NO_TUI },
     { "no-procs", no_argument, NULL, OPT_NO_PROCS },
+    { "no-procs-bpf", no_argument, NULL, OPT_NO_PROCS_BPF },
     { "realtime", no_argument, NULL, OPT_REALTIME },
     { "ring-block", required_argument, NULL, OPT_RING_BLOCK },
     { "ring-timeout", required_argument, NULL, OPT_RING_TIMEOUT },
@@ -112,6 +113,8 @@ static void main_usage(FILE *out)
 "                      unlabelled and is counted (l7_no_slot)\n"
 "  --no-procs          live: do not look up the local process owning each\n"
 "                      flow's socket (always off for -r)\n"
+"  --no-procs-bpf      live: find socket owners with sock_diag and /proc only,\n"
+"                      without loading the eBPF owner programs\n"
 "\n"
 "Output:\n"
 "  (default)           on a terminal, a full-screen view of the connections\n"
@@ -301,6 +304,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_STREAMS: return main_streams_dir(cfg, optarg);
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_NO_PROCS: cfg->no_procs = true; return 0;
+    case OPT_NO_PROCS_BPF: cfg->no_procs_bpf = true; return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':
         if (!main_parse_number(optarg, 3600, &v) || v < 0.1)

@@ -37,6 +37,7 @@ struct nm_config {
     bool no_decap;
     const char *streams_dir;          /* --streams DIR: reassembled TCP payload files */
     bool no_procs;                    /* --no-procs (live only: -r never attributes) */
+    bool no_procs_bpf;                /* --no-procs-bpf: sock_diag and /proc only */
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
     uint32_t max_flows;               /* in all, shared by the workers */

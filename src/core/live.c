@@ -634,7 +634,7 @@ static int live_start_workers(struct live *lv, char *err, size_t errlen)
  * capture sockets. */
 static int live_open_procs(struct live *lv, char *err, size_t errlen)
 {
-    lv->procs = procs_create(lv->nworkers, err, errlen);
+    lv->procs = procs_create(lv->nworkers, !lv->cfg->no_procs_bpf, err, errlen);
     if (!lv->procs)
         return -1;
     for (unsigned i = 0; i < lv->nworkers; i++)

@@ -443,6 +443,8 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                      ",\"procs_queue_drops\":%" PRIu64 ",\"procs_cache_evictions\":%" PRIu64,
                      s->flows_attributed, s->flows_unattributed, s->procs_queue_drops,
                      s->procs_cache_evictions);
+        n = json_put(out, outlen, n, ",\"procs_source\":\"%s\",\"procs_bpf_hits\":%" PRIu64,
+                     s->procs_bpf ? "bpf" : "sock_diag", s->procs_bpf_hits);
     }
     n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";

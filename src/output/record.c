@@ -172,6 +172,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->flows_unattributed += from->flows_unattributed;
     into->procs_queue_drops += from->procs_queue_drops;
     into->procs_cache_evictions += from->procs_cache_evictions;
+    into->procs_bpf = into->procs_bpf || from->procs_bpf;
+    into->procs_bpf_hits += from->procs_bpf_hits;
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

@@ -207,6 +207,8 @@ struct nm_stats {
     uint64_t flows_unattributed;/* records of local flows whose owner was not found */
     uint64_t procs_queue_drops; /* new-flow notices or results a full ring refused */
     uint64_t procs_cache_evictions; /* unused attributions pushed out of a full cache */
+    bool procs_bpf;             /* the eBPF owner source is loaded (else sock_diag + /proc only) */
+    uint64_t procs_bpf_hits;    /* flows whose owner came from the eBPF source */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

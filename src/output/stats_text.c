@@ -83,5 +83,10 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
                 local ? 100.0 * (double)st->flows_unattributed / (double)local : 0.0);
         fprintf(out, "  attribution lost:  %" PRIu64 " queue drops, %" PRIu64
                      " cache evictions\n", st->procs_queue_drops, st->procs_cache_evictions);
+        if (st->procs_bpf)
+            fprintf(out, "  owner source:      bpf (%" PRIu64 " owners from eBPF), sock_diag + /proc\n",
+                    st->procs_bpf_hits);
+        else
+            fprintf(out, "  owner source:      sock_diag + /proc (eBPF not loaded)\n");
     }
 }

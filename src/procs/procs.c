@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procs/procs_bpf.h"
 #include "procs/procs_cache.h"
 #include "procs/procs_diag.h"
 #include "procs/procs_scan.h"
@@ -49,6 +50,10 @@
 #define PROCS_FULL_SCAN_US 1000000ull /* at most one full /proc scan this often */
 #define PROCS_IFADDR_US 1000000ull
 #define PROCS_ANSWER_US 500000ull    /* a query unanswered this long is a miss */
+/* An unanswered query asks the eBPF map again at most this often: each ask
+ * is up to six bpf(2) calls, and a flow nobody owns (a scan of closed
+ * ports) waits the whole PROCS_ANSWER_US, at up to 10000 cycles a second. */
+#define PROCS_BPF_RETRY_US 2000ull
 /* A socket known only by its local end (unconnected UDP) answers for flows
  * only this long after it was last seen open: its port may be reused. */
 #define PROCS_WILDCARD_FRESH_US 1000000ull
@@ -64,6 +69,7 @@ struct procs_pending {
     struct procs_query q;
     uint8_t local[2];           /* which of q.addr are local */
     uint64_t deadline_us;
+    uint64_t bpf_next_us;       /* when the eBPF map may be asked again */
 };
 
 struct procs_unresolved {
@@ -92,6 +98,8 @@ struct procs {
     _Atomic bool stop;
 
     /* Helper-owned. */
+    struct procs_bpf *bpf;          /* NULL: not loadable here */
+    struct procs_entry bpf_answer;  /* the last owner the BPF map gave */
     struct procs_diag diag;
     struct procs_scan scan;
     struct procs_cache *socks;
@@ -108,6 +116,7 @@ struct procs {
     bool redump;                    /* a socket was seen before its connect() */
     /* Read by the output thread for stats: relaxed, they publish nothing. */
     _Atomic uint64_t pending_drops;
+    _Atomic uint64_t bpf_hits;
 
     /* Output-thread-owned. */
     struct procs_cache *answers;
@@ -342,6 +351,7 @@ static void procs_take_query(struct procs *p, const struct procs_query *q, uint6
     pd->local[0] = l0;
     pd->local[1] = l1;
     pd->deadline_us = now + PROCS_ANSWER_US;
+    pd->bpf_next_us = now;
 }
 
 static void procs_drain_queries(struct procs *p, uint64_t now)
@@ -361,16 +371,41 @@ static bool procs_wildcard_fresh(const struct procs *p, const struct procs_entry
     return e->status == PROCS_ATTRIBUTED && p->now_us <= e->seen_us + PROCS_WILDCARD_FRESH_US;
 }
 
-/* The socket on side `local` of the query: connected, bound to the local
- * address, or bound to the wildcard address (unconnected UDP servers). */
-static const struct procs_entry *procs_match_side(struct procs *p, const struct procs_query *q,
-                                                  unsigned local)
+/* The owner the eBPF programs recorded for the socket on side `local`,
+ * looked up like procs_match_side's cache. */
+static const struct procs_entry *procs_match_bpf(struct procs *p, const struct procs_query *q,
+                                                 unsigned local)
 {
     const struct nm_addr *la = &q->addr[local], *ra = &q->addr[local ^ 1];
     uint16_t lp = q->port[local], rp = q->port[local ^ 1];
+    char comm[NM_OWNER_COMM_MAX];
+    int32_t pid;
+
+    if (!procs_bpf_find(p->bpf, q->proto, la, lp, ra, rp, 0, &pid, comm) &&
+        !procs_bpf_find(p->bpf, q->proto, la, lp, NULL, 0, PROCS_WILDCARD_FRESH_US, &pid, comm) &&
+        !procs_bpf_find(p->bpf, q->proto, NULL, lp, NULL, 0, PROCS_WILDCARD_FRESH_US, &pid, comm))
+        return NULL;
+    memset(&p->bpf_answer, 0, sizeof(p->bpf_answer));
+    /* The cmdline only while the process lives; comm came from the kernel. */
+    procs_set_owner(p, &p->bpf_answer, pid, comm);
+    return &p->bpf_answer;
+}
+
+/* The socket on side `local` of the query: connected, bound to the local
+ * address, or bound to the wildcard address (unconnected UDP servers).
+ * The eBPF record first: it was written by the owner itself, while the
+ * caches hold what a scan found, possibly about an earlier socket. */
+static const struct procs_entry *procs_match_side(struct procs *p, const struct procs_query *q,
+                                                  unsigned local, bool ask_bpf)
+{
+    const struct nm_addr *la = &q->addr[local], *ra = &q->addr[local ^ 1];
+    uint16_t lp = q->port[local], rp = q->port[local ^ 1];
+    const struct procs_entry *owned;
     struct procs_tuple t;
     struct procs_entry *e;
 
+    if (ask_bpf && (owned = procs_match_bpf(p, q, local)))
+        return owned;
     procs_tuple_make(&t, q->proto, la, lp, ra, rp);
     if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
         return e;
@@ -404,11 +439,16 @@ static void procs_answer(struct procs *p, uint64_t now)
     for (unsigned i = 0; i < p->npending; i++) {
         struct procs_pending *pd = &p->pending[i];
         const struct procs_entry *e = NULL;
+        bool ask_bpf = p->bpf && now >= pd->bpf_next_us;
+        if (ask_bpf)
+            pd->bpf_next_us = now + PROCS_BPF_RETRY_US;
         /* The sender of the first packet first: on a flow between two local
          * sockets it is the initiator. */
         for (unsigned side = 0; side < 2 && !e; side++)
             if (pd->local[side])
-                e = procs_match_side(p, &pd->q, side);
+                e = procs_match_side(p, &pd->q, side, ask_bpf);
+        if (e == &p->bpf_answer)
+            atomic_fetch_add_explicit(&p->bpf_hits, 1, memory_order_relaxed);
         if (e || now >= pd->deadline_us)
             procs_publish(p, pd, e);
         else
@@ -464,7 +504,7 @@ static void *procs_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-struct procs *procs_create(unsigned nworkers, char *err, size_t errlen)
+struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen)
 {
     struct procs *p = calloc(1, sizeof(*p));
 
@@ -476,6 +516,11 @@ struct procs *procs_create(unsigned nworkers, char *err, size_t errlen)
     p->nworkers = nworkers;
     if (procs_diag_open(&p->diag, err, errlen) != 0)
         goto fail;
+    /* Optional: without it (no privilege, no BTF, a kernel before 6.3)
+     * attribution works as before, only misses more short-lived clients;
+     * the stats say which source is in use. */
+    char bpf_err[256];
+    p->bpf = use_bpf ? procs_bpf_open(bpf_err, sizeof(bpf_err)) : NULL;
     p->queries = calloc(nworkers, sizeof(*p->queries));
     p->results = spsc_ring_create(PROCS_RESULT_RING, sizeof(struct procs_result));
     p->socks = procs_cache_create(PROCS_SOCK_CACHE);
@@ -525,6 +570,7 @@ void procs_destroy(struct procs *p)
         atomic_store_explicit(&p->stop, true, memory_order_release);
         pthread_join(p->thread, NULL);
     }
+    procs_bpf_close(p->bpf);
     procs_diag_close(&p->diag);
     procs_scan_fini(&p->scan);
     for (unsigned i = 0; p->queries && i < p->nworkers; i++)
@@ -586,4 +632,6 @@ void procs_add_stats(struct procs *p, struct nm_stats *st)
     st->flows_unattributed += p->unattributed;
     st->procs_queue_drops += drops;
     st->procs_cache_evictions += procs_cache_evictions(p->answers);
+    st->procs_bpf = st->procs_bpf || p->bpf;
+    st->procs_bpf_hits += atomic_load_explicit(&p->bpf_hits, memory_order_relaxed);
 }

@@ -23,6 +23,7 @@
 #ifndef NETMOON_PROCS_PROCS_H
 #define NETMOON_PROCS_PROCS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,9 +39,10 @@ struct procs_query {
 
 struct procs;
 
-/* Opens the sock_diag socket and allocates everything (call before -Z).
- * Returns NULL with a message in err. */
-struct procs *procs_create(unsigned nworkers, char *err, size_t errlen);
+/* Opens the sock_diag socket, loads the eBPF owner source when use_bpf and
+ * the kernel allows it (procs_bpf.h), and allocates everything (call before
+ * -Z).  Returns NULL with a message in err. */
+struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen);
 /* The ring worker i sends its queries into. */
 struct spsc_ring *procs_worker_ring(struct procs *p, unsigned worker);
 int procs_start(struct procs *p, char *err, size_t errlen);

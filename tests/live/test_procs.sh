@@ -3,28 +3,44 @@
 # namespace lab (tests/lab/lib.sh): netmoon captures on the client veth
 # inside the client namespace while the test starts short-lived curl and dig
 # processes, IPv6 curls, Python clients on an AF_INET6 socket connected to
-# the IPv4-mapped ::ffff:198.18.0.2, and one long rate-limited download.
+# the IPv4-mapped ::ffff:198.18.0.2, curls refused by a closed port, and one
+# long rate-limited download.  It runs twice: as netmoon starts by default
+# (with the eBPF owner source when the kernel lets it load, procs_source
+# "bpf" in the stats), and with --no-procs-bpf (sock_diag and /proc only).
 #
 # The oracle is what the test started: each client's pid ($! of `ip netns
 # exec`, which execs the client), its program name, and the local port the
 # client itself reported (curl -w %{local_port}, dig -b ADDR#PORT, Python's
 # getsockname()).  Nothing expected is taken from netmoon's output.
 #
-#   procs/short-lived   at least PROCS_MIN_PCT % (default 50) of the curl
-#                       and dig flows carry the right pid and process; the
-#                       share is printed against issue 10's 90 % goal, which
-#                       a loaded 2-CPU machine does not reliably reach
-#                       (70-97.5 % measured), so the gate is a regression
-#                       floor, not the goal
+#   procs/short-lived   at least PROCS_MIN_PCT % of the curl and dig flows
+#                       carry the right pid and process: by default 90 %
+#                       (issue 10's goal) when the stats say the eBPF source
+#                       was in use, 50 % when not (the scanners alone get
+#                       70-97.5 % on a loaded 2-CPU machine, so there the
+#                       gate is a regression floor); the share, the bar and
+#                       the source are printed
 #   procs/never-wrong   no client's flow names another process (a miss is
 #                       timing; a wrong owner would be a matching bug)
 #   procs/ipv6          curl -6 flows: matched (at least one right, none
 #                       wrong; the counts are printed)
 #   procs/mapped        AF_INET6 sockets on ::ffff:198.18.0.2 match their
-#                       IPv4 flows (at least one right, none wrong)
+#                       IPv4 flows (none wrong; all right with eBPF, at
+#                       least one without)
+#   procs/refused       curls (with --local-port) and Python clients (port
+#                       chosen by the kernel) refused by a closed port (SYN
+#                       answered by RST, no data ever sent) are attributed (none wrong; all
+#                       right with eBPF, which records the connect() caller;
+#                       the scanners may miss them, so without eBPF only the
+#                       counts are printed)
 #   procs/long          the long download is attributed
 #   procs/stats         the JSON stats record and --stats report the
-#                       attributed and unattributed counts
+#                       attributed and unattributed counts and the same
+#                       owner source (procs_source)
+#   procs/fallback      --no-procs-bpf: procs_source "sock_diag", and the
+#                       short-lived, never-wrong and mapped checks above
+#                       with the scanners' 50 % floor (PROCS_N_FALLBACK
+#                       rounds, default 10)
 #   procs/no-procs      --no-procs: no pid/process fields, no attribution stats
 #   procs/offline       -r: no pid/process fields
 set -u
@@ -33,13 +49,13 @@ root=$PWD
 NETMOON=${NETMOON:-$root/netmoon}
 case $NETMOON in /*) ;; *) NETMOON=$root/$NETMOON ;; esac
 N_SHORT=${PROCS_N_SHORT:-20}
+N_FALLBACK=${PROCS_N_FALLBACK:-10}
 N_SMALL=5
-MIN_PCT=${PROCS_MIN_PCT:-50}
 
 pass() { echo "PASS procs/$1"; }
 fail() { echo "FAIL procs/$1: $2"; }
 skip() { echo "SKIP procs/$1: $2"; }
-ALL=(short-lived never-wrong ipv6 mapped long stats no-procs offline)
+ALL=(short-lived never-wrong ipv6 mapped refused long stats fallback no-procs offline)
 skip_all() { local c; for c in "${ALL[@]}"; do skip "$c" "$1"; done; exit 0; }
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, packet sockets)"
@@ -59,8 +75,6 @@ T=$LAB_TMP
 # PROCS_KEEP=DIR keeps the JSON, logs and expectations for debugging.
 keep() { [ -n "${PROCS_KEEP:-}" ] && mkdir -p "$PROCS_KEEP" && cp -r "$T"/. "$PROCS_KEEP"/; lab_down; }
 trap keep EXIT
-EXPECT=$T/expect.tsv
-: >"$EXPECT"
 
 # start_netmoon NAME ARGS...: netmoon in the client namespace, ready when it
 # says it is capturing.
@@ -83,6 +97,17 @@ print(s.getsockname()[1])
 s.close()
 '
 
+# A refused connect from a port the kernel chose: getsockname() still
+# reports it (inet_sport outlives the refusal).
+REFUSED_CLIENT='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(("198.18.0.2", 9))
+except ConnectionRefusedError:
+    print(s.getsockname()[1])
+'
+
 # run_client KIND PROTO COMM PORT_FILE CMD...: runs one client to its end
 # and records its pid and the local port it reported.
 run_client() {
@@ -96,15 +121,18 @@ run_client() {
     return 0
 }
 
-# ---- the main run ------------------------------------------------------------
-if ! start_netmoon main --json="$T/flows.jsonl" --stats; then
-    for c in short-lived never-wrong ipv6 mapped long stats; do fail "$c" "netmoon did not start: $(head -c 300 "$T/main.err")"; done
-else
+# run_clients NAME ROUNDS: while netmoon runs, ROUNDS short curls and digs,
+# N_SMALL of each other kind, and the long download; expectations in
+# $T/NAME.expect, netmoon's verdicts in $T/NAME.check.
+run_clients() {
+    local name=$1 rounds=$2 i port pid long_pid
+    EXPECT=$T/$name.expect
+    : >"$EXPECT"
     # The long download: about 10 s at 300 kB/s.
     ip netns exec "$LAB_NS_CLI" curl -s -o /dev/null --limit-rate 300k \
-        -w '%{local_port}\n' "http://$LAB_SRV4/bulk.bin" >"$T/long.port" 2>/dev/null &
+        -w '%{local_port}\n' "http://$LAB_SRV4/bulk.bin" >"$T/$name.long.port" 2>/dev/null &
     long_pid=$!
-    for i in $(seq 1 "$N_SHORT"); do
+    for i in $(seq 1 "$rounds"); do
         run_client curl tcp curl "$T/c$i" curl -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://$LAB_SRV4/"
         port=$((42000 + i))
@@ -118,18 +146,30 @@ else
         run_client curl6 tcp curl "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://[$LAB_SRV6]/"
         run_client mapped tcp python3 "$T/m$i" python3 -c "$MAPPED_CLIENT"
+        # Nothing listens on the server's port 9: connect() is refused.
+        # curl cannot report a port it never connected from, so it is
+        # given one; exit status 7 is "failed to connect".
+        port=$((43000 + i))
+        ip netns exec "$LAB_NS_CLI" curl -s -o /dev/null --max-time 5 --local-port "$port" \
+            "http://$LAB_SRV4:9/" >/dev/null 2>&1 &
+        pid=$!
+        wait "$pid"
+        [ $? -eq 7 ] && echo "refused tcp $port $pid curl" >>"$EXPECT"
+        run_client refused tcp python3 "$T/r$i" python3 -c "$REFUSED_CLIENT"
     done
     wait "$long_pid"
-    port=$(tr -dc '0-9\n' <"$T/long.port" | head -n1)
+    port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
     [ -n "$port" ] && echo "long tcp $port $long_pid curl" >>"$EXPECT"
     # The helper answers within half a second of a flow's first packet.
     sleep 1
     lab_stop_pid "$NM_PID"
+    python3 "$root/tests/live/procs_check.py" "$T/$name.jsonl" "$EXPECT" >"$T/$name.check" 2>&1
+    sed 's/^/  /' "$T/$name.check"
+}
 
-    python3 "$root/tests/live/procs_check.py" "$T/flows.jsonl" "$EXPECT" >"$T/check.txt" 2>&1
-    cat "$T/check.txt" | sed 's/^/  /'
-    share() {   # share KIND...: "right total wrong" summed over kinds
-        python3 - "$T/check.txt" "$@" <<'PY'
+# share NAME KIND...: "right total wrong" summed over kinds.
+share() {
+    python3 - "$T/$1.check" "${@:2}" <<'PY'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 r = t = w = 0
@@ -139,35 +179,81 @@ for l in lines:
         r += int(m.group(2)); t += int(m.group(3)); w += int(m.group(4))
 print(r, t, w)
 PY
-    }
-    at_least_pct() { [ "$2" -gt 0 ] && [ $(( $1 * 100 )) -ge $(( $2 * $3 )) ]; }
-    read -r r t w < <(share curl dig)
-    if at_least_pct "$r" "$t" "$MIN_PCT"; then pass short-lived
-    else fail short-lived "$r of $t right, below the $MIN_PCT % floor"; fi
+}
+at_least_pct() { [ "$2" -gt 0 ] && [ $(( $1 * 100 )) -ge $(( $2 * $3 )) ]; }
+stats_field() {  # stats_field NAME FIELD: from the last JSON stats record
+    grep '"type":"stats"' "$T/$1.jsonl" | tail -n1 |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], -1))' "$2"
+}
+
+# check_short NAME LABEL FLOOR: the short-lived and never-wrong checks.
+check_short() {
+    local name=$1 label=$2 floor=$3 r t w goal
+    read -r r t w < <(share "$name" curl dig)
+    if at_least_pct "$r" "$t" "$floor"; then pass "$label"
+    else fail "$label" "$r of $t right, below the $floor % floor"; fi
     goal=$(at_least_pct "$r" "$t" 90 && echo "reaches" || echo "misses")
-    echo "  short-lived attribution: $r of $t right ($goal issue 10's 90 % goal)"
-    read -r r t w < <(share curl dig curl6 mapped long)
-    if [ "$t" -gt 0 ] && [ "$w" -eq 0 ]; then pass never-wrong; else fail never-wrong "$w of $t wrong"; fi
-    read -r r t w < <(share curl6)
+    echo "  short-lived attribution ($name, source $(stats_field "$name" procs_source)):" \
+        "$r of $t right, floor $floor % ($goal issue 10's 90 % goal)"
+    read -r r t w < <(share "$name" curl dig curl6 mapped refused long)
+    if [ "$t" -gt 0 ] && [ "$w" -eq 0 ]; then pass never-wrong; else fail never-wrong "$w of $t wrong ($name)"; fi
+}
+
+# ---- the main run: the eBPF source when it loads -----------------------------
+if ! start_netmoon main --json="$T/main.jsonl" --stats; then
+    for c in short-lived never-wrong ipv6 mapped refused long stats; do fail "$c" "netmoon did not start: $(head -c 300 "$T/main.err")"; done
+else
+    run_clients main "$N_SHORT"
+    source=$(stats_field main procs_source)
+    with_bpf=false
+    [ "$source" = bpf ] && with_bpf=true
+    $with_bpf && min=90 || min=50
+    check_short main short-lived "${PROCS_MIN_PCT:-$min}"
+    read -r r t w < <(share main curl6)
     if [ "$r" -ge 1 ] && [ "$w" -eq 0 ]; then pass ipv6; else fail ipv6 "$r of $t right, $w wrong"; fi
-    read -r r t w < <(share mapped)
-    if [ "$r" -ge 1 ] && [ "$w" -eq 0 ]; then pass mapped; else fail mapped "$r of $t right, $w wrong"; fi
-    read -r r t w < <(share long)
+    read -r r t w < <(share main mapped)
+    $with_bpf && want=$t || want=1
+    if [ "$r" -ge "$want" ] && [ "$t" -ge 1 ] && [ "$w" -eq 0 ]; then pass mapped
+    else fail mapped "$r of $t right (want $want), $w wrong"; fi
+    read -r r t w < <(share main refused)
+    if ! $with_bpf && [ "$w" -eq 0 ]; then skip refused "$r of $t right without the eBPF source (not gated)"
+    elif [ "$t" -ge 1 ] && [ "$r" -eq "$t" ]; then pass refused
+    else fail refused "$r of $t right, $w wrong"; fi
+    read -r r t w < <(share main long)
     if [ "$t" -eq 1 ] && [ "$r" -eq 1 ]; then pass long; else fail long "$r of $t right"; fi
 
     # Stats: the final JSON stats record counts at least the flows the check
-    # found right as attributed, and --stats says the same numbers.
-    read -r r t w < <(share curl dig curl6 mapped long)
-    stats=$(grep '"type":"stats"' "$T/flows.jsonl" | tail -n1)
-    attributed=$(printf '%s' "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("flows_attributed", -1))')
-    unattributed=$(printf '%s' "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("flows_unattributed", -1))')
+    # found right as attributed, and --stats says the same numbers and source.
+    read -r r t w < <(share main curl dig curl6 mapped refused long)
+    attributed=$(stats_field main flows_attributed)
+    unattributed=$(stats_field main flows_unattributed)
+    hits=$(stats_field main procs_bpf_hits)
+    if $with_bpf; then src_line="owner source: *bpf ($hits owners from eBPF)"
+    else src_line="owner source: *sock_diag + /proc"; fi
     if [ "$attributed" -ge "$r" ] && [ "$unattributed" -ge 0 ] &&
-       grep -q "process owners: *$attributed local flows attributed, $unattributed unattributed" "$T/main.err"; then
+       grep -q "process owners: *$attributed local flows attributed, $unattributed unattributed" "$T/main.err" &&
+       grep -q "$src_line" "$T/main.err"; then
         pass stats
     else
-        fail stats "flows_attributed $attributed (want >= $r), flows_unattributed $unattributed; --stats: $(grep 'process owners' "$T/main.err")"
+        fail stats "flows_attributed $attributed (want >= $r), flows_unattributed $unattributed, source $source; --stats: $(grep 'process owners\|owner source' "$T/main.err")"
     fi
-    echo "  stats: flows_attributed $attributed, flows_unattributed $unattributed"
+    echo "  stats: flows_attributed $attributed, flows_unattributed $unattributed, procs_source $source, procs_bpf_hits $hits"
+fi
+
+# ---- --no-procs-bpf: the scanners alone ---------------------------------------
+if ! start_netmoon fallback --json="$T/fallback.jsonl" --no-procs-bpf; then
+    fail fallback "netmoon --no-procs-bpf did not start: $(head -c 300 "$T/fallback.err")"
+else
+    run_clients fallback "$N_FALLBACK"
+    source=$(stats_field fallback procs_source)
+    read -r r t w < <(share fallback curl dig mapped)
+    m=$(share fallback mapped)
+    if [ "$source" != sock_diag ]; then fail fallback "procs_source is '$source', not sock_diag"
+    elif ! at_least_pct "$r" "$t" "${PROCS_MIN_PCT:-50}" || [ "$w" -ne 0 ] || [ "${m%% *}" -lt 1 ]; then
+        fail fallback "curl, dig and mapped: $r of $t right, $w wrong (mapped right, of, wrong: $m)"
+    else pass fallback; fi
+    read -r r t w < <(share fallback curl dig)
+    echo "  short-lived attribution (fallback, source $source): $r of $t right"
 fi
 
 # ---- --no-procs ------------------------------------------------------------------
