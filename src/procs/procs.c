@@ -313,14 +313,26 @@ static unsigned procs_resolve_unresolved(struct procs *p)
  * /proc scan finds them, at most once a second. */
 static void procs_learn_sockets(struct procs *p, uint64_t now)
 {
-    (void)procs_scan_young(&p->scan, now);
-    procs_retry_young_sockets(p);
-    if (now >= p->next_newpids) {
-        (void)procs_scan_new(&p->scan, now);
-        p->next_newpids = now + PROCS_NEWPID_US;
+    if (p->bpf) {
+        /* The eBPF source names a socket's owner when it connects, sends
+         * or receives, however short its life: the young-process watch
+         * (a /proc walk every millisecond, most of an idle netmoon's CPU)
+         * is not needed.  What it cannot see is a socket idle since before
+         * netmoon started, whose flow shows only kernel-made segments
+         * (keep-alives, retransmissions): dumps and scans stay for those,
+         * and only while such a query waits. */
+        if (p->npending == 0 || now < p->next_dump)
+            return;
+    } else {
+        (void)procs_scan_young(&p->scan, now);
+        procs_retry_young_sockets(p);
+        if (now >= p->next_newpids) {
+            (void)procs_scan_new(&p->scan, now);
+            p->next_newpids = now + PROCS_NEWPID_US;
+        }
+        if (!p->redump && now < p->next_dump)
+            return;
     }
-    if (!p->redump && now < p->next_dump)
-        return;
     p->next_dump = now + PROCS_DUMP_US;
     p->redump = false;
     p->nunresolved = 0;
@@ -476,7 +488,10 @@ static void *procs_main(void *arg)
 {
     struct procs *p = arg;
 
-    procs_raise_priority();
+    /* Only the /proc race needs the priority: eBPF records owners as
+     * their sockets act, and answers may wait a cycle. */
+    if (!p->bpf)
+        procs_raise_priority();
     /* Pids already running are not young: one full scan takes them in. */
     procs_scan_full(&p->scan, procs_mono_us());
     p->next_full_scan = procs_mono_us() + PROCS_FULL_SCAN_US;
@@ -491,7 +506,7 @@ static void *procs_main(void *arg)
         procs_learn_sockets(p, start);
         procs_drain_queries(p, start);
         procs_answer(p, procs_mono_us());
-        bool young = procs_scan_young_count(&p->scan, start) > 0;
+        bool young = !p->bpf && procs_scan_young_count(&p->scan, start) > 0;
         uint64_t spent = procs_mono_us() - start;
         uint64_t pause = spent * (young ? PROCS_YOUNG_SHARE : PROCS_WORK_SHARE);
         uint64_t least = young ? PROCS_YOUNG_POLL_US : PROCS_IDLE_POLL_US;
