@@ -1,15 +1,18 @@
 /*
- * offline_pipeline.c: the -r path on three threads.
+ * offline_pipeline.c: the -r path on two threads.
  *
- *   reader thread   read a frame, filter, decode, build the flow key and hash
- *        | ring of decoded packets (SPSC)
- *   flow thread     account in the flow table, TCP analysis, expiry
- *        | ring of flow records (SPSC)
- *   calling thread  the outputs (JSON formatting and writing)
+ *   calling thread  read a frame, filter, decode, build the flow key and hash
+ *        | ring of decoded packets (SPSC)              ^
+ *   flow thread     account in the flow table, TCP   |  ring of flow
+ *                   analysis, expiry                  |  records (SPSC)
+ *   calling thread  the outputs (JSON formatting and writing), between
+ *                   bursts of reading and while the packet ring is full
  *
  * Decoding and flow accounting cost about the same per packet, so on two
  * or more CPUs the stages overlap, as Suricata's "autofp" runmode splits
- * packet acquisition from flow work.  The flow thread still sees every
+ * packet acquisition from flow work.  The outputs share the reading
+ * thread, the lighter of the two: as a third thread they competed with
+ * both for two CPUs and woke thousands of times a second.  The flow thread still sees every
  * frame in file order (non-IP frames as a time tick), so its clock, and so
  * every record, is exactly that of the single-threaded path; only the
  * moment a record is written changes.
@@ -48,12 +51,13 @@ struct pipe_msg {
 };
 
 struct pipeline {
-    struct worker w;                 /* decode: reader thread; flows: flow thread */
+    struct worker w;                 /* decode: calling thread; flows: flow thread */
     struct pcap_file *f;
     struct offline_filters filters;
+    struct output_set *outs;
     struct spsc_ring *packets, *records;
-    pthread_t reader, flower;
-    bool reader_started, flower_started;
+    pthread_t flower;
+    bool flower_started;
     uint64_t waits;                  /* reader found the packet ring full */
     /* Reader results, complete before it enqueues PIPE_END. */
     int rc;
@@ -63,9 +67,12 @@ struct pipeline {
     _Atomic bool done;
     struct pipe_msg batch[PIPE_BURST];   /* reader side */
     unsigned batch_n;
+    unsigned ticks;                      /* bursts since the last output_set_tick */
     uint64_t flow_waits;                 /* flow thread found the record ring full */
     struct flow_record out_batch[PIPE_BURST]; /* calling thread side */
 };
+
+#define PIPE_TICK_BURSTS 256u   /* output_set_tick (SIGHUP reopen) every 8192 frames */
 
 static void pipe_pause(void)
 {
@@ -73,29 +80,63 @@ static void pipe_pause(void)
     nanosleep(&pause, NULL);
 }
 
-/* Enqueues all n items, waiting for room: nothing is dropped offline. */
-static void pipe_push(struct spsc_ring *r, const void *items, uint32_t n, size_t size,
-                      uint64_t *waits)
-{
-    const uint8_t *p = items;
+/* A thread whose ring is empty (or full) spins a few microseconds before it
+ * sleeps: the other side usually catches up within that, and a sleep costs
+ * two context switches and, on a busy machine, far more than 50 µs. */
+#define PIPE_SPINS 512u
 
-    while (n) {
-        uint32_t put = spsc_ring_enqueue_burst(r, p, n);
-        p += (size_t)put * size;
-        n -= put;
-        if (n) {
-            (*waits)++;
-            pipe_pause();
-        }
+static void pipe_wait(unsigned *idle)
+{
+    if (*idle < PIPE_SPINS) {
+        (*idle)++;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        return;
     }
+    pipe_pause();
 }
 
-/* ---- reader thread ------------------------------------------------------------ */
+/* Moves every record the flow thread has finished to the outputs.
+ * Calling thread only. */
+static uint32_t pipe_drain_records(struct pipeline *pl)
+{
+    uint32_t got, moved = 0;
 
+    while ((got = spsc_ring_dequeue_burst(pl->records, pl->out_batch, PIPE_BURST)) > 0) {
+        for (uint32_t i = 0; i < got; i++)
+            output_set_flow(pl->outs, &pl->out_batch[i]);
+        moved += got;
+    }
+    return moved;
+}
+
+/* ---- calling thread: reading, and the outputs in between ------------------------ */
+
+/* Enqueues the burst, waiting for room: nothing is dropped offline.  While
+ * the packet ring is full the records are drained: the flow thread may be
+ * waiting for room in theirs. */
 static void reader_flush(struct pipeline *pl)
 {
-    pipe_push(pl->packets, pl->batch, pl->batch_n, sizeof(pl->batch[0]), &pl->waits);
+    const struct pipe_msg *p = pl->batch;
+    uint32_t n = pl->batch_n;
+    unsigned idle = 0;
+
+    while (n) {
+        uint32_t put = spsc_ring_enqueue_burst(pl->packets, p, n);
+        p += put;
+        n -= put;
+        if (n && pipe_drain_records(pl) == 0) {
+            pl->waits++;
+            pipe_wait(&idle);
+        }
+    }
     pl->batch_n = 0;
+    (void)pipe_drain_records(pl);
+    if (++pl->ticks == PIPE_TICK_BURSTS) {
+        pl->ticks = 0;
+        output_set_tick(pl->outs);
+    }
 }
 
 static struct pipe_msg *reader_slot(struct pipeline *pl)
@@ -143,18 +184,26 @@ static enum flow_end_reason reader_read_all(struct pipeline *pl)
     }
 }
 
-static void *reader_main(void *arg)
+/* Sends the end (why reading stopped) and writes records until the flow
+ * thread has flushed its table. */
+static void reader_finish(struct pipeline *pl, enum flow_end_reason why)
 {
-    struct pipeline *pl = arg;
-    enum flow_end_reason why = reader_read_all(pl);
     struct pipe_msg *end = reader_slot(pl);
 
     end->kind = PIPE_END;
     end->side = (uint8_t)why;
-    /* The ring's release store publishes rc, error and the counters above
-     * along with PIPE_END. */
     reader_flush(pl);
-    return NULL;
+    for (;;) {
+        /* Acquire, pairs with the release in flower_main: read before the
+         * drain, so the drain after it sees every record. */
+        bool done = atomic_load_explicit(&pl->done, memory_order_acquire);
+        uint32_t moved = pipe_drain_records(pl);
+        if (done)
+            return;
+        output_set_tick(pl->outs);
+        if (!moved)
+            pipe_pause();
+    }
 }
 
 /* ---- flow thread ---------------------------------------------------------------- */
@@ -163,7 +212,12 @@ static void flower_emit(void *user, const struct flow_record *rec)
 {
     struct pipeline *pl = user;
 
-    pipe_push(pl->records, rec, 1, sizeof(*rec), &pl->flow_waits);
+    /* Waits for room: the calling thread drains records even while it
+     * waits for room in the packet ring, so this always ends. */
+    while (!spsc_ring_enqueue(pl->records, rec)) {
+        pl->flow_waits++;
+        pipe_pause();
+    }
 }
 
 static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m)
@@ -185,13 +239,16 @@ static void *flower_main(void *arg)
 {
     struct pipeline *pl = arg;
     bool more = true;
+    unsigned idle = 0;
 
     while (more) {
         void *first;
         uint32_t got = spsc_ring_peek(pl->packets, &first, PIPE_BURST);
         const struct pipe_msg *batch = first;
         if (!got)
-            pipe_pause();
+            pipe_wait(&idle);
+        else
+            idle = 0;
         /* The batch's messages (written on the reader's CPU), index slots
          * and then flows load in parallel instead of one miss after
          * another; the packets are read in place in the ring. */
@@ -213,28 +270,6 @@ static void *flower_main(void *arg)
      * acquires done, does its last drain. */
     atomic_store_explicit(&pl->done, true, memory_order_release);
     return NULL;
-}
-
-/* ---- calling thread: outputs ------------------------------------------------------ */
-
-static void pipeline_output_loop(struct pipeline *pl, struct output_set *outs)
-{
-    for (;;) {
-        /* Acquire, pairs with the release in flower_main: read before the
-         * drain, so the drain after it sees every record. */
-        bool done = atomic_load_explicit(&pl->done, memory_order_acquire);
-        uint32_t got, moved = 0;
-        while ((got = spsc_ring_dequeue_burst(pl->records, pl->out_batch, PIPE_BURST)) > 0) {
-            for (uint32_t i = 0; i < got; i++)
-                output_set_flow(outs, &pl->out_batch[i]);
-            moved += got;
-        }
-        if (done)
-            return;
-        output_set_tick(outs);
-        if (!moved)
-            pipe_pause();
-    }
 }
 
 static int pipeline_collect(struct pipeline *pl, struct nm_stats *stats)
@@ -270,30 +305,8 @@ static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
     return NM_EXIT_OK;
 }
 
-static int pipeline_start(struct pipeline *pl)
-{
-    if (pthread_create(&pl->flower, NULL, flower_main, pl) != 0) {
-        /* Nothing will ever be written: let the output loop return. */
-        atomic_store_explicit(&pl->done, true, memory_order_release);
-        return -1;
-    }
-    pl->flower_started = true;
-    if (pthread_create(&pl->reader, NULL, reader_main, pl) != 0) {
-        /* The flow thread waits for a PIPE_END that no reader will send. */
-        struct pipe_msg *end = reader_slot(pl);
-        end->kind = PIPE_END;
-        end->side = FLOW_END_SHUTDOWN;
-        reader_flush(pl);
-        return -1;
-    }
-    pl->reader_started = true;
-    return 0;
-}
-
 static void pipeline_close(struct pipeline *pl)
 {
-    if (pl->reader_started)
-        pthread_join(pl->reader, NULL);
     if (pl->flower_started)
         pthread_join(pl->flower, NULL);
     if (pl->w.flows)
@@ -315,18 +328,17 @@ int offline_pipeline_run(const struct nm_config *cfg, struct output_set *outs,
         fprintf(stderr, "netmoon: out of memory\n");
         return rc;
     }
+    pl->outs = outs;
     if ((rc = pipeline_open(pl, cfg)) != NM_EXIT_OK)
         goto out;
-    if (pipeline_start(pl) != 0) {
-        fprintf(stderr, "netmoon: cannot start the pipeline threads (try -T 1)\n");
-        pipeline_output_loop(pl, outs);
+    if (pthread_create(&pl->flower, NULL, flower_main, pl) != 0) {
+        fprintf(stderr, "netmoon: cannot start the pipeline's flow thread (try -T 1)\n");
         rc = NM_EXIT_FAILURE;
         goto out;
     }
+    pl->flower_started = true;
     *ran = true;
-    pipeline_output_loop(pl, outs);
-    pthread_join(pl->reader, NULL);
-    pl->reader_started = false;
+    reader_finish(pl, reader_read_all(pl));
     rc = pipeline_collect(pl, stats);
     output_set_flush(outs);
 out:
