@@ -127,17 +127,17 @@ struct pcap_file {
 
 /* ---- byte order ---------------------------------------------------------- */
 
-static uint32_t rd32le(const uint8_t *p)
+static inline uint32_t rd32le(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint32_t rd32be(const uint8_t *p)
+static inline uint32_t rd32be(const uint8_t *p)
 {
     return (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
 }
 
-static uint32_t rd32(const struct pcap_file *f, const uint8_t *p)
+static inline uint32_t rd32(const struct pcap_file *f, const uint8_t *p)
 {
     return f->big_endian ? rd32be(p) : rd32le(p);
 }
@@ -245,7 +245,7 @@ static void stream_fill(struct pcap_input *in, size_t want)
 
 /* Makes up to want bytes available at the read position and returns how
  * many are: fewer only at the end of the input or after a read error. */
-static size_t input_peek(struct pcap_input *in, size_t want, const uint8_t **p)
+static inline size_t input_peek(struct pcap_input *in, size_t want, const uint8_t **p)
 {
     size_t have;
     if (in->map) {
@@ -282,7 +282,7 @@ static void input_release_behind(struct pcap_input *in)
     in->map_released = upto;
 }
 
-static void input_consume(struct pcap_input *in, size_t n)
+static inline void input_consume(struct pcap_input *in, size_t n)
 {
     if (in->map) {
         in->map_pos += n;
