@@ -78,11 +78,12 @@ static size_t record_format_hex16(uint16_t v, char *out)
     return n;
 }
 
-/* RFC 5952 text without inet_ntop, which formats each group through
- * sprintf (the largest share of formatting an IPv6 record).  Like glibc's
- * inet_ntop it writes the last 32 bits as a dotted quad after exactly six
- * zero groups (::a.b.c.d) or five and ffff (::ffff:a.b.c.d, RFC 5952 §5);
- * tests/unit/test_json_format.c compares the two. */
+/* The text glibc's inet_ntop writes, without inet_ntop, which formats each
+ * group through sprintf (the largest share of formatting an IPv6 record):
+ * RFC 5952's compression and lowercase hex, and like glibc the last 32 bits
+ * as a dotted quad after exactly six zero groups (::a.b.c.d, also for ::1:2,
+ * which RFC 5952 §5 would not) or five and ffff (::ffff:a.b.c.d); records
+ * keep the text they had.  tests/unit/test_json_format.c compares the two. */
 static size_t record_format_v6(const uint8_t *b, char *out)
 {
     uint16_t w[8];

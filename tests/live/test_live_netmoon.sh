@@ -625,21 +625,27 @@ phase_drops() {
 # ---- a replay at full rate: nothing lost between the ring and netmoon --------
 
 phase_replay() {
-    local gen=$root/build/rel/bench/gen_workload ring_bad
+    local gen=$root/build/rel/bench/gen_workload ring_bad sent
     [ -x "$gen" ] || { fail replay "no $gen (make tests)"; return; }
-    "$gen" -o "$T/replay.pcap" -f 38462 -p 13 -s 256 -c 1000 >/dev/null \
-        || { fail replay "the workload generator failed"; return; }
+    sent=$("$gen" -o "$T/replay.pcap" -f 38462 -p 13 -s 256 -c 1000 | sed -n 's/^packets=\([0-9]*\) .*/\1/p') \
+        && [ -n "$sent" ] || { fail replay "the workload generator failed"; return; }
     nm_start replay -i "$DEV" -T 2 --no-l7 --no-procs --json="$T/replay.json" --stats
     nm_ready replay || { nm_wait replay 1; fail replay "netmoon did not start: $(head -c 300 "$T/replay.err")"; return; }
     # From the server end: the client veth receives every frame (their MACs
     # are not its own, so its IP stack drops them after the capture hook).
+    local replayed=yes
     lab_srv timeout 120 tcpreplay --topspeed -q -i "$LAB_SRV_DEV" "$T/replay.pcap" >"$T/replay.tcpreplay" 2>&1 \
-        || lab_log "tcpreplay failed: $(head -c 300 "$T/replay.tcpreplay")"
+        || replayed=no
     sleep 1
     kill -INT "${NM_PID[replay]}"
     nm_wait replay 60
-    local why
+    local why kp
     if why=$(rc_problem replay); then fail replay-exit "$why"; else pass replay-exit; fi
+    # An empty replay would pass the checks below: the kernel must have
+    # handed netmoon at least every replayed frame.
+    kp=$("${CHECK[@]}" stat "$T/replay.json" kernel_packets)
+    if [ "$replayed" = yes ] && [ -n "$kp" ] && [ "$kp" -ge "$sent" ]; then pass replay-offered
+    else fail replay-offered "tcpreplay ok: $replayed, kernel_packets '$kp' ($sent replayed): $(head -c 300 "$T/replay.tcpreplay")"; fi
     "${CHECK[@]}" drained live/replay-drained "$T/replay.json"
     ring_bad=$("${CHECK[@]}" stat "$T/replay.json" ring_malformed)
     if [ "$ring_bad" = 0 ]; then pass replay-ring-malformed
