@@ -1,10 +1,11 @@
 /*
  * offline_pipeline.c: the -r path on two threads.
  *
- *   calling thread  read a frame, filter, decode, build the flow key and hash
+ *   calling thread  read a frame, filter, decode
  *        | ring of decoded packets (SPSC)              ^
- *   flow thread     account in the flow table, TCP   |  ring of flow
- *                   analysis, expiry                  |  records (SPSC)
+ *   flow thread     flow key and hash, account in    |  ring of flow
+ *                   the flow table, TCP analysis,     |  records (SPSC)
+ *                   expiry
  *   calling thread  the outputs (JSON formatting and writing), between
  *                   bursts of reading and while the packet ring is full
  *
@@ -44,9 +45,7 @@ enum pipe_msg_kind { PIPE_PACKET, PIPE_TICK, PIPE_END };
  * carries why reading stopped in side. */
 struct pipe_msg {
     uint8_t kind;
-    uint8_t side;
-    uint64_t hash;
-    struct flow_key key;
+    uint8_t side;                    /* PIPE_END: why reading stopped */
     struct nm_packet pkt;
 };
 
@@ -149,12 +148,9 @@ static struct pipe_msg *reader_slot(struct pipeline *pl)
 static void reader_frame(struct pipeline *pl, const struct nm_frame *frame)
 {
     struct pipe_msg *m = reader_slot(pl);
-    unsigned side;
 
     if (decode_packet(&pl->w.decode, frame, &m->pkt)) {
         m->kind = PIPE_PACKET;
-        m->hash = flow_table_key(pl->w.flows, &m->pkt, &m->key, &side);
-        m->side = (uint8_t)side;
     } else {
         m->kind = PIPE_TICK;
         m->pkt.ts_us = frame->ts_us;
@@ -220,11 +216,21 @@ static void flower_emit(void *user, const struct flow_record *rec)
     }
 }
 
-static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m)
+/* A burst's keys, built by the flow thread: the reading thread also runs
+ * the outputs, so the key work is on this side, and the messages are
+ * three cache lines instead of four. */
+struct flower_keys {
+    struct flow_key key[PIPE_BURST];
+    uint64_t hash[PIPE_BURST];
+    unsigned side[PIPE_BURST];
+};
+
+static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m,
+                          const struct flower_keys *k, uint32_t i)
 {
     switch (m->kind) {
     case PIPE_PACKET:
-        flow_table_update_keyed(pl->w.flows, &m->pkt, &m->key, m->side, m->hash);
+        flow_table_update_keyed(pl->w.flows, &m->pkt, &k->key[i], k->side[i], k->hash[i]);
         return true;
     case PIPE_TICK:
         flow_table_advance(pl->w.flows, m->pkt.ts_us);
@@ -238,6 +244,7 @@ static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m)
 static void *flower_main(void *arg)
 {
     struct pipeline *pl = arg;
+    struct flower_keys k;
     bool more = true;
     unsigned idle = 0;
 
@@ -254,16 +261,20 @@ static void *flower_main(void *arg)
          * another; the packets are read in place in the ring. */
         for (uint32_t i = 0; i < got; i++) {
             const char *m = (const char *)&batch[i];
-            for (size_t off = 64; off < sizeof(batch[i]); off += 64)
+            for (size_t off = 0; off < sizeof(batch[i]); off += 64)
                 __builtin_prefetch(m + off);
-            if (batch[i].kind == PIPE_PACKET)
-                flow_table_prefetch(pl->w.flows, batch[i].hash);
+        }
+        for (uint32_t i = 0; i < got; i++) {
+            if (batch[i].kind != PIPE_PACKET)
+                continue;
+            k.hash[i] = flow_table_key(pl->w.flows, &batch[i].pkt, &k.key[i], &k.side[i]);
+            flow_table_prefetch(pl->w.flows, k.hash[i]);
         }
         for (uint32_t i = 0; i < got; i++)
             if (batch[i].kind == PIPE_PACKET)
-                flow_table_prefetch_flow(pl->w.flows, batch[i].hash);
+                flow_table_prefetch_flow(pl->w.flows, k.hash[i]);
         for (uint32_t i = 0; i < got && more; i++)
-            more = flower_handle(pl, &batch[i]);
+            more = flower_handle(pl, &batch[i], &k, i);
         spsc_ring_release(pl->packets, got);
     }
     /* Release: every record is in the ring before the output loop, which
