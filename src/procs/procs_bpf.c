@@ -9,6 +9,7 @@
  */
 #include "procs/procs_bpf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,18 +26,21 @@ void procs_bpf_close(struct procs_bpf *b)
     (void)b;
 }
 
-bool procs_bpf_find(struct procs_bpf *b, uint8_t proto, const struct nm_addr *laddr,
-                    uint16_t lport, const struct nm_addr *raddr, uint16_t rport,
-                    uint64_t max_age_us, int32_t *pid, char comm[NM_OWNER_COMM_MAX])
+enum procs_bpf_answer procs_bpf_find(struct procs_bpf *b, const struct procs_bpf_ask *ask,
+                                     int32_t *pid, char comm[NM_OWNER_COMM_MAX])
 {
-    (void)b; (void)proto; (void)laddr; (void)lport; (void)raddr; (void)rport;
-    (void)max_age_us; (void)pid; (void)comm;
-    return false;
+    (void)b; (void)ask; (void)pid; (void)comm;
+    return PROCS_BPF_NONE;
+}
+
+int procs_bpf_probe(struct procs_bpf *b)
+{
+    (void)b;
+    return ENOSYS;
 }
 
 #else
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -63,11 +67,12 @@ struct procs_bpf_owner {
     uint32_t tgid;
     uint32_t pad;
     uint64_t seen_ns;
+    uint64_t closed_ns;
     char comm[16];
 };
 
 _Static_assert(sizeof(struct procs_bpf_key) == 40, "key layout shared with the BPF side");
-_Static_assert(sizeof(struct procs_bpf_owner) == 32, "value layout shared with the BPF side");
+_Static_assert(sizeof(struct procs_bpf_owner) == 40, "value layout shared with the BPF side");
 
 /* nm_cfg of procs_owner.bpf.c. */
 struct procs_bpf_cfg {
@@ -179,29 +184,54 @@ static uint64_t procs_bpf_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-bool procs_bpf_find(struct procs_bpf *b, uint8_t proto, const struct nm_addr *laddr,
-                    uint16_t lport, const struct nm_addr *raddr, uint16_t rport,
-                    uint64_t max_age_us, int32_t *pid, char comm[NM_OWNER_COMM_MAX])
+static void procs_bpf_key_of(struct procs_bpf_key *k, const struct procs_bpf_ask *ask)
+{
+    memset(k, 0, sizeof(*k));
+    if (ask->laddr)
+        memcpy(k->local, ask->laddr->b, sizeof(k->local));
+    if (ask->raddr)
+        memcpy(k->remote, ask->raddr->b, sizeof(k->remote));
+    k->local_port = ask->lport;
+    k->remote_port = ask->raddr ? ask->rport : 0;
+    k->proto = ask->proto;
+}
+
+enum procs_bpf_answer procs_bpf_find(struct procs_bpf *b, const struct procs_bpf_ask *ask,
+                                     int32_t *pid, char comm[NM_OWNER_COMM_MAX])
 {
     struct procs_bpf_key k;
     struct procs_bpf_owner o;
 
-    memset(&k, 0, sizeof(k));
-    if (laddr)
-        memcpy(k.local, laddr->b, sizeof(k.local));
-    if (raddr)
-        memcpy(k.remote, raddr->b, sizeof(k.remote));
-    k.local_port = lport;
-    k.remote_port = raddr ? rport : 0;
-    k.proto = proto;
+    procs_bpf_key_of(&k, ask);
     if (bpf_map_lookup_elem(b->owners_fd, &k, &o) != 0)
-        return false;
+        return PROCS_BPF_NONE;
     uint64_t now = procs_bpf_mono_ns();
-    if (max_age_us && now > o.seen_ns && now - o.seen_ns > max_age_us * 1000ull)
-        return false;
+    if (ask->max_age_us && now > o.seen_ns && now - o.seen_ns > ask->max_age_us * 1000ull)
+        return PROCS_BPF_NONE;
+    /* Closed well before the packet was seen: an earlier socket on the same
+     * tuple (a reset connection's port, reused at once), and the packet's
+     * own socket has not written its entry yet. */
+    if (o.closed_ns &&
+        ask->asked_us * 1000ull > o.closed_ns + PROCS_BPF_CLOSED_GRACE_US * 1000ull)
+        return PROCS_BPF_UNKNOWN;
+    if (o.tgid == 0)
+        return PROCS_BPF_UNKNOWN;
     *pid = (int32_t)o.tgid;
     snprintf(comm, NM_OWNER_COMM_MAX, "%.*s", (int)sizeof(o.comm), o.comm);
-    return true;
+    return PROCS_BPF_OWNER;
+}
+
+int procs_bpf_probe(struct procs_bpf *b)
+{
+    struct procs_bpf_key k;
+    struct procs_bpf_owner o;
+
+    /* A key no socket has (port 0 is never written): ENOENT means the
+     * lookup itself was allowed. */
+    memset(&k, 0, sizeof(k));
+    if (bpf_map_lookup_elem(b->owners_fd, &k, &o) == 0 || errno == ENOENT)
+        return 0;
+    return errno;
 }
 
 #endif

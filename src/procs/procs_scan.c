@@ -142,7 +142,7 @@ static ssize_t procs_read_file(const char *path, char *buf, size_t len)
     return n;
 }
 
-static void procs_read_comm(const char *root, int32_t pid, char out[NM_OWNER_COMM_MAX])
+void procs_read_comm(const char *root, int32_t pid, char out[NM_OWNER_COMM_MAX])
 {
     char path[96];
     ssize_t n;

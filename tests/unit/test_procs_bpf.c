@@ -14,9 +14,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,16 +64,39 @@ static int listen_tcp4(uint16_t *port)
     return fd;
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* What the map says about the loopback socket lport → rport, for a packet
+ * seen asked_us (0: now). */
+static enum procs_bpf_answer ask_map(uint8_t proto, uint16_t lport, uint16_t rport,
+                                     bool connected, uint64_t max_age_us, uint64_t asked_us,
+                                     int32_t *pid, char comm[NM_OWNER_COMM_MAX])
+{
+    struct nm_addr lo = loopback4();
+    struct procs_bpf_ask ask = {
+        .proto = proto, .laddr = &lo, .lport = lport, .raddr = connected ? &lo : NULL,
+        .rport = rport, .max_age_us = max_age_us, .asked_us = asked_us ? asked_us : mono_us(),
+    };
+
+    *pid = 0;
+    comm[0] = 0;
+    return procs_bpf_find(bpf, &ask, pid, comm);
+}
+
 /* Whether the map names this process for the socket local → remote. */
 static bool owned_by_us(uint8_t proto, uint16_t lport, uint16_t rport, bool connected,
                         uint64_t max_age_us)
 {
-    struct nm_addr lo = loopback4();
     char comm[NM_OWNER_COMM_MAX];
-    int32_t pid = 0;
+    int32_t pid;
 
-    if (!procs_bpf_find(bpf, proto, &lo, lport, connected ? &lo : NULL, rport, max_age_us,
-                        &pid, comm))
+    if (ask_map(proto, lport, rport, connected, max_age_us, 0, &pid, comm) != PROCS_BPF_OWNER)
         return false;
     return pid == (int32_t)getpid() && strcmp(comm, self_comm) == 0;
 }
@@ -152,7 +178,108 @@ static void test_refused(void)
     sin.sin_port = htons(closed);
     CHECK(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 && errno == ECONNREFUSED);
     CHECK(owned_by_us(6, cport, closed, true, 0));
+    /* ... and no longer than the closed grace: the port is free again. */
+    char comm[NM_OWNER_COMM_MAX];
+    int32_t pid;
+    uint64_t later = mono_us() + PROCS_BPF_CLOSED_GRACE_US + 100000;
+    CHECK(ask_map(6, cport, closed, true, 0, later, &pid, comm) == PROCS_BPF_UNKNOWN);
     close(cfd);
+}
+
+/* Connects from port cport to sport on loopback (cport 0: any), sends a
+ * byte and resets the connection (SO_LINGER 0: no TIME_WAIT, so the port
+ * is free again at once).  Returns the port used, 0 on failure. */
+static uint16_t connect_send_reset(uint16_t cport, uint16_t sport)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(cport),
+                               .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    struct linger lg = { 1, 0 };
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t used = 0;
+
+    if (fd < 0)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+        bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+        sin.sin_port = htons(sport);
+        if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && send(fd, "a", 1, 0) == 1 &&
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0)
+            used = local_port(fd);
+    }
+    close(fd);
+    return used;
+}
+
+static int tcp_state(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 ? ti.tcpi_state : -1;
+}
+
+/* Process A (a child) connects from an automatically chosen port, sends
+ * and resets; returns A's pid and port. */
+static pid_t reset_in_child(uint16_t sport, uint16_t *cport)
+{
+    int pipefd[2], status = 0;
+
+    if (pipe(pipefd) != 0)
+        return -1;
+    pid_t a = fork();
+    if (a == 0) {
+        uint16_t used = connect_send_reset(0, sport);
+        _exit(write(pipefd[1], &used, sizeof(used)) == sizeof(used) ? 0 : 1);
+    }
+    if (a < 0 || read(pipefd[0], cport, sizeof(*cport)) != sizeof(*cport) ||
+        waitpid(a, &status, 0) != a || status != 0)
+        a = -1;
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return a;
+}
+
+/* The review's shape: process A connects from a port, sends and resets;
+ * process B (this one) binds the same port and connects to the same
+ * listener, whose full accept queue drops B's SYN, so B stays in SYN_SENT
+ * and sends nothing.  The flow B's SYN starts is not A's. */
+static void test_reused_port(void)
+{
+    uint16_t sport = 0, cport = 0;
+    int lfd = listen_tcp4(&sport);
+    char comm[NM_OWNER_COMM_MAX];
+    int32_t pid = 0;
+
+    CHECK(lfd >= 0 && listen(lfd, 0) == 0);
+    pid_t a = reset_in_child(sport, &cport);
+    CHECK(a > 0 && cport != 0);
+    /* A's own late packets are still A's; a packet seen well after A's
+     * reset is some later socket's. */
+    CHECK(ask_map(6, cport, sport, true, 0, 0, &pid, comm) == PROCS_BPF_OWNER && pid == a);
+    uint64_t later = mono_us() + PROCS_BPF_CLOSED_GRACE_US + 100000;
+    CHECK(ask_map(6, cport, sport, true, 0, later, &pid, comm) == PROCS_BPF_UNKNOWN);
+    int done = accept(lfd, NULL, NULL);             /* A's, reset: out of the queue */
+    int filler = socket(AF_INET, SOCK_STREAM, 0), b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(sport),
+                               .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    CHECK(done >= 0 && filler >= 0 && b >= 0);
+    CHECK(connect(filler, (struct sockaddr *)&sin, sizeof(sin)) == 0);   /* fills the queue */
+    struct sockaddr_in bsin = { .sin_family = AF_INET, .sin_port = htons(cport),
+                                .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    int one = 1;
+    CHECK(setsockopt(b, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
+    CHECK(bind(b, (struct sockaddr *)&bsin, sizeof(bsin)) == 0);
+    CHECK(fcntl(b, F_SETFL, O_NONBLOCK) == 0);
+    CHECK(connect(b, (struct sockaddr *)&sin, sizeof(sin)) != 0 && errno == EINPROGRESS);
+    CHECK(tcp_state(b) == TCP_SYN_SENT);
+    enum procs_bpf_answer got = ask_map(6, cport, sport, true, 0, 0, &pid, comm);
+    CHECK(got != PROCS_BPF_OWNER || pid != a);
+    /* Bound before connect(): its tuple, and so its owner, known at once. */
+    CHECK(owned_by_us(6, cport, sport, true, 0));
+    close(b);
+    close(filler);
+    close(done);
+    close(lfd);
 }
 
 static void *send_from_thread(void *arg)
@@ -204,6 +331,7 @@ int main(void)
     RUN(test_udp_unconnected);
     RUN(test_refused);
     RUN(test_thread_name);
+    RUN(test_reused_port);
     procs_bpf_close(bpf);
     TESTLIB_EXIT();
 }
