@@ -4,8 +4,11 @@
  * sends and receives, an AF_INET6 socket on ::ffff:127.0.0.1 found under
  * its IPv4 tuple, an unconnected UDP sender found under its local end
  * (and no longer once older than the age asked for), a refused connect()
- * that never sends, and a send from a thread with another name.  The
- * oracle is this process: getpid() and /proc/self/comm.
+ * that never sends, a send from a thread with another name, a port
+ * reused after a reset by a connect() stuck in SYN_SENT (never the reset
+ * socket's owner), and a send from a process outside the loader's pid
+ * namespace (the entry's previous owner goes).  The oracle is this
+ * process: getpid() and /proc/self/comm.
  *
  * Loading needs root and a kernel with BTF and the sock_send_length
  * tracepoint (6.3+): without them every check is skipped, with the reason.
@@ -18,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -282,6 +286,72 @@ static void test_reused_port(void)
     close(lfd);
 }
 
+/* In a new pid namespace (as netmoon in a container): loads its own copy
+ * of the programs, sends on fd (so the map names it, as pid 1), lets the
+ * parent, which has no pid in this namespace, send on the same socket,
+ * and checks that the map no longer names pid 1.  Exit status: 0 pass,
+ * 1 fail, 2 skip. */
+static int outsider_child(int fd, uint16_t lport, uint16_t rport, int go, int done)
+{
+    char err[256], comm[NM_OWNER_COMM_MAX], c = 0;
+    int32_t pid = 0;
+    int rc = 1;
+
+    if (unshare(CLONE_NEWPID) != 0)
+        return 2;
+    pid_t g = fork();
+    if (g > 0) {
+        int status = 0;
+        return waitpid(g, &status, 0) == g && WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    if (g < 0)
+        return 1;
+    if (!(bpf = procs_bpf_open(err, sizeof(err))))
+        _exit(1);
+    if (send(fd, "p", 1, 0) != 1 ||
+        ask_map(6, lport, rport, true, 0, 0, &pid, comm) != PROCS_BPF_OWNER || pid != 1)
+        goto out;
+    if (write(go, &c, 1) != 1 || read(done, &c, 1) != 1)
+        goto out;
+    rc = ask_map(6, lport, rport, true, 0, 0, &pid, comm) == PROCS_BPF_UNKNOWN ? 0 : 1;
+out:
+    procs_bpf_close(bpf);
+    _exit(rc);
+}
+
+/* An owner that cannot be named replaces the entry's previous owner
+ * rather than leaving it in place. */
+static void test_outside_pid_namespace(void)
+{
+    uint16_t sport = 0;
+    int lfd = listen_tcp4(&sport), cfd = socket(AF_INET, SOCK_STREAM, 0), afd = -1;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(sport),
+                               .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    int go[2], done[2], status = 0;
+    char c = 0;
+
+    CHECK(lfd >= 0 && cfd >= 0 && pipe(go) == 0 && pipe(done) == 0);
+    CHECK(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    CHECK((afd = accept(lfd, NULL, NULL)) >= 0);
+    uint16_t cport = local_port(cfd);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(outsider_child(cfd, cport, sport, go[1], done[0]));
+    close(go[1]);
+    close(done[0]);
+    if (read(go[0], &c, 1) == 1) {
+        CHECK(send(cfd, "q", 1, 0) == 1);
+        CHECK(write(done[1], &c, 1) == 1);
+    }
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    close(go[0]);
+    close(done[1]);
+    close(afd);
+    close(cfd);
+    close(lfd);
+}
+
 static void *send_from_thread(void *arg)
 {
     int fd = *(int *)arg;
@@ -332,6 +402,7 @@ int main(void)
     RUN(test_refused);
     RUN(test_thread_name);
     RUN(test_reused_port);
+    RUN(test_outside_pid_namespace);
     procs_bpf_close(bpf);
     TESTLIB_EXIT();
 }
