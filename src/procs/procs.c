@@ -106,6 +106,7 @@ struct procs {
 
     /* Helper-owned. */
     struct procs_bpf *bpf;          /* NULL: not loadable here */
+    char bpf_error[128];            /* why bpf is NULL, for the stats */
     struct procs_entry bpf_answer;  /* the last owner the BPF map gave */
     struct procs_diag diag;
     struct procs_scan scan;
@@ -576,6 +577,18 @@ static void *procs_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* Kept printable and free of quotes: the stats print it inside a JSON
+ * string as it is. */
+static void procs_note_bpf_error(struct procs *p, const char *why)
+{
+    size_t i;
+
+    for (i = 0; why[i] && i < sizeof(p->bpf_error) - 1; i++)
+        p->bpf_error[i] = why[i] < 0x20 || why[i] > 0x7e || why[i] == '"' || why[i] == '\\'
+                          ? ' ' : why[i];
+    p->bpf_error[i] = 0;
+}
+
 struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen)
 {
     struct procs *p = calloc(1, sizeof(*p));
@@ -591,8 +604,10 @@ struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t er
     /* Optional: without it (no privilege, no BTF, a kernel before 6.3)
      * attribution works as before, only misses more short-lived clients;
      * the stats say which source is in use. */
-    char bpf_err[256];
+    char bpf_err[256] = "disabled by --no-procs-bpf";
     p->bpf = use_bpf ? procs_bpf_open(bpf_err, sizeof(bpf_err)) : NULL;
+    if (!p->bpf)
+        procs_note_bpf_error(p, bpf_err);
     p->queries = calloc(nworkers, sizeof(*p->queries));
     p->results = spsc_ring_create(PROCS_RESULT_RING, sizeof(struct procs_result));
     p->socks = procs_cache_create(PROCS_SOCK_CACHE);
@@ -618,6 +633,19 @@ fail:
 struct spsc_ring *procs_worker_ring(struct procs *p, unsigned worker)
 {
     return p->queries[worker];
+}
+
+void procs_recheck_bpf(struct procs *p)
+{
+    char why[128];
+    int e;
+
+    if (!p->bpf || (e = procs_bpf_probe(p->bpf)) == 0)
+        return;
+    snprintf(why, sizeof(why), "map lookups refused after -Z: %s", strerror(e));
+    procs_note_bpf_error(p, why);
+    procs_bpf_close(p->bpf);
+    p->bpf = NULL;
 }
 
 int procs_start(struct procs *p, char *err, size_t errlen)
@@ -705,5 +733,7 @@ void procs_add_stats(struct procs *p, struct nm_stats *st)
     st->procs_queue_drops += drops;
     st->procs_cache_evictions += procs_cache_evictions(p->answers);
     st->procs_bpf = st->procs_bpf || p->bpf;
+    if (!p->bpf && !st->procs_bpf_error[0])
+        memcpy(st->procs_bpf_error, p->bpf_error, sizeof(st->procs_bpf_error));
     st->procs_bpf_hits += atomic_load_explicit(&p->bpf_hits, memory_order_relaxed);
 }

@@ -22,7 +22,12 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,6 +357,37 @@ static void test_outside_pid_namespace(void)
     close(lfd);
 }
 
+/* bpf(2) refused from here on, as Linux 6.3 and 6.4 refuse map lookups to
+ * a process that dropped its privileges (-Z) while
+ * kernel.unprivileged_bpf_disabled is set. */
+static int deny_bpf_syscall(void)
+{
+    struct sock_filter insns[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof(insns) / sizeof(insns[0]), insns };
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* The probe netmoon makes after -Z: allowed here, refused under the filter. */
+static void test_probe_denied(void)
+{
+    int status = 0;
+
+    CHECK(procs_bpf_probe(bpf) == 0);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(deny_bpf_syscall() == 0 && procs_bpf_probe(bpf) == EPERM ? 0 : 1);
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
 static void *send_from_thread(void *arg)
 {
     int fd = *(int *)arg;
@@ -403,6 +439,7 @@ int main(void)
     RUN(test_thread_name);
     RUN(test_reused_port);
     RUN(test_outside_pid_namespace);
+    RUN(test_probe_denied);
     procs_bpf_close(bpf);
     TESTLIB_EXIT();
 }
