@@ -173,33 +173,25 @@ static bool procs_is_local(const struct procs *p, const struct nm_addr *a)
 
 /* ---- sockets → owners (helper) ----------------------------------------- */
 
-static void procs_name_owner(struct procs_entry *e, int32_t pid, const char *comm)
+static void procs_set_owner(struct procs *p, struct procs_entry *e, int32_t pid, const char *comm)
 {
     e->status = PROCS_ATTRIBUTED;
     e->owner.pid = pid;
     snprintf(e->owner.comm, sizeof(e->owner.comm), "%s", comm);
-}
-
-static void procs_set_owner(struct procs *p, struct procs_entry *e, int32_t pid, const char *comm)
-{
-    procs_name_owner(e, pid, comm);
     (void)procs_read_cmdline(p->scan.root, pid, e->owner.cmdline, sizeof(e->owner.cmdline),
                              &e->owner.cmdline_cut);
 }
 
 /* The eBPF map names an owner that may have exited since, and its pid
- * may be another process's by now: the cmdline only if the pid still has
- * the owner's name. */
+ * may be another program's by now: no cmdline then. */
 static void procs_set_recorded_owner(struct procs *p, struct procs_entry *e, int32_t pid,
                                      const char *comm)
 {
-    char now[NM_OWNER_COMM_MAX];
-
-    procs_read_comm(p->scan.root, pid, now);
-    if (strcmp(now, comm) == 0)
-        procs_set_owner(p, e, pid, comm);
-    else
-        procs_name_owner(e, pid, comm);
+    e->status = PROCS_ATTRIBUTED;
+    e->owner.pid = pid;
+    snprintf(e->owner.comm, sizeof(e->owner.comm), "%s", comm);
+    (void)procs_read_cmdline_of(p->scan.root, pid, comm, e->owner.cmdline,
+                                sizeof(e->owner.cmdline), &e->owner.cmdline_cut);
 }
 
 static void procs_store_socket(struct procs *p, const struct procs_diag_sock *s, int32_t pid,

@@ -142,7 +142,7 @@ static ssize_t procs_read_file(const char *path, char *buf, size_t len)
     return n;
 }
 
-void procs_read_comm(const char *root, int32_t pid, char out[NM_OWNER_COMM_MAX])
+static void procs_read_comm(const char *root, int32_t pid, char out[NM_OWNER_COMM_MAX])
 {
     char path[96];
     ssize_t n;
@@ -184,6 +184,20 @@ int procs_read_cmdline(const char *root, int32_t pid, char *out, size_t outlen, 
         out[i] = buf[i] == 0 ? ' ' : buf[i];
     out[n] = 0;
     return 0;
+}
+
+int procs_read_cmdline_of(const char *root, int32_t pid, const char *comm, char *out,
+                          size_t outlen, bool *cut)
+{
+    char now[NM_OWNER_COMM_MAX];
+
+    procs_read_comm(root, pid, now);
+    if (strcmp(now, comm) == 0)
+        return procs_read_cmdline(root, pid, out, outlen, cut);
+    *cut = false;
+    if (outlen)
+        out[0] = 0;
+    return -1;
 }
 
 static bool procs_socket_inode(const char *link, uint64_t *inode)
