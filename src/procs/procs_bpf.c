@@ -15,6 +15,11 @@
 
 #ifdef NETMOON_NO_BPF
 
+bool procs_bpf_built(void)
+{
+    return false;
+}
+
 struct procs_bpf *procs_bpf_open(char *err, size_t errlen)
 {
     snprintf(err, errlen, "built without libbpf");
@@ -90,6 +95,11 @@ struct procs_bpf {
     unsigned nlinks;
     int owners_fd;
 };
+
+bool procs_bpf_built(void)
+{
+    return true;
+}
 
 /* libbpf explains every failed probe on stderr; the caller falls back
  * quietly and reports the source in use, so the chatter goes. */

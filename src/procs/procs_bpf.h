@@ -23,6 +23,9 @@
 
 struct procs_bpf;
 
+/* Whether this binary has the eBPF source (built with libbpf and clang). */
+bool procs_bpf_built(void);
+
 /* Loads and attaches the programs, filtered to the caller's network
  * namespace.  Returns NULL with the reason in err. */
 struct procs_bpf *procs_bpf_open(char *err, size_t errlen);
