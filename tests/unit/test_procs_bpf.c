@@ -7,7 +7,8 @@
  * that never sends, a send from a thread with another name, a port
  * reused after a reset by a connect() stuck in SYN_SENT (never the reset
  * socket's owner), and a send from a process outside the loader's pid
- * namespace (the entry's previous owner goes).  The oracle is this
+ * namespace (the entry's previous owner goes), and loopback traffic of a
+ * child in a network namespace of its own (not recorded).  The oracle is this
  * process: getpid() and /proc/self/comm.
  *
  * Loading needs root and a kernel with BTF and the sock_send_length
@@ -28,10 +29,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -398,6 +401,66 @@ static void test_probe_denied(void)
     CHECK(WEXITSTATUS(status) == 0);
 }
 
+/* A new network namespace's loopback, up. */
+static int netns_with_loopback(void)
+{
+    struct ifreq ifr;
+    int fd, rc = -1;
+
+    if (unshare(CLONE_NEWNET) != 0 || (fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+        return -1;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    close(fd);
+    return rc;
+}
+
+/* In a child in a network namespace of its own: a loopback TCP exchange;
+ * writes its two ports to out.  Exit status 0 when it happened. */
+static int other_netns_child(int out)
+{
+    uint16_t ports[2] = { 0, 0 };
+    int lfd, cfd, afd;
+    char b = 'x';
+
+    if (netns_with_loopback() != 0 || (lfd = listen_tcp4(&ports[1])) < 0)
+        return 1;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(ports[1]),
+                               .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    if ((cfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+        connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        (afd = accept(lfd, NULL, NULL)) < 0 || send(cfd, &b, 1, 0) != 1 || recv(afd, &b, 1, 0) != 1)
+        return 1;
+    ports[0] = local_port(cfd);
+    return write(out, ports, sizeof(ports)) == sizeof(ports) ? 0 : 1;
+}
+
+/* Sockets of another network namespace are not the monitor's to
+ * attribute, and their tuples could collide with its own. */
+static void test_other_netns(void)
+{
+    uint16_t ports[2] = { 0, 0 };
+    char comm[NM_OWNER_COMM_MAX];
+    int pipefd[2], status = 0;
+    int32_t pid;
+
+    CHECK(pipe(pipefd) == 0);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(other_netns_child(pipefd[1]));
+    close(pipefd[1]);
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read(pipefd[0], ports, sizeof(ports)) == sizeof(ports) && ports[0] && ports[1]);
+    close(pipefd[0]);
+    CHECK(ask_map(6, ports[0], ports[1], true, 0, 0, &pid, comm) == PROCS_BPF_NONE);
+    CHECK(ask_map(6, ports[1], ports[0], true, 0, 0, &pid, comm) == PROCS_BPF_NONE);
+}
+
 static void *send_from_thread(void *arg)
 {
     int fd = *(int *)arg;
@@ -495,6 +558,7 @@ int main(void)
     RUN(test_reused_port);
     RUN(test_outside_pid_namespace);
     RUN(test_probe_denied);
+    RUN(test_other_netns);
     procs_bpf_close(bpf);
     TESTLIB_EXIT();
 }
