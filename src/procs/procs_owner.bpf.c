@@ -202,10 +202,10 @@ static __always_inline int nm_key_of(const struct sock *sk, struct nm_sock_key *
 
 /* The pid of the current process as the monitor's /proc numbers it, or 0
  * when it has none to name: a kernel thread (NFS and sunrpc, MPTCP
- * subflows: recorded, they would name whichever kworker ran), a process
- * outside the monitor's pid namespace, the idle task or an interrupt on it.
- * Returns 0 for those rather than skipping the write, so the entry never
- * keeps the tuple's previous owner. */
+ * subflows: the kworker that happens to run is not the socket's user), a
+ * process outside the monitor's pid namespace, the idle task or an
+ * interrupt on it.  The caller writes 0 rather than skipping the write, so
+ * the entry never keeps the tuple's previous owner. */
 static __always_inline __u32 nm_current_tgid(struct task_struct *task)
 {
     __u32 tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
