@@ -10,11 +10,12 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := libpcap libcrypto ncursesw libndpi
 
-# Process attribution's eBPF source (src/procs/procs_bpf.h) needs libbpf and
-# clang's BPF target; without either, netmoon builds without it
-# (-DNETMOON_NO_BPF) and attribution uses sock_diag and /proc only.
+# Process attribution's eBPF source (src/procs/procs_bpf.h) needs libbpf 1.0
+# or later (its API: error returns, tp_btf section names) and clang's BPF
+# target; without either, netmoon builds without it (-DNETMOON_NO_BPF) and
+# attribution uses sock_diag and /proc only.
 BPF_CC    ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
-HAVE_BPF  := $(if $(BPF_CC),$(shell pkg-config --exists libbpf 2>/dev/null && echo yes))
+HAVE_BPF  := $(if $(BPF_CC),$(shell pkg-config --atleast-version=1.0 libbpf 2>/dev/null && echo yes))
 ifeq ($(HAVE_BPF),yes)
 PKGS      += libbpf
 BPF_GEN_SRC := build/gen/procs_owner_bpf_obj.c

@@ -27,6 +27,7 @@
 #include "output/prometheus.h"
 #include "output/stats_text.h"
 #include "output/tui.h"
+#include "procs/procs_bpf.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
 
 enum {
@@ -381,6 +382,8 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         }
         if (opt == OPT_VERSION || opt == 'V') {
             printf("netmoon %s (%s)\n", NETMOON_VERSION, pcap_lib_version());
+            /* Tests read this line to know whether the eBPF source must load. */
+            printf("eBPF owner source: %s\n", procs_bpf_built() ? "built in" : "not built");
             exit(NM_EXIT_OK);
         }
         if (opt == '?')

@@ -696,6 +696,8 @@ int live_run(const struct nm_config *cfg, struct output_set *outs, struct nm_sta
     /* Sockets are open: root is no longer needed (tcpdump's -Z). */
     if (cfg->drop_user && privs_drop(cfg->drop_user, err, sizeof(err)) != 0)
         goto out;
+    if (lv.procs)
+        procs_recheck_bpf(lv.procs);
     if (lv.procs && procs_start(lv.procs, err, sizeof(err)) != 0)
         goto out;
     if (live_start_workers(&lv, err, sizeof(err)) != 0)

@@ -445,6 +445,8 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                      s->procs_cache_evictions);
         n = json_put(out, outlen, n, ",\"procs_source\":\"%s\",\"procs_bpf_hits\":%" PRIu64,
                      s->procs_bpf ? "bpf" : "sock_diag", s->procs_bpf_hits);
+        if (!s->procs_bpf && s->procs_bpf_error[0])
+            n = json_put(out, outlen, n, ",\"procs_bpf_error\":\"%s\"", s->procs_bpf_error);
     }
     n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";

@@ -175,6 +175,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->procs_cache_evictions += from->procs_cache_evictions;
     into->procs_bpf = into->procs_bpf || from->procs_bpf;
     into->procs_bpf_hits += from->procs_bpf_hits;
+    if (!into->procs_bpf_error[0])
+        memcpy(into->procs_bpf_error, from->procs_bpf_error, sizeof(into->procs_bpf_error));
     if (from->ts_us > into->ts_us)
         into->ts_us = from->ts_us;
 }

@@ -87,6 +87,7 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
             fprintf(out, "  owner source:      bpf (%" PRIu64 " owners from eBPF), sock_diag + /proc\n",
                     st->procs_bpf_hits);
         else
-            fprintf(out, "  owner source:      sock_diag + /proc (eBPF not loaded)\n");
+            fprintf(out, "  owner source:      sock_diag + /proc (eBPF not loaded: %s)\n",
+                    st->procs_bpf_error[0] ? st->procs_bpf_error : "unknown reason");
     }
 }

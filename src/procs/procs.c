@@ -57,6 +57,9 @@
 /* A socket known only by its local end (unconnected UDP) answers for flows
  * only this long after it was last seen open: its port may be reused. */
 #define PROCS_WILDCARD_FRESH_US 1000000ull
+/* A connected UDP socket's entry answers this long after its last write:
+ * UDP has no close the eBPF programs see, and its port may change hands. */
+#define PROCS_BPF_UDP_FRESH_US 60000000ull
 
 struct procs_result {
     struct procs_tuple tuple;   /* the flow's, canonical */
@@ -68,8 +71,12 @@ struct procs_pending {
     struct procs_tuple flow;
     struct procs_query q;
     uint8_t local[2];           /* which of q.addr are local */
+    uint64_t asked_us;          /* when the helper took the query */
     uint64_t deadline_us;
     uint64_t bpf_next_us;       /* when the eBPF map may be asked again */
+    /* Per side: the map said the socket there cannot be named, or its entry
+     * is an earlier socket's; the caches may hold that earlier socket too. */
+    bool bpf_unknown[2];
 };
 
 struct procs_unresolved {
@@ -99,6 +106,7 @@ struct procs {
 
     /* Helper-owned. */
     struct procs_bpf *bpf;          /* NULL: not loadable here */
+    char bpf_error[128];            /* why bpf is NULL, for the stats */
     struct procs_entry bpf_answer;  /* the last owner the BPF map gave */
     struct procs_diag diag;
     struct procs_scan scan;
@@ -172,6 +180,18 @@ static void procs_set_owner(struct procs *p, struct procs_entry *e, int32_t pid,
     snprintf(e->owner.comm, sizeof(e->owner.comm), "%s", comm);
     (void)procs_read_cmdline(p->scan.root, pid, e->owner.cmdline, sizeof(e->owner.cmdline),
                              &e->owner.cmdline_cut);
+}
+
+/* The eBPF map names an owner that may have exited since, and its pid
+ * may be another program's by now: no cmdline then. */
+static void procs_set_recorded_owner(struct procs *p, struct procs_entry *e, int32_t pid,
+                                     const char *comm)
+{
+    e->status = PROCS_ATTRIBUTED;
+    e->owner.pid = pid;
+    snprintf(e->owner.comm, sizeof(e->owner.comm), "%s", comm);
+    (void)procs_read_cmdline_of(p->scan.root, pid, comm, e->owner.cmdline,
+                                sizeof(e->owner.cmdline), &e->owner.cmdline_cut);
 }
 
 static void procs_store_socket(struct procs *p, const struct procs_diag_sock *s, int32_t pid,
@@ -362,8 +382,10 @@ static void procs_take_query(struct procs *p, const struct procs_query *q, uint6
     pd->q = *q;
     pd->local[0] = l0;
     pd->local[1] = l1;
+    pd->asked_us = now;
     pd->deadline_us = now + PROCS_ANSWER_US;
     pd->bpf_next_us = now;
+    pd->bpf_unknown[0] = pd->bpf_unknown[1] = false;
 }
 
 static void procs_drain_queries(struct procs *p, uint64_t now)
@@ -384,48 +406,76 @@ static bool procs_wildcard_fresh(const struct procs *p, const struct procs_entry
 }
 
 /* The owner the eBPF programs recorded for the socket on side `local`,
- * looked up like procs_match_side's cache. */
-static const struct procs_entry *procs_match_bpf(struct procs *p, const struct procs_query *q,
-                                                 unsigned local)
+ * looked up like procs_match_side's cache: connected, then bound to the
+ * local address, then to the wildcard. */
+static enum procs_bpf_answer procs_match_bpf(struct procs *p, const struct procs_pending *pd,
+                                             unsigned local)
 {
-    const struct nm_addr *la = &q->addr[local], *ra = &q->addr[local ^ 1];
-    uint16_t lp = q->port[local], rp = q->port[local ^ 1];
+    const struct procs_query *q = &pd->q;
+    struct procs_bpf_ask ask = {
+        .proto = q->proto, .laddr = &q->addr[local], .lport = q->port[local],
+        .raddr = &q->addr[local ^ 1], .rport = q->port[local ^ 1],
+        .max_age_us = q->proto == 17 ? PROCS_BPF_UDP_FRESH_US : 0, .asked_us = pd->asked_us,
+    };
     char comm[NM_OWNER_COMM_MAX];
     int32_t pid;
 
-    if (!procs_bpf_find(p->bpf, q->proto, la, lp, ra, rp, 0, &pid, comm) &&
-        !procs_bpf_find(p->bpf, q->proto, la, lp, NULL, 0, PROCS_WILDCARD_FRESH_US, &pid, comm) &&
-        !procs_bpf_find(p->bpf, q->proto, NULL, lp, NULL, 0, PROCS_WILDCARD_FRESH_US, &pid, comm))
-        return NULL;
-    memset(&p->bpf_answer, 0, sizeof(p->bpf_answer));
-    /* The cmdline only while the process lives; comm came from the kernel. */
-    procs_set_owner(p, &p->bpf_answer, pid, comm);
-    return &p->bpf_answer;
+    enum procs_bpf_answer a = procs_bpf_find(p->bpf, &ask, &pid, comm);
+    if (a == PROCS_BPF_NONE) {
+        ask.raddr = NULL;
+        ask.max_age_us = PROCS_WILDCARD_FRESH_US;
+        a = procs_bpf_find(p->bpf, &ask, &pid, comm);
+    }
+    if (a == PROCS_BPF_NONE) {
+        ask.laddr = NULL;
+        a = procs_bpf_find(p->bpf, &ask, &pid, comm);
+    }
+    if (a == PROCS_BPF_OWNER) {
+        memset(&p->bpf_answer, 0, sizeof(p->bpf_answer));
+        procs_set_recorded_owner(p, &p->bpf_answer, pid, comm);
+    }
+    return a;
+}
+
+/* A cache entry answers unless the map said the tuple's entry is suspect;
+ * then only if a dump or a scan saw the socket after the query came, when
+ * it is the packet's socket and not an earlier one. */
+static bool procs_cache_answers(const struct procs_pending *pd, unsigned local,
+                                const struct procs_entry *e)
+{
+    return !pd->bpf_unknown[local] || e->seen_us >= pd->asked_us;
 }
 
 /* The socket on side `local` of the query: connected, bound to the local
  * address, or bound to the wildcard address (unconnected UDP servers).
  * The eBPF record first: it was written by the owner itself, while the
  * caches hold what a scan found, possibly about an earlier socket. */
-static const struct procs_entry *procs_match_side(struct procs *p, const struct procs_query *q,
+static const struct procs_entry *procs_match_side(struct procs *p, struct procs_pending *pd,
                                                   unsigned local, bool ask_bpf)
 {
+    const struct procs_query *q = &pd->q;
     const struct nm_addr *la = &q->addr[local], *ra = &q->addr[local ^ 1];
     uint16_t lp = q->port[local], rp = q->port[local ^ 1];
-    const struct procs_entry *owned;
     struct procs_tuple t;
     struct procs_entry *e;
 
-    if (ask_bpf && (owned = procs_match_bpf(p, q, local)))
-        return owned;
+    if (ask_bpf) {
+        enum procs_bpf_answer a = procs_match_bpf(p, pd, local);
+        if (a == PROCS_BPF_OWNER)
+            return &p->bpf_answer;
+        pd->bpf_unknown[local] = a == PROCS_BPF_UNKNOWN;
+    }
     procs_tuple_make(&t, q->proto, la, lp, ra, rp);
-    if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED)
+    if ((e = procs_cache_find(p->socks, &t)) && e->status == PROCS_ATTRIBUTED &&
+        procs_cache_answers(pd, local, e))
         return e;
     procs_tuple_make(&t, q->proto, la, lp, NULL, 0);
-    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e))
+    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e) &&
+        procs_cache_answers(pd, local, e))
         return e;
     procs_tuple_make(&t, q->proto, NULL, lp, NULL, 0);
-    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e))
+    if ((e = procs_cache_find(p->socks, &t)) && procs_wildcard_fresh(p, e) &&
+        procs_cache_answers(pd, local, e))
         return e;
     return NULL;
 }
@@ -458,7 +508,7 @@ static void procs_answer(struct procs *p, uint64_t now)
          * sockets it is the initiator. */
         for (unsigned side = 0; side < 2 && !e; side++)
             if (pd->local[side])
-                e = procs_match_side(p, &pd->q, side, ask_bpf);
+                e = procs_match_side(p, pd, side, ask_bpf);
         if (e == &p->bpf_answer)
             atomic_fetch_add_explicit(&p->bpf_hits, 1, memory_order_relaxed);
         if (e || now >= pd->deadline_us)
@@ -519,6 +569,18 @@ static void *procs_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* Kept printable and free of quotes: the stats print it inside a JSON
+ * string as it is. */
+static void procs_note_bpf_error(struct procs *p, const char *why)
+{
+    size_t i;
+
+    for (i = 0; why[i] && i < sizeof(p->bpf_error) - 1; i++)
+        p->bpf_error[i] = why[i] < 0x20 || why[i] > 0x7e || why[i] == '"' || why[i] == '\\'
+                          ? ' ' : why[i];
+    p->bpf_error[i] = 0;
+}
+
 struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen)
 {
     struct procs *p = calloc(1, sizeof(*p));
@@ -534,8 +596,10 @@ struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t er
     /* Optional: without it (no privilege, no BTF, a kernel before 6.3)
      * attribution works as before, only misses more short-lived clients;
      * the stats say which source is in use. */
-    char bpf_err[256];
+    char bpf_err[256] = "disabled by --no-procs-bpf";
     p->bpf = use_bpf ? procs_bpf_open(bpf_err, sizeof(bpf_err)) : NULL;
+    if (!p->bpf)
+        procs_note_bpf_error(p, bpf_err);
     p->queries = calloc(nworkers, sizeof(*p->queries));
     p->results = spsc_ring_create(PROCS_RESULT_RING, sizeof(struct procs_result));
     p->socks = procs_cache_create(PROCS_SOCK_CACHE);
@@ -561,6 +625,19 @@ fail:
 struct spsc_ring *procs_worker_ring(struct procs *p, unsigned worker)
 {
     return p->queries[worker];
+}
+
+void procs_recheck_bpf(struct procs *p)
+{
+    char why[128];
+    int e;
+
+    if (!p->bpf || (e = procs_bpf_probe(p->bpf)) == 0)
+        return;
+    snprintf(why, sizeof(why), "map lookups refused after -Z: %s", strerror(e));
+    procs_note_bpf_error(p, why);
+    procs_bpf_close(p->bpf);
+    p->bpf = NULL;
 }
 
 int procs_start(struct procs *p, char *err, size_t errlen)
@@ -648,5 +725,7 @@ void procs_add_stats(struct procs *p, struct nm_stats *st)
     st->procs_queue_drops += drops;
     st->procs_cache_evictions += procs_cache_evictions(p->answers);
     st->procs_bpf = st->procs_bpf || p->bpf;
+    if (!p->bpf && !st->procs_bpf_error[0])
+        memcpy(st->procs_bpf_error, p->bpf_error, sizeof(st->procs_bpf_error));
     st->procs_bpf_hits += atomic_load_explicit(&p->bpf_hits, memory_order_relaxed);
 }

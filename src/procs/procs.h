@@ -45,6 +45,11 @@ struct procs;
 struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen);
 /* The ring worker i sends its queries into. */
 struct spsc_ring *procs_worker_ring(struct procs *p, unsigned worker);
+/* After -Z, before procs_start: on Linux 6.3 and 6.4 with
+ * kernel.unprivileged_bpf_disabled set, an unprivileged process may not
+ * read the eBPF map, and the young-process watch it replaces must run
+ * instead.  Drops the eBPF source when one lookup fails. */
+void procs_recheck_bpf(struct procs *p);
 int procs_start(struct procs *p, char *err, size_t errlen);
 /* Stops and joins the helper; NULL is fine. */
 void procs_destroy(struct procs *p);

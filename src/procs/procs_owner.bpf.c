@@ -13,9 +13,16 @@
  * userspace scan looks.  send and recv run in the caller's context with the
  * port already bound, so the tuple and the owner are both at hand.  A TCP
  * connect that is refused never sends or receives; its owner is taken at
- * SYN_SENT (still in connect(), before the source port is chosen) and
- * written under the tuple at the socket's next state change, which may run
- * in softirq context where the current task is unrelated.
+ * SYN_SENT (still in connect(), before an automatic source port is chosen)
+ * and written under the tuple at the socket's next state change, which may
+ * run in softirq context where the current task is unrelated.
+ *
+ * A tuple outlives its socket: a reset connection's port is free at once,
+ * and the next socket on it may not send for a round trip.  So CLOSE marks
+ * the entry closed (userspace names a closed entry only for packets of
+ * about that time), and an owner that cannot be named (a kernel thread, a
+ * process outside the monitor's pid namespace) is written as tgid 0 rather
+ * than left to the tuple's previous owner.
  *
  * kprobes and fentry are not used: they need a kprobe PMU or trampolines
  * that locked-down kernels (and this project's test machines) refuse.
@@ -45,6 +52,7 @@ struct in6_addr {
 } __attribute__((preserve_access_index));
 
 struct sock_common {
+    volatile unsigned char skc_state;
     __be32 skc_daddr;
     __be32 skc_rcv_saddr;
     __be16 skc_dport;
@@ -68,6 +76,7 @@ struct inet_sock {
 } __attribute__((preserve_access_index));
 
 struct task_struct {
+    unsigned int flags;
     struct task_struct *group_leader;
     char comm[16];
 } __attribute__((preserve_access_index));
@@ -77,6 +86,8 @@ struct task_struct {
 #define NM_IPPROTO_TCP 6
 #define NM_IPPROTO_UDP 17
 #define NM_TCP_SYN_SENT 2
+#define NM_TCP_CLOSE 7
+#define NM_PF_KTHREAD 0x00200000u       /* include/linux/sched.h */
 /* An owner entry is rewritten at most this often for the same process:
  * the timestamp tells userspace a wildcard (unconnected UDP) socket is still
  * in use, and every send writing the map would cost more than it tells. */
@@ -93,9 +104,10 @@ struct nm_sock_key {
 };
 
 struct nm_sock_owner {
-    __u32 tgid;
+    __u32 tgid;                 /* 0: a socket whose user has no pid to name */
     __u32 pad;
     __u64 seen_ns;              /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+    __u64 closed_ns;            /* when the TCP socket reached CLOSE; 0: open */
     char comm[16];
 };
 
@@ -147,10 +159,16 @@ static __always_inline void nm_v4_mapped(__u8 out[16], __be32 a)
 static __always_inline void nm_v6(__u8 out[16], const struct in6_addr *src)
 {
     __u64 w[2];
+    __u32 tail[2];
 
     bpf_probe_read_kernel(w, sizeof(w), src);
-    /* ::ffff:0.0.0.0 is the v4 wildcard on a dual-stack socket. */
-    if (w[0] == 0 && (w[1] == 0 || w[1] == 0x00000000ffff0000ull))
+    __builtin_memcpy(tail, &w[1], sizeof(tail));
+    /* ::ffff:0.0.0.0 is the v4 wildcard on a dual-stack socket.  Bytes 8..11
+     * are 00 00 ff ff in network order: compared as bytes, not as a host
+     * integer, so the check holds on either byte order. */
+    const __u8 *b = (const __u8 *)&tail[0];
+    if (w[0] == 0 && tail[1] == 0 &&
+        (tail[0] == 0 || (b[0] == 0 && b[1] == 0 && b[2] == 0xff && b[3] == 0xff)))
         w[1] = 0;
     __builtin_memcpy(out, w, 16);
 }
@@ -182,29 +200,38 @@ static __always_inline int nm_key_of(const struct sock *sk, struct nm_sock_key *
     return k->local_port != 0;
 }
 
-static __always_inline int nm_owner_now(struct nm_sock_owner *o)
+/* The pid of the current process as the monitor's /proc numbers it, or 0
+ * when it has none to name: a kernel thread (NFS and sunrpc, MPTCP
+ * subflows: the kworker that happens to run is not the socket's user), a
+ * process outside the monitor's pid namespace, the idle task or an
+ * interrupt on it.  The caller writes 0 rather than skipping the write, so
+ * the entry never keeps the tuple's previous owner. */
+static __always_inline __u32 nm_current_tgid(struct task_struct *task)
 {
     __u32 tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
     struct bpf_pidns_info ns;
 
-    if (tgid == 0)
-        return 0;                         /* the idle task or an interrupt on it */
-    if (nm_cfg.pidns_ino != 0) {
-        /* Fails for a process outside the monitor's pid namespace: it has
-         * no pid the monitor could name. */
-        if (bpf_get_ns_current_pid_tgid(nm_cfg.pidns_dev, nm_cfg.pidns_ino, &ns, sizeof(ns)) != 0)
-            return 0;
-        tgid = ns.tgid;
-    }
+    if (tgid == 0 || (BPF_CORE_READ(task, flags) & NM_PF_KTHREAD))
+        return 0;
+    if (nm_cfg.pidns_ino == 0)
+        return tgid;
+    if (bpf_get_ns_current_pid_tgid(nm_cfg.pidns_dev, nm_cfg.pidns_ino, &ns, sizeof(ns)) != 0)
+        return 0;
+    return ns.tgid;
+}
+
+static __always_inline void nm_owner_now(struct nm_sock_owner *o)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
     __builtin_memset(o, 0, sizeof(*o));
-    o->tgid = tgid;
+    o->tgid = nm_current_tgid(task);
     o->seen_ns = bpf_ktime_get_ns();
     /* The process's name, not the sending thread's (dig sends from a
      * thread named isc-net-0000): the main thread's comm, as /proc/PID/comm
      * and the sock_diag path report it. */
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
-    return 1;
+    if (o->tgid != 0)
+        BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
 }
 
 /* Process context only: the current task is the socket's user. */
@@ -213,10 +240,16 @@ static __always_inline void nm_note_io(const struct sock *sk, int ret)
     struct nm_sock_key k;
     struct nm_sock_owner o;
 
-    if (ret < 0 || !nm_in_netns(sk) || !nm_key_of(sk, &k) || !nm_owner_now(&o))
+    if (ret < 0 || !nm_in_netns(sk) || !nm_key_of(sk, &k))
         return;
+    /* A read of what a reset socket still had queued: the socket is
+     * closed, and its tuple may already be another socket's. */
+    if (k.proto == NM_IPPROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) == NM_TCP_CLOSE)
+        return;
+    nm_owner_now(&o);
     const struct nm_sock_owner *old = bpf_map_lookup_elem(&nm_owners, &k);
-    if (old && old->tgid == o.tgid && o.seen_ns - old->seen_ns < NM_REFRESH_NS)
+    if (old && old->tgid == o.tgid && old->closed_ns == 0 &&
+        o.seen_ns - old->seen_ns < NM_REFRESH_NS)
         return;
     bpf_map_update_elem(&nm_owners, &k, &o, BPF_ANY);
 }
@@ -235,6 +268,36 @@ int BPF_PROG(nm_on_recv, struct sock *sk, int ret, int flags)
     return 0;
 }
 
+/* The socket reached CLOSE: its entry stays (a query may still come for
+ * its last packets, which the capture hands over late) but says when, so
+ * userspace does not name it for a later socket on the same tuple. */
+static __always_inline void nm_note_closed(const struct nm_sock_key *k)
+{
+    struct nm_sock_owner *old = bpf_map_lookup_elem(&nm_owners, k);
+
+    if (old)
+        old->closed_ns = bpf_ktime_get_ns();
+}
+
+/* Leaving SYN_SENT: the owner connect() left in nm_connecting goes under
+ * the tuple, closed already if the connect failed.  Without one (the
+ * connect began before netmoon, or LRU eviction), whatever the tuple's
+ * entry says is about an earlier socket: it goes. */
+static __always_inline void nm_note_connected(const struct nm_sock_owner *who,
+                                              const struct nm_sock_key *k, int newstate)
+{
+    struct nm_sock_owner o;
+
+    if (!who) {
+        bpf_map_delete_elem(&nm_owners, k);
+        return;
+    }
+    o = *who;
+    o.seen_ns = bpf_ktime_get_ns();
+    o.closed_ns = newstate == NM_TCP_CLOSE ? o.seen_ns : 0;
+    bpf_map_update_elem(&nm_owners, k, &o, BPF_ANY);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(nm_on_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -245,24 +308,26 @@ int BPF_PROG(nm_on_state, struct sock *sk, int oldstate, int newstate)
     if (BPF_CORE_READ(sk, sk_protocol) != NM_IPPROTO_TCP || !nm_in_netns(sk))
         return 0;
     if (newstate == NM_TCP_SYN_SENT) {
-        /* Inside connect(): the caller owns the socket. */
-        if (nm_owner_now(&o))
-            bpf_map_update_elem(&nm_connecting, &id, &o, BPF_ANY);
+        /* Inside connect(): the caller owns the socket.  A socket bound
+         * before connect() has its tuple already, and its SYN is what
+         * netmoon will ask about: written now, before the SYN leaves.  An
+         * automatically chosen port comes after this event. */
+        nm_owner_now(&o);
+        bpf_map_update_elem(&nm_connecting, &id, &o, BPF_ANY);
+        if (nm_key_of(sk, &k))
+            bpf_map_update_elem(&nm_owners, &k, &o, BPF_ANY);
         return 0;
     }
-    if (oldstate != NM_TCP_SYN_SENT)
-        return 0;
-    struct nm_sock_owner *who = bpf_map_lookup_elem(&nm_connecting, &id);
-    if (!who)
-        return 0;
     /* ESTABLISHED, or CLOSE after a reset or timeout: the addresses and
      * inet_sport are still set either way. */
-    if (nm_key_of(sk, &k)) {
-        o = *who;
-        o.seen_ns = bpf_ktime_get_ns();
-        bpf_map_update_elem(&nm_owners, &k, &o, BPF_ANY);
+    int keyed = nm_key_of(sk, &k);
+    if (oldstate == NM_TCP_SYN_SENT) {
+        if (keyed)
+            nm_note_connected(bpf_map_lookup_elem(&nm_connecting, &id), &k, newstate);
+        bpf_map_delete_elem(&nm_connecting, &id);
+    } else if (newstate == NM_TCP_CLOSE && keyed) {
+        nm_note_closed(&k);
     }
-    bpf_map_delete_elem(&nm_connecting, &id);
     return 0;
 }
 

@@ -186,6 +186,20 @@ int procs_read_cmdline(const char *root, int32_t pid, char *out, size_t outlen, 
     return 0;
 }
 
+int procs_read_cmdline_of(const char *root, int32_t pid, const char *comm, char *out,
+                          size_t outlen, bool *cut)
+{
+    char now[NM_OWNER_COMM_MAX];
+
+    procs_read_comm(root, pid, now);
+    if (strcmp(now, comm) == 0)
+        return procs_read_cmdline(root, pid, out, outlen, cut);
+    *cut = false;
+    if (outlen)
+        out[0] = 0;
+    return -1;
+}
+
 static bool procs_socket_inode(const char *link, uint64_t *inode)
 {
     char digits[24];

@@ -97,5 +97,10 @@ const struct procs_inode *procs_scan_find(const struct procs_scan *s, uint64_t i
 /* /proc/PID/cmdline with NULs as spaces, at most outlen - 1 bytes (*cut
  * tells when it was longer).  Returns 0, or -1 when the process is gone. */
 int procs_read_cmdline(const char *root, int32_t pid, char *out, size_t outlen, bool *cut);
+/* The same, for an owner the kernel named a while ago (comm as it was
+ * then): pids are reused, so only while /proc/PID/comm still says comm.
+ * Returns -1, out empty, when the pid is gone or another program's. */
+int procs_read_cmdline_of(const char *root, int32_t pid, const char *comm, char *out,
+                          size_t outlen, bool *cut);
 
 #endif

@@ -3,7 +3,8 @@
  * the tuple cache (canonical order, IPv4-mapped addresses meeting their
  * IPv4 form, bounded replacement counted), the /proc scanner on a fake
  * proc(5) tree built here (socket:[N] links, comm, cmdline bounds, other
- * network namespaces left out, new-pid scans), and the JSON fields.
+ * network namespaces left out, new-pid scans, a cmdline only for the comm
+ * the kernel named), and the JSON fields.
  */
 #include "testlib.h"
 
@@ -182,6 +183,13 @@ static void test_scan(void)
     CHECK_STR(cmd, "curl -s");
     CHECK(cut);
     CHECK(procs_read_cmdline(fake_root, 999, cmd, sizeof(cmd), &cut) == -1);
+    /* An owner named by the kernel earlier: its pid may be another
+     * program's now, whose cmdline is not the owner's. */
+    CHECK(procs_read_cmdline_of(fake_root, 100, "curl", cmd, sizeof(cmd), &cut) == 0);
+    CHECK_STR(cmd, "curl -s http://x/");
+    CHECK(procs_read_cmdline_of(fake_root, 100, "wget", cmd, sizeof(cmd), &cut) == -1);
+    CHECK_STR(cmd, "");
+    CHECK(procs_read_cmdline_of(fake_root, 999, "curl", cmd, sizeof(cmd), &cut) == -1);
 
     /* A new pid: seen only once /proc/loadavg names a newer last pid. */
     fake_process(300, "net:[4026531999]", "socket:[999]", "dig\n", "dig\0", 4);
