@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <linux/seccomp.h>
@@ -507,6 +508,25 @@ static bool kernel_has_send_tracepoint(void)
 #endif
 }
 
+/* Whether the kernel lets this process use bpf(2) at all, asked directly
+ * (a one-entry array map, closed at once), not through netmoon's loader:
+ * a container's seccomp filter or missing CAP_BPF refuses it. */
+static bool kernel_allows_bpf(void)
+{
+    union bpf_attr attr;
+
+    memset(&attr, 0, sizeof(attr));
+    attr.map_type = BPF_MAP_TYPE_ARRAY;
+    attr.key_size = 4;
+    attr.value_size = 4;
+    attr.max_entries = 1;
+    long fd = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+    if (fd < 0)
+        return false;
+    close((int)fd);
+    return true;
+}
+
 /* Whether the source must load here; why not when it need not. */
 static bool bpf_expected(const char **why)
 {
@@ -522,6 +542,9 @@ static bool bpf_expected(const char **why)
         return false;
     *why = "built without the eBPF source";
     if (!procs_bpf_built())
+        return false;
+    *why = "bpf(2) refused to this process (no CAP_BPF, or a seccomp filter)";
+    if (!kernel_allows_bpf())
         return false;
     *why = "no kernel BTF with the sock_send_length tracepoint (Linux 6.3+)";
     return kernel_has_send_tracepoint();
