@@ -44,6 +44,8 @@
 
 #include <ndpi_api.h>
 
+#include "common/threads.h"
+
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
  * nDPI's master and app protocol ids (nDPI keeps ids below NDPI_NUM_BITS,
  * 512), the category (below 128) and the confidence (below 8).  Otherwise
@@ -260,7 +262,8 @@ struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
         goto fail;
     l7_arena_enter();
     c->in_arena = true;
-    if (pthread_create(&c->builder, NULL, l7_builder_main, c) == 0) {
+    /* The builder takes no signals: they belong to the threads that act on them. */
+    if (threads_start_quiet(&c->builder, l7_builder_main, c) == 0) {
         c->building = true;
         return c;
     }

@@ -1,7 +1,8 @@
 /*
  * test_l7_ndpi.c: the nDPI classifier wrapper (src/analyze/l7_ndpi.c):
  * the bounded slot pool (full pool counted, slots reused), the packet
- * limit, packets nDPI must not see, and the label names.  Protocol ids
+ * limit, packets nDPI must not see, the label names, and modules built at
+ * once from the shared build-time region.  Protocol ids
  * are nDPI's own (ndpi_protocol_ids.h), names those ndpiReader -h lists.
  */
 #include <string.h>
@@ -110,6 +111,40 @@ static void test_dns_query_is_dns(void)
     l7_ndpi_destroy(c);
 }
 
+/* Two workers' modules at once (each built on its own thread from the
+ * shared build-time region): both label, the first destroyed does not take
+ * the region from the second, and a module made after both are gone (a
+ * fresh region) labels too. */
+static void test_modules_share_the_build_region(void)
+{
+    struct l7_ndpi *c[3] = { classifier(4), classifier(4), NULL };
+    struct flow_l7_label l;
+
+    for (unsigned round = 0; round < 3; round++) {
+        if (round == 2) {
+            l7_ndpi_destroy(c[1]);
+            c[1] = NULL;
+            c[2] = classifier(4);
+        }
+        struct l7_ndpi *m = c[round];
+        CHECK(m != NULL);
+        if (!m)
+            continue;
+        uint32_t h = l7_ndpi_flow_start(m);
+        struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
+        l7_ndpi_packet(m, &h, &p);
+        l7_ndpi_flow_end(m, &h);
+        l7_ndpi_label(h, &l);
+        CHECK_EQ_U(l.state, FLOW_L7_DONE);
+        CHECK(l.app == NDPI_PROTOCOL_DNS || l.master == NDPI_PROTOCOL_DNS);
+        if (round == 0) {
+            l7_ndpi_destroy(c[0]);
+            c[0] = NULL;
+        }
+    }
+    l7_ndpi_destroy(c[2]);
+}
+
 /* A packet the capture cut short is never handed to nDPI (it would trust
  * the IP length and read past the buffer); neither is a later fragment. */
 static void test_incomplete_packets_are_skipped(void)
@@ -197,6 +232,7 @@ int main(void)
 {
     RUN(test_pool_full_is_counted_and_slots_come_back);
     RUN(test_dns_query_is_dns);
+    RUN(test_modules_share_the_build_region);
     RUN(test_incomplete_packets_are_skipped);
     RUN(test_gives_up_after_the_packet_limit);
     RUN(test_names_follow_ndpiReader);
