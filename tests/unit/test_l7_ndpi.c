@@ -87,6 +87,19 @@ static void test_pool_full_is_counted_and_slots_come_back(void)
     l7_ndpi_destroy(c);
 }
 
+/* One flow of dns_query alone, ended: nDPI must call it DNS. */
+static void classify_dns_query(struct l7_ndpi *c, struct flow_l7_label *l)
+{
+    uint32_t h = l7_ndpi_flow_start(c);
+    struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
+
+    l7_ndpi_packet(c, &h, &p);
+    l7_ndpi_flow_end(c, &h);
+    l7_ndpi_label(h, l);
+    CHECK_EQ_U(l->state, FLOW_L7_DONE);
+    CHECK(l->app == NDPI_PROTOCOL_DNS || l->master == NDPI_PROTOCOL_DNS);
+}
+
 static void test_dns_query_is_dns(void)
 {
     struct l7_ndpi *c = classifier(4);
@@ -97,13 +110,7 @@ static void test_dns_query_is_dns(void)
         CHECK(c != NULL);
         return;
     }
-    uint32_t h = l7_ndpi_flow_start(c);
-    struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
-    l7_ndpi_packet(c, &h, &p);
-    l7_ndpi_flow_end(c, &h);
-    l7_ndpi_label(h, &l);
-    CHECK_EQ_U(l.state, FLOW_L7_DONE);
-    CHECK(l.app == NDPI_PROTOCOL_DNS || l.master == NDPI_PROTOCOL_DNS);
+    classify_dns_query(c, &l);
     CHECK_EQ_U(l.category, NDPI_PROTOCOL_CATEGORY_NETWORK);
     l7_ndpi_app_name(&l, name, sizeof(name));
     CHECK_STR(name, "DNS");
@@ -130,13 +137,7 @@ static void test_modules_share_the_build_region(void)
         CHECK(m != NULL);
         if (!m)
             continue;
-        uint32_t h = l7_ndpi_flow_start(m);
-        struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
-        l7_ndpi_packet(m, &h, &p);
-        l7_ndpi_flow_end(m, &h);
-        l7_ndpi_label(h, &l);
-        CHECK_EQ_U(l.state, FLOW_L7_DONE);
-        CHECK(l.app == NDPI_PROTOCOL_DNS || l.master == NDPI_PROTOCOL_DNS);
+        classify_dns_query(m, &l);
         if (round == 0) {
             l7_ndpi_destroy(c[0]);
             c[0] = NULL;
