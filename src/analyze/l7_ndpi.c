@@ -16,16 +16,35 @@
  * nDPI parses the packet itself; we hand it only IP packets the capture
  * holds completely (nm_packet.l3_complete), because nDPI trusts the IP
  * length fields and would otherwise read past the captured bytes.
+ *
+ * Start-up: building a module (protocol tables, the IP prefix trees of
+ * nDPI's address lists, host-name automata) makes about 100,000 small
+ * allocations, 5 MB, in nDPI 4.2; through malloc that was most of a short
+ * run's time (allocator work, then tree nodes scattered over pages, then
+ * freeing each one at exit).  Allocations made while a module is being
+ * built therefore come bump-pointer from one region reserved for all
+ * modules, in transparent huge pages where the kernel allows (madvise);
+ * nDPI's frees of them do nothing and the region is unmapped with the last
+ * module.  Allocations nDPI makes later, per flow (host names, TLS
+ * buffers), go to malloc and free as before.  The module is also built on
+ * a thread of its own, so that the file is opened, read and decoded, and
+ * the flow table and outputs set up, while nDPI builds its tables; the
+ * worker waits for it (l7_ready) only when a packet first needs it.
  */
 #include "analyze/l7_ndpi.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <ndpi_api.h>
+
+#include "common/threads.h"
 
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
  * nDPI's master and app protocol ids (nDPI keeps ids below NDPI_NUM_BITS,
@@ -59,13 +78,100 @@ size_t l7_ndpi_bytes_per_slot(void)
 }
 
 struct l7_ndpi {
-    struct ndpi_detection_module_struct *mod;
+    struct ndpi_detection_module_struct *mod;   /* NULL until built (or if that failed) */
+    pthread_t builder;
+    bool building;             /* builder runs or has not been joined */
     struct l7_slot *slots;
     uint32_t nslots;
     uint32_t fresh;            /* slots[fresh..] never used: untouched memory */
     uint32_t free_head;
+    bool in_arena;             /* counted in l7_arena.modules */
     struct l7_ndpi_stats stats;
 };
+
+/* ---- the build-time region ------------------------------------------------ */
+
+#define L7_ARENA_BYTES (1024ul << 20)   /* address space only: ~6 MB a module is touched */
+#define L7_ARENA_ALIGN (2ul << 20)      /* a transparent huge page */
+
+static struct {
+    pthread_mutex_t lock;             /* creation and unmapping */
+    char *map, *base;                 /* as mapped; aligned start */
+    atomic_size_t used;
+    unsigned modules;                 /* modules built from it and not destroyed */
+} l7_arena = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+#define L7_ARENA_CHUNK (1ul << 20)      /* taken at once by a building thread */
+
+/* Set on the thread building a module: only its allocations are bumped,
+ * from a chunk of the region that thread took for itself (no atomic per
+ * allocation; several workers' modules may be built at once). */
+static _Thread_local bool l7_arena_building;
+static _Thread_local char *l7_chunk_next, *l7_chunk_end;
+
+static bool l7_arena_owns(const void *p)
+{
+    const char *c = p;
+    return l7_arena.base && c >= l7_arena.base && c < l7_arena.base + L7_ARENA_BYTES;
+}
+
+static void *l7_arena_malloc(size_t n)
+{
+    size_t size = (n + 15) & ~(size_t)15;   /* malloc's alignment */
+
+    if (!l7_arena_building || !l7_arena.base || size > L7_ARENA_CHUNK)
+        return malloc(n);
+    if ((size_t)(l7_chunk_end - l7_chunk_next) < size) {
+        size_t at = atomic_fetch_add_explicit(&l7_arena.used, L7_ARENA_CHUNK, memory_order_relaxed);
+        if (at + L7_ARENA_CHUNK > L7_ARENA_BYTES)
+            return malloc(n);
+        l7_chunk_next = l7_arena.base + at;
+        l7_chunk_end = l7_chunk_next + L7_ARENA_CHUNK;
+    }
+    void *p = l7_chunk_next;
+    l7_chunk_next += size;
+    return p;
+}
+
+static void l7_arena_free(void *p)
+{
+    if (!l7_arena_owns(p))
+        free(p);
+}
+
+/* Maps the region if no module uses it; without it every allocation goes
+ * to malloc, which is slower but the same. */
+static void l7_arena_enter(void)
+{
+    pthread_mutex_lock(&l7_arena.lock);
+    if (!l7_arena.map) {
+        void *m = mmap(NULL, L7_ARENA_BYTES + L7_ARENA_ALIGN, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) {
+            l7_arena.map = m;
+            l7_arena.base = (char *)(((uintptr_t)m + L7_ARENA_ALIGN - 1) & ~(L7_ARENA_ALIGN - 1));
+            atomic_store(&l7_arena.used, 0);
+            /* Fewer page faults and TLB misses while nDPI walks its trees;
+             * refused (THP off) is fine. */
+            (void)madvise(l7_arena.base, L7_ARENA_BYTES, MADV_HUGEPAGE);
+        }
+        set_ndpi_malloc(l7_arena_malloc);
+        set_ndpi_free(l7_arena_free);
+    }
+    l7_arena.modules++;
+    pthread_mutex_unlock(&l7_arena.lock);
+}
+
+/* A module was destroyed (all its frees done): the last one unmaps. */
+static void l7_arena_leave(void)
+{
+    pthread_mutex_lock(&l7_arena.lock);
+    if (--l7_arena.modules == 0 && l7_arena.map) {
+        munmap(l7_arena.map, L7_ARENA_BYTES + L7_ARENA_ALIGN);
+        l7_arena.map = l7_arena.base = NULL;
+    }
+    pthread_mutex_unlock(&l7_arena.lock);
+}
 
 /* Names by id, copied once from the first module: nDPI's names are the
  * same in every module we create (no custom protocols are loaded), and a
@@ -86,6 +192,7 @@ static void l7_copy_name(char *dst, const char *src)
     dst[n] = '\0';
 }
 
+/* Called with l7_arena.lock held: builders of several workers may race. */
 static void l7_fill_names(struct ndpi_detection_module_struct *mod)
 {
     if (l7_names_ready)
@@ -97,10 +204,53 @@ static void l7_fill_names(struct ndpi_detection_module_struct *mod)
     l7_names_ready = true;
 }
 
+/* Builds the module on the calling thread (see the top of the file). */
+static struct ndpi_detection_module_struct *l7_build(void)
+{
+    struct ndpi_detection_module_struct *mod;
+    NDPI_PROTOCOL_BITMASK all;
+
+    l7_arena_building = true;
+    mod = ndpi_init_detection_module(ndpi_no_prefs);
+    if (mod) {
+        NDPI_BITMASK_SET_ALL(all);
+        ndpi_set_protocol_detection_bitmask2(mod, &all);
+        ndpi_finalize_initialization(mod);
+        pthread_mutex_lock(&l7_arena.lock);
+        l7_fill_names(mod);
+        pthread_mutex_unlock(&l7_arena.lock);
+    }
+    l7_arena_building = false;
+    l7_chunk_next = l7_chunk_end = NULL;   /* the rest of the chunk stays unused */
+    return mod;
+}
+
+static void *l7_builder_main(void *arg)
+{
+    struct l7_ndpi *c = arg;
+
+    c->mod = l7_build();
+    return NULL;
+}
+
+/* The module, once built: joins the builder the first time.  A module
+ * that could not be built (out of memory) leaves flows unlabelled, counted
+ * as finding no slot, and says so once. */
+static bool l7_ready(struct l7_ndpi *c)
+{
+    if (c->building) {
+        pthread_join(c->builder, NULL);
+        c->building = false;
+        if (!c->mod)
+            fprintf(stderr, "netmoon: nDPI could not set up its tables (out of memory): "
+                    "flows are not labelled\n");
+    }
+    return c->mod != NULL;
+}
+
 struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
 {
     struct l7_ndpi *c = calloc(1, sizeof(*c));
-    NDPI_PROTOCOL_BITMASK all;
 
     if (!c)
         goto fail;
@@ -110,13 +260,16 @@ struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
     c->slots = calloc(c->nslots, sizeof(*c->slots));
     if (!c->slots)
         goto fail;
-    c->mod = ndpi_init_detection_module(ndpi_no_prefs);
+    l7_arena_enter();
+    c->in_arena = true;
+    /* The builder takes no signals: they belong to the threads that act on them. */
+    if (threads_start_quiet(&c->builder, l7_builder_main, c) == 0) {
+        c->building = true;
+        return c;
+    }
+    c->mod = l7_build();   /* no thread to spare: build it here */
     if (!c->mod)
         goto fail;
-    NDPI_BITMASK_SET_ALL(all);
-    ndpi_set_protocol_detection_bitmask2(c->mod, &all);
-    ndpi_finalize_initialization(c->mod);
-    l7_fill_names(c->mod);
     return c;
 fail:
     snprintf(err, errlen, "cannot set up nDPI classification for %u flows: %s "
@@ -137,10 +290,13 @@ void l7_ndpi_destroy(struct l7_ndpi *c)
         return;
     /* Flows still classifying were flushed (and released) by the flow
      * table before this; anything left is released here all the same. */
+    l7_ready(c);
     for (uint32_t i = 0; c->slots && i < c->fresh; i++)
         ndpi_free_flow_data(&c->slots[i].nf);
     if (c->mod)
         ndpi_exit_detection_module(c->mod);
+    if (c->in_arena)
+        l7_arena_leave();
     free(c->slots);
     free(c);
 }
@@ -171,6 +327,18 @@ static uint32_t l7_pack(const ndpi_protocol *p, ndpi_confidence_t conf)
            ((uint32_t)conf & L7_H_CONF_MASK) << L7_H_CONF_SHIFT;
 }
 
+/* A free slot is all zeros: what nDPI wants for the next flow, and safe
+ * for l7_ndpi_destroy() to pass to ndpi_free_flow_data() again. */
+static void l7_slot_release(struct l7_ndpi *c, uint32_t i)
+{
+    struct l7_slot *s = &c->slots[i];
+
+    memset(s, 0, sizeof(*s));
+    s->next_free = c->free_head;
+    c->free_head = i;
+    c->stats.classifying--;
+}
+
 /* Records the result, gives the slot back.  An undecided flow is decided by
  * ndpi_detection_giveup() with guessing on, as ndpiReader does. */
 static void l7_finish(struct l7_ndpi *c, uint32_t *handle, ndpi_protocol p, bool decided)
@@ -178,18 +346,19 @@ static void l7_finish(struct l7_ndpi *c, uint32_t *handle, ndpi_protocol p, bool
     uint32_t i = *handle - 1;
     struct l7_slot *s = &c->slots[i];
 
+    if (!l7_ready(c)) {
+        *handle = L7_H_NO_SLOT;
+        l7_slot_release(c, i);
+        c->stats.no_slot++;
+        return;
+    }
     if (!decided || p.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
         u_int8_t guessed = 0;
         p = ndpi_detection_giveup(c->mod, &s->nf, 1, &guessed);
     }
     *handle = l7_pack(&p, s->nf.confidence);
     ndpi_free_flow_data(&s->nf);
-    /* A free slot is all zeros: what nDPI wants for the next flow, and
-     * safe for l7_ndpi_destroy() to pass to ndpi_free_flow_data() again. */
-    memset(s, 0, sizeof(*s));
-    s->next_free = c->free_head;
-    c->free_head = i;
-    c->stats.classifying--;
+    l7_slot_release(c, i);
     c->stats.labelled++;
 }
 
@@ -199,6 +368,10 @@ void l7_ndpi_packet(struct l7_ndpi *c, uint32_t *handle, const struct nm_packet 
         return;
     if (!pkt->l3_complete || (pkt->is_fragment && !pkt->is_first_fragment)) {
         c->stats.packets_skipped++;
+        return;
+    }
+    if (!l7_ready(c)) {
+        l7_ndpi_flow_end(c, handle);
         return;
     }
     struct l7_slot *s = &c->slots[*handle - 1];

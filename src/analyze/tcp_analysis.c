@@ -32,7 +32,6 @@ enum {
     TCP_SF_RTT_PEND = 1u << 7,  /* rtt_seq/rtt_t time a data segment */
     TCP_SF_TS_PEND = 1u << 8,   /* ts_val/ts_t time a TSval */
     TCP_SF_EDGE = 1u << 9,      /* gap_edge is set */
-    TCP_SF_HOLE = 1u << 10,     /* hole_end is set */
 };
 
 /* Analysis flags. */
@@ -268,9 +267,76 @@ static void zeek_last_seq(struct tcp_analysis *a, unsigned side, uint8_t flags, 
         hist_scaled(a, side, &e->z_rxmt, &e->z_exp[0], 'T');
 }
 
-/* Zeek's content gaps, approximated without reassembly: the contiguous
- * edge of what this side sent and its first hole.  An ACK from the peer
- * beyond the edge acknowledges bytes the capture never held. */
+/* ---- content gaps (Zeek's TCP_Reassembler::Undelivered, data not kept) --
+ *
+ * Zeek reports a content gap when the peer acknowledges bytes its
+ * reassembler never held: one gap per hole below the ACK, each adding its
+ * length to missed_bytes and counting towards the g letter, and only while
+ * both endpoints are established or closed cleanly (report_gaps_for_partial
+ * is off by default: a partial connection's first ACKs are unreliable).
+ * Here the reassembler's blocks are reduced to sequence ranges, so every
+ * TCP flow gets the same accounting whether or not L7 reassembly runs on
+ * its first bytes; the L7 reassembler's own gap counters describe what
+ * the parsers could not read, not this. */
+
+#define GAP_MAX_AHEAD (1 << 30)   /* an ACK or segment further away is not believed */
+
+static bool gap_clean(const struct tcp_side *e)
+{
+    return e->z_state == Z_ESTABLISHED || (e->z_state == Z_CLOSED && e->z_prev == Z_ESTABLISHED);
+}
+
+static void gap_island_drop_first(struct tcp_side *e)
+{
+    memmove(e->island[0], e->island[1], (size_t)(e->islands - 1) * sizeof(e->island[0]));
+    e->islands--;
+}
+
+/* The edge moved: islands it reached are contiguous data now. */
+static void gap_absorb(struct tcp_side *e)
+{
+    while (e->islands && seq_le(e->island[0][0], e->gap_edge)) {
+        if (seq_gt(e->island[0][1], e->gap_edge))
+            e->gap_edge = e->island[0][1];
+        gap_island_drop_first(e);
+    }
+}
+
+/* Adds [seq, end), above the edge, to the sorted islands, merging what it
+ * touches; one too many makes the closest two one. */
+static void gap_island_add(struct tcp_side *e, uint32_t seq, uint32_t end)
+{
+    uint32_t out[TCP_GAP_ISLANDS + 1][2];
+    unsigned n = 0, closest = 0;
+    bool placed = false;
+
+    for (unsigned i = 0; i < e->islands; i++) {
+        uint32_t s = e->island[i][0], t = e->island[i][1];
+        if (seq_lt(t, seq)) {
+            out[n][0] = s, out[n++][1] = t;
+        } else if (seq_lt(end, s)) {
+            if (!placed)
+                out[n][0] = seq, out[n++][1] = end, placed = true;
+            out[n][0] = s, out[n++][1] = t;
+        } else {
+            seq = seq_lt(s, seq) ? s : seq;
+            end = seq_gt(t, end) ? t : end;
+        }
+    }
+    if (!placed)
+        out[n][0] = seq, out[n++][1] = end;
+    if (n > TCP_GAP_ISLANDS) {
+        for (unsigned i = 1; i + 1 < n; i++)
+            if (out[i + 1][0] - out[i][1] < out[closest + 1][0] - out[closest][1])
+                closest = i;
+        out[closest][1] = out[closest + 1][1];
+        memmove(out[closest + 1], out[closest + 2], (n - closest - 2) * sizeof(out[0]));
+        n--;
+    }
+    memcpy(e->island, out, n * sizeof(out[0]));
+    e->islands = (uint8_t)n;
+}
+
 static void gap_data(struct tcp_side *e, uint32_t seq, uint32_t end)
 {
     if (!(e->flags & TCP_SF_EDGE)) {
@@ -278,29 +344,30 @@ static void gap_data(struct tcp_side *e, uint32_t seq, uint32_t end)
         e->flags |= TCP_SF_EDGE;
         return;
     }
-    if (e->flags & TCP_SF_HOLE) {
-        if (seq_le(seq, e->gap_edge) && seq_gt(end, e->gap_edge)) {
-            e->gap_edge = end;
-            if (!seq_lt(e->gap_edge, e->hole_end)) {
-                /* Filled: what lay beyond the hole was seen. */
-                e->flags &= (uint16_t)~TCP_SF_HOLE;
-                if (seq_gt(e->nextseq, e->gap_edge))
-                    e->gap_edge = e->nextseq;
-            }
-        }
-    } else if (seq_le(seq, e->gap_edge)) {
-        if (seq_gt(end, e->gap_edge))
-            e->gap_edge = end;
-    } else {
-        e->hole_end = seq;
-        e->flags |= TCP_SF_HOLE;
+    if (!seq_gt(end, e->gap_edge))
+        return;
+    if (seq_le(seq, e->gap_edge)) {
+        e->gap_edge = end;
+        gap_absorb(e);
+    } else if (seq_diff(seq, e->gap_edge) <= GAP_MAX_AHEAD) {
+        gap_island_add(e, seq, end);
     }
+}
+
+/* One hole of len bytes given up in data_side's stream. */
+static void gap_report(struct tcp_analysis *a, unsigned data_side, uint32_t len)
+{
+    struct tcp_side *e = &a->side[data_side];
+
+    if (!gap_clean(e) || !gap_clean(&a->side[data_side ^ 1]))
+        return;
+    a->missed_bytes += len;
+    hist_scaled(a, data_side, &e->z_gap, &e->z_exp[2], 'G');
 }
 
 static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
 {
     struct tcp_side *e = &a->side[data_side];
-    uint32_t missed = 0;
 
     if (!(e->flags & TCP_SF_EDGE)) {
         e->gap_edge = ack;
@@ -309,29 +376,18 @@ static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
     }
     if ((e->flags & TCP_SF_FIN) && seq_gt(ack, e->hist_fin))
         ack = e->hist_fin; /* the FIN's own sequence number is not data */
-    if (!seq_gt(ack, e->gap_edge) || seq_diff(ack, e->gap_edge) > (1 << 30))
+    if (!seq_gt(ack, e->gap_edge) || seq_diff(ack, e->gap_edge) > GAP_MAX_AHEAD)
         return;
-    if (e->flags & TCP_SF_HOLE) {
-        uint32_t stop = seq_lt(ack, e->hole_end) ? ack : e->hole_end;
-        missed += stop - e->gap_edge;
-        e->gap_edge = stop;
-        if (stop == e->hole_end) {
-            e->flags &= (uint16_t)~TCP_SF_HOLE;
-            if (seq_gt(e->nextseq, e->gap_edge))
-                e->gap_edge = e->nextseq;
+    while (seq_gt(ack, e->gap_edge)) {
+        if (e->islands && seq_lt(e->island[0][0], ack)) {
+            gap_report(a, data_side, e->island[0][0] - e->gap_edge);
+            e->gap_edge = e->island[0][0];
+        } else {
+            gap_report(a, data_side, ack - e->gap_edge);
+            e->gap_edge = ack;
         }
+        gap_absorb(e);
     }
-    if (seq_gt(ack, e->gap_edge)) {
-        missed += ack - e->gap_edge;
-        e->gap_edge = ack;
-    }
-    if (!missed)
-        return;
-    a->missed_bytes += missed;
-    /* Gaps revealed once the side has closed or reset are not flagged in
-     * the history (Zeek finds them unreliable), but still counted. */
-    if (e->z_state != Z_CLOSED && e->z_state != Z_RESET)
-        hist_scaled(a, data_side, &e->z_gap, &e->z_exp[2], 'G');
 }
 
 static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,

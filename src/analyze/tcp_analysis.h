@@ -30,6 +30,12 @@
 #include "decode/decode.h"
 #include "output/record.h"
 
+/* Data seen beyond a hole, per direction: as many islands as SACK has
+ * blocks with timestamps on (RFC 2018 §3); past that the two closest merge
+ * and the hole between them is taken as seen (missed_bytes undercounts
+ * rather than invents). */
+#define TCP_GAP_ISLANDS 4
+
 /* RTT statistics of one leg (capture point -> one side -> capture point). */
 struct tcp_rtt_stats {
     uint64_t sum_us;
@@ -49,7 +55,10 @@ struct tcp_side {
     uint32_t z_start, z_last, z_ack;  /* start_seq, last_seq, ack_seq */
     uint32_t hist_syn, hist_fin, hist_rst;
     uint32_t z_rxmt, z_win0, z_gap;   /* counters behind t/w/g letters */
-    uint32_t gap_edge, hole_end;      /* contiguous data seen; first hole's end */
+    /* Content gaps: everything below gap_edge was seen or given up as a
+     * gap; islands are data seen above it, sorted, disjoint. */
+    uint32_t gap_edge;
+    uint32_t island[TCP_GAP_ISLANDS][2]; /* [start, end) */
     /* RTT timing of this side's data / TSval, answered by the peer. */
     uint32_t rtt_seq, rtt_t;
     uint32_t ts_val, ts_t;
@@ -61,6 +70,7 @@ struct tcp_side {
     uint8_t z_state, z_prev;          /* Zeek endpoint state and the one before */
     uint8_t hist_seen;                /* Zeek's once-per-direction letters */
     uint8_t z_exp[3];                 /* log10 thresholds of t, w, g */
+    uint8_t islands;                  /* used entries of island */
 };
 
 struct tcp_analysis {

@@ -26,7 +26,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 
 #include "analyze/l7_ndpi.h"
 #include "common/hostport.h"
+#include "common/threads.h"
 
 #define PROM_CLIENTS_MAX 8
 #define PROM_REQUEST_MAX 4096
@@ -488,12 +488,8 @@ int prometheus_sink_open(struct output_sink *sink, const char *spec, char *err, 
     if (st->wake_fd < 0 || st->listen_fd < 0)
         goto fail;
     /* The server thread takes no signals, so SIGINT/SIGHUP interrupt the
-     * threads that act on them (the new thread inherits this mask). */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&st->thread, NULL, prom_thread, st);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+     * threads that act on them. */
+    int e = threads_start_quiet(&st->thread, prom_thread, st);
     if (e != 0) {
         snprintf(err, errlen, "cannot start the --prometheus thread: %s", strerror(e));
         goto fail;

@@ -61,30 +61,46 @@ def truthy(v):
     return first(v) in ("1", "True", "true")
 
 
-def run_tshark(path):
+def run_tshark(path, fields=FIELDS, options=()):
     cmd = ["tshark", "-n", "-r", path, "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-           "-Y", "tcp", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
+           *options, "-Y", "tcp", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
            "-E", "aggregator=,"]
-    for f in FIELDS:
+    for f in fields:
         cmd += ["-e", f]
     p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=600)
     return [l.split("\t") for l in p.stdout.splitlines() if l], p.returncode
 
 
-def oracle(path, cache):
+def cached(path, cache, script, prefix, compute):
+    """compute(path) -> {"rc": ..., ...}, kept in cache under a hash of the
+    capture and of the script that computes it (a changed rule recomputes)."""
     key = None
     if cache:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             h.update(f.read())
-        with open(os.path.abspath(__file__), "rb") as f:
+        with open(os.path.abspath(script), "rb") as f:
             h.update(f.read())
-        key = os.path.join(cache, "tcp-" + h.hexdigest() + ".json")
+        key = os.path.join(cache, prefix + h.hexdigest() + ".json")
         try:
             with open(key) as f:
                 return json.load(f)
         except (OSError, ValueError):
             pass
+    res = compute(path)
+    if key and res["rc"] == 0:
+        os.makedirs(cache, exist_ok=True)
+        with open(key + ".tmp", "w") as f:
+            json.dump(res, f)
+        os.replace(key + ".tmp", key)
+    return res
+
+
+def oracle(path, cache):
+    return cached(path, cache, __file__, "tcp-", tshark_streams)
+
+
+def tshark_streams(path):
     rows, rc = run_tshark(path)
     streams = {}
     for r in rows:
@@ -115,13 +131,7 @@ def oracle(path, cache):
                 s[side][k] += 1
         if truthy(r[C["tcp.flags.reset"]]):
             s[side]["rsts"] += 1
-    res = {"rc": rc, "streams": [streams[k] for k in sorted(streams, key=int)]}
-    if key and rc == 0:
-        os.makedirs(cache, exist_ok=True)
-        with open(key + ".tmp", "w") as f:
-            json.dump(res, f)
-        os.replace(key + ".tmp", key)
-    return res
+    return {"rc": rc, "streams": [streams[k] for k in sorted(streams, key=int)]}
 
 
 def netmoon_flows(binary, path):
@@ -155,17 +165,24 @@ class Tally:
         self.details = []
 
 
-def compare_file(path, orc, flows, tally, ndetails):
+def pair_groups(streams, flows):
+    """tshark streams and netmoon records of each endpoint pair, both in
+    time order: [(streams, records), ...]."""
     groups = {}
-    for s in orc["streams"]:
+    for s in streams:
         groups.setdefault(pair_key(s["a"], s["b"]), [[], []])[0].append(s)
     for f in flows:
         k = pair_key([f["src_ip"], f["src_port"]], [f["dst_ip"], f["dst_port"]])
         if k in groups:
             groups[k][1].append(f)
-    for k, (ss, fs) in groups.items():
+    for ss, fs in groups.values():
         ss.sort(key=lambda s: s["ts"])
         fs.sort(key=lambda f: f["ts_start"])
+    return list(groups.values())
+
+
+def compare_file(path, orc, flows, tally, ndetails):
+    for ss, fs in pair_groups(orc["streams"], flows):
         if len(fs) > len(ss):
             fs = merge_idle_splits(ss, fs)
         for i, s in enumerate(ss):
@@ -234,6 +251,27 @@ def list_files(args):
     return sorted(out)
 
 
+def golden_files(args):
+    """The captures to compare; none (and a SKIP line) without tshark."""
+    if subprocess.run(["sh", "-c", "command -v tshark"], capture_output=True).returncode:
+        print("SKIP %s: tshark not installed" % args.label)
+        return []
+    files = list_files(args)
+    if not files:
+        print("SKIP %s: no captures" % args.label)
+    return files
+
+
+def golden_runs(files, args, oracle):
+    """(path, oracle(path, args.cache), netmoon's TCP records) per capture."""
+    for path in files:
+        orc = oracle(path, args.cache)
+        flows, rc = netmoon_flows(args.netmoon, path)
+        if rc != 0 and not flows:
+            continue  # a file netmoon refuses is the flow goldens' business
+        yield path, orc, flows
+
+
 def pct(a, b):
     return 100.0 * a / b if b else 100.0
 
@@ -248,19 +286,11 @@ def main(argv):
     ap.add_argument("--cache", default=None)
     ap.add_argument("--details", type=int, default=20)
     args = ap.parse_args(argv[1:])
-    if subprocess.run(["sh", "-c", "command -v tshark"], capture_output=True).returncode:
-        print("SKIP %s: tshark not installed" % args.label)
-        return 0
-    files = list_files(args)
+    files = golden_files(args)
     if not files:
-        print("SKIP %s: no captures" % args.label)
         return 0
     t = Tally()
-    for path in files:
-        orc = oracle(path, args.cache)
-        flows, rc = netmoon_flows(args.netmoon, path)
-        if rc != 0 and not flows:
-            continue  # a file netmoon refuses is the flow goldens' business
+    for path, orc, flows in golden_runs(files, args, oracle):
         compare_file(path, orc, flows, t, args.details)
     for d in t.details:
         print("  " + d)

@@ -1,7 +1,8 @@
 /*
  * test_l7_ndpi.c: the nDPI classifier wrapper (src/analyze/l7_ndpi.c):
  * the bounded slot pool (full pool counted, slots reused), the packet
- * limit, packets nDPI must not see, and the label names.  Protocol ids
+ * limit, packets nDPI must not see, the label names, and modules built at
+ * once from the shared build-time region.  Protocol ids
  * are nDPI's own (ndpi_protocol_ids.h), names those ndpiReader -h lists.
  */
 #include <string.h>
@@ -86,6 +87,19 @@ static void test_pool_full_is_counted_and_slots_come_back(void)
     l7_ndpi_destroy(c);
 }
 
+/* One flow of dns_query alone, ended: nDPI must call it DNS. */
+static void classify_dns_query(struct l7_ndpi *c, struct flow_l7_label *l)
+{
+    uint32_t h = l7_ndpi_flow_start(c);
+    struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
+
+    l7_ndpi_packet(c, &h, &p);
+    l7_ndpi_flow_end(c, &h);
+    l7_ndpi_label(h, l);
+    CHECK_EQ_U(l->state, FLOW_L7_DONE);
+    CHECK(l->app == NDPI_PROTOCOL_DNS || l->master == NDPI_PROTOCOL_DNS);
+}
+
 static void test_dns_query_is_dns(void)
 {
     struct l7_ndpi *c = classifier(4);
@@ -96,18 +110,40 @@ static void test_dns_query_is_dns(void)
         CHECK(c != NULL);
         return;
     }
-    uint32_t h = l7_ndpi_flow_start(c);
-    struct nm_packet p = udp_packet(dns_query, sizeof(dns_query), 1000);
-    l7_ndpi_packet(c, &h, &p);
-    l7_ndpi_flow_end(c, &h);
-    l7_ndpi_label(h, &l);
-    CHECK_EQ_U(l.state, FLOW_L7_DONE);
-    CHECK(l.app == NDPI_PROTOCOL_DNS || l.master == NDPI_PROTOCOL_DNS);
+    classify_dns_query(c, &l);
     CHECK_EQ_U(l.category, NDPI_PROTOCOL_CATEGORY_NETWORK);
     l7_ndpi_app_name(&l, name, sizeof(name));
     CHECK_STR(name, "DNS");
     CHECK_STR(l7_ndpi_category_name(&l), "Network");
     l7_ndpi_destroy(c);
+}
+
+/* Two workers' modules at once (each built on its own thread from the
+ * shared build-time region): both label, the first destroyed does not take
+ * the region from the second, and a module made after both are gone (a
+ * fresh region) labels too. */
+static void test_modules_share_the_build_region(void)
+{
+    struct l7_ndpi *c[3] = { classifier(4), classifier(4), NULL };
+    struct flow_l7_label l;
+
+    for (unsigned round = 0; round < 3; round++) {
+        if (round == 2) {
+            l7_ndpi_destroy(c[1]);
+            c[1] = NULL;
+            c[2] = classifier(4);
+        }
+        struct l7_ndpi *m = c[round];
+        CHECK(m != NULL);
+        if (!m)
+            continue;
+        classify_dns_query(m, &l);
+        if (round == 0) {
+            l7_ndpi_destroy(c[0]);
+            c[0] = NULL;
+        }
+    }
+    l7_ndpi_destroy(c[2]);
 }
 
 /* A packet the capture cut short is never handed to nDPI (it would trust
@@ -197,6 +233,7 @@ int main(void)
 {
     RUN(test_pool_full_is_counted_and_slots_come_back);
     RUN(test_dns_query_is_dns);
+    RUN(test_modules_share_the_build_region);
     RUN(test_incomplete_packets_are_skipped);
     RUN(test_gives_up_after_the_packet_limit);
     RUN(test_names_follow_ndpiReader);

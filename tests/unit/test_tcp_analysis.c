@@ -139,7 +139,10 @@ static void test_keepalive_zero_window(void)
     CHECK(strchr(sum.history, 'w') != NULL);
 }
 
-static void test_midstream_and_gap(void)
+/* Zeek reports no content gap while an endpoint is partial
+ * (report_gaps_for_partial is off by default), so a mid-stream flow's
+ * unseen acknowledged bytes are neither missed_bytes nor a g. */
+static void test_midstream_no_gap(void)
 {
     tcp_analysis_init(&an);
     seg(C, ACK, 1000, 5000, 100, 0);
@@ -149,8 +152,68 @@ static void test_midstream_and_gap(void)
     CHECK_STR(sum.conn_state, "OTH");
     CHECK_EQ_U(sum.tcp_state, TCP_ST_NONE);
     CHECK(sum.wscale_unknown);
-    CHECK_EQ_U(sum.missed_bytes, 200);
-    CHECK_STR(sum.history, "DaG");
+    CHECK_EQ_U(sum.missed_bytes, 0);
+    CHECK_STR(sum.history, "Da");
+}
+
+/* Holes in the client's stream below one ACK: one gap each (Zeek's
+ * Undelivered gives each hole its own Gap), so G at the first only; a
+ * hole filled late is no gap; the bytes past the last segment count too. */
+static void test_gaps_after_handshake(void)
+{
+    handshake();
+    seg(C, ACK, 101, 501, 100, 400);    /* [101,201) */
+    seg(C, ACK, 301, 501, 100, 410);    /* hole [201,301) */
+    seg(C, ACK, 451, 501, 50, 420);     /* hole [401,451) */
+    seg(C, ACK, 601, 501, 100, 430);    /* hole [501,601) */
+    seg(C, ACK, 401, 501, 50, 440);     /* fills [401,451) late */
+    seg(S, ACK, 501, 751, 0, 500);      /* acks to 751: [701,751) never seen */
+    fill();
+    CHECK_EQ_U(sum.missed_bytes, 100 + 100 + 50);
+    CHECK_STR(sum.history, "ShADTaG");  /* T: the late segment did not advance */
+    /* Six more holes, one per ACK: nine gaps, still one G ... */
+    for (unsigned i = 0; i < 6; i++) {
+        seg(C, ACK, 761 + 20 * i, 501, 10, 600 + i);
+        seg(S, ACK, 501, 771 + 20 * i, 0, 700 + i);
+    }
+    fill();
+    CHECK_EQ_U(sum.missed_bytes, 250 + 6 * 10);
+    CHECK_STR(sum.history, "ShADTaG");
+    /* ... the tenth adds the second (Zeek's scaled letters: 1, 10, 100). */
+    seg(S, ACK, 501, 1000, 0, 800);
+    fill();
+    CHECK_STR(sum.history, "ShADTaGG");
+    CHECK_EQ_U(sum.missed_bytes, 250 + 60 + (1000 - 871));
+}
+
+/* More islands than kept: the closest two merge, the hole between them is
+ * taken as seen (an undercount, never an invented byte); a FIN's own
+ * sequence number is not a missing byte; once the acknowledging side has
+ * reset, a gap is neither counted nor flagged. */
+static void test_gap_bounds_fin_rst(void)
+{
+    uint32_t end = 0;
+
+    handshake();
+    /* TCP_GAP_ISLANDS runs 90 bytes apart, then one 80 bytes after the last:
+     * that hole is the closest and closes. */
+    for (unsigned i = 0; i < TCP_GAP_ISLANDS; i++) {
+        seg(C, ACK, 201 + 100 * i, 501, 10, 400 + i);
+        end = 211 + 100 * i;
+    }
+    seg(C, ACK, end + 80, 501, 10, 450);
+    seg(C, FIN | ACK, end + 90, 501, 0, 460);
+    seg(S, ACK, 501, end + 91, 0, 500);     /* acknowledges the FIN */
+    fill();
+    CHECK_EQ_U(sum.missed_bytes, 100 + 90 * (TCP_GAP_ISLANDS - 1));
+    CHECK_STR(sum.history, "ShADFaG");
+    handshake();
+    seg(C, ACK, 201, 501, 10, 400);
+    seg(S, RST | ACK, 501, 211, 0, 500);
+    seg(S, ACK, 501, 211, 0, 510);
+    fill();
+    CHECK_EQ_U(sum.missed_bytes, 0);
+    CHECK(strchr(sum.history, 'G') == NULL);
 }
 
 /* Two flows' worth: each kind of slot runs out on its own, and a released
@@ -224,7 +287,9 @@ int main(void)
     RUN(test_s0_rej);
     RUN(test_dupacks_fast_retransmission);
     RUN(test_keepalive_zero_window);
-    RUN(test_midstream_and_gap);
+    RUN(test_midstream_no_gap);
+    RUN(test_gaps_after_handshake);
+    RUN(test_gap_bounds_fin_rst);
     RUN(test_pool);
     RUN(test_pool_replay_equals_direct);
     TESTLIB_EXIT();
