@@ -149,7 +149,7 @@ summary=$("$GEN" -o "$pcap" $gen_args) || die "the generator failed"
 printf 'meta\t%s\n' "$summary" >>"$results"
 
 echo "netmoon live benchmark: $(nproc) CPUs, $(uname -r), $RUNS rounds, median reported, load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
-echo "versions: netmoon $("$NETMOON" --version | awk '{print $2}'), $(tcpreplay -V 2>&1 | head -1),"\
+echo "versions: netmoon $("$NETMOON" --version | awk 'NR == 1 {print $2}'), $(tcpreplay -V 2>&1 | head -1),"\
      "$(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p),"\
      "softflowd $(dpkg-query -W -f='${Version}' softflowd 2>/dev/null), tcptrack $(dpkg-query -W -f='${Version}' tcptrack 2>/dev/null),"\
      "iftop $(dpkg-query -W -f='${Version}' iftop 2>/dev/null)"

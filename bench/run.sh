@@ -146,7 +146,7 @@ for tool in "${TOOLS[@]}"; do
 done
 
 echo "netmoon offline benchmark: $(nproc) CPUs, $(uname -r), $RUNS rounds, median reported, load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
-echo "versions: netmoon $("$NETMOON" --version | awk '{print $2}'), $(tcpdump --version 2>&1 | head -1),"\
+echo "versions: netmoon $("$NETMOON" --version | awk 'NR == 1 {print $2}'), $(tcpdump --version 2>&1 | head -1),"\
      "$(tcpdump --version 2>&1 | sed -n 2p), softflowd $(dpkg-query -W -f='${Version}' softflowd 2>/dev/null),"\
      "argus $(dpkg-query -W -f='${Version}' argus-server 2>/dev/null),"\
      "nfdump $(dpkg-query -W -f='${Version}' nfdump 2>/dev/null), nDPI $(dpkg-query -W -f='${Version}' libndpi-bin 2>/dev/null)"
