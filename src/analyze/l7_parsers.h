@@ -50,9 +50,10 @@ l7_parse_fn l7_parse_ssh;   /* l7_ssh.c: version banners (RFC 4253 §4.2) */
 l7_parse_fn l7_parse_quic;  /* l7_quic.c: QUIC v1 Initial -> ClientHello (RFC 9000/9001) */
 
 /* A TLS handshake message stream (no record layer), as TLS records or QUIC
- * CRYPTO frames carry it: fills SNI, ALPN and version from a ClientHello. */
-enum l7_verdict l7_tls_handshake(const uint8_t *hs, size_t len, struct flow_l7_summary *out,
-                                 struct nm_l7_stats *st);
+ * CRYPTO frames carry it: fills SNI, ALPN, version and the JA4 fingerprint
+ * (transport 't' for TCP, 'q' for QUIC) from a ClientHello. */
+enum l7_verdict l7_tls_handshake(const uint8_t *hs, size_t len, char transport,
+                                 struct flow_l7_summary *out, struct nm_l7_stats *st);
 
 /* The client's Initial key, IV and header protection key for a
  * Destination Connection ID (RFC 9001 §5.2), for tests against §A.1. */

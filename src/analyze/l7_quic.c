@@ -258,6 +258,6 @@ enum l7_verdict l7_parse_quic(const struct l7_input *in, struct flow_l7_summary 
     size_t n = quic_crypto_contiguous(have, cap);
     if (n == 0)
         return L7_MORE;
-    enum l7_verdict v = l7_tls_handshake(buf, n, out, st);
+    enum l7_verdict v = l7_tls_handshake(buf, n, 'q', out, st);
     return v == L7_MORE && n == cap ? L7_DONE : v;
 }

@@ -323,6 +323,11 @@ static void jb_l7(struct jbuf *b, const struct flow_l7_summary *l)
     jb_l7_field(b, l, NM_L7_ALPN, "alpn", true);
     if (tls)
         JB_KEY_STR(b, "tls_version", tls);
+    if (l->has_ja4) {
+        JB_LIT(b, ",\"ja4\":\"");
+        jb_mem(b, l->ja4, sizeof(l->ja4));
+        JB_LIT(b, "\"");
+    }
     jb_l7_field(b, l, NM_L7_HTTP_HOST, "http_host", false);
     jb_l7_field(b, l, NM_L7_HTTP_METHOD, "http_method", false);
     jb_l7_field(b, l, NM_L7_HTTP_PATH, "http_path", false);

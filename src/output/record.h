@@ -98,6 +98,8 @@ struct flow_l7_summary {
     uint16_t dns_qtype;
     uint16_t http_status;          /* 0: no response status seen */
     uint16_t tls_version;          /* highest offered in the ClientHello, 0: none */
+    bool has_ja4;
+    char ja4[36];                  /* JA4 of the ClientHello (has_ja4), not NUL-terminated */
     uint32_t dns_ttl_min;          /* smallest TTL of the address answers (has_dns_ttl) */
     uint16_t off[NM_L7_FIELD_COUNT], len[NM_L7_FIELD_COUNT];
     uint16_t used;                 /* bytes of text taken */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyze/l7_ja4.h"
 #include "analyze/l7_parsers.h"
 #include "flow/flow_table.h"
 #include "output/json.h"
@@ -43,8 +44,9 @@ static void patch_len(struct buf *o, size_t at, int width)
 }
 
 /* RFC 8446 §4.1.2 ClientHello in one record, SNI "www.example.test",
- * ALPN h2 + http/1.1, supported_versions GREASE, 1.3, 1.2. */
-static void client_hello(struct buf *o)
+ * ALPN h2 + http/1.1, supported_versions GREASE, 1.3, 1.2; with grease, a
+ * GREASE cipher suite and a GREASE extension too (RFC 8701). */
+static void client_hello_ex(struct buf *o, bool grease)
 {
     static const char host[] = "www.example.test";
     size_t rec, hs, exts, ext, list;
@@ -58,9 +60,14 @@ static void client_hello(struct buf *o)
     for (int i = 0; i < 32; i++)
         put(o, "\x5a", 1);
     put(o, "\x00", 1);                          /* session id */
-    put(o, "\x00\x04\x13\x01\x13\x02", 6);      /* cipher suites */
+    if (grease)
+        put(o, "\x00\x06\x0a\x0a\x13\x01\x13\x02", 8);
+    else
+        put(o, "\x00\x04\x13\x01\x13\x02", 6);  /* cipher suites */
     put(o, "\x01\x00", 2);                      /* compression: null */
     exts = o->n; put_be(o, 0, 2);
+    if (grease)
+        put(o, "\x1a\x1a\x00\x00", 4);            /* an empty GREASE extension */
     put_be(o, 16, 2);                           /* ALPN first: order must not matter */
     ext = o->n; put_be(o, 0, 2);
     list = o->n; put_be(o, 0, 2);
@@ -82,6 +89,11 @@ static void client_hello(struct buf *o)
     patch_len(o, rec, 2);
 }
 
+static void client_hello(struct buf *o)
+{
+    client_hello_ex(o, false);
+}
+
 static const char *field(const struct flow_l7_summary *s, enum nm_l7_field f, char *out)
 {
     size_t n;
@@ -94,6 +106,58 @@ static const char *field(const struct flow_l7_summary *s, enum nm_l7_field f, ch
 }
 
 /* ---- parsers alone ----------------------------------------------------- */
+
+/* JA4's first part by hand from FoxIO's specification: t(CP), 13 (the
+ * highest supported_versions entry, GREASE left out), d (server_name
+ * present), 02 cipher suites, 03 extensions, h2 (first and last character
+ * of the first ALPN value); GREASE changes nothing.  The hashes are checked
+ * against Suricata's in tests/golden/test_ja4.sh. */
+static void test_tls_ja4(void)
+{
+    struct flow_l7_summary plain, greased;
+    struct nm_l7_stats st;
+    struct buf ch;
+
+    memset(&st, 0, sizeof(st));
+    for (int g = 0; g < 2; g++) {
+        struct flow_l7_summary *s = g ? &greased : &plain;
+        client_hello_ex(&ch, g);
+        memset(s, 0, sizeof(*s));
+        struct l7_input in = { .data = ch.b, .len = ch.n, .is_stream = true, .from_initiator = true };
+        CHECK(l7_parse_tls(&in, s, &st) == L7_DONE);
+        CHECK(s->has_ja4);
+    }
+    CHECK(memcmp(plain.ja4, "t13d0203h2_", 11) == 0);
+    CHECK(plain.ja4[23] == '_');
+    CHECK(memcmp(plain.ja4, greased.ja4, sizeof(plain.ja4)) == 0);
+}
+
+/* Counts stop at 99; an ALPN value that does not start and end with a
+ * letter or digit gives the first and last hex digit of its bytes; empty
+ * lists hash to twelve zeros. */
+static void test_ja4_edges(void)
+{
+    static const uint8_t alpn[] = { 0xab, 0x00, 0xcd };
+    static struct l7_ja4_hello h;
+    char out[L7_JA4_LEN];
+
+    memset(&h, 0, sizeof(h));
+    h.transport = 'q';
+    h.version = 0x0303;
+    h.alpn = alpn;
+    h.alpn_len = sizeof(alpn);
+    h.nciphers = 120;
+    for (unsigned i = 0; i < h.nciphers; i++)
+        h.ciphers[i] = (uint16_t)(0x1000 + i);
+    CHECK(l7_ja4_format(&h, out));
+    CHECK(memcmp(out, "q12i9900ad_", 11) == 0);
+    CHECK(memcmp(out + 23, "_000000000000", 13) == 0);
+    h.nciphers = 0;
+    CHECK(l7_ja4_format(&h, out));
+    CHECK(memcmp(out + 10, "_000000000000_", 14) == 0);
+    h.truncated = true;
+    CHECK(!l7_ja4_format(&h, out));
+}
 
 static void test_tls_client_hello(void)
 {
@@ -409,6 +473,8 @@ static void test_text_area_bounded(void)
 int main(void)
 {
     RUN(test_tls_client_hello);
+    RUN(test_tls_ja4);
+    RUN(test_ja4_edges);
     RUN(test_http_prefixes_and_status);
     RUN(test_dns_pointer_loop_and_names);
     RUN(test_quic_initial_keys_rfc9001);
