@@ -8,6 +8,7 @@
  * what makes the first-wins policy a simple trim on insertion.
  */
 #include "analyze/reassembly.h"
+#include "common/tcp_seq.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +27,6 @@ struct reasm_pool {
     uint32_t free_head;        /* index + 1, 0: none */
     struct reasm_stats stats;
 };
-
-/* Modulo-2^32 comparisons (RFC 9293 §3.4). */
-static inline bool seq_lt(uint32_t a, uint32_t b)
-{
-    return (int32_t)(a - b) < 0;
-}
-
-static inline bool seq_le(uint32_t a, uint32_t b)
-{
-    return (int32_t)(a - b) <= 0;
-}
 
 struct reasm_pool *reasm_pool_create(uint32_t capacity)
 {
@@ -184,23 +174,23 @@ static size_t reasm_place(struct reasm_pool *p, struct reasm_dir *d, uint32_t se
     uint32_t end = seq + (uint32_t)len;
     size_t refused = 0;
 
-    while (seq_lt(seq, end)) {
+    while (tcp_seq_lt(seq, end)) {
         struct reasm_chunk *c = *at ? &p->chunks[*at - 1] : NULL;
         uint32_t c_end = c ? c->seq + c->len : 0;
-        if (c && seq_le(c_end, seq)) {
+        if (c && tcp_seq_le(c_end, seq)) {
             at = &c->next;
             continue;
         }
-        if (c && seq_le(c->seq, seq)) {
+        if (c && tcp_seq_le(c->seq, seq)) {
             /* Covered by an earlier copy. */
-            uint32_t n = (seq_lt(c_end, end) ? c_end : end) - seq;
+            uint32_t n = (tcp_seq_lt(c_end, end) ? c_end : end) - seq;
             p->stats.overlap_bytes += n;
             data += n;
             seq += n;
             at = &c->next;
             continue;
         }
-        uint32_t piece_end = (c && seq_lt(c->seq, end)) ? c->seq : end;
+        uint32_t piece_end = (c && tcp_seq_lt(c->seq, end)) ? c->seq : end;
         size_t n = piece_end - seq;
         if (seq == d->next_seq) {
             reasm_deliver(p, d, data, n, 0, fn, user);
@@ -208,7 +198,7 @@ static size_t reasm_place(struct reasm_pool *p, struct reasm_dir *d, uint32_t se
             p->stats.buffered_segments++;
             refused += reasm_store(p, d, at, seq, data, n);
             while (*at && p->chunks[*at - 1].seq != piece_end &&
-                   seq_lt(p->chunks[*at - 1].seq, piece_end))
+                   tcp_seq_lt(p->chunks[*at - 1].seq, piece_end))
                 at = &p->chunks[*at - 1].next;
         }
         data += n;
@@ -221,7 +211,7 @@ static void reasm_segment_once(struct reasm_pool *p, struct reasm_dir *d, uint32
                                const uint8_t *data, size_t len, reasm_deliver_fn *fn, void *user,
                                bool may_skip)
 {
-    if (seq_lt(seq, d->next_seq)) {
+    if (tcp_seq_lt(seq, d->next_seq)) {
         uint32_t old = d->next_seq - seq;
         if (old >= len) {
             p->stats.overlap_bytes += len;
@@ -265,12 +255,12 @@ void reasm_dir_ack(struct reasm_pool *p, struct reasm_dir *d, uint32_t ack,
 {
     if (!d->started)
         return;
-    if (d->has_fin && seq_lt(d->fin_seq, ack))
+    if (d->has_fin && tcp_seq_lt(d->fin_seq, ack))
         ack = d->fin_seq;
-    if (!seq_lt(d->next_seq, ack) || ack - d->next_seq > REASM_MAX_AHEAD)
+    if (!tcp_seq_lt(d->next_seq, ack) || ack - d->next_seq > REASM_MAX_AHEAD)
         return;
-    while (seq_lt(d->next_seq, ack)) {
-        if (d->ooo_head && seq_lt(p->chunks[d->ooo_head - 1].seq, ack)) {
+    while (tcp_seq_lt(d->next_seq, ack)) {
+        if (d->ooo_head && tcp_seq_lt(p->chunks[d->ooo_head - 1].seq, ack)) {
             reasm_skip_hole(p, d, fn, user);
         } else {
             reasm_deliver(p, d, NULL, 0, ack - d->next_seq, fn, user);

@@ -10,6 +10,7 @@
  * The TCP tracker (tcp_state.c) runs alongside for tcp_state.
  */
 #include "analyze/tcp_analysis.h"
+#include "common/tcp_seq.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +53,6 @@ enum { H_SYN = 1, H_FIN = 2, H_RST = 4, H_DATA = 8, H_ACK = 16, H_FINRST = 32, H
  * jumps (Zeek's TOO_LARGE_SEQ_DELTA). */
 #define TOO_LARGE_SEQ_DELTA 1048576
 
-static inline int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
-static inline bool seq_lt(uint32_t a, uint32_t b) { return seq_diff(a, b) < 0; }
-static inline bool seq_gt(uint32_t a, uint32_t b) { return seq_diff(a, b) > 0; }
-static inline bool seq_le(uint32_t a, uint32_t b) { return seq_diff(a, b) <= 0; }
 static inline uint32_t us32(uint64_t ts) { return (uint32_t)ts; }
 
 void tcp_analysis_init(struct tcp_analysis *a)
@@ -253,7 +250,7 @@ static void zeek_last_seq(struct tcp_analysis *a, unsigned side, uint8_t flags, 
                           uint32_t len)
 {
     struct tcp_side *e = &a->side[side];
-    int32_t d = seq_diff(end, e->z_last);
+    int32_t d = tcp_seq_diff(end, e->z_last);
 
     if ((flags & (FL_SYN | FL_RST)) && (d > TOO_LARGE_SEQ_DELTA || d < -TOO_LARGE_SEQ_DELTA))
         return;
@@ -295,8 +292,8 @@ static void gap_island_drop_first(struct tcp_side *e)
 /* The edge moved: islands it reached are contiguous data now. */
 static void gap_absorb(struct tcp_side *e)
 {
-    while (e->islands && seq_le(e->island[0][0], e->gap_edge)) {
-        if (seq_gt(e->island[0][1], e->gap_edge))
+    while (e->islands && tcp_seq_le(e->island[0][0], e->gap_edge)) {
+        if (tcp_seq_gt(e->island[0][1], e->gap_edge))
             e->gap_edge = e->island[0][1];
         gap_island_drop_first(e);
     }
@@ -312,15 +309,15 @@ static void gap_island_add(struct tcp_side *e, uint32_t seq, uint32_t end)
 
     for (unsigned i = 0; i < e->islands; i++) {
         uint32_t s = e->island[i][0], t = e->island[i][1];
-        if (seq_lt(t, seq)) {
+        if (tcp_seq_lt(t, seq)) {
             out[n][0] = s, out[n++][1] = t;
-        } else if (seq_lt(end, s)) {
+        } else if (tcp_seq_lt(end, s)) {
             if (!placed)
                 out[n][0] = seq, out[n++][1] = end, placed = true;
             out[n][0] = s, out[n++][1] = t;
         } else {
-            seq = seq_lt(s, seq) ? s : seq;
-            end = seq_gt(t, end) ? t : end;
+            seq = tcp_seq_lt(s, seq) ? s : seq;
+            end = tcp_seq_gt(t, end) ? t : end;
         }
     }
     if (!placed)
@@ -344,12 +341,12 @@ static void gap_data(struct tcp_side *e, uint32_t seq, uint32_t end)
         e->flags |= TCP_SF_EDGE;
         return;
     }
-    if (!seq_gt(end, e->gap_edge))
+    if (!tcp_seq_gt(end, e->gap_edge))
         return;
-    if (seq_le(seq, e->gap_edge)) {
+    if (tcp_seq_le(seq, e->gap_edge)) {
         e->gap_edge = end;
         gap_absorb(e);
-    } else if (seq_diff(seq, e->gap_edge) <= GAP_MAX_AHEAD) {
+    } else if (tcp_seq_diff(seq, e->gap_edge) <= GAP_MAX_AHEAD) {
         gap_island_add(e, seq, end);
     }
 }
@@ -374,12 +371,12 @@ static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
         e->flags |= TCP_SF_EDGE;
         return;
     }
-    if ((e->flags & TCP_SF_FIN) && seq_gt(ack, e->hist_fin))
+    if ((e->flags & TCP_SF_FIN) && tcp_seq_gt(ack, e->hist_fin))
         ack = e->hist_fin; /* the FIN's own sequence number is not data */
-    if (!seq_gt(ack, e->gap_edge) || seq_diff(ack, e->gap_edge) > GAP_MAX_AHEAD)
+    if (!tcp_seq_gt(ack, e->gap_edge) || tcp_seq_diff(ack, e->gap_edge) > GAP_MAX_AHEAD)
         return;
-    while (seq_gt(ack, e->gap_edge)) {
-        if (e->islands && seq_lt(e->island[0][0], ack)) {
+    while (tcp_seq_gt(ack, e->gap_edge)) {
+        if (e->islands && tcp_seq_lt(e->island[0][0], ack)) {
             gap_report(a, data_side, e->island[0][0] - e->gap_edge);
             e->gap_edge = e->island[0][0];
         } else {
@@ -411,7 +408,7 @@ static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, uns
         if (p->z_state == Z_INACTIVE) {
             p->z_start = p->z_ack = p->z_last = ack - 1;
         } else if (!(flags & FL_RST)) {
-            int32_t d = seq_diff(ack, p->z_ack);
+            int32_t d = tcp_seq_diff(ack, p->z_ack);
             if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
                 p->z_ack = ack;
         }
@@ -472,7 +469,7 @@ static bool ws_retrans_checks(struct tcp_analysis *a, struct tcp_side *f, struct
 {
     if (!(seglen > 0 || (flags & (FL_SYN | FL_FIN))) || (ta & WS_KA))
         return false;
-    bool not_adv = (f->flags & TCP_SF_NEXTSEQ) && seq_lt(seq, f->nextseq);
+    bool not_adv = (f->flags & TCP_SF_NEXTSEQ) && tcp_seq_lt(seq, f->nextseq);
     if (seglen > 1 && f->nextseq - 1 == seq)
         not_adv = false;
     uint32_t since_ack = us32(now) - r->lastack_t;
@@ -488,7 +485,7 @@ static bool ws_retrans_checks(struct tcp_analysis *a, struct tcp_side *f, struct
         f->ooo++;
         return false;
     }
-    if (seglen > 0 && (r->flags & TCP_SF_SEEN) && r->lastack && seq_le(seq + seglen, r->lastack)) {
+    if (seglen > 0 && (r->flags & TCP_SF_SEEN) && r->lastack && tcp_seq_le(seq + seglen, r->lastack)) {
         f->retrans++; /* spurious retransmission: all of it was acknowledged */
         return true;
     }
@@ -512,7 +509,7 @@ static bool wireshark_packet(struct tcp_analysis *a, const struct nm_packet *pkt
     if (!skip)
         resent = ws_retrans_checks(a, f, r, ta, flags, seq, seglen, pkt->ts_us);
     uint32_t next = seq + seglen + ((flags & (FL_SYN | FL_FIN)) ? 1 : 0);
-    if ((!(f->flags & TCP_SF_NEXTSEQ) || seq_gt(next, f->nextseq)) && !(ta & WS_ZWP)) {
+    if ((!(f->flags & TCP_SF_NEXTSEQ) || tcp_seq_gt(next, f->nextseq)) && !(ta & WS_ZWP)) {
         f->nextseq = next;
         f->nextseq_t = us32(pkt->ts_us);
         f->flags |= TCP_SF_NEXTSEQ;
@@ -583,8 +580,8 @@ static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, uns
     /* This side's segment: start or cancel timing. */
     if (len > 0 && !(pkt->tcp_flags & FL_RST)) {
         uint32_t end = pkt->tcp_seq + len;
-        if (resent || (nextseq_known && seq_lt(pkt->tcp_seq, nextseq_before))) {
-            if ((f->flags & TCP_SF_RTT_PEND) && seq_lt(pkt->tcp_seq, f->rtt_seq))
+        if (resent || (nextseq_known && tcp_seq_lt(pkt->tcp_seq, nextseq_before))) {
+            if ((f->flags & TCP_SF_RTT_PEND) && tcp_seq_lt(pkt->tcp_seq, f->rtt_seq))
                 f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
         } else if (!(f->flags & TCP_SF_RTT_PEND)) {
             f->rtt_seq = end;
@@ -604,11 +601,11 @@ static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, uns
         if ((r->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_ecr == r->ts_val) {
             rtt_add(&f->rtt, now - r->ts_t);
             r->flags &= (uint16_t)~TCP_SF_TS_PEND;
-        } else if ((r->flags & TCP_SF_TS_PEND) && seq_gt(pkt->tcp_ts_ecr, r->ts_val)) {
+        } else if ((r->flags & TCP_SF_TS_PEND) && tcp_seq_gt(pkt->tcp_ts_ecr, r->ts_val)) {
             r->flags &= (uint16_t)~TCP_SF_TS_PEND; /* its echo was not captured */
         }
         r->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* timestamps time this leg */
-    } else if ((r->flags & TCP_SF_RTT_PEND) && !seq_lt(pkt->tcp_ack, r->rtt_seq)) {
+    } else if ((r->flags & TCP_SF_RTT_PEND) && !tcp_seq_lt(pkt->tcp_ack, r->rtt_seq)) {
         rtt_add(&f->rtt, now - r->rtt_t);
         r->flags &= (uint16_t)~TCP_SF_RTT_PEND;
     }
@@ -655,7 +652,7 @@ static uint64_t zeek_size(const struct tcp_side *e, const struct tcp_side *p)
     if (e->z_prev == Z_SYN_SENT && e->z_state == Z_RESET && p->z_state == Z_INACTIVE &&
         !no_data_acked)
         return 0;
-    int64_t last = seq_diff(e->z_last, e->z_start), ackd = seq_diff(e->z_ack, e->z_start);
+    int64_t last = tcp_seq_diff(e->z_last, e->z_start), ackd = tcp_seq_diff(e->z_ack, e->z_start);
     int64_t size = last > ackd ? last : ackd;
     if (size <= 0)
         return 0;

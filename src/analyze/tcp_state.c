@@ -10,6 +10,7 @@
  * CLOSE_WAIT LAST_ACK TIME_WAIT CLOSED.
  */
 #include "analyze/tcp_state.h"
+#include "common/tcp_seq.h"
 
 #include <stddef.h>
 
@@ -243,11 +244,6 @@ void tcp_tracker_init(struct tcp_tracker *t)
     t->reserved = 0;
 }
 
-static inline bool seq_geq(uint32_t a, uint32_t b)
-{
-    return (int32_t)(a - b) >= 0;
-}
-
 enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned side,
                                          uint8_t flags, uint32_t seq, uint32_t ack,
                                          uint32_t payload_len)
@@ -269,7 +265,7 @@ enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned s
     unsigned peer = side ^ 1;
     bool own_fin_open = (t->fin_sent & (1u << side)) && !(t->fin_acked & (1u << side));
     if ((t->fin_sent & (1u << peer)) && !(t->fin_acked & (1u << peer)) &&
-        seq_geq(ack, t->fin_end[peer]) && !own_fin_open)
+        tcp_seq_ge(ack, t->fin_end[peer]) && !own_fin_open)
         return TCP_FC_ACKFIN;
     return TCP_FC_ACK;
 }
@@ -282,7 +278,7 @@ const struct tcp_transition *tcp_tracker_update(struct tcp_tracker *t, unsigned 
     const struct tcp_transition *tr = tcp_state_transition(dir, fc, (enum tcp_state)t->state);
 
     if ((flags & 0x10) && !(flags & 0x04) && (t->fin_sent & (1u << (side ^ 1))) &&
-        seq_geq(ack, t->fin_end[side ^ 1]))
+        tcp_seq_ge(ack, t->fin_end[side ^ 1]))
         t->fin_acked |= (uint8_t)(1u << (side ^ 1));
     if (fc == TCP_FC_FIN) {
         /* The FIN's sequence number comes after the segment's data (and

@@ -27,6 +27,7 @@
 #include "analyze/l7_ndpi.h"
 #include "analyze/l7.h"
 #include "analyze/tcp_analysis.h"
+#include "common/tcp_seq.h"
 #include "flow/flow_key.h"
 
 #define FLOW_NIL UINT32_MAX
@@ -416,11 +417,6 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
 
 /* ---- TCP end detection ----------------------------------------------------- */
 
-static inline bool seq_after_eq(uint32_t a, uint32_t b)
-{
-    return (int32_t)(a - b) >= 0;
-}
-
 /* A closed flow leaves the active list (no interim records for it) but
  * stays in the table until it has been quiet for the idle timeout, so that
  * late ACKs, retransmissions and repeated RSTs join its record instead of
@@ -455,7 +451,7 @@ static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm
         f->flags |= (uint8_t)(FLOW_F_FIN_SEEN0 << side);
     }
     if ((pkt->tcp_flags & NM_TCP_ACK) && (f->flags & (FLOW_F_FIN_SEEN0 << other)) &&
-        seq_after_eq(pkt->tcp_ack, f->fin_seq[other] + 1))
+        tcp_seq_ge(pkt->tcp_ack, f->fin_seq[other] + 1))
         f->flags |= (uint8_t)(FLOW_F_FIN_ACKED0 << other);
     if ((f->flags & (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1)) ==
         (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1))
