@@ -450,8 +450,14 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                      s->procs_cache_evictions);
         n = json_put(out, outlen, n, ",\"procs_source\":\"%s\",\"procs_bpf_hits\":%" PRIu64,
                      s->procs_bpf ? "bpf" : "sock_diag", s->procs_bpf_hits);
-        if (!s->procs_bpf && s->procs_bpf_error[0])
-            n = json_put(out, outlen, n, ",\"procs_bpf_error\":\"%s\"", s->procs_bpf_error);
+        if (!s->procs_bpf && s->procs_bpf_error[0] && n < outlen) {
+            struct jbuf b = { out, outlen, n };
+            JB_LIT(&b, ",\"procs_bpf_error\":\"");
+            (void)jb_escaped(&b, s->procs_bpf_error, strlen(s->procs_bpf_error),
+                             6 * sizeof(s->procs_bpf_error));
+            JB_LIT(&b, "\"");
+            n = b.n;
+        }
     }
     n = json_put(out, outlen, n, ",\"decode\":{");
     const char *sep = "";

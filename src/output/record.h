@@ -211,7 +211,7 @@ struct nm_stats {
     uint64_t procs_cache_evictions; /* unused attributions pushed out of a full cache */
     bool procs_bpf;             /* the eBPF owner source is loaded (else sock_diag + /proc only) */
     uint64_t procs_bpf_hits;    /* flows whose owner came from the eBPF source */
-    char procs_bpf_error[128];  /* why not, when !procs_bpf (printable ASCII, no quotes) */
+    char procs_bpf_error[128];  /* why not, when !procs_bpf (outputs escape it) */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

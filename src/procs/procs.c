@@ -416,6 +416,7 @@ static enum procs_bpf_answer procs_match_bpf(struct procs *p, const struct procs
         .proto = q->proto, .laddr = &q->addr[local], .lport = q->port[local],
         .raddr = &q->addr[local ^ 1], .rport = q->port[local ^ 1],
         .max_age_us = q->proto == 17 ? PROCS_BPF_UDP_FRESH_US : 0, .asked_us = pd->asked_us,
+        .now_us = p->now_us,
     };
     char comm[NM_OWNER_COMM_MAX];
     int32_t pid;
@@ -569,16 +570,10 @@ static void *procs_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-/* Kept printable and free of quotes: the stats print it inside a JSON
- * string as it is. */
 static void procs_note_bpf_error(struct procs *p, const char *why)
 {
-    size_t i;
-
-    for (i = 0; why[i] && i < sizeof(p->bpf_error) - 1; i++)
-        p->bpf_error[i] = why[i] < 0x20 || why[i] > 0x7e || why[i] == '"' || why[i] == '\\'
-                          ? ' ' : why[i];
-    p->bpf_error[i] = 0;
+    /* A longer reason is cut: the stats keep 127 bytes of it. */
+    snprintf(p->bpf_error, sizeof(p->bpf_error), "%.*s", (int)sizeof(p->bpf_error) - 1, why);
 }
 
 struct procs *procs_create(unsigned nworkers, bool use_bpf, char *err, size_t errlen)

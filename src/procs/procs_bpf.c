@@ -220,15 +220,6 @@ void procs_bpf_close(struct procs_bpf *b)
     free(b);
 }
 
-static uint64_t procs_bpf_mono_ns(void)
-{
-    struct timespec ts;
-
-    /* bpf_ktime_get_ns counts CLOCK_MONOTONIC. */
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void procs_bpf_key_of(struct procs_bpf_key *k, const struct procs_bpf_ask *ask)
 {
     memset(k, 0, sizeof(*k));
@@ -250,7 +241,8 @@ enum procs_bpf_answer procs_bpf_find(struct procs_bpf *b, const struct procs_bpf
     procs_bpf_key_of(&k, ask);
     if (bpf_map_lookup_elem(b->owners_fd, &k, &o) != 0)
         return PROCS_BPF_NONE;
-    uint64_t now = procs_bpf_mono_ns();
+    /* bpf_ktime_get_ns counts CLOCK_MONOTONIC, as the helper's clock. */
+    uint64_t now = ask->now_us * 1000ull;
     if (ask->max_age_us && now > o.seen_ns && now - o.seen_ns > ask->max_age_us * 1000ull)
         return PROCS_BPF_NONE;
     /* Closed well before the packet was seen: an earlier socket on the same

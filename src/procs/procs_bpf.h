@@ -55,6 +55,7 @@ struct procs_bpf_ask {
     uint16_t rport;
     uint64_t max_age_us;            /* 0: any age since the last write */
     uint64_t asked_us;              /* CLOCK_MONOTONIC µs the packet was seen */
+    uint64_t now_us;                /* CLOCK_MONOTONIC µs now (the helper's cycle time) */
 };
 
 /* The process that last used the socket with this local and remote end.

@@ -105,6 +105,7 @@ static enum procs_bpf_answer ask_map(uint8_t proto, uint16_t lport, uint16_t rpo
     struct procs_bpf_ask ask = {
         .proto = proto, .laddr = &lo, .lport = lport, .raddr = connected ? &lo : NULL,
         .rport = rport, .max_age_us = max_age_us, .asked_us = asked_us ? asked_us : mono_us(),
+        .now_us = mono_us(),
     };
 
     *pid = 0;
