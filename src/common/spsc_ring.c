@@ -161,6 +161,35 @@ void spsc_ring_release(struct spsc_ring *r, uint32_t n)
     atomic_store_explicit(&r->head, head + n, memory_order_release);
 }
 
+uint32_t spsc_ring_reserve(struct spsc_ring *r, void **first, uint32_t max)
+{
+    uint32_t cap = r->mask + 1;
+    /* Relaxed: only this thread (the producer) ever writes tail. */
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint32_t free_slots = cap - (tail - r->head_cache), slot = tail & r->mask;
+    if (free_slots < max) {
+        /* Acquire, pairs with the consumer's release store of head in
+         * spsc_ring_dequeue_burst and spsc_ring_release: the consumer is
+         * done reading the slots it handed back before we write them in
+         * place. */
+        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        free_slots = cap - (tail - r->head_cache);
+    }
+    uint32_t run = cap - slot;
+    uint32_t n = max < free_slots ? max : free_slots;
+    *first = r->slots + (size_t)slot * r->record_size;
+    return n < run ? n : run;
+}
+
+void spsc_ring_commit(struct spsc_ring *r, uint32_t n)
+{
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    /* Release, pairs with the consumer's acquire load of tail in
+     * spsc_ring_dequeue_burst and spsc_ring_peek: the records written in
+     * place are visible before the consumer can see the new tail. */
+    atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+}
+
 uint32_t spsc_ring_count(const struct spsc_ring *r)
 {
     struct spsc_ring *m = (struct spsc_ring *)r;

@@ -90,6 +90,14 @@ static inline bool spsc_ring_dequeue(struct spsc_ring *r, void *out)
 uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max);
 void spsc_ring_release(struct spsc_ring *r, uint32_t n);
 
+/* Zero-copy producer side: the number of free slots (at most max) writable
+ * in place from *first, contiguous in memory (a run stops at the ring's
+ * end); 0 when the ring is full (not counted as a failure).  The consumer
+ * sees none of them until spsc_ring_commit(r, n) publishes the first n;
+ * reserve and enqueue must not be mixed in between. */
+uint32_t spsc_ring_reserve(struct spsc_ring *r, void **first, uint32_t max);
+void spsc_ring_commit(struct spsc_ring *r, uint32_t n);
+
 uint32_t spsc_ring_count(const struct spsc_ring *r);
 
 /* Total records refused because the ring was full, since creation. */

@@ -64,11 +64,12 @@ struct pipeline {
     uint64_t last_ts;
     /* Set by the flow thread after its last record is in the ring. */
     _Atomic bool done;
-    struct pipe_msg batch[PIPE_BURST];   /* reader side */
-    unsigned batch_n;
+    /* Reader side: packets are decoded in place into reserved ring slots,
+     * published a burst at a time (a 168-byte copy per packet less). */
+    struct pipe_msg *res_first;
+    unsigned res_n, res_used;
     unsigned ticks;                      /* bursts since the last output_set_tick */
     uint64_t flow_waits;                 /* flow thread found the record ring full */
-    struct flow_record out_batch[PIPE_BURST]; /* calling thread side */
 };
 
 #define PIPE_TICK_BURSTS 256u   /* output_set_tick (SIGHUP reopen) every 8192 frames */
@@ -96,15 +97,18 @@ static void pipe_wait(unsigned *idle)
     pipe_pause();
 }
 
-/* Moves every record the flow thread has finished to the outputs.
- * Calling thread only. */
+/* Moves every record the flow thread has finished to the outputs, which
+ * read them in place in the ring.  Calling thread only. */
 static uint32_t pipe_drain_records(struct pipeline *pl)
 {
     uint32_t got, moved = 0;
+    void *first;
 
-    while ((got = spsc_ring_dequeue_burst(pl->records, pl->out_batch, PIPE_BURST)) > 0) {
+    while ((got = spsc_ring_peek(pl->records, &first, PIPE_BURST)) > 0) {
+        const struct flow_record *r = first;
         for (uint32_t i = 0; i < got; i++)
-            output_set_flow(pl->outs, &pl->out_batch[i]);
+            output_set_flow(pl->outs, &r[i]);
+        spsc_ring_release(pl->records, got);
         moved += got;
     }
     return moved;
@@ -112,25 +116,14 @@ static uint32_t pipe_drain_records(struct pipeline *pl)
 
 /* ---- calling thread: reading, and the outputs in between ------------------------ */
 
-/* Enqueues the burst, waiting for room: nothing is dropped offline.  While
- * the packet ring is full the records are drained: the flow thread may be
- * waiting for room in theirs. */
+/* Publishes the messages written so far, then writes the records the flow
+ * thread has finished. */
 static void reader_flush(struct pipeline *pl)
 {
-    const struct pipe_msg *p = pl->batch;
-    uint32_t n = pl->batch_n;
-    unsigned idle = 0;
-
-    while (n) {
-        uint32_t put = spsc_ring_enqueue_burst(pl->packets, p, n);
-        p += put;
-        n -= put;
-        if (n && pipe_drain_records(pl) == 0) {
-            pl->waits++;
-            pipe_wait(&idle);
-        }
-    }
-    pl->batch_n = 0;
+    spsc_ring_commit(pl->packets, pl->res_used);
+    pl->res_first += pl->res_used;
+    pl->res_n -= pl->res_used;
+    pl->res_used = 0;
     (void)pipe_drain_records(pl);
     if (++pl->ticks == PIPE_TICK_BURSTS) {
         pl->ticks = 0;
@@ -138,11 +131,33 @@ static void reader_flush(struct pipeline *pl)
     }
 }
 
+/* Reserves the next burst of slots, waiting for room: nothing is dropped
+ * offline.  While the packet ring is full the records are drained: the
+ * flow thread may be waiting for room in theirs. */
+static void reader_reserve(struct pipeline *pl)
+{
+    unsigned idle = 0;
+    void *first;
+    uint32_t n;
+
+    while ((n = spsc_ring_reserve(pl->packets, &first, PIPE_BURST)) == 0) {
+        if (pipe_drain_records(pl) == 0) {
+            pl->waits++;
+            pipe_wait(&idle);
+        }
+    }
+    pl->res_first = first;
+    pl->res_n = n;
+}
+
 static struct pipe_msg *reader_slot(struct pipeline *pl)
 {
-    if (pl->batch_n == PIPE_BURST)
-        reader_flush(pl);
-    return &pl->batch[pl->batch_n++];
+    if (pl->res_used == pl->res_n) {
+        if (pl->res_used)
+            reader_flush(pl);
+        reader_reserve(pl);
+    }
+    return &pl->res_first[pl->res_used++];
 }
 
 static void reader_frame(struct pipeline *pl, const struct nm_frame *frame)

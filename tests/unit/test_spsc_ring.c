@@ -100,6 +100,7 @@ static void test_wraparound_keeps_order(void)
 struct thread_args {
     struct spsc_ring *ring;
     bool peek;               /* consume in place (peek/release) */
+    bool reserve;            /* produce in place (reserve/commit) */
     uint64_t received;
     uint64_t bad;
 };
@@ -112,6 +113,20 @@ static void *producer_main(void *arg)
     unsigned burst = 1;
     while (seq < SEQ_TOTAL) {
         uint32_t n = 0;
+        if (a->reserve) {
+            void *first;
+            uint32_t want = SEQ_TOTAL - seq < burst ? (uint32_t)(SEQ_TOTAL - seq) : burst;
+            n = spsc_ring_reserve(a->ring, &first, want);
+            struct rec *out = first;
+            for (uint32_t i = 0; i < n; i++)
+                out[i] = (struct rec){ seq + i, rec_check(seq + i) };
+            if (n == 0)
+                sched_yield();
+            spsc_ring_commit(a->ring, n);
+            seq += n;
+            burst = burst % 32 + 1;
+            continue;
+        }
         for (; n < burst && seq + n < SEQ_TOTAL; n++)
             buf[n] = (struct rec){ seq + n, rec_check(seq + n) };
         uint32_t done = 0;
@@ -153,13 +168,13 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-static void two_threads_in_order(bool peek)
+static void two_threads_in_order(bool peek, bool reserve)
 {
     struct spsc_ring *r = spsc_ring_create(1024, sizeof(struct rec));
     CHECK(r != NULL);
     if (!r)
         return;
-    struct thread_args a = { .ring = r, .peek = peek };
+    struct thread_args a = { .ring = r, .peek = peek, .reserve = reserve };
     pthread_t p, c;
     CHECK(pthread_create(&c, NULL, consumer_main, &a) == 0);
     CHECK(pthread_create(&p, NULL, producer_main, &a) == 0);
@@ -175,12 +190,51 @@ static void two_threads_in_order(bool peek)
 
 static void test_two_threads_millions_in_order(void)
 {
-    two_threads_in_order(false);
+    two_threads_in_order(false, false);
 }
 
 static void test_two_threads_peek_in_place(void)
 {
-    two_threads_in_order(true);
+    two_threads_in_order(true, false);
+}
+
+/* Both sides in place: what the -r pipeline does with decoded packets. */
+static void test_two_threads_reserve_and_peek(void)
+{
+    two_threads_in_order(true, true);
+}
+
+/* A reservation never runs past the ring's end or over unreleased slots,
+ * and the consumer sees nothing until it is committed. */
+static void test_reserve_stops_at_ring_end_and_full(void)
+{
+    struct spsc_ring *r = spsc_ring_create(8, sizeof(struct rec));
+    struct rec buf[8];
+    void *first;
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    CHECK_EQ_U(spsc_ring_reserve(r, &first, 8), 8);
+    struct rec *w = first;
+    for (uint64_t i = 0; i < 6; i++)
+        w[i] = (struct rec){ i, rec_check(i) };
+    CHECK_EQ_U(spsc_ring_dequeue_burst(r, buf, 8), 0);      /* not committed */
+    spsc_ring_commit(r, 6);
+    CHECK_EQ_U(spsc_ring_dequeue_burst(r, buf, 5), 5);      /* head at slot 5 */
+    CHECK_EQ_U(spsc_ring_reserve(r, &first, 8), 2);         /* slots 6, 7 */
+    w = first;
+    w[0] = (struct rec){ 6, rec_check(6) };
+    w[1] = (struct rec){ 7, rec_check(7) };
+    spsc_ring_commit(r, 2);
+    CHECK_EQ_U(spsc_ring_reserve(r, &first, 8), 5);         /* slots 0..4 */
+    CHECK((struct rec *)first == w - 6);
+    spsc_ring_commit(r, 5);
+    CHECK_EQ_U(spsc_ring_reserve(r, &first, 8), 0);         /* full */
+    CHECK_EQ_U(spsc_ring_count(r), 8);
+    CHECK_EQ_U(spsc_ring_dequeue_burst(r, buf, 3), 3);
+    CHECK_EQ_U(buf[0].seq, 5);
+    CHECK_EQ_U(buf[2].seq, 7);
+    spsc_ring_destroy(r);
 }
 
 /* A peek never runs past the ring's end, and only release frees slots. */
@@ -216,5 +270,7 @@ int main(void)
     RUN(test_two_threads_millions_in_order);
     RUN(test_two_threads_peek_in_place);
     RUN(test_peek_stops_at_ring_end);
+    RUN(test_two_threads_reserve_and_peek);
+    RUN(test_reserve_stops_at_ring_end_and_full);
     TESTLIB_EXIT();
 }
