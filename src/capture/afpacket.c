@@ -49,6 +49,8 @@ struct afpacket_sock {
     uint32_t resume_offset;      /* its byte offset, valid when resume_index > 0 */
     struct afpacket_stats totals;
     uint8_t *scratch;            /* block_size bytes, used only without headroom */
+    afpacket_block_fn *block_done;  /* called before a walked block is handed back */
+    void *block_done_user;
     char ifname[IFNAMSIZ];
     char err[256];
     uint16_t fanout_group;       /* joined, or 0 */
@@ -598,6 +600,8 @@ int afpacket_poll(struct afpacket_sock *s, int timeout_ms, afpacket_frame_fn *cb
             if (!walk_block(s, bd, cb, user, &delivered))
                 return delivered;
             s->totals.blocks++;
+            if (s->block_done)
+                s->block_done(s->block_done_user);
             /* Release, pairs with the kernel's read of block_status (and its
              * smp_rmb) before it refills the block: our reads of this block
              * (and any in-place SLL2/VLAN writes) are finished before the
@@ -630,6 +634,17 @@ int afpacket_poll(struct afpacket_sock *s, int timeout_ms, afpacket_frame_fn *cb
         waited = true;
     }
     return delivered;
+}
+
+void afpacket_set_block_done(struct afpacket_sock *s, afpacket_block_fn *fn, void *user)
+{
+    s->block_done = fn;
+    s->block_done_user = user;
+}
+
+bool afpacket_frame_in_scratch(const struct afpacket_sock *s, const struct nm_frame *frame)
+{
+    return frame->data == s->scratch;
 }
 
 int afpacket_stats(struct afpacket_sock *s, struct afpacket_stats *out)

@@ -130,10 +130,23 @@ uint16_t afpacket_fanout_group(const struct afpacket_sock *s);
  * nothing behind that the kernel counted as captured. */
 int afpacket_stop_intake(struct afpacket_sock *s);
 
-/* Called for each frame; frame->data is valid only during the call (it
- * points into the ring).  Return false to stop: afpacket_poll returns and the
- * next call resumes with the following frame. */
+/* Called for each frame.  frame->data points into the ring: it stays
+ * valid until the block's afpacket_block_fn runs, or until afpacket_poll
+ * returns when the callback stopped early (the block stays ours), except
+ * when afpacket_frame_in_scratch says it is a copy, valid only during the
+ * call.  Return false to stop: afpacket_poll returns and the next call
+ * resumes with the following frame. */
 typedef bool afpacket_frame_fn(void *user, const struct nm_frame *frame);
+
+/* Called once a block's frames are all delivered, just before the block is
+ * handed back to the kernel: the last moment its frames may be read. */
+typedef void afpacket_block_fn(void *user);
+void afpacket_set_block_done(struct afpacket_sock *s, afpacket_block_fn *fn, void *user);
+
+/* True when the frame's bytes were copied to the socket's one scratch
+ * buffer (a VLAN tag or SLL2 header put back in a frame without headroom
+ * in front): the next such frame overwrites them. */
+bool afpacket_frame_in_scratch(const struct afpacket_sock *s, const struct nm_frame *frame);
 
 /* Hands every frame of every ready block to cb, giving each block back to the
  * kernel once walked.  Waits up to timeout_ms (-1: forever) when no block is

@@ -80,6 +80,7 @@ struct live_worker {
     bool started;
     struct worker w;
     struct afpacket_sock *socks[NM_MAX_IFACES];
+    struct afpacket_sock *polling;     /* the socket afpacket_poll is walking */
     bool gone[NM_MAX_IFACES];
     struct spsc_ring *ring;
     uint64_t stalls;                   /* times the ring was full */
@@ -246,8 +247,31 @@ static bool live_on_frame(void *user, const struct nm_frame *frame)
     }
     if (lw->tap)
         pcap_tap_push(lw->tap, frame);
-    worker_process(&lw->w, frame);
+    /* Frames are accounted a burst at a time (worker_stage), which lets
+     * the burst's flow lookups load in parallel: the ring block they point
+     * into stays ours until live_block_done.  A frame copied to the
+     * socket's scratch buffer is accounted at once. */
+    worker_stage(&lw->w, frame);
+    if (afpacket_frame_in_scratch(lw->polling, frame))
+        worker_flush(&lw->w);
     return true;
+}
+
+static void live_block_done(void *user)
+{
+    struct live_worker *lw = user;
+
+    worker_flush(&lw->w);
+}
+
+/* Walks socket i's ready blocks; nothing stays staged afterwards, so the
+ * flow table is complete whenever the worker looks at it. */
+static int live_poll_one(struct live_worker *lw, unsigned i)
+{
+    lw->polling = lw->socks[i];
+    int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+    worker_flush(&lw->w);
+    return rc;
 }
 
 static uint64_t live_retire_us(const struct live_worker *lw)
@@ -272,7 +296,7 @@ static void live_drain_sockets(struct live_worker *lw, unsigned first, unsigned 
             return;
         int got = 0;
         for (unsigned i = first; i < first + n; i++) {
-            int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+            int rc = live_poll_one(lw, i);
             got += rc > 0 ? rc : 0;
         }
         if (got == 0)
@@ -323,7 +347,7 @@ static int live_poll_all(struct live_worker *lw)
     for (unsigned i = 0; i < lw->live->nifaces; i++) {
         if (lw->gone[i])
             continue;
-        int rc = afpacket_poll(lw->socks[i], 0, live_on_frame, lw);
+        int rc = live_poll_one(lw, i);
         if (rc < 0)
             live_poll_error(lw, i, rc);
         else
@@ -478,6 +502,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
         }
         if (afpacket_open(&ac, &lw->socks[i], err, errlen) != AFPACKET_OK)
             return -1;
+        afpacket_set_block_done(lw->socks[i], live_block_done, lw);
         if (lv->nworkers > 1 && lw->id == 0)
             lv->fanout_group[i] = afpacket_fanout_group(lw->socks[i]);
     }

@@ -36,7 +36,7 @@
 
 #define PIPE_PACKET_RING 1024u   /* about 200 KB: stays in cache between the threads */
 #define PIPE_RECORD_RING 1024u
-#define PIPE_BURST 32u
+#define PIPE_BURST WORKER_BURST
 #define PIPE_PAUSE_NS 50000L   /* a waiting thread sleeps 50 µs */
 
 enum pipe_msg_kind { PIPE_PACKET, PIPE_TICK, PIPE_END };
@@ -231,17 +231,12 @@ static void flower_emit(void *user, const struct flow_record *rec)
     }
 }
 
-/* A burst's keys, built by the flow thread: the reading thread also runs
- * the outputs, so the key work is on this side, and the messages are
- * three cache lines instead of four. */
-struct flower_keys {
-    struct flow_key key[PIPE_BURST];
-    uint64_t hash[PIPE_BURST];
-    unsigned side[PIPE_BURST];
-};
+/* A burst's keys (struct worker_keys) are built by the flow thread: the
+ * reading thread also runs the outputs, so the key work is on this side,
+ * and the messages are three cache lines instead of four. */
 
 static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m,
-                          const struct flower_keys *k, uint32_t i)
+                          const struct worker_keys *k, uint32_t i)
 {
     switch (m->kind) {
     case PIPE_PACKET:
@@ -259,7 +254,7 @@ static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m,
 static void *flower_main(void *arg)
 {
     struct pipeline *pl = arg;
-    struct flower_keys k;
+    struct worker_keys k;
     bool more = true;
     unsigned idle = 0;
 
@@ -282,8 +277,7 @@ static void *flower_main(void *arg)
         for (uint32_t i = 0; i < got; i++) {
             if (batch[i].kind != PIPE_PACKET)
                 continue;
-            k.hash[i] = flow_table_key(pl->w.flows, &batch[i].pkt, &k.key[i], &k.side[i]);
-            flow_table_prefetch(pl->w.flows, k.hash[i]);
+            worker_keys_add(pl->w.flows, &k, i, &batch[i].pkt);
         }
         for (uint32_t i = 0; i < got; i++)
             if (batch[i].kind == PIPE_PACKET)

@@ -75,15 +75,50 @@ void worker_collect_stats(const struct worker *w, struct nm_stats *st)
     nm_l7_stats_add(&st->l7, &fs.l7);
 }
 
-void worker_announce_new_flow(struct worker *w)
+void worker_announce_new_flow(struct worker *w, const struct nm_packet *pkt)
 {
     struct procs_query q;
 
-    q.addr[0] = w->pkt.src;
-    q.addr[1] = w->pkt.dst;
-    q.port[0] = w->pkt.sport;
-    q.port[1] = w->pkt.dport;
-    q.proto = w->pkt.proto;
+    q.addr[0] = pkt->src;
+    q.addr[1] = pkt->dst;
+    q.port[0] = pkt->sport;
+    q.port[1] = pkt->dport;
+    q.proto = pkt->proto;
     /* Never waits: a full ring refuses the query and counts it. */
     (void)spsc_ring_enqueue(w->procs_ring, &q);
+}
+
+void worker_stage(struct worker *w, const struct nm_frame *frame)
+{
+    unsigned i = w->burst_n;
+    struct nm_packet *pkt = &w->burst[i];
+
+    if (decode_packet(&w->decode, frame, pkt)) {
+        worker_keys_add(w->flows, &w->keys, i, pkt);
+    } else {
+        pkt->has_ip = false;   /* a tick */
+        pkt->ts_us = frame->ts_us;
+    }
+    if (++w->burst_n == WORKER_BURST)
+        worker_flush(w);
+}
+
+void worker_flush(struct worker *w)
+{
+    const struct worker_keys *k = &w->keys;
+    unsigned n = w->burst_n;
+
+    w->burst_n = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (w->burst[i].has_ip)
+            flow_table_prefetch_flow(w->flows, k->hash[i]);
+    for (unsigned i = 0; i < n; i++) {
+        const struct nm_packet *pkt = &w->burst[i];
+        if (!pkt->has_ip) {
+            flow_table_advance(w->flows, pkt->ts_us);
+            continue;
+        }
+        worker_note_update(w, pkt, flow_table_update_keyed(w->flows, pkt, &k->key[i], k->side[i],
+                                                           k->hash[i]));
+    }
 }
