@@ -10,6 +10,7 @@
  * The TCP tracker (tcp_state.c) runs alongside for tcp_state.
  */
 #include "analyze/tcp_analysis.h"
+#include "common/hugemem.h"
 #include "common/tcp_seq.h"
 
 #include <stdlib.h>
@@ -836,6 +837,8 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
         tcp_analysis_pool_destroy(p);
         return NULL;
     }
+    hugemem_advise(p->slots, (size_t)(capacity ? capacity : 1) * sizeof(*p->slots));
+    hugemem_advise(p->pending, (size_t)(capacity ? capacity : 1) * sizeof(*p->pending));
     p->capacity = capacity;
     return p;
 }

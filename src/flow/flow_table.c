@@ -27,6 +27,7 @@
 #include "analyze/l7_ndpi.h"
 #include "analyze/l7.h"
 #include "analyze/tcp_analysis.h"
+#include "common/hugemem.h"
 #include "common/tcp_seq.h"
 #include "flow/flow_key.h"
 
@@ -201,6 +202,7 @@ static void flow_index_grow(struct flow_table *t)
     free(t->slots);
     t->slots = ns;
     t->mask = n - 1;
+    hugemem_advise(ns, (size_t)n * sizeof(*ns));
 }
 
 size_t flow_table_bytes_per_flow(void)
@@ -725,6 +727,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
     if (!t->slots || !t->flows || !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
+    hugemem_advise(t->flows, (size_t)t->cfg.max_flows * sizeof(*t->flows));
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
     flow_list_init(&t->active_q);
