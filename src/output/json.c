@@ -19,8 +19,18 @@
 #include "output/community_id.h"
 #include "output/writer.h"
 
+/* The text of the last whole second written: records that end together
+ * share it, so ts_start and ts_end mostly copy it instead of converting
+ * ten digits again. */
+struct json_second {
+    uint64_t sec;               /* UINT64_MAX: none yet (no timestamp has it) */
+    size_t len;
+    char text[20];
+};
+
 struct json_state {
     struct writer w;
+    struct json_second second;
 };
 
 /* snprintf that never runs past the buffer and returns what it wrote. */
@@ -72,13 +82,19 @@ JB_INLINE char *jb_mem(char *p, const void *s, size_t n)
 
 #define JB_LIT(p, lit) jb_mem((p), (lit), sizeof(lit) - 1)
 
-/* A name from a table, cut at JSON_NAME_MAX (see above).  Names are a
- * few bytes long: copying while looking for the NUL beats two calls. */
-JB_INLINE char *jb_name(char *p, const char *s)
+/* A string of at most max bytes up to its NUL.  These are a few bytes
+ * long: copying while looking for the NUL beats strnlen and memcpy. */
+JB_INLINE char *jb_chars(char *p, const char *s, size_t max)
 {
-    for (const char *end = p + JSON_NAME_MAX; *s && p < end;)
+    for (const char *end = s + max; s < end && *s;)
         *p++ = *s++;
     return p;
+}
+
+/* A name from a table, cut at JSON_NAME_MAX (see json.h). */
+JB_INLINE char *jb_name(char *p, const char *s)
+{
+    return jb_chars(p, s, JSON_NAME_MAX);
 }
 
 /* v < 10000 in decimal: one division by 100 at most, the digits from the
@@ -121,6 +137,10 @@ JB_INLINE char *jb_fixed8(char *p, uint32_t v)
 /* v >= 10^4: the leading digits, then fixed blocks. */
 static char *jb_u32_long(char *p, uint32_t v)
 {
+    if (v < 100000) {           /* ports, RTTs: one leading digit */
+        *p = (char)('0' + v / 10000);
+        return jb_fixed4(p + 1, v % 10000);
+    }
     if (v < 100000000)
         return jb_fixed4(jb_upto4(p, v / 10000), v % 10000);
     return jb_fixed8(jb_upto4(p, v / 100000000), v % 100000000);
@@ -128,6 +148,10 @@ static char *jb_u32_long(char *p, uint32_t v)
 
 JB_INLINE char *jb_u32(char *p, uint32_t v)
 {
+    if (v < 10) {               /* zero counters are the commonest */
+        *p = (char)('0' + v);
+        return p + 1;
+    }
     return v < 10000 ? jb_upto4(p, v) : jb_u32_long(p, v);
 }
 
@@ -162,16 +186,34 @@ static char *jb_u64_long(char *p, uint64_t v)
     return jb_fixed8(p, (uint32_t)(v % 100000000));
 }
 
+/* The fraction of a second, "." and six digits. */
+JB_INLINE char *jb_micros(char *p, uint32_t f)
+{
+    *p = '.';
+    jb_pair(p + 1, f / 10000);
+    return jb_fixed4(p + 3, f % 10000);
+}
+
 /* Seconds with exactly six decimals, from integers. */
 JB_INLINE char *jb_time(char *p, uint64_t us)
 {
     uint64_t s = us / 1000000;
-    uint32_t f = (uint32_t)(us - s * 1000000);
 
-    p = jb_u64(p, s);
-    *p = '.';
-    jb_pair(p + 1, f / 10000);
-    return jb_fixed4(p + 3, f % 10000);
+    return jb_micros(jb_u64(p, s), (uint32_t)(us - s * 1000000));
+}
+
+/* The same through the last second's text.  The copy is of fixed size: a
+ * record has room for 20 digits there. */
+JB_INLINE char *jb_time_cached(char *p, uint64_t us, struct json_second *c)
+{
+    uint64_t s = us / 1000000;
+
+    if (s != c->sec) {
+        c->len = (size_t)(jb_u64(c->text, s) - c->text);
+        c->sec = s;
+    }
+    memcpy(p, c->text, sizeof(c->text));
+    return jb_micros(p + c->len, (uint32_t)(us - s * 1000000));
 }
 
 char *json_put_time(char *p, uint64_t us)
@@ -338,6 +380,13 @@ static char *jb_tcp_rtt(char *p, const struct flow_tcp_summary *t)
     return JB_RTT_LEGS(p, t, "rtt_last_us", t->rtt_last_us);
 }
 
+/* The anomaly counters of struct flow_tcp_summary, in output order. */
+#define JB_TCP_COUNTERS(X) X(retrans) X(out_of_order) X(dup_acks) X(zero_window) \
+    X(keepalives) X(rsts)
+#define JB_OR_COUNTER(name) t->name[0] | t->name[1] |
+#define JB_PAIR_COUNTER(name) p = JB_PAIR(p, #name, t->name);
+#define JB_ZERO_COUNTER(name) ",\"src_" #name "\":0,\"dst_" #name "\":0"
+
 /* TCP analysis: state, Zeek summary, RTTs, anomaly counters (analyze/). */
 static char *jb_tcp(char *p, const struct flow_record *r)
 {
@@ -346,17 +395,16 @@ static char *jb_tcp(char *p, const struct flow_record *r)
     if (!t->valid)
         return p;
     p = JB_KEY_NAME(p, "tcp_state", tcp_state_name((enum tcp_state)t->tcp_state));
-    p = JB_LIT(jb_mem(JB_LIT(p, ",\"conn_state\":\""), t->conn_state,
-                      strnlen(t->conn_state, sizeof(t->conn_state))), "\"");
-    p = JB_LIT(jb_mem(JB_LIT(p, ",\"history\":\""), t->history,
-                      strnlen(t->history, sizeof(t->history))), "\"");
+    p = JB_LIT(jb_chars(JB_LIT(p, ",\"conn_state\":\""), t->conn_state,
+                        sizeof(t->conn_state)), "\"");
+    p = JB_LIT(jb_chars(JB_LIT(p, ",\"history\":\""), t->history, sizeof(t->history)), "\"");
     p = jb_tcp_rtt(p, t);
-    p = JB_PAIR(p, "retrans", t->retrans);
-    p = JB_PAIR(p, "out_of_order", t->out_of_order);
-    p = JB_PAIR(p, "dup_acks", t->dup_acks);
-    p = JB_PAIR(p, "zero_window", t->zero_window);
-    p = JB_PAIR(p, "keepalives", t->keepalives);
-    p = JB_PAIR(p, "rsts", t->rsts);
+    /* Most flows have none of these events: then one copy of the text. */
+    if (JB_TCP_COUNTERS(JB_OR_COUNTER) 0) {
+        JB_TCP_COUNTERS(JB_PAIR_COUNTER)
+    } else {
+        p = JB_LIT(p, JB_TCP_COUNTERS(JB_ZERO_COUNTER));
+    }
     if (t->wscale_unknown) {
         p = JB_LIT(p, ",\"wscale_unknown\":true");
     } else {
@@ -455,15 +503,15 @@ static char *jb_l7(char *p, const struct flow_l7_summary *l)
     return JB_L7_IF(p, l, NM_L7_SSH_SERVER, "ssh_server", false, &room);
 }
 
-static char *jb_head(char *p, const struct flow_record *r)
+static char *jb_head(char *p, const struct flow_record *r, struct json_second *second)
 {
     const char *proto = record_proto_name(r->proto);
     const char *tunnel = nm_tunnel_name((enum nm_tunnel)r->tunnel);
     uint64_t dur = r->ts_end_us >= r->ts_start_us ? r->ts_end_us - r->ts_start_us : 0;
 
     p = jb_u64(JB_LIT(p, "{\"type\":\"flow\",\"flow_id\":"), r->flow_id);
-    p = jb_time(JB_LIT(p, ",\"ts_start\":"), r->ts_start_us);
-    p = jb_time(JB_LIT(p, ",\"ts_end\":"), r->ts_end_us);
+    p = jb_time_cached(JB_LIT(p, ",\"ts_start\":"), r->ts_start_us, second);
+    p = jb_time_cached(JB_LIT(p, ",\"ts_end\":"), r->ts_end_us, second);
     p = jb_time(JB_LIT(p, ",\"duration\":"), dur);
     if (proto)
         p = JB_KEY_NAME(p, "proto", proto);
@@ -479,9 +527,9 @@ static char *jb_head(char *p, const struct flow_record *r)
 
 /* The record into out, which has room for JSON_FLOW_MAX bytes; returns the
  * end of its text (no NUL). */
-static char *jb_flow(char *p, const struct flow_record *r)
+static char *jb_flow(char *p, const struct flow_record *r, struct json_second *second)
 {
-    p = jb_head(p, r);
+    p = jb_head(p, r, second);
     p = jb_endpoints(p, r);
     p = jb_l4(p, r);
     if (r->kernel_drops_seen)
@@ -498,16 +546,17 @@ static char *jb_flow(char *p, const struct flow_record *r)
 
 size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
 {
+    struct json_second second = { .sec = UINT64_MAX };
     char tmp[JSON_FLOW_MAX];
     size_t n;
 
     if (outlen >= JSON_FLOW_MAX) {
-        n = (size_t)(jb_flow(out, r) - out);
+        n = (size_t)(jb_flow(out, r, &second) - out);
     } else {
         /* Too small for the worst case: cut like snprintf would. */
         if (outlen == 0)
             return 0;
-        n = (size_t)(jb_flow(tmp, r) - tmp);
+        n = (size_t)(jb_flow(tmp, r, &second) - tmp);
         if (n >= outlen)
             n = outlen - 1;
         memcpy(out, tmp, n);
@@ -521,7 +570,7 @@ static int json_write_flow(struct output_sink *s, const struct flow_record *r)
     struct json_state *st = s->state;
     char *p = writer_reserve(&st->w, JSON_FLOW_MAX);
 
-    writer_commit(&st->w, (size_t)(jb_flow(p, r) - p));
+    writer_commit(&st->w, (size_t)(jb_flow(p, r, &st->second) - p));
     return writer_failed(&st->w) ? -1 : 0;
 }
 
@@ -654,6 +703,7 @@ int json_sink_open(struct output_sink *sink, const char *path, char *err, size_t
         free(st);
         return -1;
     }
+    st->second.sec = UINT64_MAX;
     memset(sink, 0, sizeof(*sink));
     sink->name = "json";
     sink->state = st;

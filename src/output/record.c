@@ -42,7 +42,7 @@ const char record_digit_pairs[200] = {
 };
 
 /* Each octet's text and its dot, padded to four bytes ("7.\0\0",
- * "42.\0", "255."), so an octet is one four-byte copy. */
+ * "42.\0", "255."), so an octet is one four-byte copy; and its length. */
 #define RECORD_OCTET(v) \
     { (char)((v) < 10 ? '0' + (v) : (v) < 100 ? '0' + (v) / 10 : '0' + (v) / 100), \
       (char)((v) < 10 ? '.' : (v) < 100 ? '0' + (v) % 10 : '0' + (v) / 10 % 10), \
@@ -56,6 +56,17 @@ const char record_digit_pairs[200] = {
 static const char record_octets[256][4] = {
     RECORD_OCTET64(0), RECORD_OCTET64(64), RECORD_OCTET64(128), RECORD_OCTET64(192),
 };
+#define RECORD_OCTET_LEN(v) (uint8_t)(2 + ((v) >= 10) + ((v) >= 100))
+#define RECORD_OCTET_LEN4(v) RECORD_OCTET_LEN(v), RECORD_OCTET_LEN((v) + 1), \
+    RECORD_OCTET_LEN((v) + 2), RECORD_OCTET_LEN((v) + 3)
+#define RECORD_OCTET_LEN16(v) RECORD_OCTET_LEN4(v), RECORD_OCTET_LEN4((v) + 4), \
+    RECORD_OCTET_LEN4((v) + 8), RECORD_OCTET_LEN4((v) + 12)
+#define RECORD_OCTET_LEN64(v) RECORD_OCTET_LEN16(v), RECORD_OCTET_LEN16((v) + 16), \
+    RECORD_OCTET_LEN16((v) + 32), RECORD_OCTET_LEN16((v) + 48)
+static const uint8_t record_octet_len[256] = {
+    RECORD_OCTET_LEN64(0), RECORD_OCTET_LEN64(64), RECORD_OCTET_LEN64(128),
+    RECORD_OCTET_LEN64(192),
+};
 
 /* Dotted quad without inet_ntop: glibc formats IPv4 through sprintf, which
  * was a visible share of writing a million records. */
@@ -65,7 +76,7 @@ static size_t record_format_v4(const uint8_t *b, char *out)
 
     for (unsigned i = 0; i < 4; i++) {
         memcpy(out + n, record_octets[b[i]], 4);
-        n += 2u + (b[i] >= 10) + (b[i] >= 100);
+        n += record_octet_len[b[i]];
     }
     out[n - 1] = '\0';
     return n - 1;
@@ -88,14 +99,37 @@ static void record_v6_zero_run(const uint16_t w[8], unsigned *base, unsigned *le
     }
 }
 
-static size_t record_format_hex16(uint16_t v, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t n = v >= 0x1000 ? 4 : v >= 0x100 ? 3 : v >= 0x10 ? 2 : 1;
+/* Two lowercase hex digits of each byte. */
+#define RECORD_HEXC(x) (char)((x) < 10 ? '0' + (x) : 'a' + (x) - 10)
+#define RECORD_HEX(v) { RECORD_HEXC((v) >> 4), RECORD_HEXC((v) & 15) }
+#define RECORD_HEX4(v) RECORD_HEX(v), RECORD_HEX((v) + 1), RECORD_HEX((v) + 2), RECORD_HEX((v) + 3)
+#define RECORD_HEX16(v) RECORD_HEX4(v), RECORD_HEX4((v) + 4), RECORD_HEX4((v) + 8), \
+    RECORD_HEX4((v) + 12)
+#define RECORD_HEX64(v) RECORD_HEX16(v), RECORD_HEX16((v) + 16), RECORD_HEX16((v) + 32), \
+    RECORD_HEX16((v) + 48)
+static const char record_hex_pairs[256][2] = {
+    RECORD_HEX64(0), RECORD_HEX64(64), RECORD_HEX64(128), RECORD_HEX64(192),
+};
 
-    for (size_t i = n; i-- > 0; v >>= 4)
-        out[i] = digits[v & 15];
-    return n;
+/* A byte in hex without leading zero (1 or 2 digits). */
+static inline size_t record_format_hex8(unsigned v, char *out)
+{
+    if (v >= 0x10) {
+        memcpy(out, record_hex_pairs[v], 2);
+        return 2;
+    }
+    out[0] = record_hex_pairs[v][1];
+    return 1;
+}
+
+/* A 16-bit group in hex without leading zeros, a byte at a time. */
+static inline size_t record_format_hex16(uint16_t v, char *out)
+{
+    if (v < 0x100)
+        return record_format_hex8(v, out);
+    size_t n = record_format_hex8(v >> 8, out);
+    memcpy(out + n, record_hex_pairs[v & 0xff], 2);
+    return n + 2;
 }
 
 /* The text glibc's inet_ntop writes, without inet_ntop, which formats each
