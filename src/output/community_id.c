@@ -150,12 +150,14 @@ static size_t community_id_input(const struct flow_record *r, uint16_t seed, uin
 _Static_assert(COMMUNITY_ID_INPUT_MAX + 1 + 8 <= SHA_CBLOCK, "the input fits one SHA-1 block");
 static void community_id_sha1(uint8_t block[SHA_CBLOCK], size_t n, uint32_t h[5])
 {
-    SHA_CTX sha;
+    /* SHA1_Transform reads only the chaining words: set them to the
+     * initial values of FIPS 180-4 §5.3.1 instead of a call to SHA1_Init. */
+    SHA_CTX sha = { .h0 = 0x67452301, .h1 = 0xefcdab89, .h2 = 0x98badcfe,
+                    .h3 = 0x10325476, .h4 = 0xc3d2e1f0 };
 
     block[n] = 0x80;
     block[SHA_CBLOCK - 2] = (uint8_t)(n * 8 >> 8);
     block[SHA_CBLOCK - 1] = (uint8_t)(n * 8);
-    SHA1_Init(&sha);
     SHA1_Transform(&sha, block);
     h[0] = sha.h0;
     h[1] = sha.h1;

@@ -349,7 +349,7 @@ static char *jb_l4(char *p, const struct flow_record *r)
 #define JB_RTT_LEGS(p, t, name, v) \
     jb_rtt_legs(JB_LIT((p), ",\"" name "\":{"), (t), (v))
 
-static char *jb_rtt_legs(char *p, const struct flow_tcp_summary *t, const uint32_t v[2])
+JB_INLINE char *jb_rtt_legs(char *p, const struct flow_tcp_summary *t, const uint32_t v[2])
 {
     if (t->rtt_samples[NM_DIR_SRC]) {
         p = jb_u32(JB_LIT(p, "\"src\":"), v[NM_DIR_SRC]);

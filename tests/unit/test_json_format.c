@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "output/json.h"
 #include "output/record.h"
@@ -237,8 +238,50 @@ static void test_short_buffer_cuts(void)
     CHECK(memcmp(whole, cut, m) == 0 && cut[m] == '\0');
 }
 
+/* The sink reuses the text of the last whole second across records: a
+ * run of records through it, their seconds going forwards, backwards and
+ * repeating, must read back exactly as each formatted on its own. */
+static void test_sink_matches_format(void)
+{
+    static const uint64_t us[] = {
+        1700000000000001ull, 1700000000999999ull, 1700000001000000ull, 1700000000500000ull,
+        0, 999999, 1000000, UINT64_MAX, UINT64_MAX - 1000000, 1700000001000000ull,
+    };
+    const uint8_t a[4] = { 198, 18, 0, 1 }, z[4] = { 198, 18, 0, 2 };
+    char path[] = "/tmp/netmoon-test-json-XXXXXX", err[256], line[JSON_RECORD_MAX];
+    struct output_sink sink;
+    size_t count = sizeof(us) / sizeof(us[0]);
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    CHECK(json_sink_open(&sink, path, err, sizeof(err)) == 0);
+    for (size_t i = 0; i < count; i++) {
+        struct flow_record r = v4_record(a, z);
+        r.ts_start_us = us[i];
+        r.ts_end_us = us[(i + 1) % count];
+        CHECK(sink.write_flow(&sink, &r) == 0);
+    }
+    sink.close(&sink);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    for (size_t i = 0; f && i < count; i++) {
+        struct flow_record r = v4_record(a, z);
+        r.ts_start_us = us[i];
+        r.ts_end_us = us[(i + 1) % count];
+        json_format_flow(&r, out, sizeof(out));
+        CHECK(fgets(line, sizeof(line), f) != NULL && strcmp(line, out) == 0);
+    }
+    if (f)
+        fclose(f);
+    unlink(path);
+}
+
 int main(void)
 {
+    RUN(test_sink_matches_format);
     RUN(test_formatters_match_printf);
     RUN(test_worst_case_record_fits);
     RUN(test_short_buffer_cuts);
