@@ -11,11 +11,15 @@
 
 #include "output/record.h"
 
-/* "1:" + base64(20 bytes) + NUL */
+/* "1:" + base64(20 bytes), and a NUL (with room to spare) */
+#define COMMUNITY_ID_TEXT_LEN 30
 #define COMMUNITY_ID_LEN 32
 
 /* Writes the record's Community ID (seed 0 unless given) into out. */
 void community_id_of_record(const struct flow_record *r, uint16_t seed,
                             char out[COMMUNITY_ID_LEN]);
+/* The same text without the NUL, COMMUNITY_ID_TEXT_LEN bytes written at out
+ * (for writers that format in place); returns that length. */
+size_t community_id_format(const struct flow_record *r, uint16_t seed, char *out);
 
 #endif

@@ -19,11 +19,18 @@
 #include "output/community_id.h"
 #include "output/writer.h"
 
-/* Escaped cmdline bytes kept in a record, so it stays below JSON_RECORD_MAX. */
-#define JSON_CMDLINE_MAX 640
+/* The text of the last whole second written: records that end together
+ * share it, so ts_start and ts_end mostly copy it instead of converting
+ * ten digits again. */
+struct json_second {
+    uint64_t sec;               /* UINT64_MAX: none yet (no timestamp has it) */
+    size_t len;
+    char text[20];
+};
 
 struct json_state {
     struct writer w;
+    struct json_second second;
 };
 
 /* snprintf that never runs past the buffer and returns what it wrote. */
@@ -44,261 +51,416 @@ static size_t json_put(char *out, size_t outlen, size_t at, const char *fmt, ...
     return (size_t)n >= outlen - at ? outlen - 1 : at + (size_t)n;
 }
 
-static size_t json_put_time(char *out, size_t outlen, size_t at, const char *name, uint64_t us)
-{
-    return json_put(out, outlen, at, ",\"%s\":%" PRIu64 ".%06" PRIu64, name, us / 1000000,
-                    us % 1000000);
-}
-
 /* ---- flow records -------------------------------------------------------
  *
- * One record per flow is the output's hot path (a third of the time of an
- * offline run went to vsnprintf), so flow records are built with plain
- * copies and a hand-rolled integer conversion instead of format strings.
- * The text is the same as printf would make; a full buffer stops writing
- * (records are far below JSON_RECORD_MAX).
+ * One record per flow is the output's hot path: it ran on the thread that
+ * also reads and decodes, at about 7,000 instructions a record.  A record's
+ * length has a bound (JSON_FLOW_MAX in json.h), so json_write_flow reserves that
+ * much of the writer's buffer once and every write after it goes unchecked:
+ * keys are literals copied with their compile-time length, numbers are
+ * converted two digits at a time straight into the buffer.  The text is the
+ * same as printf would make (tests/unit/test_json_format.c compares them).
  */
-struct jbuf {
-    char *out;
-    size_t cap, n;      /* n < cap always: room for the terminating NUL */
-};
 
-static void jb_mem(struct jbuf *b, const char *s, size_t len)
+_Static_assert(JSON_FLOW_MAX <= JSON_RECORD_MAX, "a flow record fits JSON_RECORD_MAX");
+
+/* The small formatters are forced inline: at -O2 gcc kept them as calls,
+ * and a call costs as much as formatting a small number. */
+#define JB_INLINE static inline __attribute__((always_inline))
+
+/* Writes v < 100 as exactly two digits. */
+JB_INLINE void jb_pair(char *p, uint32_t v)
 {
-    if (len >= b->cap - b->n)
-        len = b->cap - b->n - 1;
-    memcpy(b->out + b->n, s, len);
-    b->n += len;
+    memcpy(p, record_digit_pairs + 2 * v, 2);
 }
 
-#define JB_LIT(b, lit) jb_mem((b), (lit), sizeof(lit) - 1)
-
-static void jb_str(struct jbuf *b, const char *s)
+JB_INLINE char *jb_mem(char *p, const void *s, size_t n)
 {
-    jb_mem(b, s, strlen(s));
+    memcpy(p, s, n);
+    return p + n;
 }
 
-/* Two digits per division: half the dependent multiply chains. */
-static void jb_u64(struct jbuf *b, uint64_t v)
-{
-    static const char pairs[201] =
-        "0001020304050607080910111213141516171819202122232425262728293031323334353637383940"
-        "4142434445464748495051525354555657585960616263646566676869707172737475767778798081"
-        "8283848586878889909192939495969798" "99";
-    char tmp[20];
-    size_t i = sizeof(tmp);
+#define JB_LIT(p, lit) jb_mem((p), (lit), sizeof(lit) - 1)
 
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        tmp[--i] = pairs[d + 1];
-        tmp[--i] = pairs[d];
+/* A string of at most max bytes up to its NUL.  These are a few bytes
+ * long: copying while looking for the NUL beats strnlen and memcpy. */
+JB_INLINE char *jb_chars(char *p, const char *s, size_t max)
+{
+    for (const char *end = s + max; s < end && *s;)
+        *p++ = *s++;
+    return p;
+}
+
+/* A name from a table, cut at JSON_NAME_MAX (see json.h). */
+JB_INLINE char *jb_name(char *p, const char *s)
+{
+    return jb_chars(p, s, JSON_NAME_MAX);
+}
+
+/* v < 10000 in decimal: one division by 100 at most, the digits from the
+ * pairs table.  Most numbers of a record (counters, ports, RTTs) are
+ * this small, so this is inlined and the rest is not. */
+JB_INLINE char *jb_upto4(char *p, uint32_t v)
+{
+    if (v < 100) {
+        if (v < 10) {
+            *p = (char)('0' + v);
+            return p + 1;
+        }
+        jb_pair(p, v);
+        return p + 2;
     }
-    if (v >= 10) {
-        tmp[--i] = pairs[v * 2 + 1];
-        tmp[--i] = pairs[v * 2];
+    uint32_t hi = v / 100, lo = v % 100;
+    if (hi < 10) {
+        *p = (char)('0' + hi);
+        jb_pair(p + 1, lo);
+        return p + 3;
+    }
+    jb_pair(p, hi);
+    jb_pair(p + 2, lo);
+    return p + 4;
+}
+
+/* v < 10^4 as exactly four digits, v < 10^8 as exactly eight. */
+JB_INLINE char *jb_fixed4(char *p, uint32_t v)
+{
+    jb_pair(p, v / 100);
+    jb_pair(p + 2, v % 100);
+    return p + 4;
+}
+
+JB_INLINE char *jb_fixed8(char *p, uint32_t v)
+{
+    return jb_fixed4(jb_fixed4(p, v / 10000), v % 10000);
+}
+
+/* v >= 10^4: the leading digits, then fixed blocks. */
+static char *jb_u32_long(char *p, uint32_t v)
+{
+    if (v < 100000) {           /* ports, RTTs: one leading digit */
+        *p = (char)('0' + v / 10000);
+        return jb_fixed4(p + 1, v % 10000);
+    }
+    if (v < 100000000)
+        return jb_fixed4(jb_upto4(p, v / 10000), v % 10000);
+    return jb_fixed8(jb_upto4(p, v / 100000000), v % 100000000);
+}
+
+JB_INLINE char *jb_u32(char *p, uint32_t v)
+{
+    if (v < 10) {               /* zero counters are the commonest */
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    return v < 10000 ? jb_upto4(p, v) : jb_u32_long(p, v);
+}
+
+char *json_put_u32(char *p, uint32_t v)
+{
+    return jb_u32(p, v);
+}
+
+static char *jb_u64_long(char *p, uint64_t v);
+
+JB_INLINE char *jb_u64(char *p, uint64_t v)
+{
+    return v <= UINT32_MAX ? jb_u32(p, (uint32_t)v) : jb_u64_long(p, v);
+}
+
+char *json_put_u64(char *p, uint64_t v)
+{
+    return jb_u64(p, v);
+}
+
+static char *jb_u64_long(char *p, uint64_t v)
+{
+    /* Ten digits or more: the low eight as a fixed block, the rest (up to
+     * twelve) split once more if it is above 10^8. */
+    uint64_t hi = v / 100000000;
+    if (hi < 100000000) {
+        p = jb_u32(p, (uint32_t)hi);
     } else {
-        tmp[--i] = (char)('0' + v);
+        p = jb_upto4(p, (uint32_t)(hi / 100000000));
+        p = jb_fixed8(p, (uint32_t)(hi % 100000000));
     }
-    jb_mem(b, tmp + i, sizeof(tmp) - i);
+    return jb_fixed8(p, (uint32_t)(v % 100000000));
+}
+
+/* The fraction of a second, "." and six digits. */
+JB_INLINE char *jb_micros(char *p, uint32_t f)
+{
+    *p = '.';
+    jb_pair(p + 1, f / 10000);
+    return jb_fixed4(p + 3, f % 10000);
+}
+
+/* Seconds with exactly six decimals, from integers. */
+JB_INLINE char *jb_time(char *p, uint64_t us)
+{
+    uint64_t s = us / 1000000;
+
+    return jb_micros(jb_u64(p, s), (uint32_t)(us - s * 1000000));
+}
+
+/* The same through the last second's text.  The copy is of fixed size: a
+ * record has room for 20 digits there. */
+JB_INLINE char *jb_time_cached(char *p, uint64_t us, struct json_second *c)
+{
+    uint64_t s = us / 1000000;
+
+    if (s != c->sec) {
+        c->len = (size_t)(jb_u64(c->text, s) - c->text);
+        c->sec = s;
+    }
+    memcpy(p, c->text, sizeof(c->text));
+    return jb_micros(p + c->len, (uint32_t)(us - s * 1000000));
+}
+
+char *json_put_time(char *p, uint64_t us)
+{
+    return jb_time(p, us);
 }
 
 /* ,"key":value  (key given as a literal without quotes) */
-#define JB_KEY_U64(b, key, v) do { JB_LIT((b), ",\"" key "\":"); jb_u64((b), (v)); } while (0)
-#define JB_KEY_STR(b, key, s) \
-    do { JB_LIT((b), ",\"" key "\":\""); jb_str((b), (s)); JB_LIT((b), "\""); } while (0)
+#define JB_KEY_U64(p, key, v) jb_u64(JB_LIT((p), ",\"" key "\":"), (v))
+#define JB_KEY_U32(p, key, v) jb_u32(JB_LIT((p), ",\"" key "\":"), (v))
+#define JB_KEY_NAME(p, key, s) JB_LIT(jb_name(JB_LIT((p), ",\"" key "\":\""), (s)), "\"")
+
+static inline bool jb_plain(unsigned char c)
+{
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+}
+
+/* One byte that needs escaping; returns its length (2 or 6). */
+static size_t jb_escape_byte(unsigned char c, char e[6])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    e[0] = '\\';
+    if (c == '"' || c == '\\') {
+        e[1] = (char)c;
+        return 2;
+    }
+    memcpy(e + 1, "u00", 3);
+    e[4] = hex[c >> 4];
+    e[5] = hex[c & 15];
+    return 6;
+}
 
 /* Bytes from the wire or from a process (SNI, Host, comm, cmdline) as the
  * inside of a JSON string: quotes, backslashes, control bytes and bytes
  * above 0x7e are escaped (\u00XX, bytes read as Latin-1), so the line is
  * valid JSON whatever a peer or a process chose.  The escaped text stops
- * before `room` bytes; returns false when it was cut. */
-static bool jb_escaped(struct jbuf *b, const char *s, size_t len, size_t room)
+ * before *room bytes, which it takes from *room; *cut says it stopped.
+ * Runs of plain bytes are copied whole. */
+static char *jb_escaped(char *p, const char *s, size_t len, size_t *room, bool *cut)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t used = 0;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-        size_t n = 1;
-        if (c == '"' || c == '\\') {
-            e[1] = (char)c;
-            n = 2;
-        } else if (c < 0x20 || c > 0x7e) {
-            n = 6;
-        } else {
-            e[0] = (char)c;
+    *cut = false;
+    while (i < len) {
+        size_t run = 0;
+        while (i + run < len && jb_plain((unsigned char)s[i + run]))
+            run++;
+        if (run > *room) {
+            *cut = true;
+            run = *room;
         }
-        if (used + n > room)
-            return false;
-        jb_mem(b, e, n);
-        used += n;
+        p = jb_mem(p, s + i, run);
+        *room -= run;
+        i += run;
+        if (*cut || i == len)
+            break;
+        char e[6];
+        size_t n = jb_escape_byte((unsigned char)s[i], e);
+        if (n > *room) {
+            *cut = true;
+            break;
+        }
+        p = jb_mem(p, e, n);
+        *room -= n;
+        i++;
     }
-    return true;
+    return p;
 }
 
 /* The owning process (procs/), when attribution found one. */
-static void jb_owner(struct jbuf *b, const struct flow_owner *o)
+static char *jb_owner(char *p, const struct flow_owner *o)
 {
+    size_t room = 6 * NM_OWNER_COMM_MAX;
+    bool cut;
+
     if (o->pid <= 0)
-        return;
-    JB_KEY_U64(b, "pid", (uint64_t)o->pid);
-    JB_LIT(b, ",\"process\":\"");
-    (void)jb_escaped(b, o->comm, strlen(o->comm), 6 * NM_OWNER_COMM_MAX);
-    JB_LIT(b, "\",\"cmdline\":\"");
-    bool whole = jb_escaped(b, o->cmdline, strlen(o->cmdline), JSON_CMDLINE_MAX) &&
-                 !o->cmdline_cut;
-    JB_LIT(b, "\"");
-    if (!whole)
-        JB_LIT(b, ",\"cmdline_cut\":true");
+        return p;
+    p = JB_KEY_U64(p, "pid", (uint64_t)o->pid);
+    p = JB_LIT(p, ",\"process\":\"");
+    p = jb_escaped(p, o->comm, strnlen(o->comm, sizeof(o->comm)), &room, &cut);
+    p = JB_LIT(p, "\",\"cmdline\":\"");
+    room = JSON_CMDLINE_MAX;
+    p = jb_escaped(p, o->cmdline, strnlen(o->cmdline, sizeof(o->cmdline)), &room, &cut);
+    p = JB_LIT(p, "\"");
+    if (cut || o->cmdline_cut)
+        p = JB_LIT(p, ",\"cmdline_cut\":true");
+    return p;
 }
 
-/* Seconds with exactly six decimals, from integers. */
-static void jb_time(struct jbuf *b, uint64_t us)
+/* An address as a JSON string; record_format_addr's NUL lands on the
+ * closing quote's place. */
+static inline char *jb_addr(char *p, const struct nm_addr *a, uint8_t ip_version)
 {
-    char frac[7];
-    uint64_t f = us % 1000000;
-
-    jb_u64(b, us / 1000000);
-    for (int i = 5; i >= 0; i--, f /= 10)
-        frac[i + 1] = (char)('0' + f % 10);
-    frac[0] = '.';
-    jb_mem(b, frac, sizeof(frac));
+    p += record_format_addr(a, ip_version, p, 48);
+    *p = '"';
+    return p + 1;
 }
 
-static void jb_endpoints(struct jbuf *b, const struct flow_record *r)
+static char *jb_endpoints(char *p, const struct flow_record *r)
 {
-    char a[64], z[64];
-
-    record_format_addr(&r->addr[NM_DIR_SRC], r->ip_version, a, sizeof(a));
-    record_format_addr(&r->addr[NM_DIR_DST], r->ip_version, z, sizeof(z));
-    JB_KEY_STR(b, "src_ip", a);
-    JB_KEY_U64(b, "src_port", r->port[NM_DIR_SRC]);
-    JB_KEY_STR(b, "dst_ip", z);
-    JB_KEY_U64(b, "dst_port", r->port[NM_DIR_DST]);
-    JB_KEY_U64(b, "src_pkts", r->pkts[NM_DIR_SRC]);
-    JB_KEY_U64(b, "src_bytes", r->bytes[NM_DIR_SRC]);
-    JB_KEY_U64(b, "dst_pkts", r->pkts[NM_DIR_DST]);
-    JB_KEY_U64(b, "dst_bytes", r->bytes[NM_DIR_DST]);
+    p = jb_addr(JB_LIT(p, ",\"src_ip\":\""), &r->addr[NM_DIR_SRC], r->ip_version);
+    p = JB_KEY_U32(p, "src_port", r->port[NM_DIR_SRC]);
+    p = jb_addr(JB_LIT(p, ",\"dst_ip\":\""), &r->addr[NM_DIR_DST], r->ip_version);
+    p = JB_KEY_U32(p, "dst_port", r->port[NM_DIR_DST]);
+    p = JB_KEY_U64(p, "src_pkts", r->pkts[NM_DIR_SRC]);
+    p = JB_KEY_U64(p, "src_bytes", r->bytes[NM_DIR_SRC]);
+    p = JB_KEY_U64(p, "dst_pkts", r->pkts[NM_DIR_DST]);
+    return JB_KEY_U64(p, "dst_bytes", r->bytes[NM_DIR_DST]);
 }
 
-static void jb_l4(struct jbuf *b, const struct flow_record *r)
+static char *jb_l4(char *p, const struct flow_record *r)
 {
-    char fs[9], fd[9];
-
     if (r->proto == 6) {
-        record_format_tcp_flags(r->tcp_flags[NM_DIR_SRC], fs);
-        record_format_tcp_flags(r->tcp_flags[NM_DIR_DST], fd);
-        JB_KEY_STR(b, "tcp_flags_src", fs);
-        JB_KEY_STR(b, "tcp_flags_dst", fd);
+        p = JB_LIT(p, ",\"tcp_flags_src\":\"");
+        p += record_format_tcp_flags(r->tcp_flags[NM_DIR_SRC], p);
+        p = JB_LIT(p, "\",\"tcp_flags_dst\":\"");
+        p += record_format_tcp_flags(r->tcp_flags[NM_DIR_DST], p);
+        p = JB_LIT(p, "\"");
     }
     if (r->ports_unknown)
-        JB_LIT(b, ",\"ports_unknown\":true");
+        p = JB_LIT(p, ",\"ports_unknown\":true");
     if (r->has_icmp) {
-        JB_KEY_U64(b, "icmp_type", r->icmp_type);
-        JB_KEY_U64(b, "icmp_code", r->icmp_code);
+        p = JB_KEY_U32(p, "icmp_type", r->icmp_type);
+        p = JB_KEY_U32(p, "icmp_code", r->icmp_code);
         if (r->icmp_is_echo)
-            JB_KEY_U64(b, "icmp_id", r->icmp_id);
+            p = JB_KEY_U32(p, "icmp_id", r->icmp_id);
     }
+    return p;
 }
 
-/* "name":{"src":x,"dst":y} with only the legs that have samples. */
-static void jb_rtt_legs(struct jbuf *b, const struct flow_tcp_summary *t, const char *name,
-                        const uint32_t v[2])
+/* ,"name":{"src":x,"dst":y} with only the legs that have samples. */
+#define JB_RTT_LEGS(p, t, name, v) \
+    jb_rtt_legs(JB_LIT((p), ",\"" name "\":{"), (t), (v))
+
+JB_INLINE char *jb_rtt_legs(char *p, const struct flow_tcp_summary *t, const uint32_t v[2])
 {
-    if (!t->rtt_samples[NM_DIR_SRC] && !t->rtt_samples[NM_DIR_DST])
-        return;
-    JB_LIT(b, ",\"");
-    jb_str(b, name);
-    JB_LIT(b, "\":{");
     if (t->rtt_samples[NM_DIR_SRC]) {
-        JB_LIT(b, "\"src\":");
-        jb_u64(b, v[NM_DIR_SRC]);
+        p = jb_u32(JB_LIT(p, "\"src\":"), v[NM_DIR_SRC]);
         if (t->rtt_samples[NM_DIR_DST])
-            JB_LIT(b, ",");
+            *p++ = ',';
     }
-    if (t->rtt_samples[NM_DIR_DST]) {
-        JB_LIT(b, "\"dst\":");
-        jb_u64(b, v[NM_DIR_DST]);
-    }
-    JB_LIT(b, "}");
+    if (t->rtt_samples[NM_DIR_DST])
+        p = jb_u32(JB_LIT(p, "\"dst\":"), v[NM_DIR_DST]);
+    *p = '}';
+    return p + 1;
 }
 
-#define JB_PAIR(b, name, v) \
-    do { JB_KEY_U64((b), "src_" name, (v)[0]); JB_KEY_U64((b), "dst_" name, (v)[1]); } while (0)
+#define JB_PAIR(p, name, v) \
+    JB_KEY_U64(JB_KEY_U64((p), "src_" name, (v)[0]), "dst_" name, (v)[1])
+
+static char *jb_tcp_rtt(char *p, const struct flow_tcp_summary *t)
+{
+    if (t->has_handshake_rtt) {
+        p = JB_KEY_U32(p, "rtt_server_us", t->rtt_server_us);
+        p = JB_KEY_U32(p, "rtt_client_us", t->rtt_client_us);
+        p = JB_KEY_U32(p, "rtt_handshake_us", t->rtt_handshake_us);
+    }
+    if (!t->rtt_samples[NM_DIR_SRC] && !t->rtt_samples[NM_DIR_DST])
+        return p;
+    p = JB_RTT_LEGS(p, t, "rtt_min_us", t->rtt_min_us);
+    p = JB_RTT_LEGS(p, t, "rtt_avg_us", t->rtt_avg_us);
+    p = JB_RTT_LEGS(p, t, "rtt_max_us", t->rtt_max_us);
+    return JB_RTT_LEGS(p, t, "rtt_last_us", t->rtt_last_us);
+}
+
+/* The anomaly counters of struct flow_tcp_summary, in output order. */
+#define JB_TCP_COUNTERS(X) X(retrans) X(out_of_order) X(dup_acks) X(zero_window) \
+    X(keepalives) X(rsts)
+#define JB_OR_COUNTER(name) t->name[0] | t->name[1] |
+#define JB_PAIR_COUNTER(name) p = JB_PAIR(p, #name, t->name);
+#define JB_ZERO_COUNTER(name) ",\"src_" #name "\":0,\"dst_" #name "\":0"
 
 /* TCP analysis: state, Zeek summary, RTTs, anomaly counters (analyze/). */
-static void jb_tcp(struct jbuf *b, const struct flow_record *r)
+static char *jb_tcp(char *p, const struct flow_record *r)
 {
     const struct flow_tcp_summary *t = &r->tcp;
 
     if (!t->valid)
-        return;
-    JB_KEY_STR(b, "tcp_state", tcp_state_name((enum tcp_state)t->tcp_state));
-    JB_KEY_STR(b, "conn_state", t->conn_state);
-    JB_KEY_STR(b, "history", t->history);
-    if (t->has_handshake_rtt) {
-        JB_KEY_U64(b, "rtt_server_us", t->rtt_server_us);
-        JB_KEY_U64(b, "rtt_client_us", t->rtt_client_us);
-        JB_KEY_U64(b, "rtt_handshake_us", t->rtt_handshake_us);
-    }
-    jb_rtt_legs(b, t, "rtt_min_us", t->rtt_min_us);
-    jb_rtt_legs(b, t, "rtt_avg_us", t->rtt_avg_us);
-    jb_rtt_legs(b, t, "rtt_max_us", t->rtt_max_us);
-    jb_rtt_legs(b, t, "rtt_last_us", t->rtt_last_us);
-    JB_PAIR(b, "retrans", t->retrans);
-    JB_PAIR(b, "out_of_order", t->out_of_order);
-    JB_PAIR(b, "dup_acks", t->dup_acks);
-    JB_PAIR(b, "zero_window", t->zero_window);
-    JB_PAIR(b, "keepalives", t->keepalives);
-    JB_PAIR(b, "rsts", t->rsts);
-    if (t->wscale_unknown) {
-        JB_LIT(b, ",\"wscale_unknown\":true");
+        return p;
+    p = JB_KEY_NAME(p, "tcp_state", tcp_state_name((enum tcp_state)t->tcp_state));
+    p = JB_LIT(jb_chars(JB_LIT(p, ",\"conn_state\":\""), t->conn_state,
+                        sizeof(t->conn_state)), "\"");
+    p = JB_LIT(jb_chars(JB_LIT(p, ",\"history\":\""), t->history, sizeof(t->history)), "\"");
+    p = jb_tcp_rtt(p, t);
+    /* Most flows have none of these events: then one copy of the text. */
+    if (JB_TCP_COUNTERS(JB_OR_COUNTER) 0) {
+        JB_TCP_COUNTERS(JB_PAIR_COUNTER)
     } else {
-        JB_LIT(b, ",\"wscale_unknown\":false");
-        JB_PAIR(b, "wscale", t->wscale);
+        p = JB_LIT(p, JB_TCP_COUNTERS(JB_ZERO_COUNTER));
     }
-    JB_PAIR(b, "payload_bytes", t->payload_bytes);
-    JB_KEY_U64(b, "missed_bytes", t->missed_bytes);
+    if (t->wscale_unknown) {
+        p = JB_LIT(p, ",\"wscale_unknown\":true");
+    } else {
+        p = JB_LIT(p, ",\"wscale_unknown\":false");
+        p = JB_PAIR(p, "wscale", t->wscale);
+    }
+    p = JB_PAIR(p, "payload_bytes", t->payload_bytes);
+    return JB_KEY_U64(p, "missed_bytes", t->missed_bytes);
 }
 
 /* nDPI's label (analyze/l7_ndpi.c), once it has decided; names carry no
  * character that needs escaping (l7_ndpi copies them so). */
-static void jb_app(struct jbuf *b, const struct flow_record *r)
+static char *jb_app(char *p, const struct flow_record *r)
 {
-    char app[2 * 48];
-
     if (r->app.state != FLOW_L7_DONE)
-        return;
-    l7_ndpi_app_name(&r->app, app, sizeof(app));
-    JB_KEY_STR(b, "app", app);
-    JB_KEY_STR(b, "category", l7_ndpi_category_name(&r->app));
-    JB_KEY_STR(b, "app_confidence", l7_ndpi_confidence_name(&r->app));
+        return p;
+    p = JB_LIT(p, ",\"app\":\"");
+    p += l7_ndpi_app_name(&r->app, p, 2 * 48);
+    p = JB_LIT(p, "\"");
+    p = JB_KEY_NAME(p, "category", l7_ndpi_category_name(&r->app));
+    return JB_KEY_NAME(p, "app_confidence", l7_ndpi_confidence_name(&r->app));
 }
 
-/* ,"key":"text"  or, for list fields, ,"key":["a","b"] */
-static void jb_l7_field(struct jbuf *b, const struct flow_l7_summary *l, enum nm_l7_field f,
-                        const char *key, bool list)
+/* ,"key":"text"  or, for list fields, ,"key":["a","b"]; the escaped text
+ * of all fields takes from one *room (see JSON_FLOW_L7_MAX). */
+#define JB_L7_FIELD(p, l, f, key, list, room) \
+    jb_l7_field(JB_LIT((p), ",\"" key "\":"), (l), (f), (list), (room))
+
+static char *jb_l7_field(char *p, const struct flow_l7_summary *l, enum nm_l7_field f,
+                         bool list, size_t *room)
 {
     size_t len;
     const char *v = flow_l7_field(l, f, &len);
+    bool cut;
 
-    if (!v)
-        return;
-    JB_LIT(b, ",\"");
-    jb_str(b, key);
-    jb_str(b, list ? "\":[\"" : "\":\"");
+    if (list)
+        *p++ = '[';
+    *p++ = '"';
     for (size_t i = 0, start = 0; i <= len; i++) {
         if (i < len && !(list && v[i] == NM_L7_LIST_SEP))
             continue;
-        (void)jb_escaped(b, v + start, i - start, SIZE_MAX);
-        if (i < len)
-            JB_LIT(b, "\",\"");
+        p = jb_escaped(p, v + start, i - start, room, &cut);
+        if (i == len || cut || *room < 3)
+            break;
+        *room -= 3;
+        p = JB_LIT(p, "\",\"");
         start = i + 1;
     }
-    jb_str(b, list ? "\"]" : "\"");
+    *p++ = '"';
+    if (list)
+        *p++ = ']';
+    return p;
 }
+
+#define JB_L7_IF(p, l, f, key, list, room) \
+    ((l)->len[(f)] ? JB_L7_FIELD((p), (l), (f), key, (list), (room)) : (p))
 
 static const char *json_tls_version_name(uint16_t v)
 {
@@ -313,87 +475,107 @@ static const char *json_tls_version_name(uint16_t v)
 }
 
 /* Application metadata from netmoon's own parsers (analyze/l7*.c). */
-static void jb_l7(struct jbuf *b, const struct flow_l7_summary *l)
+static char *jb_l7(char *p, const struct flow_l7_summary *l)
 {
     const char *tls = json_tls_version_name(l->tls_version);
+    size_t room = 6 * NM_L7_TEXT_MAX;
 
     if (l->proto == NM_L7_NONE)
-        return;
-    jb_l7_field(b, l, NM_L7_SNI, "sni", false);
-    jb_l7_field(b, l, NM_L7_ALPN, "alpn", true);
+        return p;
+    p = JB_L7_IF(p, l, NM_L7_SNI, "sni", false, &room);
+    p = JB_L7_IF(p, l, NM_L7_ALPN, "alpn", true, &room);
     if (tls)
-        JB_KEY_STR(b, "tls_version", tls);
-    if (l->has_ja4) {
-        JB_LIT(b, ",\"ja4\":\"");
-        jb_mem(b, l->ja4, sizeof(l->ja4));
-        JB_LIT(b, "\"");
-    }
-    jb_l7_field(b, l, NM_L7_HTTP_HOST, "http_host", false);
-    jb_l7_field(b, l, NM_L7_HTTP_METHOD, "http_method", false);
-    jb_l7_field(b, l, NM_L7_HTTP_PATH, "http_path", false);
+        p = JB_KEY_NAME(p, "tls_version", tls);
+    if (l->has_ja4)
+        p = JB_LIT(jb_mem(JB_LIT(p, ",\"ja4\":\""), l->ja4, sizeof(l->ja4)), "\"");
+    p = JB_L7_IF(p, l, NM_L7_HTTP_HOST, "http_host", false, &room);
+    p = JB_L7_IF(p, l, NM_L7_HTTP_METHOD, "http_method", false, &room);
+    p = JB_L7_IF(p, l, NM_L7_HTTP_PATH, "http_path", false, &room);
     if (l->http_status)
-        JB_KEY_U64(b, "http_status", l->http_status);
-    jb_l7_field(b, l, NM_L7_DNS_QNAME, "dns_qname", false);
+        p = JB_KEY_U32(p, "http_status", l->http_status);
+    p = JB_L7_IF(p, l, NM_L7_DNS_QNAME, "dns_qname", false, &room);
     if (l->has_dns_qtype)
-        JB_KEY_U64(b, "dns_qtype", l->dns_qtype);
+        p = JB_KEY_U32(p, "dns_qtype", l->dns_qtype);
     if (l->has_dns_rcode)
-        JB_KEY_U64(b, "dns_rcode", l->dns_rcode);
-    jb_l7_field(b, l, NM_L7_DNS_ANSWERS, "dns_answers", true);
-    jb_l7_field(b, l, NM_L7_SSH_CLIENT, "ssh_client", false);
-    jb_l7_field(b, l, NM_L7_SSH_SERVER, "ssh_server", false);
+        p = JB_KEY_U32(p, "dns_rcode", l->dns_rcode);
+    p = JB_L7_IF(p, l, NM_L7_DNS_ANSWERS, "dns_answers", true, &room);
+    p = JB_L7_IF(p, l, NM_L7_SSH_CLIENT, "ssh_client", false, &room);
+    return JB_L7_IF(p, l, NM_L7_SSH_SERVER, "ssh_server", false, &room);
 }
 
-size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
+static char *jb_head(char *p, const struct flow_record *r, struct json_second *second)
 {
     const char *proto = record_proto_name(r->proto);
     const char *tunnel = nm_tunnel_name((enum nm_tunnel)r->tunnel);
     uint64_t dur = r->ts_end_us >= r->ts_start_us ? r->ts_end_us - r->ts_start_us : 0;
-    char cid[COMMUNITY_ID_LEN];
-    struct jbuf b = { out, outlen, 0 };
 
-    if (outlen == 0)
-        return 0;
-    JB_LIT(&b, "{\"type\":\"flow\",\"flow_id\":");
-    jb_u64(&b, r->flow_id);
-    JB_LIT(&b, ",\"ts_start\":");
-    jb_time(&b, r->ts_start_us);
-    JB_LIT(&b, ",\"ts_end\":");
-    jb_time(&b, r->ts_end_us);
-    JB_LIT(&b, ",\"duration\":");
-    jb_time(&b, dur);
+    p = jb_u64(JB_LIT(p, "{\"type\":\"flow\",\"flow_id\":"), r->flow_id);
+    p = jb_time_cached(JB_LIT(p, ",\"ts_start\":"), r->ts_start_us, second);
+    p = jb_time_cached(JB_LIT(p, ",\"ts_end\":"), r->ts_end_us, second);
+    p = jb_time(JB_LIT(p, ",\"duration\":"), dur);
     if (proto)
-        JB_KEY_STR(&b, "proto", proto);
+        p = JB_KEY_NAME(p, "proto", proto);
     else
-        JB_KEY_U64(&b, "proto", r->proto);
-    JB_KEY_U64(&b, "ip_version", r->ip_version);
+        p = JB_KEY_U32(p, "proto", r->proto);
+    p = JB_KEY_U32(p, "ip_version", r->ip_version);
     if (r->vlan_id)
-        JB_KEY_U64(&b, "vlan", r->vlan_id);
+        p = JB_KEY_U32(p, "vlan", r->vlan_id);
     if (tunnel)
-        JB_KEY_STR(&b, "tunnel", tunnel);
-    jb_endpoints(&b, r);
-    jb_l4(&b, r);
+        p = JB_KEY_NAME(p, "tunnel", tunnel);
+    return p;
+}
+
+/* The record into out, which has room for JSON_FLOW_MAX bytes; returns the
+ * end of its text (no NUL). */
+static char *jb_flow(char *p, const struct flow_record *r, struct json_second *second)
+{
+    p = jb_head(p, r, second);
+    p = jb_endpoints(p, r);
+    p = jb_l4(p, r);
     if (r->kernel_drops_seen)
-        JB_KEY_U64(&b, "kernel_drops_seen", r->kernel_drops_seen);
-    jb_tcp(&b, r);
-    jb_app(&b, r);
-    jb_l7(&b, &r->l7);
-    jb_owner(&b, &r->owner);
-    community_id_of_record(r, 0, cid);
-    JB_KEY_STR(&b, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
-    JB_KEY_STR(&b, "community_id", cid);
-    JB_LIT(&b, "}\n");
-    out[b.n] = '\0';
-    return b.n;
+        p = JB_KEY_U64(p, "kernel_drops_seen", r->kernel_drops_seen);
+    p = jb_tcp(p, r);
+    p = jb_app(p, r);
+    p = jb_l7(p, &r->l7);
+    p = jb_owner(p, &r->owner);
+    p = JB_KEY_NAME(p, "end_reason", flow_end_reason_name((enum flow_end_reason)r->end_reason));
+    p = JB_LIT(p, ",\"community_id\":\"");
+    p += community_id_format(r, 0, p);
+    return JB_LIT(p, "\"}\n");
+}
+
+size_t json_format_flow(const struct flow_record *r, char *out, size_t outlen)
+{
+    struct json_second second = { .sec = UINT64_MAX };
+    char tmp[JSON_FLOW_MAX];
+    size_t n;
+
+    if (outlen >= JSON_FLOW_MAX) {
+        n = (size_t)(jb_flow(out, r, &second) - out);
+    } else {
+        /* Too small for the worst case: cut like snprintf would. */
+        if (outlen == 0)
+            return 0;
+        n = (size_t)(jb_flow(tmp, r, &second) - tmp);
+        if (n >= outlen)
+            n = outlen - 1;
+        memcpy(out, tmp, n);
+    }
+    out[n] = '\0';
+    return n;
 }
 
 static int json_write_flow(struct output_sink *s, const struct flow_record *r)
 {
     struct json_state *st = s->state;
-    char *p = writer_reserve(&st->w, JSON_RECORD_MAX);
+    char *p = writer_reserve(&st->w, JSON_FLOW_MAX);
 
-    writer_commit(&st->w, json_format_flow(r, p, JSON_RECORD_MAX));
+    writer_commit(&st->w, (size_t)(jb_flow(p, r, &st->second) - p));
     return writer_failed(&st->w) ? -1 : 0;
 }
+
+/* ,"procs_bpf_error":"..." with the text escaped. */
+#define JSON_BPF_ERROR_MAX (24 + 6 * sizeof(((struct nm_stats *)0)->procs_bpf_error))
 
 /* "l7":{...}: parser and reassembly counters, every one, zero or not. */
 static size_t json_format_l7_stats(const struct nm_l7_stats *l, char *out, size_t outlen, size_t n)
@@ -420,7 +602,8 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
     size_t n = 0;
 
     n = json_put(out, outlen, n, "{\"type\":\"stats\"");
-    n = json_put_time(out, outlen, n, "ts", s->ts_us);
+    n = json_put(out, outlen, n, ",\"ts\":%" PRIu64 ".%06" PRIu64, s->ts_us / 1000000,
+                 s->ts_us % 1000000);
     n = json_put(out, outlen, n,
                  ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"decoded\":%" PRIu64
                  ",\"non_ip\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"decapsulated\":%" PRIu64
@@ -450,13 +633,15 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                      s->procs_cache_evictions);
         n = json_put(out, outlen, n, ",\"procs_source\":\"%s\",\"procs_bpf_hits\":%" PRIu64,
                      s->procs_bpf ? "bpf" : "sock_diag", s->procs_bpf_hits);
-        if (!s->procs_bpf && s->procs_bpf_error[0] && n < outlen) {
-            struct jbuf b = { out, outlen, n };
-            JB_LIT(&b, ",\"procs_bpf_error\":\"");
-            (void)jb_escaped(&b, s->procs_bpf_error, strlen(s->procs_bpf_error),
-                             6 * sizeof(s->procs_bpf_error));
-            JB_LIT(&b, "\"");
-            n = b.n;
+        if (!s->procs_bpf && s->procs_bpf_error[0] && n + JSON_BPF_ERROR_MAX < outlen) {
+            size_t room = 6 * sizeof(s->procs_bpf_error);
+            bool cut;
+            char *p = JB_LIT(out + n, ",\"procs_bpf_error\":\"");
+            p = jb_escaped(p, s->procs_bpf_error,
+                           strnlen(s->procs_bpf_error, sizeof(s->procs_bpf_error)), &room, &cut);
+            p = JB_LIT(p, "\"");
+            *p = '\0';
+            n = (size_t)(p - out);
         }
     }
     n = json_put(out, outlen, n, ",\"decode\":{");
@@ -518,6 +703,7 @@ int json_sink_open(struct output_sink *sink, const char *path, char *err, size_t
         free(st);
         return -1;
     }
+    st->second.sec = UINT64_MAX;
     memset(sink, 0, sizeof(*sink));
     sink->name = "json";
     sink->state = st;

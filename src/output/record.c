@@ -32,6 +32,42 @@ const char *record_proto_name(uint8_t proto)
     }
 }
 
+const char record_digit_pairs[200] = {
+#define RECORD_PAIRS_OF(t) \
+    t, '0', t, '1', t, '2', t, '3', t, '4', t, '5', t, '6', t, '7', t, '8', t, '9'
+    RECORD_PAIRS_OF('0'), RECORD_PAIRS_OF('1'), RECORD_PAIRS_OF('2'), RECORD_PAIRS_OF('3'),
+    RECORD_PAIRS_OF('4'), RECORD_PAIRS_OF('5'), RECORD_PAIRS_OF('6'), RECORD_PAIRS_OF('7'),
+    RECORD_PAIRS_OF('8'), RECORD_PAIRS_OF('9'),
+#undef RECORD_PAIRS_OF
+};
+
+/* Each octet's text and its dot, padded to four bytes ("7.\0\0",
+ * "42.\0", "255."), so an octet is one four-byte copy; and its length. */
+#define RECORD_OCTET(v) \
+    { (char)((v) < 10 ? '0' + (v) : (v) < 100 ? '0' + (v) / 10 : '0' + (v) / 100), \
+      (char)((v) < 10 ? '.' : (v) < 100 ? '0' + (v) % 10 : '0' + (v) / 10 % 10), \
+      (char)((v) < 10 ? 0 : (v) < 100 ? '.' : '0' + (v) % 10), (char)((v) < 100 ? 0 : '.') }
+#define RECORD_OCTET4(v) RECORD_OCTET(v), RECORD_OCTET((v) + 1), RECORD_OCTET((v) + 2), \
+    RECORD_OCTET((v) + 3)
+#define RECORD_OCTET16(v) RECORD_OCTET4(v), RECORD_OCTET4((v) + 4), RECORD_OCTET4((v) + 8), \
+    RECORD_OCTET4((v) + 12)
+#define RECORD_OCTET64(v) RECORD_OCTET16(v), RECORD_OCTET16((v) + 16), \
+    RECORD_OCTET16((v) + 32), RECORD_OCTET16((v) + 48)
+static const char record_octets[256][4] = {
+    RECORD_OCTET64(0), RECORD_OCTET64(64), RECORD_OCTET64(128), RECORD_OCTET64(192),
+};
+#define RECORD_OCTET_LEN(v) (uint8_t)(2 + ((v) >= 10) + ((v) >= 100))
+#define RECORD_OCTET_LEN4(v) RECORD_OCTET_LEN(v), RECORD_OCTET_LEN((v) + 1), \
+    RECORD_OCTET_LEN((v) + 2), RECORD_OCTET_LEN((v) + 3)
+#define RECORD_OCTET_LEN16(v) RECORD_OCTET_LEN4(v), RECORD_OCTET_LEN4((v) + 4), \
+    RECORD_OCTET_LEN4((v) + 8), RECORD_OCTET_LEN4((v) + 12)
+#define RECORD_OCTET_LEN64(v) RECORD_OCTET_LEN16(v), RECORD_OCTET_LEN16((v) + 16), \
+    RECORD_OCTET_LEN16((v) + 32), RECORD_OCTET_LEN16((v) + 48)
+static const uint8_t record_octet_len[256] = {
+    RECORD_OCTET_LEN64(0), RECORD_OCTET_LEN64(64), RECORD_OCTET_LEN64(128),
+    RECORD_OCTET_LEN64(192),
+};
+
 /* Dotted quad without inet_ntop: glibc formats IPv4 through sprintf, which
  * was a visible share of writing a million records. */
 static size_t record_format_v4(const uint8_t *b, char *out)
@@ -39,14 +75,10 @@ static size_t record_format_v4(const uint8_t *b, char *out)
     size_t n = 0;
 
     for (unsigned i = 0; i < 4; i++) {
-        unsigned v = b[i];
-        if (v >= 100)
-            out[n++] = (char)('0' + v / 100);
-        if (v >= 10)
-            out[n++] = (char)('0' + v / 10 % 10);
-        out[n++] = (char)('0' + v % 10);
-        out[n++] = i < 3 ? '.' : '\0';
+        memcpy(out + n, record_octets[b[i]], 4);
+        n += record_octet_len[b[i]];
     }
+    out[n - 1] = '\0';
     return n - 1;
 }
 
@@ -67,15 +99,37 @@ static void record_v6_zero_run(const uint16_t w[8], unsigned *base, unsigned *le
     }
 }
 
-static size_t record_format_hex16(uint16_t v, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t n = 0;
+/* Two lowercase hex digits of each byte. */
+#define RECORD_HEXC(x) (char)((x) < 10 ? '0' + (x) : 'a' + (x) - 10)
+#define RECORD_HEX(v) { RECORD_HEXC((v) >> 4), RECORD_HEXC((v) & 15) }
+#define RECORD_HEX4(v) RECORD_HEX(v), RECORD_HEX((v) + 1), RECORD_HEX((v) + 2), RECORD_HEX((v) + 3)
+#define RECORD_HEX16(v) RECORD_HEX4(v), RECORD_HEX4((v) + 4), RECORD_HEX4((v) + 8), \
+    RECORD_HEX4((v) + 12)
+#define RECORD_HEX64(v) RECORD_HEX16(v), RECORD_HEX16((v) + 16), RECORD_HEX16((v) + 32), \
+    RECORD_HEX16((v) + 48)
+static const char record_hex_pairs[256][2] = {
+    RECORD_HEX64(0), RECORD_HEX64(64), RECORD_HEX64(128), RECORD_HEX64(192),
+};
 
-    for (int shift = 12; shift >= 0; shift -= 4)
-        if (v >> shift || shift == 0 || n)
-            out[n++] = digits[(v >> shift) & 15];
-    return n;
+/* A byte in hex without leading zero (1 or 2 digits). */
+static inline size_t record_format_hex8(unsigned v, char *out)
+{
+    if (v >= 0x10) {
+        memcpy(out, record_hex_pairs[v], 2);
+        return 2;
+    }
+    out[0] = record_hex_pairs[v][1];
+    return 1;
+}
+
+/* A 16-bit group in hex without leading zeros, a byte at a time. */
+static inline size_t record_format_hex16(uint16_t v, char *out)
+{
+    if (v < 0x100)
+        return record_format_hex8(v, out);
+    size_t n = record_format_hex8(v >> 8, out);
+    memcpy(out + n, record_hex_pairs[v & 0xff], 2);
+    return n + 2;
 }
 
 /* The text glibc's inet_ntop writes, without inet_ntop, which formats each
@@ -119,19 +173,6 @@ size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out
         return record_format_v6(a->b, out);
     snprintf(out, outlen, "?");
     return outlen ? strlen(out) : 0;
-}
-
-size_t record_format_tcp_flags(uint8_t flags, char out[9])
-{
-    /* Bit order of the TCP header: FIN is bit 0 … CWR is bit 7. */
-    static const char letters[] = "FSRPAUEC";
-    size_t n = 0;
-
-    for (unsigned b = 0; b < 8; b++)
-        if (flags & (1u << b))
-            out[n++] = letters[b];
-    out[n] = '\0';
-    return n;
 }
 
 void nm_l7_stats_add(struct nm_l7_stats *into, const struct nm_l7_stats *from)

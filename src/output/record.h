@@ -38,8 +38,23 @@ const char *flow_end_reason_name(enum flow_end_reason r);
 const char *record_proto_name(uint8_t proto);
 /* Text form of an address; returns its length.  outlen >= 46. */
 size_t record_format_addr(const struct nm_addr *a, uint8_t ip_version, char *out, size_t outlen);
-/* Flag letters in header bit order, FSRPAUEC; returns the length. */
-size_t record_format_tcp_flags(uint8_t flags, char out[9]);
+/* "00" "01" … "99": two decimal digits at 2 * v, for formatters. */
+extern const char record_digit_pairs[200];
+/* Flag letters in header bit order, FSRPAUEC; returns the length.  Inline:
+ * every JSON record of a TCP flow writes two. */
+static inline size_t record_format_tcp_flags(uint8_t flags, char out[9])
+{
+    /* Bit order of the TCP header: FIN is bit 0 … CWR is bit 7.  Only the
+     * set bits are visited, lowest first. */
+    static const char letters[] = "FSRPAUEC";
+    unsigned f = flags;
+    size_t n = 0;
+
+    for (; f; f &= f - 1)
+        out[n++] = letters[__builtin_ctz(f)];
+    out[n] = '\0';
+    return n;
+}
 
 /* TCP analysis carried by a record (src/analyze/tcp_analysis.c fills it).
  * Arrays are indexed NM_DIR_SRC / NM_DIR_DST.  rtt_*[NM_DIR_DST] is the
