@@ -622,12 +622,89 @@ static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
     }
 }
 
+/* ---- the common segment ---------------------------------------------------
+ *
+ * Most segments are in-order data or ACKs between endpoints that Zeek has
+ * established (or one of them closed).  For those, nearly every test of the
+ * passes above resolves the same way, and the segment's whole effect is the
+ * few updates of tcp_fast_packet.  tcp_fast_applies() holds each condition
+ * that makes it so; any other segment takes the full passes. */
+static bool z_open_or_closed(const struct tcp_side *e)
+{
+    return e->z_state == Z_ESTABLISHED || e->z_state == Z_CLOSED;
+}
+
+static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side *f,
+                             const struct tcp_side *r)
+{
+    uint32_t len = pkt->payload_wire_len;
+
+    /* Zeek: no control flag, so neither endpoint's state moves; a window
+     * is not zero ('W'). */
+    if ((pkt->tcp_flags & (FL_SFR | FL_ACK)) != FL_ACK || pkt->tcp_win == 0 ||
+        !z_open_or_closed(f) || !z_open_or_closed(r))
+        return false;
+    /* Wireshark: in order, so neither keep-alive, out-of-order nor a
+     * retransmission unless already acknowledged; no zero-window probe; a
+     * pure ACK that could be a duplicate goes the long way. */
+    return (f->flags & (TCP_SF_NEXTSEQ | TCP_SF_SEEN)) == (TCP_SF_NEXTSEQ | TCP_SF_SEEN) &&
+           pkt->tcp_seq == f->nextseq && !(len == 1 && r->win == 0) &&
+           !(len == 0 && pkt->tcp_ack == f->lastack);
+}
+
+/* What the full passes do to a segment tcp_fast_applies() accepts, in
+ * their order. */
+static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                            bool is_orig)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
+    uint32_t now = us32(pkt->ts_us);
+
+    /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
+    if (a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
+        tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
+                           pkt->tcp_flags, seq, ack, len);
+    rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
+    /* Wireshark: only the spurious-retransmission test can fire. */
+    bool resent = len > 0 && (r->flags & TCP_SF_SEEN) && r->lastack &&
+                  tcp_seq_le(seq + len, r->lastack);
+    if (resent)
+        f->retrans++;
+    if (ack != f->lastack)
+        f->dupack_run = 0;
+    if (tcp_seq_gt(seq + len, f->nextseq)) {
+        f->nextseq = seq + len;
+        f->nextseq_t = now;
+    }
+    f->win = pkt->tcp_win;
+    f->lastack = ack;
+    f->lastack_t = now;
+    f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
+    /* Zeek: the D or A letter, the peer's acknowledged edge, this side's
+     * last sequence number and the content gaps. */
+    if (!(f->hist_seen & (len ? H_DATA : H_ACK)))
+        hist_once(a, side, len ? H_DATA : H_ACK, len ? 'D' : 'A');
+    int32_t d = tcp_seq_diff(ack, r->z_ack);
+    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+        r->z_ack = ack;
+    zeek_last_seq(a, side, pkt->tcp_flags, seq + len, len);
+    if (len)
+        gap_data(f, seq, seq + len);
+    gap_ack(a, side ^ 1, ack);
+    rtt_ongoing(a, pkt, side, resent, seq, true);
+}
+
 void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                          unsigned src_side)
 {
     side &= 1;
     struct tcp_side *f = &a->side[side];
     bool is_orig = side == (src_side & 1);
+    if (tcp_fast_applies(pkt, f, &a->side[side ^ 1])) {
+        tcp_fast_packet(a, pkt, side, is_orig);
+        return;
+    }
     uint32_t nextseq_before = f->nextseq;
     bool nextseq_known = f->flags & TCP_SF_NEXTSEQ;
 
