@@ -571,32 +571,33 @@ static void rtt_handshake(struct tcp_analysis *a, uint8_t flags, unsigned side, 
 /* Data -> ACK samples (RFC 6298 with Karn's rule) when the ACK carries no
  * timestamps, else TSval -> TSecr echoes (RFC 7323): one sample in flight
  * per side, so the cost is constant whatever the window. */
-static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
-                        bool resent, uint32_t nextseq_before, bool nextseq_known)
+/* A data segment of f (not a RST): start timing it, or cancel the timing
+ * it makes ambiguous when it re-sends bytes. */
+static inline void rtt_data(struct tcp_side *f, uint32_t seq, uint32_t len, uint32_t now,
+                            bool resent)
 {
-    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
-    uint32_t now = us32(pkt->ts_us), len = pkt->payload_wire_len;
-
-    /* This side's segment: start or cancel timing. */
-    if (len > 0 && !(pkt->tcp_flags & FL_RST)) {
-        uint32_t end = pkt->tcp_seq + len;
-        if (resent || (nextseq_known && tcp_seq_lt(pkt->tcp_seq, nextseq_before))) {
-            if ((f->flags & TCP_SF_RTT_PEND) && tcp_seq_lt(pkt->tcp_seq, f->rtt_seq))
-                f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
-        } else if (!(f->flags & TCP_SF_RTT_PEND)) {
-            f->rtt_seq = end;
-            f->rtt_t = now;
-            f->flags |= TCP_SF_RTT_PEND;
-        }
+    if (resent) {
+        if ((f->flags & TCP_SF_RTT_PEND) && tcp_seq_lt(seq, f->rtt_seq))
+            f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
+    } else if (!(f->flags & TCP_SF_RTT_PEND)) {
+        f->rtt_seq = seq + len;
+        f->rtt_t = now;
+        f->flags |= TCP_SF_RTT_PEND;
     }
+}
+
+/* The segment's TSval, and what it (an ACK, not a RST) answers of the
+ * peer's timing: a leg to this side. */
+static inline void rtt_echo(struct tcp_side *f, struct tcp_side *r, const struct nm_packet *pkt,
+                            uint32_t now, bool answers)
+{
     if (pkt->tcp_has_ts && !(f->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_val != f->ts_val) {
         f->ts_val = pkt->tcp_ts_val;
         f->ts_t = now;
         f->flags |= TCP_SF_TS_PEND;
     }
-    if (!(pkt->tcp_flags & FL_ACK) || (pkt->tcp_flags & FL_RST))
+    if (!answers)
         return;
-    /* The peer's timing, answered by this segment: a leg to this side. */
     if (pkt->tcp_has_ts) {
         if ((r->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_ecr == r->ts_val) {
             rtt_add(&f->rtt, now - r->ts_t);
@@ -609,6 +610,19 @@ static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, uns
         rtt_add(&f->rtt, now - r->rtt_t);
         r->flags &= (uint16_t)~TCP_SF_RTT_PEND;
     }
+}
+
+static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                        bool resent, uint32_t nextseq_before, bool nextseq_known)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint32_t now = us32(pkt->ts_us), len = pkt->payload_wire_len;
+    bool rst = pkt->tcp_flags & FL_RST;
+
+    if (len > 0 && !rst)
+        rtt_data(f, pkt->tcp_seq, len, now,
+                 resent || (nextseq_known && tcp_seq_lt(pkt->tcp_seq, nextseq_before)));
+    rtt_echo(f, r, pkt, now, (pkt->tcp_flags & FL_ACK) && !rst);
 }
 
 static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
@@ -653,28 +667,31 @@ static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side 
 }
 
 /* What the full passes do to a segment tcp_fast_applies() accepts, in
- * their order. */
+ * their order; the usual outcome of each helper is tested inline so that
+ * the call is only made when it has work. */
 static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                             bool is_orig)
 {
     struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
     uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
-    uint32_t now = us32(pkt->ts_us);
+    uint32_t end = seq + len, now = us32(pkt->ts_us);
 
     /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
     if (a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
         tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
                            pkt->tcp_flags, seq, ack, len);
-    rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
+    /* Only the first ACK after a SYN times the handshake. */
+    if ((a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN)
+        rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
     /* Wireshark: only the spurious-retransmission test can fire. */
     bool resent = len > 0 && (r->flags & TCP_SF_SEEN) && r->lastack &&
-                  tcp_seq_le(seq + len, r->lastack);
+                  tcp_seq_le(end, r->lastack);
     if (resent)
         f->retrans++;
     if (ack != f->lastack)
         f->dupack_run = 0;
-    if (tcp_seq_gt(seq + len, f->nextseq)) {
-        f->nextseq = seq + len;
+    if (tcp_seq_gt(end, f->nextseq)) {
+        f->nextseq = end;
         f->nextseq_t = now;
     }
     f->win = pkt->tcp_win;
@@ -682,17 +699,32 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
     f->lastack_t = now;
     f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
     /* Zeek: the D or A letter, the peer's acknowledged edge, this side's
-     * last sequence number and the content gaps. */
-    if (!(f->hist_seen & (len ? H_DATA : H_ACK)))
-        hist_once(a, side, len ? H_DATA : H_ACK, len ? 'D' : 'A');
+     * last sequence number (update_last_seq without control flags) and the
+     * content gaps. */
+    uint8_t bit = len ? H_DATA : H_ACK;
+    if (!(f->hist_seen & bit))
+        hist_once(a, side, bit, len ? 'D' : 'A');
     int32_t d = tcp_seq_diff(ack, r->z_ack);
     if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
         r->z_ack = ack;
-    zeek_last_seq(a, side, pkt->tcp_flags, seq + len, len);
+    if (tcp_seq_gt(end, f->z_last))
+        f->z_last = end;
+    else if (len > 0)
+        hist_scaled(a, side, &f->z_rxmt, &f->z_exp[0], 'T');
+    if (len) {
+        /* Contiguous data past the edge with no islands moves the edge. */
+        if ((f->flags & TCP_SF_EDGE) && !f->islands && tcp_seq_le(seq, f->gap_edge) &&
+            tcp_seq_gt(end, f->gap_edge))
+            f->gap_edge = end;
+        else
+            gap_data(f, seq, end);
+    }
+    /* An ACK at or below the peer's edge reports no gap. */
+    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
+        gap_ack(a, side ^ 1, ack);
     if (len)
-        gap_data(f, seq, seq + len);
-    gap_ack(a, side ^ 1, ack);
-    rtt_ongoing(a, pkt, side, resent, seq, true);
+        rtt_data(f, seq, len, now, resent);
+    rtt_echo(f, r, pkt, now, true);
 }
 
 void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
