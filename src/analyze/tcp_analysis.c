@@ -638,10 +638,10 @@ static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
 
 /* ---- the common segment ---------------------------------------------------
  *
- * Most segments are in-order data or ACKs between endpoints that Zeek has
- * established (or one of them closed).  For those, nearly every test of the
- * passes above resolves the same way, and the segment's whole effect is the
- * few updates of tcp_fast_packet.  tcp_fast_applies() holds each condition
+ * Most segments are in-order data, ACKs or FINs between endpoints that Zeek
+ * has established (or one of them closed).  For those, nearly every test of
+ * the passes above resolves the same way, and the segment's whole effect is
+ * the few updates of tcp_fast_packet.  tcp_fast_applies() holds each condition
  * that makes it so; any other segment takes the full passes. */
 static bool z_open_or_closed(const struct tcp_side *e)
 {
@@ -653,9 +653,9 @@ static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side 
 {
     uint32_t len = pkt->payload_wire_len;
 
-    /* Zeek: no control flag, so neither endpoint's state moves; a window
-     * is not zero ('W'). */
-    if ((pkt->tcp_flags & (FL_SFR | FL_ACK)) != FL_ACK || pkt->tcp_win == 0 ||
+    /* Zeek: no SYN or RST, so only a FIN moves an endpoint's state; a
+     * window is not zero ('W'). */
+    if ((pkt->tcp_flags & (FL_SYN | FL_RST | FL_ACK)) != FL_ACK || pkt->tcp_win == 0 ||
         !z_open_or_closed(f) || !z_open_or_closed(r))
         return false;
     /* Wireshark: in order, so neither keep-alive, out-of-order nor a
@@ -663,7 +663,7 @@ static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side 
      * pure ACK that could be a duplicate goes the long way. */
     return (f->flags & (TCP_SF_NEXTSEQ | TCP_SF_SEEN)) == (TCP_SF_NEXTSEQ | TCP_SF_SEEN) &&
            pkt->tcp_seq == f->nextseq && !(len == 1 && r->win == 0) &&
-           !(len == 0 && pkt->tcp_ack == f->lastack);
+           !(len == 0 && !(pkt->tcp_flags & FL_FIN) && pkt->tcp_ack == f->lastack);
 }
 
 /* What the full passes do to a segment tcp_fast_applies() accepts, in
@@ -674,10 +674,12 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
 {
     struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
     uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
-    uint32_t end = seq + len, now = us32(pkt->ts_us);
+    bool fin = pkt->tcp_flags & FL_FIN;
+    /* end: past the data; seg_end: past the FIN too, which takes a number. */
+    uint32_t end = seq + len, seg_end = end + fin, now = us32(pkt->ts_us);
 
     /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
-    if (a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
+    if (fin || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
         tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
                            pkt->tcp_flags, seq, ack, len);
     /* Only the first ACK after a SYN times the handshake. */
@@ -690,34 +692,43 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
         f->retrans++;
     if (ack != f->lastack)
         f->dupack_run = 0;
-    if (tcp_seq_gt(end, f->nextseq)) {
-        f->nextseq = end;
+    if (tcp_seq_gt(seg_end, f->nextseq)) {
+        f->nextseq = seg_end;
         f->nextseq_t = now;
     }
     f->win = pkt->tcp_win;
     f->lastack = ack;
     f->lastack_t = now;
     f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
-    /* Zeek: the D or A letter, the peer's acknowledged edge, this side's
-     * last sequence number (update_last_seq without control flags) and the
-     * content gaps. */
-    uint8_t bit = len ? H_DATA : H_ACK;
-    if (!(f->hist_seen & bit))
-        hist_once(a, side, bit, len ? 'D' : 'A');
+    /* Zeek: the history letter (F, or the first D or A), the peer's
+     * acknowledged edge, this side's last sequence number (update_last_seq
+     * without SYN or RST), its state and the content gaps. */
+    if (fin) {
+        if (hist_once(a, side, H_FIN, 'F') && end != f->hist_fin)
+            hist_add(a, side, 'F');
+        f->hist_fin = end;
+        f->flags |= TCP_SF_FIN;
+    } else {
+        uint8_t bit = len ? H_DATA : H_ACK;
+        if (!(f->hist_seen & bit))
+            hist_once(a, side, bit, len ? 'D' : 'A');
+    }
     int32_t d = tcp_seq_diff(ack, r->z_ack);
     if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
         r->z_ack = ack;
-    if (tcp_seq_gt(end, f->z_last))
-        f->z_last = end;
+    if ((fin && f->z_last == f->z_start + 1) || tcp_seq_gt(seg_end, f->z_last))
+        f->z_last = seg_end;
     else if (len > 0)
         hist_scaled(a, side, &f->z_rxmt, &f->z_exp[0], 'T');
-    if (len) {
+    if (fin && f->z_state == Z_ESTABLISHED)
+        z_set(f, Z_CLOSED);
+    if (len || fin) {
         /* Contiguous data past the edge with no islands moves the edge. */
         if ((f->flags & TCP_SF_EDGE) && !f->islands && tcp_seq_le(seq, f->gap_edge) &&
-            tcp_seq_gt(end, f->gap_edge))
-            f->gap_edge = end;
+            tcp_seq_gt(seg_end, f->gap_edge))
+            f->gap_edge = seg_end;
         else
-            gap_data(f, seq, end);
+            gap_data(f, seq, seg_end);
     }
     /* An ACK at or below the peer's edge reports no gap. */
     if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
