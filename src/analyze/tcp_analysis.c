@@ -1081,24 +1081,35 @@ static bool pending_add(struct tcp_pending *pd, const struct nm_packet *pkt, uns
     return true;
 }
 
+/* tcp_analysis_pool_packet for a flow in the compact form: out of line,
+ * so that the common call, for a full analysis, stays short. */
+__attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysis_pool *p,
+                                                              uint32_t handle,
+                                                              const struct nm_packet *pkt,
+                                                              unsigned side, unsigned src_side)
+{
+    struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
+
+    if (pending_add(pd, pkt, side, src_side))
+        return handle;
+    /* Past the compact form: replay into a full analysis.  If none is
+     * free the flow keeps its pending segments (and loses the rest). */
+    uint32_t full = tcp_full_alloc(p);
+    if (!full)
+        return handle;
+    pending_replay(pd, &p->slots[full - 1]);
+    tcp_analysis_release(p, handle);
+    tcp_analysis_packet(&p->slots[full - 1], pkt, side, src_side);
+    return full;
+}
+
 uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
     if (!handle)
         return 0;
-    if (handle & TCP_HANDLE_PENDING) {
-        struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
-        if (pending_add(pd, pkt, side, src_side))
-            return handle;
-        /* Past the compact form: replay into a full analysis.  If none is
-         * free the flow keeps its pending segments (and loses the rest). */
-        uint32_t full = tcp_full_alloc(p);
-        if (!full)
-            return handle;
-        pending_replay(pd, &p->slots[full - 1]);
-        tcp_analysis_release(p, handle);
-        handle = full;
-    }
+    if (handle & TCP_HANDLE_PENDING)
+        return pool_pending_packet(p, handle, pkt, side, src_side);
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
 }

@@ -580,12 +580,18 @@ static bool flow_table_due(const struct flow_table *t)
            t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= now;
 }
 
-void flow_table_advance(struct flow_table *t, uint64_t now_us)
+/* flow_table_advance, inline in the packet path. */
+static inline void flow_table_tick(struct flow_table *t, uint64_t now_us)
 {
     if (now_us > t->now)
         t->now = now_us;
     if (flow_table_due(t))
         flow_table_expire(t);
+}
+
+void flow_table_advance(struct flow_table *t, uint64_t now_us)
+{
+    flow_table_tick(t, now_us);
 }
 
 /* ---- the packet path --------------------------------------------------------- */
@@ -681,7 +687,7 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     uint32_t slot, hash = (uint32_t)hash64;
     bool created = false;
 
-    flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
+    flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
     uint32_t i = flow_index_find(t, key, hash, &slot);
 
     /* The packet itself may show its flow idle before table time does;
