@@ -149,7 +149,7 @@ static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint3
 
 /* A packet's flow goes to the head of the LRU list.  Most packets belong
  * to a flow already there or close by; one at the head needs nothing. */
-static void flow_lru_to_head(struct flow_table *t, uint32_t i)
+static inline void flow_lru_to_head(struct flow_table *t, uint32_t i)
 {
     struct flow *f = &t->flows[i];
 
