@@ -7,7 +7,9 @@
  *   2. Zeek's endpoint state machine and history (conn_state, history,
  *      payload bytes, missed bytes);
  *   3. RTT sampling (handshake, data -> ACK under Karn's rule, TSval echo).
- * The TCP tracker (tcp_state.c) runs alongside for tcp_state.
+ * The TCP tracker (tcp_state.c) runs alongside for tcp_state.  The common
+ * segment (in order, no SYN or RST, between established endpoints) takes
+ * a fast path with the same outcome; see tcp_fast_applies().
  */
 #include "analyze/tcp_analysis.h"
 #include "common/tcp_seq.h"
@@ -738,16 +740,13 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
     rtt_echo(f, r, pkt, now, true);
 }
 
-void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
-                         unsigned src_side)
+/* Every pass in full, for any segment.  Out of line: the fast path in
+ * tcp_analysis_packet then saves only the registers it needs. */
+__attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
+                                                      const struct nm_packet *pkt, unsigned side,
+                                                      bool is_orig)
 {
-    side &= 1;
     struct tcp_side *f = &a->side[side];
-    bool is_orig = side == (src_side & 1);
-    if (tcp_fast_applies(pkt, f, &a->side[side ^ 1])) {
-        tcp_fast_packet(a, pkt, side, is_orig);
-        return;
-    }
     uint32_t nextseq_before = f->nextseq;
     bool nextseq_known = f->flags & TCP_SF_NEXTSEQ;
 
@@ -758,6 +757,25 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
     zeek_packet(a, pkt, side, is_orig);
     rtt_ongoing(a, pkt, side, resent, nextseq_before, nextseq_known);
     wscale_learn(f, pkt);
+}
+
+void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                         unsigned src_side)
+{
+    side &= 1;
+    bool is_orig = side == (src_side & 1);
+
+    if (tcp_fast_applies(pkt, &a->side[side], &a->side[side ^ 1]))
+        tcp_fast_packet(a, pkt, side, is_orig);
+    else
+        tcp_full_packet(a, pkt, side, is_orig);
+}
+
+void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pkt,
+                              unsigned side, unsigned src_side)
+{
+    side &= 1;
+    tcp_full_packet(a, pkt, side, side == (src_side & 1));
 }
 
 /* ---- the record ------------------------------------------------------------ */

@@ -175,7 +175,7 @@ static void flow_list_init(struct flow_list *l)
 /* ---- the index ----------------------------------------------------------- */
 
 static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
-                                uint32_t hash, uint32_t *slot_out)
+                                       uint32_t hash, uint32_t *slot_out)
 {
     uint32_t i = hash & t->mask;
 
