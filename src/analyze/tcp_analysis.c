@@ -904,7 +904,7 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (about a third of a struct tcp_analysis) and replayed into a full
+ * (under a quarter of a struct tcp_analysis) and replayed into a full
  * analysis only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) never take the full slot; their record replays the segments into
@@ -913,21 +913,27 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * it came. */
 #define TCP_PENDING_MAX 3
 
-enum { TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8 };
+enum {
+    TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8,
+    TCP_SEG_USED = 16,           /* the entry holds a segment (no count kept) */
+};
 
 struct tcp_pending_seg {
     uint32_t dt_us;              /* time after the first segment */
-    uint32_t seq, ack, ts_val, ts_ecr, len;
+    uint32_t seq, ack, ts_val, ts_ecr;
+    uint16_t len;                /* a longer segment takes the full form */
     uint16_t win;
     uint8_t flags, wscale, bits; /* bits: TCP_SEG_* */
 };
 
+/* 96 bytes: at a million handshake-only flows (a SYN flood) every byte
+ * here is a megabyte. */
 struct tcp_pending {
     uint64_t t0_us;              /* the first segment's time */
     struct tcp_pending_seg seg[TCP_PENDING_MAX];
     uint32_t next_free;          /* pool free list */
-    uint8_t n;
 };
+_Static_assert(sizeof(struct tcp_pending) == 96, "tcp_pending grew");
 
 /* Handles: full analyses are 1..capacity, pending ones have this bit. */
 #define TCP_HANDLE_PENDING 0x80000000u
@@ -1049,13 +1055,24 @@ void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
     }
 }
 
+/* How many segments pd holds: entries fill in order. */
+static unsigned pending_count(const struct tcp_pending *pd)
+{
+    unsigned n = 0;
+
+    while (n < TCP_PENDING_MAX && (pd->seg[n].bits & TCP_SEG_USED))
+        n++;
+    return n;
+}
+
 static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 {
     struct nm_packet pkt;
+    unsigned n = pending_count(pd);
 
     memset(&pkt, 0, sizeof(pkt));
     pkt.has_tcp = true;
-    for (unsigned k = 0; k < pd->n; k++) {
+    for (unsigned k = 0; k < n; k++) {
         const struct tcp_pending_seg *g = &pd->seg[k];
         pkt.ts_us = pd->t0_us + g->dt_us;
         pkt.tcp_seq = g->seq;
@@ -1077,23 +1094,25 @@ static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 static bool pending_add(struct tcp_pending *pd, const struct nm_packet *pkt, unsigned side,
                         unsigned src_side)
 {
-    if (pd->n == TCP_PENDING_MAX)
+    unsigned n = pending_count(pd);
+
+    if (n == TCP_PENDING_MAX || pkt->payload_wire_len > UINT16_MAX)
         return false;
-    if (pd->n == 0)
+    if (n == 0)
         pd->t0_us = pkt->ts_us;
     if (pkt->ts_us < pd->t0_us || pkt->ts_us - pd->t0_us > UINT32_MAX)
         return false;
-    struct tcp_pending_seg *g = &pd->seg[pd->n++];
+    struct tcp_pending_seg *g = &pd->seg[n];
     g->dt_us = (uint32_t)(pkt->ts_us - pd->t0_us);
     g->seq = pkt->tcp_seq;
     g->ack = pkt->tcp_ack;
     g->ts_val = pkt->tcp_ts_val;
     g->ts_ecr = pkt->tcp_ts_ecr;
-    g->len = pkt->payload_wire_len;
+    g->len = (uint16_t)pkt->payload_wire_len;
     g->win = pkt->tcp_win;
     g->flags = pkt->tcp_flags;
     g->wscale = pkt->tcp_wscale;
-    g->bits = (uint8_t)((pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
+    g->bits = (uint8_t)(TCP_SEG_USED | (pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
                         (pkt->tcp_has_wscale ? TCP_SEG_HAS_WSCALE : 0) |
                         ((side & 1) ? TCP_SEG_SIDE1 : 0) | ((src_side & 1) ? TCP_SEG_SRC1 : 0));
     return true;
