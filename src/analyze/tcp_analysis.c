@@ -7,7 +7,9 @@
  *   2. Zeek's endpoint state machine and history (conn_state, history,
  *      payload bytes, missed bytes);
  *   3. RTT sampling (handshake, data -> ACK under Karn's rule, TSval echo).
- * The TCP tracker (tcp_state.c) runs alongside for tcp_state.
+ * The TCP tracker (tcp_state.c) runs alongside for tcp_state.  The common
+ * segment (in order, no SYN or RST, between established endpoints) takes
+ * a fast path with the same outcome; see tcp_fast_applies().
  */
 #include "analyze/tcp_analysis.h"
 #include "common/hugemem.h"
@@ -572,32 +574,33 @@ static void rtt_handshake(struct tcp_analysis *a, uint8_t flags, unsigned side, 
 /* Data -> ACK samples (RFC 6298 with Karn's rule) when the ACK carries no
  * timestamps, else TSval -> TSecr echoes (RFC 7323): one sample in flight
  * per side, so the cost is constant whatever the window. */
-static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
-                        bool resent, uint32_t nextseq_before, bool nextseq_known)
+/* A data segment of f (not a RST): start timing it, or cancel the timing
+ * it makes ambiguous when it re-sends bytes. */
+static inline void rtt_data(struct tcp_side *f, uint32_t seq, uint32_t len, uint32_t now,
+                            bool resent)
 {
-    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
-    uint32_t now = us32(pkt->ts_us), len = pkt->payload_wire_len;
-
-    /* This side's segment: start or cancel timing. */
-    if (len > 0 && !(pkt->tcp_flags & FL_RST)) {
-        uint32_t end = pkt->tcp_seq + len;
-        if (resent || (nextseq_known && tcp_seq_lt(pkt->tcp_seq, nextseq_before))) {
-            if ((f->flags & TCP_SF_RTT_PEND) && tcp_seq_lt(pkt->tcp_seq, f->rtt_seq))
-                f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
-        } else if (!(f->flags & TCP_SF_RTT_PEND)) {
-            f->rtt_seq = end;
-            f->rtt_t = now;
-            f->flags |= TCP_SF_RTT_PEND;
-        }
+    if (resent) {
+        if ((f->flags & TCP_SF_RTT_PEND) && tcp_seq_lt(seq, f->rtt_seq))
+            f->flags &= (uint16_t)~TCP_SF_RTT_PEND; /* Karn: ambiguous now */
+    } else if (!(f->flags & TCP_SF_RTT_PEND)) {
+        f->rtt_seq = seq + len;
+        f->rtt_t = now;
+        f->flags |= TCP_SF_RTT_PEND;
     }
+}
+
+/* The segment's TSval, and what it (an ACK, not a RST) answers of the
+ * peer's timing: a leg to this side. */
+static inline void rtt_echo(struct tcp_side *f, struct tcp_side *r, const struct nm_packet *pkt,
+                            uint32_t now, bool answers)
+{
     if (pkt->tcp_has_ts && !(f->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_val != f->ts_val) {
         f->ts_val = pkt->tcp_ts_val;
         f->ts_t = now;
         f->flags |= TCP_SF_TS_PEND;
     }
-    if (!(pkt->tcp_flags & FL_ACK) || (pkt->tcp_flags & FL_RST))
+    if (!answers)
         return;
-    /* The peer's timing, answered by this segment: a leg to this side. */
     if (pkt->tcp_has_ts) {
         if ((r->flags & TCP_SF_TS_PEND) && pkt->tcp_ts_ecr == r->ts_val) {
             rtt_add(&f->rtt, now - r->ts_t);
@@ -612,6 +615,19 @@ static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, uns
     }
 }
 
+static void rtt_ongoing(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                        bool resent, uint32_t nextseq_before, bool nextseq_known)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint32_t now = us32(pkt->ts_us), len = pkt->payload_wire_len;
+    bool rst = pkt->tcp_flags & FL_RST;
+
+    if (len > 0 && !rst)
+        rtt_data(f, pkt->tcp_seq, len, now,
+                 resent || (nextseq_known && tcp_seq_lt(pkt->tcp_seq, nextseq_before)));
+    rtt_echo(f, r, pkt, now, (pkt->tcp_flags & FL_ACK) && !rst);
+}
+
 static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
 {
     if (!(pkt->tcp_flags & FL_SYN))
@@ -623,12 +639,115 @@ static void wscale_learn(struct tcp_side *f, const struct nm_packet *pkt)
     }
 }
 
-void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
-                         unsigned src_side)
+/* ---- the common segment ---------------------------------------------------
+ *
+ * Most segments are in-order data, ACKs or FINs between endpoints that Zeek
+ * has established (or one of them closed).  For those, nearly every test of
+ * the passes above resolves the same way, and the segment's whole effect is
+ * the few updates of tcp_fast_packet.  tcp_fast_applies() holds each condition
+ * that makes it so; any other segment takes the full passes. */
+static bool z_open_or_closed(const struct tcp_side *e)
 {
-    side &= 1;
+    return e->z_state == Z_ESTABLISHED || e->z_state == Z_CLOSED;
+}
+
+static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side *f,
+                             const struct tcp_side *r)
+{
+    uint32_t len = pkt->payload_wire_len;
+
+    /* Zeek: no SYN or RST, so only a FIN moves an endpoint's state; a
+     * window is not zero ('W'). */
+    if ((pkt->tcp_flags & (FL_SYN | FL_RST | FL_ACK)) != FL_ACK || pkt->tcp_win == 0 ||
+        !z_open_or_closed(f) || !z_open_or_closed(r))
+        return false;
+    /* Wireshark: in order, so neither keep-alive, out-of-order nor a
+     * retransmission unless already acknowledged; no zero-window probe; a
+     * pure ACK that could be a duplicate goes the long way. */
+    return (f->flags & (TCP_SF_NEXTSEQ | TCP_SF_SEEN)) == (TCP_SF_NEXTSEQ | TCP_SF_SEEN) &&
+           pkt->tcp_seq == f->nextseq && !(len == 1 && r->win == 0) &&
+           !(len == 0 && !(pkt->tcp_flags & FL_FIN) && pkt->tcp_ack == f->lastack);
+}
+
+/* What the full passes do to a segment tcp_fast_applies() accepts, in
+ * their order; the usual outcome of each helper is tested inline so that
+ * the call is only made when it has work. */
+static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                            bool is_orig)
+{
+    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
+    bool fin = pkt->tcp_flags & FL_FIN;
+    /* end: past the data; seg_end: past the FIN too, which takes a number. */
+    uint32_t end = seq + len, seg_end = end + fin, now = us32(pkt->ts_us);
+
+    /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
+    if (fin || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
+        tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
+                           pkt->tcp_flags, seq, ack, len);
+    /* Only the first ACK after a SYN times the handshake. */
+    if ((a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN)
+        rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
+    /* Wireshark: only the spurious-retransmission test can fire. */
+    bool resent = len > 0 && (r->flags & TCP_SF_SEEN) && r->lastack &&
+                  tcp_seq_le(end, r->lastack);
+    if (resent)
+        f->retrans++;
+    if (ack != f->lastack)
+        f->dupack_run = 0;
+    if (tcp_seq_gt(seg_end, f->nextseq)) {
+        f->nextseq = seg_end;
+        f->nextseq_t = now;
+    }
+    f->win = pkt->tcp_win;
+    f->lastack = ack;
+    f->lastack_t = now;
+    f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
+    /* Zeek: the history letter (F, or the first D or A), the peer's
+     * acknowledged edge, this side's last sequence number (update_last_seq
+     * without SYN or RST), its state and the content gaps. */
+    if (fin) {
+        if (hist_once(a, side, H_FIN, 'F') && end != f->hist_fin)
+            hist_add(a, side, 'F');
+        f->hist_fin = end;
+        f->flags |= TCP_SF_FIN;
+    } else {
+        uint8_t bit = len ? H_DATA : H_ACK;
+        if (!(f->hist_seen & bit))
+            hist_once(a, side, bit, len ? 'D' : 'A');
+    }
+    int32_t d = tcp_seq_diff(ack, r->z_ack);
+    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+        r->z_ack = ack;
+    if ((fin && f->z_last == f->z_start + 1) || tcp_seq_gt(seg_end, f->z_last))
+        f->z_last = seg_end;
+    else if (len > 0)
+        hist_scaled(a, side, &f->z_rxmt, &f->z_exp[0], 'T');
+    if (fin && f->z_state == Z_ESTABLISHED)
+        z_set(f, Z_CLOSED);
+    if (len || fin) {
+        /* Contiguous data past the edge with no islands moves the edge. */
+        if ((f->flags & TCP_SF_EDGE) && !f->islands && tcp_seq_le(seq, f->gap_edge) &&
+            tcp_seq_gt(seg_end, f->gap_edge))
+            f->gap_edge = seg_end;
+        else
+            gap_data(f, seq, seg_end);
+    }
+    /* An ACK at or below the peer's edge reports no gap. */
+    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
+        gap_ack(a, side ^ 1, ack);
+    if (len)
+        rtt_data(f, seq, len, now, resent);
+    rtt_echo(f, r, pkt, now, true);
+}
+
+/* Every pass in full, for any segment.  Out of line: the fast path in
+ * tcp_analysis_packet then saves only the registers it needs. */
+__attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
+                                                      const struct nm_packet *pkt, unsigned side,
+                                                      bool is_orig)
+{
     struct tcp_side *f = &a->side[side];
-    bool is_orig = side == (src_side & 1);
     uint32_t nextseq_before = f->nextseq;
     bool nextseq_known = f->flags & TCP_SF_NEXTSEQ;
 
@@ -639,6 +758,25 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
     zeek_packet(a, pkt, side, is_orig);
     rtt_ongoing(a, pkt, side, resent, nextseq_before, nextseq_known);
     wscale_learn(f, pkt);
+}
+
+void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
+                         unsigned src_side)
+{
+    side &= 1;
+    bool is_orig = side == (src_side & 1);
+
+    if (tcp_fast_applies(pkt, &a->side[side], &a->side[side ^ 1]))
+        tcp_fast_packet(a, pkt, side, is_orig);
+    else
+        tcp_full_packet(a, pkt, side, is_orig);
+}
+
+void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pkt,
+                              unsigned side, unsigned src_side)
+{
+    side &= 1;
+    tcp_full_packet(a, pkt, side, side == (src_side & 1));
 }
 
 /* ---- the record ------------------------------------------------------------ */
@@ -767,7 +905,7 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (about a third of a struct tcp_analysis) and replayed into a full
+ * (under a quarter of a struct tcp_analysis) and replayed into a full
  * analysis only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) never take the full slot; their record replays the segments into
@@ -776,21 +914,27 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * it came. */
 #define TCP_PENDING_MAX 3
 
-enum { TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8 };
+enum {
+    TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8,
+    TCP_SEG_USED = 16,           /* the entry holds a segment (no count kept) */
+};
 
 struct tcp_pending_seg {
     uint32_t dt_us;              /* time after the first segment */
-    uint32_t seq, ack, ts_val, ts_ecr, len;
+    uint32_t seq, ack, ts_val, ts_ecr;
+    uint16_t len;                /* a longer segment takes the full form */
     uint16_t win;
     uint8_t flags, wscale, bits; /* bits: TCP_SEG_* */
 };
 
+/* 96 bytes: at a million handshake-only flows (a SYN flood) every byte
+ * here is a megabyte. */
 struct tcp_pending {
     uint64_t t0_us;              /* the first segment's time */
     struct tcp_pending_seg seg[TCP_PENDING_MAX];
     uint32_t next_free;          /* pool free list */
-    uint8_t n;
 };
+_Static_assert(sizeof(struct tcp_pending) == 96, "tcp_pending grew");
 
 /* Handles: full analyses are 1..capacity, pending ones have this bit. */
 #define TCP_HANDLE_PENDING 0x80000000u
@@ -914,13 +1058,24 @@ void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
     }
 }
 
+/* How many segments pd holds: entries fill in order. */
+static unsigned pending_count(const struct tcp_pending *pd)
+{
+    unsigned n = 0;
+
+    while (n < TCP_PENDING_MAX && (pd->seg[n].bits & TCP_SEG_USED))
+        n++;
+    return n;
+}
+
 static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 {
     struct nm_packet pkt;
+    unsigned n = pending_count(pd);
 
     memset(&pkt, 0, sizeof(pkt));
     pkt.has_tcp = true;
-    for (unsigned k = 0; k < pd->n; k++) {
+    for (unsigned k = 0; k < n; k++) {
         const struct tcp_pending_seg *g = &pd->seg[k];
         pkt.ts_us = pd->t0_us + g->dt_us;
         pkt.tcp_seq = g->seq;
@@ -942,26 +1097,50 @@ static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 static bool pending_add(struct tcp_pending *pd, const struct nm_packet *pkt, unsigned side,
                         unsigned src_side)
 {
-    if (pd->n == TCP_PENDING_MAX)
+    unsigned n = pending_count(pd);
+
+    if (n == TCP_PENDING_MAX || pkt->payload_wire_len > UINT16_MAX)
         return false;
-    if (pd->n == 0)
+    if (n == 0)
         pd->t0_us = pkt->ts_us;
     if (pkt->ts_us < pd->t0_us || pkt->ts_us - pd->t0_us > UINT32_MAX)
         return false;
-    struct tcp_pending_seg *g = &pd->seg[pd->n++];
+    struct tcp_pending_seg *g = &pd->seg[n];
     g->dt_us = (uint32_t)(pkt->ts_us - pd->t0_us);
     g->seq = pkt->tcp_seq;
     g->ack = pkt->tcp_ack;
     g->ts_val = pkt->tcp_ts_val;
     g->ts_ecr = pkt->tcp_ts_ecr;
-    g->len = pkt->payload_wire_len;
+    g->len = (uint16_t)pkt->payload_wire_len;
     g->win = pkt->tcp_win;
     g->flags = pkt->tcp_flags;
     g->wscale = pkt->tcp_wscale;
-    g->bits = (uint8_t)((pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
+    g->bits = (uint8_t)(TCP_SEG_USED | (pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
                         (pkt->tcp_has_wscale ? TCP_SEG_HAS_WSCALE : 0) |
                         ((side & 1) ? TCP_SEG_SIDE1 : 0) | ((src_side & 1) ? TCP_SEG_SRC1 : 0));
     return true;
+}
+
+/* tcp_analysis_pool_packet for a flow in the compact form: out of line,
+ * so that the common call, for a full analysis, stays short. */
+__attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysis_pool *p,
+                                                              uint32_t handle,
+                                                              const struct nm_packet *pkt,
+                                                              unsigned side, unsigned src_side)
+{
+    struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
+
+    if (pending_add(pd, pkt, side, src_side))
+        return handle;
+    /* Past the compact form: replay into a full analysis.  If none is
+     * free the flow keeps its pending segments (and loses the rest). */
+    uint32_t full = tcp_full_alloc(p);
+    if (!full)
+        return handle;
+    pending_replay(pd, &p->slots[full - 1]);
+    tcp_analysis_release(p, handle);
+    tcp_analysis_packet(&p->slots[full - 1], pkt, side, src_side);
+    return full;
 }
 
 uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
@@ -969,19 +1148,8 @@ uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
 {
     if (!handle)
         return 0;
-    if (handle & TCP_HANDLE_PENDING) {
-        struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
-        if (pending_add(pd, pkt, side, src_side))
-            return handle;
-        /* Past the compact form: replay into a full analysis.  If none is
-         * free the flow keeps its pending segments (and loses the rest). */
-        uint32_t full = tcp_full_alloc(p);
-        if (!full)
-            return handle;
-        pending_replay(pd, &p->slots[full - 1]);
-        tcp_analysis_release(p, handle);
-        handle = full;
-    }
+    if (handle & TCP_HANDLE_PENDING)
+        return pool_pending_packet(p, handle, pkt, side, src_side);
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
 }

@@ -92,6 +92,10 @@ void tcp_analysis_init(struct tcp_analysis *a);
  * `src_side` is the initiator's canonical side as the flow table sees it now. */
 void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                          unsigned src_side);
+/* tcp_analysis_packet without its fast path for the common segment: every
+ * pass in full.  For tests, which check that both give the same analysis. */
+void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pkt,
+                              unsigned side, unsigned src_side);
 /* Fills out->tcp, oriented by src_side. */
 void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
                        struct flow_tcp_summary *out);

@@ -244,12 +244,10 @@ void tcp_tracker_init(struct tcp_tracker *t)
     t->reserved = 0;
 }
 
-enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned side,
-                                         uint8_t flags, uint32_t seq, uint32_t ack,
-                                         uint32_t payload_len)
+/* Inline in tcp_tracker_update, which runs on every segment. */
+static inline enum tcp_flag_class tracker_class(const struct tcp_tracker *t, unsigned side,
+                                                uint8_t flags, uint32_t ack)
 {
-    (void)seq;
-    (void)payload_len;
     if (flags & 0x04)
         return TCP_FC_RST;
     if (flags & 0x02)
@@ -270,12 +268,21 @@ enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned s
     return TCP_FC_ACK;
 }
 
+enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned side,
+                                         uint8_t flags, uint32_t seq, uint32_t ack,
+                                         uint32_t payload_len)
+{
+    (void)seq;
+    (void)payload_len;
+    return tracker_class(t, side, flags, ack);
+}
+
 const struct tcp_transition *tcp_tracker_update(struct tcp_tracker *t, unsigned side,
                                                 enum tcp_dir dir, uint8_t flags, uint32_t seq,
                                                 uint32_t ack, uint32_t payload_len)
 {
-    enum tcp_flag_class fc = tcp_tracker_classify(t, side, flags, seq, ack, payload_len);
-    const struct tcp_transition *tr = tcp_state_transition(dir, fc, (enum tcp_state)t->state);
+    enum tcp_flag_class fc = tracker_class(t, side, flags, ack);
+    const struct tcp_transition *tr = &tcp_table[dir & 1][fc][t->state];
 
     if ((flags & 0x10) && !(flags & 0x04) && (t->fin_sent & (1u << (side ^ 1))) &&
         tcp_seq_ge(ack, t->fin_end[side ^ 1]))

@@ -148,6 +148,26 @@ static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint3
     l->tail = i;
 }
 
+/* A packet's flow goes to the head of the LRU list.  Most packets belong
+ * to a flow already there or close by; one at the head needs nothing. */
+static inline void flow_lru_to_head(struct flow_table *t, uint32_t i)
+{
+    struct flow *f = &t->flows[i];
+
+    if (t->lru.head == i)
+        return;
+    /* Not the head, so it has a predecessor and the list a head. */
+    t->flows[f->lru_prev].lru_next = f->lru_next;
+    if (f->lru_next != FLOW_NIL)
+        t->flows[f->lru_next].lru_prev = f->lru_prev;
+    else
+        t->lru.tail = f->lru_prev;
+    f->lru_prev = FLOW_NIL;
+    f->lru_next = t->lru.head;
+    t->flows[t->lru.head].lru_prev = i;
+    t->lru.head = i;
+}
+
 static void flow_list_init(struct flow_list *l)
 {
     l->head = l->tail = FLOW_NIL;
@@ -155,8 +175,8 @@ static void flow_list_init(struct flow_list *l)
 
 /* ---- the index ----------------------------------------------------------- */
 
-static uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
-                                uint32_t hash, uint32_t *slot_out)
+static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
+                                       uint32_t hash, uint32_t *slot_out)
 {
     uint32_t i = hash & t->mask;
 
@@ -523,8 +543,7 @@ static void flow_table_expire(struct flow_table *t)
             /* Its last packet looked too far ahead when it came; table
              * time has since caught up with it, so it was real. */
             f->touched = f->ts_last;
-            flow_list_unlink(t, &t->lru, i, false);
-            flow_list_push_head(t, &t->lru, i, false);
+            flow_lru_to_head(t, i);
             continue;
         }
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
@@ -551,11 +570,30 @@ static void flow_table_expire(struct flow_table *t)
     }
 }
 
-void flow_table_advance(struct flow_table *t, uint64_t now_us)
+/* Whether flow_table_expire has anything to do: asked once a packet, and
+ * the answer is almost always no. */
+static bool flow_table_due(const struct flow_table *t)
+{
+    uint64_t now = t->now;
+
+    if (t->lru.tail != FLOW_NIL && t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= now)
+        return true;
+    return t->cfg.active_timeout_us != 0 && t->active_q.head != FLOW_NIL &&
+           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= now;
+}
+
+/* flow_table_advance, inline in the packet path. */
+static inline void flow_table_tick(struct flow_table *t, uint64_t now_us)
 {
     if (now_us > t->now)
         t->now = now_us;
-    flow_table_expire(t);
+    if (flow_table_due(t))
+        flow_table_expire(t);
+}
+
+void flow_table_advance(struct flow_table *t, uint64_t now_us)
+{
+    flow_table_tick(t, now_us);
 }
 
 /* ---- the packet path --------------------------------------------------------- */
@@ -615,14 +653,21 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
     return flow_key_hash_with(key, &t->secret);
 }
 
-static void flow_l7(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
-                    unsigned side)
+/* Whether the flow's L7 parser (or the start of one) wants the packet. */
+static bool flow_l7_wants(const struct flow_table *t, const struct flow *f,
+                          const struct nm_packet *pkt)
+{
+    return t->l7_pool && f->l7 != L7_HANDLE_NONE && (f->l7 != 0 || pkt->payload_len != 0);
+}
+
+/* Kept out of line: the scratch analysis is a large stack frame that the
+ * packet path should not set up for every packet. */
+__attribute__((noinline)) static void flow_l7(struct flow_table *t, struct flow *f,
+                                              const struct nm_packet *pkt, unsigned side)
 {
     struct tcp_analysis scratch;
     const struct tcp_analysis *tcp = NULL;
 
-    if (!t->l7_pool || f->l7 == L7_HANDLE_NONE || (f->l7 == 0 && pkt->payload_len == 0))
-        return;
     /* Only a flow's first payload asks where its streams start. */
     if (f->l7 == 0 && f->tcp_an)
         tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, &scratch);
@@ -644,7 +689,7 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     uint32_t slot, hash = (uint32_t)hash64;
     bool created = false;
 
-    flow_table_advance(t, flow_table_packet_time(t, pkt->ts_us));
+    flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
     uint32_t i = flow_index_find(t, key, hash, &slot);
 
     /* The packet itself may show its flow idle before table time does;
@@ -669,8 +714,7 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
         i = flow_create(t, key, hash, pkt, side);
         created = true;
     } else {
-        flow_list_unlink(t, &t->lru, i, false);
-        flow_list_push_head(t, &t->lru, i, false);
+        flow_lru_to_head(t, i);
     }
 
     flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
@@ -679,7 +723,8 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
                                                       t->flows[i].src_side);
     if (t->cfg.ndpi)
         l7_ndpi_packet(t->cfg.ndpi, &t->flows[i].ndpi, pkt);
-    flow_l7(t, &t->flows[i], pkt, side);
+    if (flow_l7_wants(t, &t->flows[i], pkt))
+        flow_l7(t, &t->flows[i], pkt, side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, pkt, side);
     return created;

@@ -260,7 +260,8 @@ static void test_pool_replay_equals_direct(void)
             pk.tcp_seq = 1000 + ((rng >> 3) % 4) * 100 + side * 50000;
             pk.tcp_ack = 1000 + ((rng >> 5) % 4) * 100 + (side ^ 1) * 50000;
             pk.tcp_win = (uint16_t)((rng >> 13) % 3 ? 1000 : 0);
-            pk.payload_wire_len = (rng >> 20) % 3 ? 0 : 100;
+            /* Some segments too long for the compact form's 16 bits. */
+            pk.payload_wire_len = (rng >> 20) % 3 ? 0 : (rng >> 22) % 4 ? 100 : 70000;
             pk.tcp_has_ts = (rng >> 24) & 1;
             pk.tcp_ts_val = 1 + (rng >> 8) % 3;    /* small sets: echoes match */
             pk.tcp_ts_ecr = 1 + (rng >> 10) % 3;
@@ -281,6 +282,88 @@ static void test_pool_replay_equals_direct(void)
     tcp_analysis_pool_destroy(p);
 }
 
+/* The fast path for the common segment must leave the analysis exactly as
+ * the full passes do.  Conversations are generated to be mostly
+ * well-formed (handshake, in-order data and ACKs, FINs), so that most
+ * segments qualify, with retransmissions, holes, zero windows, duplicate
+ * ACKs, timestamps, RSTs and stray flags mixed in; after every segment the
+ * two analyses are compared byte for byte. */
+static uint32_t fast_rng;
+
+static uint32_t fast_rand(unsigned n)
+{
+    fast_rng = fast_rng * 1103515245u + 12345u;
+    return (fast_rng >> 8) % n;
+}
+
+static void fast_segment(struct nm_packet *pk, const uint32_t next[2], unsigned side,
+                         uint64_t *t)
+{
+    static const uint8_t odd_flags[] = { SYN, SYN | ACK, RST, RST | ACK, FIN, 0, FIN | RST | ACK,
+                                         ACK | NM_TCP_PSH };
+    unsigned kind = fast_rand(100);
+
+    memset(pk, 0, sizeof(*pk));
+    pk->has_tcp = true;
+    pk->tcp_flags = ACK;
+    pk->tcp_seq = next[side];
+    pk->tcp_ack = next[side ^ 1] - (fast_rand(4) == 0 ? 100 * fast_rand(3) : 0);
+    if (fast_rand(10) == 0)
+        pk->tcp_ack += 100 * (1 + fast_rand(3));      /* acknowledges data not seen */
+    pk->payload_wire_len = fast_rand(3) == 0 ? 0 : 1 + fast_rand(2) * 99;
+    pk->tcp_win = fast_rand(12) == 0 ? 0 : 1000 + (uint16_t)fast_rand(2);
+    if (kind < 8)
+        pk->tcp_seq -= 100 * (1 + fast_rand(3));      /* retransmission / old data */
+    else if (kind < 14)
+        pk->tcp_seq += 100 * (1 + fast_rand(3));      /* a hole before it */
+    else if (kind < 22)
+        pk->tcp_flags |= FIN;
+    else if (kind < 27)
+        pk->tcp_flags = odd_flags[fast_rand(sizeof(odd_flags))];
+    else if (kind < 32)
+        pk->payload_wire_len = 0;                     /* possible duplicate ACK */
+    pk->tcp_has_ts = fast_rand(2);
+    pk->tcp_ts_val = 1 + fast_rand(4);
+    pk->tcp_ts_ecr = 1 + fast_rand(4);
+    pk->tcp_has_wscale = fast_rand(2);
+    pk->tcp_wscale = (uint8_t)fast_rand(15);
+    *t += fast_rand(50) == 0 ? 3600000000ull : fast_rand(30000);
+    pk->ts_us = *t;
+}
+
+static void test_fast_path_equals_full(void)
+{
+    static struct tcp_analysis fast, full;
+    unsigned diverged = 0;
+
+    fast_rng = 77;
+    for (unsigned trial = 0; trial < 3000 && !diverged; trial++) {
+        uint32_t next[2] = { 1000 + fast_rand(1000), 90000 + fast_rand(1000) };
+        uint64_t t = 1700000000000000ull;
+        unsigned src = fast_rand(2);
+        struct nm_packet pk;
+
+        tcp_analysis_init(&fast);
+        tcp_analysis_init(&full);
+        for (unsigned k = 0; k < 40 && !diverged; k++) {
+            unsigned side = k < 2 ? (src ^ k) : fast_rand(2);
+            fast_segment(&pk, next, side, &t);
+            if (k < 2 && trial % 5)
+                pk.tcp_flags = k == 0 ? SYN : SYN | ACK;  /* most start with a handshake */
+            tcp_analysis_packet(&fast, &pk, side, src);
+            tcp_analysis_packet_full(&full, &pk, side, src);
+            if (memcmp(&fast, &full, sizeof(fast)) != 0)
+                diverged = trial * 100 + k + 1;
+            /* The sender's stream moves on as its flags and data say. */
+            uint32_t used = (pk.tcp_flags & RST) ? 0 : pk.payload_wire_len +
+                            !!(pk.tcp_flags & SYN) + !!(pk.tcp_flags & FIN);
+            if ((int32_t)(pk.tcp_seq + used - next[side]) > 0)
+                next[side] = pk.tcp_seq + used;
+        }
+    }
+    CHECK(diverged == 0);
+}
+
 int main(void)
 {
     RUN(test_handshake_rtt_and_sf);
@@ -292,5 +375,6 @@ int main(void)
     RUN(test_gap_bounds_fin_rst);
     RUN(test_pool);
     RUN(test_pool_replay_equals_direct);
+    RUN(test_fast_path_equals_full);
     TESTLIB_EXIT();
 }
