@@ -31,6 +31,7 @@
 #include "output/tui.h"
 #include "procs/procs_bpf.h"
 #include "capture/iface.h"      /* the default-route interface's name, for the view */
+#include "common/sanitize.h"
 #include "common/threads.h"
 
 enum {
@@ -526,6 +527,22 @@ static bool main_start_early(const struct nm_config *cfg, pthread_t *warm)
     return threads_start_quiet(warm, main_warm_crypto, NULL) == 0;
 }
 
+/* A file read without the view ends with _exit once every output is
+ * closed and stdio flushed: the libraries' exit handlers (OpenSSL's
+ * cleanup of its providers alone is 0.7 M instructions) only free memory,
+ * 0.3 to 0.7 ms of a 15 ms read.  The view's handler restores the
+ * terminal, and sanitizer builds keep their leak check at exit. */
+static bool main_exits_quickly(const struct nm_config *cfg, const struct output_sink *view)
+{
+#ifdef NM_SANITIZED
+    (void)cfg;
+    (void)view;
+    return false;
+#else
+    return cfg->read_file && !view;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct nm_config cfg;
@@ -567,5 +584,9 @@ out:
         pthread_join(warm, NULL);
     l7_ndpi_prestart_cancel();    /* the read failed before its worker took the module */
     free(cfg.filter_expr);
+    if (main_exits_quickly(&cfg, view)) {
+        fflush(NULL);
+        _exit(rc);
+    }
     return rc;
 }

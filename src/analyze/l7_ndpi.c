@@ -55,6 +55,7 @@
 #include <ndpi_api.h>
 
 #include "analyze/l7_ndpi_ptree.h"
+#include "common/sanitize.h"
 #include "common/threads.h"
 
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
@@ -397,17 +398,9 @@ void l7_ndpi_prestart_cancel(void)
     l7_arena_leave();
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define L7_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define L7_SANITIZED 1
-#endif
-#endif
-
 void l7_ndpi_exit_fast(void)
 {
-#ifndef L7_SANITIZED
+#ifndef NM_SANITIZED
     l7_teardown_skipped = true;
 #endif
 }
