@@ -161,67 +161,82 @@ static unsigned pt_bit(uint32_t addr, unsigned bit)
     return (addr >> (31 - bit)) & 1u;
 }
 
-/* First index of [lo, hi) whose address has `bit` set; all of them share
- * the bits before it, so the set ones come last. */
-static uint32_t pt_split(const uint64_t *u, uint32_t lo, uint32_t hi, unsigned bit)
-{
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (pt_bit(PT_KEY_ADDR(u[mid]), bit))
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
 struct pt_build {
     const uint64_t *u;                  /* unique prefixes, sorted */
     ndpi_patricia_node_t **node;        /* records' nodes */
-    unsigned maxbits;
     uint32_t made;                      /* glue nodes allocated */
     bool failed;
 };
 
-static ndpi_patricia_node_t *pt_subtree(struct pt_build *b, uint32_t lo, uint32_t hi,
-                                        ndpi_patricia_node_t *parent);
+/* A node of the rightmost path while the trie is built: its `bit` and
+ * the address bits above it that every prefix under it shares. */
+struct pt_frame {
+    ndpi_patricia_node_t *n;
+    uint32_t addr;
+    unsigned bit;
+};
 
-/* Links [lo, hi), all under `bit`, as the two children of n. */
-static void pt_children(struct pt_build *b, ndpi_patricia_node_t *n, uint32_t lo, uint32_t hi, unsigned bit)
+static bool pt_covers(const struct pt_frame *f, uint32_t addr, unsigned len)
 {
-    uint32_t s = pt_split(b->u, lo, hi, bit);
-
-    n->l = s > lo ? pt_subtree(b, lo, s, n) : NULL;
-    n->r = hi > s ? pt_subtree(b, s, hi, n) : NULL;
+    return f->bit <= len && (f->bit == 0 || ((addr ^ f->addr) >> (32 - f->bit)) == 0);
 }
 
-static ndpi_patricia_node_t *pt_subtree(struct pt_build *b, uint32_t lo, uint32_t hi,
-                                        ndpi_patricia_node_t *parent)
+/* Puts x (at addr) under its parent a (NULL: x is the root). */
+static void pt_attach(ndpi_patricia_node_t **root, const struct pt_frame *a, ndpi_patricia_node_t *x,
+                      uint32_t addr)
 {
-    uint64_t first = b->u[lo];
-    unsigned len = PT_KEY_LEN(first);
-    uint32_t diff = PT_KEY_ADDR(first) ^ PT_KEY_ADDR(b->u[hi - 1]);
-    unsigned common = diff ? (unsigned)__builtin_clz(diff) : b->maxbits;
-    ndpi_patricia_node_t *n;
+    x->parent = a ? a->n : NULL;
+    if (!a)
+        *root = x;
+    else if (pt_bit(addr, a->bit))
+        a->n->r = x;
+    else
+        a->n->l = x;
+}
 
-    if (len <= common) {
-        /* The shortest prefix holds all the others: it is their root. */
-        n = b->node[PT_KEY_REC(first)];
-        n->bit = (u_int16_t)len;
-        n->parent = parent;
-        if (hi - lo > 1)
-            pt_children(b, n, lo + 1, hi, len);
-        return n;
+/* Builds the trie in one pass over the sorted prefixes (the order of a
+ * walk of it), keeping the rightmost path on a stack: each prefix goes
+ * under the deepest node of the path that holds it; if that node's child
+ * on the path does not hold it either, a glue node at the first bit where
+ * they differ takes both (the child sorts first: left).  Bits grow along a
+ * path, so it is at most 33 nodes deep. */
+static ndpi_patricia_node_t *pt_build_trie(struct pt_build *b, uint32_t m)
+{
+    struct pt_frame st[34];
+    unsigned depth = 0;
+    ndpi_patricia_node_t *root = NULL;
+
+    for (uint32_t i = 0; i < m; i++) {
+        uint32_t addr = PT_KEY_ADDR(b->u[i]);
+        unsigned len = PT_KEY_LEN(b->u[i]);
+        ndpi_patricia_node_t *x = b->node[PT_KEY_REC(b->u[i])];
+        struct pt_frame popped = { 0 };
+
+        x->bit = (u_int16_t)len;
+        x->l = x->r = NULL;
+        while (depth && !pt_covers(&st[depth - 1], addr, len))
+            popped = st[--depth];
+        const struct pt_frame *a = depth ? &st[depth - 1] : NULL;
+        if (!popped.n || (a && pt_bit(addr, a->bit) && a->n->l == popped.n)) {
+            pt_attach(&root, a, x, addr);   /* a free place: a is a leaf, or x goes right of it */
+        } else {
+            /* They differ above both lengths: neither holds the other. */
+            uint32_t diff = addr ^ popped.addr;
+            ndpi_patricia_node_t *g = diff ? ndpi_malloc(sizeof(*g)) : NULL;
+            if (!g) {
+                b->failed = true;
+                return NULL;
+            }
+            unsigned d = (unsigned)__builtin_clz(diff);
+            b->made++;
+            *g = (ndpi_patricia_node_t){ .bit = (u_int16_t)d, .l = popped.n, .r = x };
+            pt_attach(&root, a, g, addr);
+            popped.n->parent = x->parent = g;
+            st[depth++] = (struct pt_frame){ g, d ? addr & ~0u << (32 - d) : 0, d };
+        }
+        st[depth++] = (struct pt_frame){ x, addr, len };
     }
-    n = ndpi_malloc(sizeof(*n));   /* glue where the two halves part */
-    if (!n) {
-        b->failed = true;
-        return NULL;
-    }
-    b->made++;
-    *n = (ndpi_patricia_node_t){ .bit = (u_int16_t)common, .parent = parent };
-    pt_children(b, n, lo, hi, common);
-    return n;
+    return root;
 }
 
 /* Sorts the records and drops repeated prefixes: the first node stays,
@@ -273,15 +288,16 @@ static void pt_link(struct pt_pending *p)
         goto out;
     }
     uint32_t m = pt_unique(p, &sorted, tmp, count);
-    struct pt_build b = { .u = sorted, .node = p->node, .maxbits = p->tree->maxbits };
-    ndpi_patricia_node_t *head = pt_subtree(&b, 0, m, NULL);
+    struct pt_build b = { .u = sorted, .node = p->node };
+    ndpi_patricia_node_t *head = pt_build_trie(&b, m);
     if (!b.failed) {
         p->tree->head = head;
         p->tree->num_active_node += (int)(m + b.made);
         goto out;
     }
-    /* No memory for a glue node: the prefixes (repeats merged) go in one
-     * by one; the glue nodes made so far are lost. */
+    /* No memory for a glue node (or two prefixes that did not differ
+     * where they had to, which the sort rules out): the prefixes, repeats
+     * merged, go in one by one; the glue nodes made so far are lost. */
     for (uint32_t j = 0; j < m; j++)
         pt_insert_one(p->tree, p->node[PT_KEY_REC(sorted[j])]);
 out:
