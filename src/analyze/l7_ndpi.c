@@ -29,7 +29,17 @@
  * buffers), go to malloc and free as before.  The module is also built on
  * a thread of its own, so that the file is opened, read and decoded, and
  * the flow table and outputs set up, while nDPI builds its tables; the
- * worker waits for it (l7_ready) only when a packet first needs it.
+ * worker waits for it (l7_ready) only when a packet first needs it.  A
+ * one-shot file read starts that thread from main (l7_ndpi_prestart), before
+ * the file and outputs are opened, and its worker adopts the module.  The
+ * address trees, most of the build, are loaded in one pass, on a third
+ * thread while the builder finalizes (l7_ndpi_ptree.c).
+ *
+ * Exit: taking a module apart (ndpi_exit_detection_module walks every tree
+ * and automaton) cost about 1.5 ms of a 20 ms read of a small file, to free
+ * memory the exit returns anyway.  After l7_ndpi_exit_fast() a module's
+ * tables are left to the exit; sanitizer builds still free everything, so
+ * that their leak check keeps covering nDPI's per-flow data.
  */
 #include "analyze/l7_ndpi.h"
 
@@ -44,6 +54,8 @@
 
 #include <ndpi_api.h>
 
+#include "analyze/l7_ndpi_ptree.h"
+#include "common/sanitize.h"
 #include "common/threads.h"
 
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
@@ -79,7 +91,7 @@ size_t l7_ndpi_bytes_per_slot(void)
 
 struct l7_ndpi {
     struct ndpi_detection_module_struct *mod;   /* NULL until built (or if that failed) */
-    pthread_t builder;
+    pthread_t builder;         /* returns the module it built */
     bool building;             /* builder runs or has not been joined */
     struct l7_slot *slots;
     uint32_t nslots;
@@ -204,14 +216,40 @@ static void l7_fill_names(struct ndpi_detection_module_struct *mod)
     l7_names_ready = true;
 }
 
+/* The calling thread's allocations for a module come from the region
+ * (on) or from malloc again (off). */
+static void l7_arena_building_set(bool on)
+{
+    l7_arena_building = on;
+    if (!on)
+        l7_chunk_next = l7_chunk_end = NULL;   /* the rest of the chunk stays unused */
+}
+
+/* Links nDPI's address trees (l7_ndpi_ptree.c) while the builder
+ * finalizes the module: 11 M instructions against finalizing's 10 M. */
+static void *l7_linker_main(void *batch)
+{
+    l7_arena_building_set(true);
+    l7_ndpi_ptree_link(batch);
+    l7_arena_building_set(false);
+    return NULL;
+}
+
 /* Builds the module on the calling thread (see the top of the file). */
 static struct ndpi_detection_module_struct *l7_build(void)
 {
     struct ndpi_detection_module_struct *mod;
     NDPI_PROTOCOL_BITMASK all;
+    pthread_t linker;
+    bool linking;
 
-    l7_arena_building = true;
+    l7_arena_building_set(true);
+    l7_ndpi_ptree_defer_begin(l7_arena_malloc);   /* what ndpi_malloc calls */
     mod = ndpi_init_detection_module(ndpi_no_prefs);
+    struct l7_ndpi_ptree_batch *trees = l7_ndpi_ptree_defer_take();
+    linking = trees && threads_start_quiet(&linker, l7_linker_main, trees) == 0;
+    if (trees && !linking)
+        l7_ndpi_ptree_link(trees);
     if (mod) {
         NDPI_BITMASK_SET_ALL(all);
         ndpi_set_protocol_detection_bitmask2(mod, &all);
@@ -220,17 +258,54 @@ static struct ndpi_detection_module_struct *l7_build(void)
         l7_fill_names(mod);
         pthread_mutex_unlock(&l7_arena.lock);
     }
-    l7_arena_building = false;
-    l7_chunk_next = l7_chunk_end = NULL;   /* the rest of the chunk stays unused */
+    if (linking)
+        pthread_join(linker, NULL);
+    l7_arena_building_set(false);
     return mod;
 }
 
 static void *l7_builder_main(void *arg)
 {
-    struct l7_ndpi *c = arg;
+    (void)arg;
+    return l7_build();
+}
 
-    c->mod = l7_build();
-    return NULL;
+/* The builder started by l7_ndpi_prestart(), until a classifier adopts it.
+ * Guarded by l7_arena.lock: workers may be created from several threads. */
+static struct {
+    pthread_t thread;
+    bool started;
+} l7_early;
+
+static bool l7_teardown_skipped;   /* l7_ndpi_exit_fast() */
+
+void l7_ndpi_prestart(void)
+{
+    bool started;
+
+    l7_arena_enter();   /* the module counts from now: the region stays mapped */
+    pthread_mutex_lock(&l7_arena.lock);
+    started = !l7_early.started && threads_start_quiet(&l7_early.thread, l7_builder_main, NULL) == 0;
+    if (started)
+        l7_early.started = true;
+    pthread_mutex_unlock(&l7_arena.lock);
+    if (!started)
+        l7_arena_leave();   /* l7_ndpi_create() builds its own */
+}
+
+/* Hands the early builder to c, if there is one; it already counts in the
+ * region (l7_ndpi_prestart). */
+static bool l7_adopt_early(struct l7_ndpi *c)
+{
+    pthread_mutex_lock(&l7_arena.lock);
+    bool took = l7_early.started;
+    if (took) {
+        c->builder = l7_early.thread;
+        c->building = c->in_arena = true;
+        l7_early.started = false;
+    }
+    pthread_mutex_unlock(&l7_arena.lock);
+    return took;
 }
 
 /* The module, once built: joins the builder the first time.  A module
@@ -239,7 +314,9 @@ static void *l7_builder_main(void *arg)
 static bool l7_ready(struct l7_ndpi *c)
 {
     if (c->building) {
-        pthread_join(c->builder, NULL);
+        void *mod = NULL;
+        pthread_join(c->builder, &mod);
+        c->mod = mod;
         c->building = false;
         if (!c->mod)
             fprintf(stderr, "netmoon: nDPI could not set up its tables (out of memory): "
@@ -260,6 +337,8 @@ struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
     c->slots = calloc(c->nslots, sizeof(*c->slots));
     if (!c->slots)
         goto fail;
+    if (l7_adopt_early(c))
+        return c;
     l7_arena_enter();
     c->in_arena = true;
     /* The builder takes no signals: they belong to the threads that act on them. */
@@ -291,14 +370,39 @@ void l7_ndpi_destroy(struct l7_ndpi *c)
     /* Flows still classifying were flushed (and released) by the flow
      * table before this; anything left is released here all the same. */
     l7_ready(c);
-    for (uint32_t i = 0; c->slots && i < c->fresh; i++)
-        ndpi_free_flow_data(&c->slots[i].nf);
-    if (c->mod)
-        ndpi_exit_detection_module(c->mod);
+    if (!l7_teardown_skipped) {
+        for (uint32_t i = 0; c->slots && i < c->fresh; i++)
+            ndpi_free_flow_data(&c->slots[i].nf);
+        if (c->mod)
+            ndpi_exit_detection_module(c->mod);
+    }
     if (c->in_arena)
         l7_arena_leave();
     free(c->slots);
     free(c);
+}
+
+void l7_ndpi_prestart_cancel(void)
+{
+    void *mod = NULL;
+
+    pthread_mutex_lock(&l7_arena.lock);
+    bool started = l7_early.started;
+    l7_early.started = false;
+    pthread_mutex_unlock(&l7_arena.lock);
+    if (!started)
+        return;
+    pthread_join(l7_early.thread, &mod);
+    if (mod && !l7_teardown_skipped)
+        ndpi_exit_detection_module(mod);
+    l7_arena_leave();
+}
+
+void l7_ndpi_exit_fast(void)
+{
+#ifndef NM_SANITIZED
+    l7_teardown_skipped = true;
+#endif
 }
 
 uint32_t l7_ndpi_flow_start(struct l7_ndpi *c)

@@ -48,6 +48,17 @@ struct l7_ndpi_stats {
  * (nDPI's module setup must not run in parallel). */
 struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen);
 void l7_ndpi_destroy(struct l7_ndpi *c);
+/* Starts building a module now, on a thread of its own; the next
+ * l7_ndpi_create() adopts it.  For a one-shot run that knows it will
+ * classify, before it opens its input: nDPI's set-up is most of a short
+ * run.  l7_ndpi_prestart_cancel() joins and frees a module never adopted
+ * (the run failed first); it does nothing otherwise. */
+void l7_ndpi_prestart(void);
+void l7_ndpi_prestart_cancel(void);
+/* The process exits after destroying its classifiers: they leave nDPI's
+ * tables to the exit instead of freeing them one by one (not in sanitizer
+ * builds, whose leak check wants everything freed). */
+void l7_ndpi_exit_fast(void);
 /* Memory of one classifier slot (nDPI's own small allocations aside). */
 size_t l7_ndpi_bytes_per_slot(void);
 
