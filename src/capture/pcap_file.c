@@ -852,6 +852,11 @@ fail:
     return NULL;
 }
 
+bool pcap_file_is_mapped(const struct pcap_file *f)
+{
+    return f->in.map != NULL;
+}
+
 enum pcap_file_status pcap_file_next(struct pcap_file *f, struct nm_frame *frame)
 {
     if (f->failed)

@@ -38,6 +38,11 @@ struct pcap_file *pcap_file_open(const char *path, char *err, size_t errlen);
 /* The next frame.  frame->data stays valid until the next call. */
 enum pcap_file_status pcap_file_next(struct pcap_file *f, struct nm_frame *frame);
 
+/* True when the file is mapped: its frames stay readable until
+ * pcap_file_close, not only until the next pcap_file_next (a stream's
+ * buffer is refilled and may move). */
+bool pcap_file_is_mapped(const struct pcap_file *f);
+
 /* The message for the last PCAP_FILE_ERROR, e.g.
  * "trace.pcap: record at offset 4096 claims 70000 bytes, beyond the end of the file". */
 const char *pcap_file_error(const struct pcap_file *f);

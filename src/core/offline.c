@@ -175,17 +175,24 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     struct view_feed feed;
     int rc;
 
-    if (offline_use_pipeline(cfg))
-        return offline_pipeline_run(cfg, outs, stats, ran);
+    if ((rc = offline_open(cfg, &f, &filters)) != NM_EXIT_OK) {
+        offline_filters_free(&filters);
+        if (f)
+            pcap_file_close(f);
+        return rc;
+    }
+    /* Decided once the file is open: only a mapped file keeps a frame's
+     * bytes in place while the packet waits in the pipeline's ring (a
+     * FIFO path, a redirected and partly read file, a file system without
+     * mmap are streamed through a buffer that moves). */
+    if (offline_use_pipeline(cfg) && pcap_file_is_mapped(f))
+        return offline_pipeline_run(cfg, outs, stats, ran, f, &filters);
     w = calloc(1, sizeof(*w));
     if (view_feed_init(&feed, cfg) != 0 || !w) {
         fprintf(stderr, "netmoon: out of memory\n");
-        view_feed_fini(&feed);
-        free(w);
-        return NM_EXIT_FAILURE;
-    }
-    if ((rc = offline_open(cfg, &f, &filters)) != NM_EXIT_OK)
+        rc = NM_EXIT_FAILURE;
         goto out;
+    }
     if (worker_init(w, cfg, 0, 1, output_set_emit, outs, err, sizeof(err)) != 0) {
         fprintf(stderr, "netmoon: %s\n", err);
         rc = NM_EXIT_FAILURE;
@@ -223,7 +230,7 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
 out:
     view_feed_fini(&feed);
     offline_filters_free(&filters);
-    if (w->flows)
+    if (w && w->flows)
         worker_fini(w);
     free(w);
     if (f)

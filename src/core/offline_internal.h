@@ -39,10 +39,12 @@ void offline_filters_add_stats(const struct offline_filters *fl, struct nm_stats
 int offline_open(const struct nm_config *cfg, struct pcap_file **f,
                  struct offline_filters *filters);
 
-/* The pipelined -r path: a reader thread (read, filter, decode, key) and
- * a flow thread hand over through SPSC rings to the calling thread, which
- * runs the outputs. */
+/* The pipelined -r path: the calling thread (read, filter, decode, the
+ * outputs) and a flow thread, through SPSC rings.  Takes f and filters,
+ * opened by offline_open, and closes them; f must be mapped (decoded
+ * packets point into it while they wait in the ring). */
 int offline_pipeline_run(const struct nm_config *cfg, struct output_set *outs,
-                         struct nm_stats *stats, bool *ran);
+                         struct nm_stats *stats, bool *ran, struct pcap_file *f,
+                         struct offline_filters *filters);
 
 #endif

@@ -307,11 +307,7 @@ static int pipeline_collect(struct pipeline *pl, struct nm_stats *stats)
 static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
 {
     char err[512];
-    int rc;
 
-    pl->filters.expr = cfg->filter_expr;
-    if ((rc = offline_open(cfg, &pl->f, &pl->filters)) != NM_EXIT_OK)
-        return rc;
     pl->packets = spsc_ring_create(PIPE_PACKET_RING, sizeof(struct pipe_msg));
     pl->records = spsc_ring_create(PIPE_RECORD_RING, sizeof(struct flow_record));
     if (!pl->packets || !pl->records) {
@@ -339,16 +335,21 @@ static void pipeline_close(struct pipeline *pl)
 }
 
 int offline_pipeline_run(const struct nm_config *cfg, struct output_set *outs,
-                         struct nm_stats *stats, bool *ran)
+                         struct nm_stats *stats, bool *ran, struct pcap_file *f,
+                         struct offline_filters *filters)
 {
     struct pipeline *pl = calloc(1, sizeof(*pl));
     int rc = NM_EXIT_FAILURE;
 
     if (!pl) {
         fprintf(stderr, "netmoon: out of memory\n");
+        offline_filters_free(filters);
+        pcap_file_close(f);
         return rc;
     }
     pl->outs = outs;
+    pl->f = f;
+    pl->filters = *filters;
     if ((rc = pipeline_open(pl, cfg)) != NM_EXIT_OK)
         goto out;
     if (pthread_create(&pl->flower, NULL, flower_main, pl) != 0) {
