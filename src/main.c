@@ -518,11 +518,23 @@ static void *main_warm_crypto(void *arg)
  * outputs are opened; the worker adopts the module.  The process ends
  * after the read, so the modules' tables are left to the exit.  Returns
  * whether *warm was started (to be joined). */
+/* NETMOON_FULL_EXIT in the environment: free everything and exit
+ * normally, for a leak check from outside (valgrind). */
+static bool main_full_exit_wanted(void)
+{
+#ifdef NM_SANITIZED
+    return true;
+#else
+    return getenv("NETMOON_FULL_EXIT") != NULL;
+#endif
+}
+
 static bool main_start_early(const struct nm_config *cfg, pthread_t *warm)
 {
     if (!cfg->read_file || cfg->no_l7)
         return false;
-    l7_ndpi_exit_fast();
+    if (!main_full_exit_wanted())
+        l7_ndpi_exit_fast();
     l7_ndpi_prestart();
     return threads_start_quiet(warm, main_warm_crypto, NULL) == 0;
 }
@@ -534,13 +546,7 @@ static bool main_start_early(const struct nm_config *cfg, pthread_t *warm)
  * terminal, and sanitizer builds keep their leak check at exit. */
 static bool main_exits_quickly(const struct nm_config *cfg, const struct output_sink *view)
 {
-#ifdef NM_SANITIZED
-    (void)cfg;
-    (void)view;
-    return false;
-#else
-    return cfg->read_file && !view;
-#endif
+    return cfg->read_file && !view && !main_full_exit_wanted();
 }
 
 int main(int argc, char **argv)

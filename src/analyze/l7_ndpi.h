@@ -45,7 +45,8 @@ struct l7_ndpi_stats {
 };
 
 /* Returns NULL with a message in err.  Call from one thread at a time
- * (nDPI's module setup must not run in parallel). */
+ * (the workers' modules are then built on threads of their own, in
+ * parallel, which nDPI allows: a module shares nothing with another). */
 struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen);
 void l7_ndpi_destroy(struct l7_ndpi *c);
 /* Starts building a module now, on a thread of its own; the next

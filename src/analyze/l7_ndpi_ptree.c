@@ -11,7 +11,8 @@
  * prefix (its `bit` is its length), a glue node (no prefix) where two
  * branches part, children by the address bit at the node's `bit`.  Sorted
  * by (address, length), the prefixes come in the order of a walk of that
- * trie, so it is built by one recursion over the sorted array; nDPI's own
+ * trie, so it is built in one pass over the sorted array (a stack holds
+ * the rightmost path); nDPI's own
  * search code then reads it as it would its own.
  *
  * How: netmoon defines ndpi_patricia_lookup, _search_best and _destroy
@@ -31,6 +32,14 @@
  * prefix, and the value written last, as in nDPI.  Only trees of at most
  * 32 bits (nDPI 4.2's are IPv4) are recorded; any other call goes to
  * libndpi unchanged.
+ *
+ * libndpi 4.2 also calls ndpi_patricia_search_best2 and
+ * ndpi_patricia_walk_inorder through its PLT; they are not interposed:
+ * neither is reached during a module's build, and after it the trees are
+ * linked before the module is used (l7_ndpi.c joins the linking thread
+ * before the first packet).  A library that used them on a tree with
+ * inserts pending would see it empty, which is why the deferral is only
+ * turned on for the nDPI version this was checked against.
  *
  * The result is checked node by node against libndpi's own inserts of the
  * same lists in tests/unit/test_l7_ndpi_ptree.c; labels were identical on
@@ -305,11 +314,15 @@ out:
     free(count);
 }
 
-/* Links or drops the tree's pending inserts. */
-static void pt_finish(struct pt_pending *p, bool drop)
+/* Links the tree's pending inserts, or drops them as nDPI's destroy drops
+ * linked nodes: each prefix's value goes to func (when both are there)
+ * before its node and prefix are freed. */
+static void pt_finish(struct pt_pending *p, bool drop, ndpi_void_fn_t func)
 {
     if (drop) {
         for (uint32_t i = 0; i < p->n; i++) {
+            if (func && p->node[i]->data)
+                func(p->node[i]->data);
             ndpi_free(p->node[i]->prefix);
             ndpi_free(p->node[i]);
         }
@@ -321,9 +334,9 @@ static void pt_finish(struct pt_pending *p, bool drop)
 }
 
 /* The same for one of this thread's trees, which it then forgets. */
-static void pt_settle(struct pt_pending *p, bool drop)
+static void pt_settle(struct pt_pending *p, bool drop, ndpi_void_fn_t func)
 {
-    pt_finish(p, drop);
+    pt_finish(p, drop, func);
     *p = pt.t[--pt.ntrees];
 }
 
@@ -373,7 +386,7 @@ struct l7_ndpi_ptree_batch *l7_ndpi_ptree_defer_take(void)
 void l7_ndpi_ptree_link(struct l7_ndpi_ptree_batch *b)
 {
     for (unsigned i = 0; i < b->ntrees; i++)
-        pt_finish(&b->t[i], false);
+        pt_finish(&b->t[i], false, NULL);
     free(b);
     pthread_mutex_lock(&pt_batch_lock);
     atomic_fetch_sub_explicit(&pt_batches, 1, memory_order_release);
@@ -422,9 +435,14 @@ static ndpi_patricia_node_t *pt_record(ndpi_patricia_tree_t *tree, const ndpi_pr
     return n;
 }
 
+/* The node and tree layout and how nDPI's inserts shape a tree were
+ * checked against nDPI 4.2 (API version 8668) only: with any other
+ * library, compiled against or loaded, every call goes to libndpi. */
+#define PT_CHECKED_API 8668
+
 void l7_ndpi_ptree_defer_begin(void *(*alloc)(size_t))
 {
-    pt.on = true;
+    pt.on = NDPI_API_VERSION == PT_CHECKED_API && ndpi_get_api_version() == PT_CHECKED_API;
     pt.alloc = alloc ? alloc : ndpi_malloc;
 }
 
@@ -432,7 +450,7 @@ void l7_ndpi_ptree_defer_end(void)
 {
     pt.on = false;
     while (pt.ntrees)
-        pt_settle(&pt.t[pt.ntrees - 1], false);
+        pt_settle(&pt.t[pt.ntrees - 1], false, NULL);
 }
 
 /* ---- the interposed functions ---------------------------------------------- */
@@ -447,7 +465,7 @@ ndpi_patricia_node_t *ndpi_patricia_lookup(ndpi_patricia_tree_t *patricia, ndpi_
     }
     struct pt_pending *p = pt.ntrees ? pt_find(patricia) : NULL;
     if (p)
-        pt_settle(p, false);   /* could not record this one: the rest go in first */
+        pt_settle(p, false, NULL);   /* could not record this one: the rest go in first */
     return ((pt_find_fn *)pt_real(PT_LOOKUP))(patricia, prefix);
 }
 
@@ -457,7 +475,7 @@ ndpi_patricia_node_t *ndpi_patricia_search_best(ndpi_patricia_tree_t *patricia, 
     struct pt_pending *p = pt.ntrees ? pt_find(patricia) : NULL;
 
     if (p)
-        pt_settle(p, false);
+        pt_settle(p, false, NULL);
     return ((pt_find_fn *)pt_real(PT_SEARCH_BEST))(patricia, prefix);
 }
 
@@ -467,6 +485,6 @@ void ndpi_patricia_destroy(ndpi_patricia_tree_t *patricia, ndpi_void_fn_t func)
     struct pt_pending *p = pt.ntrees ? pt_find(patricia) : NULL;
 
     if (p)
-        pt_settle(p, true);
+        pt_settle(p, true, func);
     ((pt_drop_fn *)pt_real(PT_DESTROY))(patricia, func);
 }

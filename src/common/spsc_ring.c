@@ -117,8 +117,9 @@ uint32_t spsc_ring_dequeue_burst(struct spsc_ring *r, void *out, uint32_t max)
     uint32_t avail = r->tail_cache - head;
     if (avail < max) {
         /* Acquire, pairs with the producer's release store of tail in
-         * spsc_ring_enqueue_burst: the record bytes of every slot below the
-         * tail we read are visible to the copy_out below. */
+         * spsc_ring_enqueue_burst (or spsc_ring_commit): the record bytes
+         * of every slot below the tail we read are visible to the copy_out
+         * below. */
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
         avail = r->tail_cache - head;
     }
@@ -140,8 +141,8 @@ uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max)
     uint32_t avail = r->tail_cache - head, slot = head & r->mask;
     if (avail < max) {
         /* Acquire, pairs with the producer's release store of tail in
-         * spsc_ring_enqueue_burst: the records below that tail are
-         * completely written before we read them in place. */
+         * spsc_ring_enqueue_burst (or spsc_ring_commit): the records below
+         * that tail are completely written before we read them in place. */
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
         avail = r->tail_cache - head;
     }
