@@ -55,7 +55,6 @@
 #include <ndpi_api.h>
 
 #include "analyze/l7_ndpi_ptree.h"
-#include "common/sanitize.h"
 #include "common/threads.h"
 
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
@@ -400,9 +399,7 @@ void l7_ndpi_prestart_cancel(void)
 
 void l7_ndpi_exit_fast(void)
 {
-#ifndef NM_SANITIZED
     l7_teardown_skipped = true;
-#endif
 }
 
 uint32_t l7_ndpi_flow_start(struct l7_ndpi *c)

@@ -57,8 +57,8 @@ void l7_ndpi_destroy(struct l7_ndpi *c);
 void l7_ndpi_prestart(void);
 void l7_ndpi_prestart_cancel(void);
 /* The process exits after destroying its classifiers: they leave nDPI's
- * tables to the exit instead of freeing them one by one (not in sanitizer
- * builds, whose leak check wants everything freed). */
+ * tables to the exit instead of freeing them one by one.  main.c decides
+ * (not for a leak check: sanitizer builds, NETMOON_FULL_EXIT). */
 void l7_ndpi_exit_fast(void);
 /* Memory of one classifier slot (nDPI's own small allocations aside). */
 size_t l7_ndpi_bytes_per_slot(void);

@@ -975,14 +975,12 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
         capacity = TCP_HANDLE_PENDING - 1;
     /* calloc of a large block maps zero pages lazily: memory follows the
      * number of TCP flows actually tracked, not the capacity. */
-    p->slots = calloc(capacity ? capacity : 1, sizeof(*p->slots));
-    p->pending = calloc(capacity ? capacity : 1, sizeof(*p->pending));
+    p->slots = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->slots));
+    p->pending = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->pending));
     if (!p->slots || !p->pending) {
         tcp_analysis_pool_destroy(p);
         return NULL;
     }
-    hugemem_advise(p->slots, (size_t)(capacity ? capacity : 1) * sizeof(*p->slots));
-    hugemem_advise(p->pending, (size_t)(capacity ? capacity : 1) * sizeof(*p->pending));
     p->capacity = capacity;
     return p;
 }

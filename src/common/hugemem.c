@@ -4,6 +4,7 @@
 #include "common/hugemem.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 size_t hugemem_advise(void *p, size_t len)
@@ -21,4 +22,12 @@ size_t hugemem_advise(void *p, size_t len)
         return end - start;
 #endif
     return 0;
+}
+
+void *hugemem_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+
+    hugemem_advise(p, n * size);   /* calloc checked n * size */
+    return p;
 }

@@ -27,4 +27,8 @@
  * small or the kernel refused: a hint, never an error). */
 size_t hugemem_advise(void *p, size_t len);
 
+/* calloc(n, size) of an array that may grow large, then hugemem_advise on
+ * it; freed with free(). */
+void *hugemem_calloc(size_t n, size_t size);
+
 #endif

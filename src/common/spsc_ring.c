@@ -63,20 +63,70 @@ static void copy_out(const struct spsc_ring *r, uint32_t idx, uint8_t *dst, uint
         memcpy(dst + (size_t)run * r->record_size, r->slots, (size_t)(n - run) * r->record_size);
 }
 
-uint32_t spsc_ring_enqueue_burst(struct spsc_ring *r, const void *recs, uint32_t n)
+/* Producer: free slots from tail on (the producer's own index), at least
+ * `want` if the consumer has released that many.  The consumer's index is
+ * read only when the cached view says there is too little room. */
+static uint32_t ring_free(struct spsc_ring *r, uint32_t tail, uint32_t want)
 {
     uint32_t cap = r->mask + 1;
-    /* Relaxed: only this thread (the producer) ever writes tail. */
-    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint32_t free_slots = cap - (tail - r->head_cache);
-    if (free_slots < n) {
+
+    if (cap - (tail - r->head_cache) < want) {
         /* Acquire, pairs with the consumer's release store of head in
-         * spsc_ring_dequeue_burst: the consumer finished copying records out
-         * of the slots it released before we overwrite them below. */
+         * ring_release: the consumer is done reading the slots it handed
+         * back (copied out or read in place) before we overwrite them. */
         r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-        free_slots = cap - (tail - r->head_cache);
     }
+    return cap - (tail - r->head_cache);
+}
+
+/* Producer: makes the n slots written from tail on visible. */
+static void ring_publish(struct spsc_ring *r, uint32_t tail, uint32_t n)
+{
+    /* Release, pairs with the consumer's acquire load of tail in
+     * ring_avail: the record bytes written before become visible before
+     * the consumer can see the new tail. */
+    atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+}
+
+/* Consumer: records readable from head on (the consumer's own index), at
+ * least `want` if the producer has published that many. */
+static uint32_t ring_avail(struct spsc_ring *r, uint32_t head, uint32_t want)
+{
+    if (r->tail_cache - head < want) {
+        /* Acquire, pairs with the producer's release store of tail in
+         * ring_publish: the record bytes of every slot below the tail we
+         * read are visible to what we read next. */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+    }
+    return r->tail_cache - head;
+}
+
+/* Consumer: hands the n slots read from head on back to the producer. */
+static void ring_release(struct spsc_ring *r, uint32_t head, uint32_t n)
+{
+    /* Release, pairs with the producer's acquire load of head in
+     * ring_free: our reads of these slots complete before the producer
+     * may reuse them. */
+    atomic_store_explicit(&r->head, head + n, memory_order_release);
+}
+
+/* Relaxed loads of a side's own index: only that side ever writes it. */
+static uint32_t ring_tail(const struct spsc_ring *r)
+{
+    return atomic_load_explicit(&((struct spsc_ring *)r)->tail, memory_order_relaxed);
+}
+
+static uint32_t ring_head(const struct spsc_ring *r)
+{
+    return atomic_load_explicit(&((struct spsc_ring *)r)->head, memory_order_relaxed);
+}
+
+uint32_t spsc_ring_enqueue_burst(struct spsc_ring *r, const void *recs, uint32_t n)
+{
+    uint32_t tail = ring_tail(r);
+    uint32_t free_slots = ring_free(r, tail, n);
     uint32_t todo = n < free_slots ? n : free_slots;
+
     if (todo < n) {
         /* Relaxed: a statistic with a single writer (this thread). */
         atomic_fetch_add_explicit(&r->enqueue_failures, n - todo, memory_order_relaxed);
@@ -84,111 +134,67 @@ uint32_t spsc_ring_enqueue_burst(struct spsc_ring *r, const void *recs, uint32_t
     if (todo == 0)
         return 0;
     copy_in(r, tail, recs, todo);
-    /* Release, pairs with the consumer's acquire load of tail in
-     * spsc_ring_dequeue_burst: the record bytes written by copy_in above
-     * become visible before the consumer can see the new tail. */
-    atomic_store_explicit(&r->tail, tail + todo, memory_order_release);
+    ring_publish(r, tail, todo);
     return todo;
 }
 
 bool spsc_ring_enqueue_all(struct spsc_ring *r, const void *recs, uint32_t n)
 {
-    uint32_t cap = r->mask + 1;
-    /* Relaxed: only this thread (the producer) ever writes tail. */
-    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (cap - (tail - r->head_cache) < n) {
-        /* Acquire, as in spsc_ring_enqueue_burst: the consumer is done
-         * with the slots it released before we overwrite them. */
-        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (cap - (tail - r->head_cache) < n)
-            return false;
-    }
+    uint32_t tail = ring_tail(r);
+
+    if (ring_free(r, tail, n) < n)
+        return false;
     copy_in(r, tail, recs, n);
-    /* Release, as in spsc_ring_enqueue_burst: the records are written
-     * before the consumer can see the new tail. */
-    atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+    ring_publish(r, tail, n);
     return true;
 }
 
 uint32_t spsc_ring_dequeue_burst(struct spsc_ring *r, void *out, uint32_t max)
 {
-    /* Relaxed: only this thread (the consumer) ever writes head. */
-    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint32_t avail = r->tail_cache - head;
-    if (avail < max) {
-        /* Acquire, pairs with the producer's release store of tail in
-         * spsc_ring_enqueue_burst (or spsc_ring_commit): the record bytes
-         * of every slot below the tail we read are visible to the copy_out
-         * below. */
-        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        avail = r->tail_cache - head;
-    }
+    uint32_t head = ring_head(r);
+    uint32_t avail = ring_avail(r, head, max);
     uint32_t todo = max < avail ? max : avail;
+
     if (todo == 0)
         return 0;
     copy_out(r, head, out, todo);
-    /* Release, pairs with the producer's acquire load of head in
-     * spsc_ring_enqueue_burst: our reads of these slots complete before the
-     * producer may reuse them. */
-    atomic_store_explicit(&r->head, head + todo, memory_order_release);
+    ring_release(r, head, todo);
     return todo;
 }
 
-uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max)
+/* The contiguous part of [idx, idx + n): a run stops at the ring's end. */
+static uint32_t ring_run(const struct spsc_ring *r, uint32_t idx, uint32_t n, void **first)
 {
-    /* Relaxed: only this thread (the consumer) ever writes head. */
-    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint32_t avail = r->tail_cache - head, slot = head & r->mask;
-    if (avail < max) {
-        /* Acquire, pairs with the producer's release store of tail in
-         * spsc_ring_enqueue_burst (or spsc_ring_commit): the records below
-         * that tail are completely written before we read them in place. */
-        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        avail = r->tail_cache - head;
-    }
-    uint32_t run = r->mask + 1 - slot;
-    uint32_t n = max < avail ? max : avail;
-    n = n < run ? n : run;
-    *first = r->slots + (size_t)slot * r->record_size;
-    return n;
-}
+    uint32_t slot = idx & r->mask, run = r->mask + 1 - slot;
 
-void spsc_ring_release(struct spsc_ring *r, uint32_t n)
-{
-    uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    /* Release, pairs with the producer's acquire load of head in
-     * spsc_ring_enqueue_burst: our in-place reads of these slots complete
-     * before the producer may overwrite them. */
-    atomic_store_explicit(&r->head, head + n, memory_order_release);
-}
-
-uint32_t spsc_ring_reserve(struct spsc_ring *r, void **first, uint32_t max)
-{
-    uint32_t cap = r->mask + 1;
-    /* Relaxed: only this thread (the producer) ever writes tail. */
-    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint32_t free_slots = cap - (tail - r->head_cache), slot = tail & r->mask;
-    if (free_slots < max) {
-        /* Acquire, pairs with the consumer's release store of head in
-         * spsc_ring_dequeue_burst and spsc_ring_release: the consumer is
-         * done reading the slots it handed back before we write them in
-         * place. */
-        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-        free_slots = cap - (tail - r->head_cache);
-    }
-    uint32_t run = cap - slot;
-    uint32_t n = max < free_slots ? max : free_slots;
     *first = r->slots + (size_t)slot * r->record_size;
     return n < run ? n : run;
 }
 
+uint32_t spsc_ring_peek(struct spsc_ring *r, void **first, uint32_t max)
+{
+    uint32_t head = ring_head(r);
+    uint32_t avail = ring_avail(r, head, max);
+
+    return ring_run(r, head, max < avail ? max : avail, first);
+}
+
+void spsc_ring_release(struct spsc_ring *r, uint32_t n)
+{
+    ring_release(r, ring_head(r), n);
+}
+
+uint32_t spsc_ring_reserve(struct spsc_ring *r, void **first, uint32_t max)
+{
+    uint32_t tail = ring_tail(r);
+    uint32_t free_slots = ring_free(r, tail, max);
+
+    return ring_run(r, tail, max < free_slots ? max : free_slots, first);
+}
+
 void spsc_ring_commit(struct spsc_ring *r, uint32_t n)
 {
-    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    /* Release, pairs with the consumer's acquire load of tail in
-     * spsc_ring_dequeue_burst and spsc_ring_peek: the records written in
-     * place are visible before the consumer can see the new tail. */
-    atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+    ring_publish(r, ring_tail(r), n);
 }
 
 uint32_t spsc_ring_count(const struct spsc_ring *r)

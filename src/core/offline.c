@@ -172,15 +172,11 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
     /* Only a sink that shows running totals (Prometheus) wants them. */
     bool progress = cfg->prometheus_listen != NULL;
     struct offline_filters filters = { .expr = cfg->filter_expr };
-    struct view_feed feed;
+    struct view_feed feed = { 0 };
     int rc;
 
-    if ((rc = offline_open(cfg, &f, &filters)) != NM_EXIT_OK) {
-        offline_filters_free(&filters);
-        if (f)
-            pcap_file_close(f);
-        return rc;
-    }
+    if ((rc = offline_open(cfg, &f, &filters)) != NM_EXIT_OK)
+        goto out;
     /* Decided once the file is open: only a mapped file keeps a frame's
      * bytes in place while the packet waits in the pipeline's ring (a
      * FIFO path, a redirected and partly read file, a file system without

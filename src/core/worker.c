@@ -93,12 +93,10 @@ void worker_stage(struct worker *w, const struct nm_frame *frame)
     unsigned i = w->burst_n;
     struct nm_packet *pkt = &w->burst[i];
 
-    if (decode_packet(&w->decode, frame, pkt)) {
+    /* A frame that is not IP stays a tick: decode_packet left has_ip
+     * false and ts_us set. */
+    if (decode_packet(&w->decode, frame, pkt))
         worker_keys_add(w->flows, &w->keys, i, pkt);
-    } else {
-        pkt->has_ip = false;   /* a tick */
-        pkt->ts_us = frame->ts_us;
-    }
     if (++w->burst_n == WORKER_BURST)
         worker_flush(w);
 }

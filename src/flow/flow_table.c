@@ -105,7 +105,7 @@ struct flow_table {
 
 /* Lists are threaded through either (lru_prev, lru_next) or (tq_prev,
  * tq_next); `tq` picks which pair, so one implementation serves both. */
-static void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
+static inline void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
 {
     struct flow *f = &t->flows[i];
     uint32_t prev = tq ? f->tq_prev : f->lru_prev;
@@ -121,7 +121,8 @@ static void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t
         l->tail = prev;
 }
 
-static void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
+static inline void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint32_t i,
+                                       bool tq)
 {
     struct flow *f = &t->flows[i];
 
@@ -152,20 +153,10 @@ static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint3
  * to a flow already there or close by; one at the head needs nothing. */
 static inline void flow_lru_to_head(struct flow_table *t, uint32_t i)
 {
-    struct flow *f = &t->flows[i];
-
     if (t->lru.head == i)
         return;
-    /* Not the head, so it has a predecessor and the list a head. */
-    t->flows[f->lru_prev].lru_next = f->lru_next;
-    if (f->lru_next != FLOW_NIL)
-        t->flows[f->lru_next].lru_prev = f->lru_prev;
-    else
-        t->lru.tail = f->lru_prev;
-    f->lru_prev = FLOW_NIL;
-    f->lru_next = t->lru.head;
-    t->flows[t->lru.head].lru_prev = i;
-    t->lru.head = i;
+    flow_list_unlink(t, &t->lru, i, false);
+    flow_list_push_head(t, &t->lru, i, false);
 }
 
 static void flow_list_init(struct flow_list *l)
@@ -207,7 +198,7 @@ static void flow_index_grow(struct flow_table *t)
     uint32_t old_n = t->mask + 1, n = old_n * 2;
     struct flow_slot *ns;
 
-    if (old_n >= t->index_max_slots || !(ns = calloc(n, sizeof(*ns)))) {
+    if (old_n >= t->index_max_slots || !(ns = hugemem_calloc(n, sizeof(*ns)))) {
         t->index_full_at = old_n / 2;
         return;
     }
@@ -222,7 +213,6 @@ static void flow_index_grow(struct flow_table *t)
     free(t->slots);
     t->slots = ns;
     t->mask = n - 1;
-    hugemem_advise(ns, (size_t)n * sizeof(*ns));
 }
 
 size_t flow_table_bytes_per_flow(void)
@@ -527,6 +517,20 @@ static bool flow_touch_vindicated(const struct flow *f, uint64_t now)
     return f->ts_last > f->touched && f->ts_last <= now;
 }
 
+/* The least recently touched flow is idle at table time now. */
+static inline bool flow_idle_due(const struct flow_table *t)
+{
+    return t->lru.tail != FLOW_NIL &&
+           t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= t->now;
+}
+
+/* The oldest open flow is due an interim record (--active-timeout). */
+static inline bool flow_active_due(const struct flow_table *t)
+{
+    return t->cfg.active_timeout_us != 0 && t->active_q.head != FLOW_NIL &&
+           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= t->now;
+}
+
 static void flow_table_expire(struct flow_table *t)
 {
     uint64_t now = t->now;
@@ -535,8 +539,7 @@ static void flow_table_expire(struct flow_table *t)
      * reordered captures, clock steps), so idleness is measured from the
      * table time at which the flow was last touched, which the LRU order
      * also follows; ts_last only reports what the packets said. */
-    while (t->lru.tail != FLOW_NIL &&
-           t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= now) {
+    while (flow_idle_due(t)) {
         uint32_t i = t->lru.tail;
         struct flow *f = &t->flows[i];
         if (flow_touch_vindicated(f, now)) {
@@ -549,10 +552,7 @@ static void flow_table_expire(struct flow_table *t)
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
                                                   : FLOW_END_IDLE);
     }
-    if (t->cfg.active_timeout_us == 0)
-        return;
-    while (t->active_q.head != FLOW_NIL &&
-           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= now) {
+    while (flow_active_due(t)) {
         uint32_t i = t->active_q.head;
         struct flow_record rec;
         flow_fill_record(t, &t->flows[i], FLOW_END_ACTIVE, &rec);
@@ -570,24 +570,13 @@ static void flow_table_expire(struct flow_table *t)
     }
 }
 
-/* Whether flow_table_expire has anything to do: asked once a packet, and
- * the answer is almost always no. */
-static bool flow_table_due(const struct flow_table *t)
-{
-    uint64_t now = t->now;
-
-    if (t->lru.tail != FLOW_NIL && t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= now)
-        return true;
-    return t->cfg.active_timeout_us != 0 && t->active_q.head != FLOW_NIL &&
-           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= now;
-}
-
 /* flow_table_advance, inline in the packet path. */
 static inline void flow_table_tick(struct flow_table *t, uint64_t now_us)
 {
     if (now_us > t->now)
         t->now = now_us;
-    if (flow_table_due(t))
+    /* Asked once a packet; the answer is almost always no. */
+    if (flow_idle_due(t) || flow_active_due(t))
         flow_table_expire(t);
 }
 
@@ -765,14 +754,13 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* calloc of large blocks maps fresh zero pages: only the flows
      * actually touched become resident, so memory follows load. */
     t->slots = calloc(nslots, sizeof(*t->slots));
-    t->flows = calloc(t->cfg.max_flows, sizeof(*t->flows));
+    t->flows = hugemem_calloc(t->cfg.max_flows, sizeof(*t->flows));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
     bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
     if (!t->slots || !t->flows || !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
-    hugemem_advise(t->flows, (size_t)t->cfg.max_flows * sizeof(*t->flows));
     t->free_head = FLOW_NIL;
     flow_list_init(&t->lru);
     flow_list_init(&t->active_q);
