@@ -30,7 +30,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -DNETMOON_VERSION=\"$(VERSION)\" -Isrc -MMD -MP $(WARN) $(PKG_CFLAGS) \
              $(BPF_DEFS)
-CFLAGS    ?= -O2 -g
+CFLAGS    ?= -O2 -g -flto=auto
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
