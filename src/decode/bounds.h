@@ -108,6 +108,19 @@ static inline bool cursor_get_bytes(struct nm_cursor *c, void *out, size_t n)
     return cursor_peek_bytes(c, 0, out, n) && cursor_skip(c, n);
 }
 
+/* Fields of a fixed header that cursor_peek_bytes copied into a local
+ * array: one bounds check covers the whole header, and these read only
+ * the copy, never packet memory. */
+static inline uint16_t bytes_be16(const uint8_t *b)
+{
+    return (uint16_t)((b[0] << 8) | b[1]);
+}
+
+static inline uint32_t bytes_be32(const uint8_t *b)
+{
+    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+
 /* A sub-cursor over the next n bytes (e.g. an IP payload bounded by the
  * header's length field), failing if fewer than n were captured. */
 static inline bool cursor_sub(const struct nm_cursor *c, size_t n, struct nm_cursor *sub)

@@ -283,18 +283,28 @@ enum decode_result decode_tunnel(struct decode_ctx *ctx, struct nm_packet *pkt,
     return r;
 }
 
-bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt)
+/* What every frame starts with, whichever path decodes it. */
+static void packet_reset(struct nm_packet *pkt, const struct nm_frame *frame)
 {
-    static const uint8_t empty[1];
     memset(pkt, 0, sizeof *pkt);
     pkt->ts_us = frame->ts_us;
     pkt->wirelen = frame->wirelen;
     pkt->caplen = frame->caplen;
+}
+
+static void frame_count(struct decode_ctx *ctx, const struct nm_frame *frame)
+{
     ctx->stats.frames++;
     ctx->stats.bytes += frame->wirelen;
-
     if (frame->ts_invalid)
         decode_count(ctx, DECODE_R_timestamp_invalid);
+}
+
+/* The layer-by-layer decoders, from a reset packet. */
+static bool decode_general(struct decode_ctx *ctx, const struct nm_frame *frame,
+                           struct nm_packet *pkt)
+{
+    static const uint8_t empty[1];
     uint64_t problems_before = ctx->problems;
     decode_fn *fn = link_decoder(frame->linktype);
     if (!fn) {
@@ -314,4 +324,22 @@ bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct 
         ctx->stats.non_ip++;
     }
     return pkt->has_ip;
+}
+
+bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt)
+{
+    packet_reset(pkt, frame);
+    frame_count(ctx, frame);
+    if (decode_fast_frame(ctx, frame, pkt))
+        return true;
+    packet_reset(pkt, frame);
+    return decode_general(ctx, frame, pkt);
+}
+
+bool decode_packet_general(struct decode_ctx *ctx, const struct nm_frame *frame,
+                           struct nm_packet *pkt)
+{
+    packet_reset(pkt, frame);
+    frame_count(ctx, frame);
+    return decode_general(ctx, frame, pkt);
 }

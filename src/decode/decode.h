@@ -371,5 +371,10 @@ const char *decode_linktype_name(int linktype);
  * the flow table should account (pkt->has_ip), false otherwise (the reason
  * or the non-IP skip has been counted). */
 bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt);
+/* decode_packet without its one-pass path for the common frame
+ * (fastpath.c): every layer's decoder.  For tests, which check that both
+ * give the same packet and counters. */
+bool decode_packet_general(struct decode_ctx *ctx, const struct nm_frame *frame,
+                           struct nm_packet *pkt);
 
 #endif

@@ -100,6 +100,16 @@ enum decode_result decode_nsh_next(struct decode_ctx *ctx, struct nm_packet *pkt
  * indicators, then something shaped like an IPv6 header at *off. */
 bool teredo_inner_offset(const struct nm_cursor *cur, size_t *off);
 
+/* TCP options (RFC 9293 §3.2): opts covers the option bytes that were
+ * captured, wire_len is how many the data offset announces. */
+void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, struct nm_cursor opts,
+                        size_t wire_len);
+
+/* The common frame (Ethernet, IPv4/IPv6, TCP/UDP) in one pass; false when
+ * the frame needs the general decoders (pkt then holds partial fields). */
+bool decode_fast_frame(struct decode_ctx *ctx, const struct nm_frame *frame,
+                       struct nm_packet *pkt);
+
 /* Ports-only transports (SCTP RFC 9260, DCCP RFC 4340, UDP-Lite RFC 3828)
  * share the first four bytes of UDP's layout. */
 decode_fn decode_ports_only;

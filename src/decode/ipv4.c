@@ -37,20 +37,24 @@ struct ipv4_fields {
     uint8_t src[4], dst[4];
 };
 
-static void ipv4_read_fixed(const struct nm_cursor *cur, struct ipv4_fields *h)
+/* The fixed header is copied out once (one bounds check) and its fields
+ * read from the copy; false when fewer than IPV4_MIN_HEADER bytes are
+ * there. */
+static bool ipv4_read_fixed(const struct nm_cursor *cur, struct ipv4_fields *h)
 {
-    uint8_t vihl = 0;
-    /* The caller checked that IPV4_MIN_HEADER bytes are present. */
-    cursor_peek_u8(cur, 0, &vihl);
-    h->version = vihl >> 4;
-    h->ihl_bytes_div4 = vihl & 0x0F;
-    cursor_peek_be16(cur, 2, &h->total_len);
-    cursor_peek_be16(cur, 4, &h->id);
-    cursor_peek_be16(cur, 6, &h->frag);
-    cursor_peek_u8(cur, 8, &h->ttl);
-    cursor_peek_u8(cur, 9, &h->proto);
-    cursor_peek_bytes(cur, 12, h->src, 4);
-    cursor_peek_bytes(cur, 16, h->dst, 4);
+    uint8_t b[IPV4_MIN_HEADER];
+    if (!cursor_peek_bytes(cur, 0, b, sizeof b))
+        return false;
+    h->version = b[0] >> 4;
+    h->ihl_bytes_div4 = b[0] & 0x0F;
+    h->total_len = bytes_be16(b + 2);
+    h->id = bytes_be16(b + 4);
+    h->frag = bytes_be16(b + 6);
+    h->ttl = b[8];
+    h->proto = b[9];
+    memcpy(h->src, b + 12, 4);
+    memcpy(h->dst, b + 16, 4);
+    return true;
 }
 
 /* A source route option at off (length len, already bounds-checked)
@@ -111,12 +115,14 @@ enum decode_result decode_ipv4(struct decode_ctx *ctx, struct nm_packet *pkt,
                                struct nm_cursor *cur)
 {
     struct ipv4_fields h;
-    uint8_t first;
-    if (cursor_peek_u8(cur, 0, &first) && (first >> 4) != 4)
-        return decode_fail(ctx, DECODE_R_ip_bad_version);
-    if (!cursor_has(cur, IPV4_MIN_HEADER))
+    if (!ipv4_read_fixed(cur, &h)) {
+        uint8_t first;
+        if (cursor_peek_u8(cur, 0, &first) && (first >> 4) != 4)
+            return decode_fail(ctx, DECODE_R_ip_bad_version);
         return decode_fail(ctx, DECODE_R_ipv4_truncated);
-    ipv4_read_fixed(cur, &h);
+    }
+    if (h.version != 4)
+        return decode_fail(ctx, DECODE_R_ip_bad_version);
 
     size_t header_len = (size_t)h.ihl_bytes_div4 * 4;
     if (header_len < IPV4_MIN_HEADER || header_len > cursor_remaining(cur))

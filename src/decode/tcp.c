@@ -61,8 +61,8 @@ static bool tcp_apply_option(struct nm_packet *pkt, const struct nm_cursor *opt,
 
 /* opts covers the option bytes that were captured; wire_len is how many
  * the data offset announces.  An option cut by the capture is not an error. */
-static void tcp_parse_options(struct decode_ctx *ctx, struct nm_packet *pkt,
-                              struct nm_cursor opts, size_t wire_len)
+void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, struct nm_cursor opts,
+                        size_t wire_len)
 {
     while (cursor_remaining(&opts) > 0) {
         uint8_t kind = 0, len;
@@ -92,40 +92,49 @@ static void tcp_parse_options(struct decode_ctx *ctx, struct nm_packet *pkt,
     }
 }
 
-static void tcp_read_fixed(struct nm_packet *pkt, const struct nm_cursor *cur)
+/* b holds the fixed header, copied out with one bounds check. */
+static void tcp_read_fixed(struct nm_packet *pkt, const uint8_t *b)
 {
-    uint8_t flags = 0;
-    cursor_peek_be32(cur, 4, &pkt->tcp_seq);
-    cursor_peek_be32(cur, 8, &pkt->tcp_ack);
-    cursor_peek_u8(cur, 13, &flags);
-    cursor_peek_be16(cur, 14, &pkt->tcp_win);
-    pkt->tcp_flags = flags;
+    pkt->tcp_seq = bytes_be32(b + 4);
+    pkt->tcp_ack = bytes_be32(b + 8);
+    pkt->tcp_flags = b[13];
+    pkt->tcp_win = bytes_be16(b + 14);
     pkt->has_tcp = true;
+}
+
+/* Fewer than TCP_MIN_HEADER bytes: the ports still name the flow when
+ * their four bytes were captured. */
+static enum decode_result tcp_truncated(struct decode_ctx *ctx, struct nm_packet *pkt,
+                                        const struct nm_cursor *cur)
+{
+    if (cursor_peek_be16(cur, 0, &pkt->sport) && cursor_peek_be16(cur, 2, &pkt->dport))
+        pkt->has_ports = true;
+    return decode_fail(ctx, DECODE_R_tcp_truncated);
 }
 
 enum decode_result decode_tcp(struct decode_ctx *ctx, struct nm_packet *pkt,
                               struct nm_cursor *cur)
 {
-    uint8_t offset_byte;
-    if (!cursor_peek_be16(cur, 0, &pkt->sport) || !cursor_peek_be16(cur, 2, &pkt->dport))
-        return decode_fail(ctx, DECODE_R_tcp_truncated);
+    uint8_t b[TCP_MIN_HEADER];
+    if (!cursor_peek_bytes(cur, 0, b, sizeof b))
+        return tcp_truncated(ctx, pkt, cur);
+    pkt->sport = bytes_be16(b);
+    pkt->dport = bytes_be16(b + 2);
     pkt->has_ports = true;
-    if (!cursor_peek_u8(cur, 12, &offset_byte) || !cursor_has(cur, TCP_MIN_HEADER))
-        return decode_fail(ctx, DECODE_R_tcp_truncated);
 
-    size_t header_len = (size_t)(offset_byte >> 4) * 4;
+    size_t header_len = (size_t)(b[12] >> 4) * 4;
     if (header_len < TCP_MIN_HEADER)
         return decode_fail(ctx, DECODE_R_tcp_bad_offset);
     /* A first fragment may legally split the header (RFC 791 only
      * guarantees 8 bytes); then the rest is simply not here. */
     if (header_len > pkt->l4_wire_len && !pkt->is_first_fragment)
         return decode_fail(ctx, DECODE_R_tcp_bad_offset);
-    tcp_read_fixed(pkt, cur);
+    tcp_read_fixed(pkt, b);
 
     size_t captured_hdr = header_len < cursor_remaining(cur) ? header_len : cursor_remaining(cur);
     struct nm_cursor opts = cursor_make(cursor_ptr(cur) + TCP_MIN_HEADER,
                                         captured_hdr - TCP_MIN_HEADER);
-    tcp_parse_options(ctx, pkt, opts, header_len - TCP_MIN_HEADER);
+    decode_tcp_options(ctx, pkt, opts, header_len - TCP_MIN_HEADER);
     cursor_skip(cur, captured_hdr);
     decode_set_payload(pkt, cur, decode_wire_sub(pkt->l4_wire_len, (uint32_t)header_len));
     if (captured_hdr < header_len)

@@ -1,0 +1,212 @@
+/*
+ * fastpath.c: the common frame decoded in one pass.
+ *
+ * Nearly every frame a monitor sees is Ethernet II (IEEE 802.3 type field),
+ * with at most one 802.1Q/802.1ad tag, carrying IPv4 without options or
+ * fragmentation (RFC 791) or IPv6 without extension headers (RFC 8200),
+ * and TCP (RFC 9293) whose header was captured whole, or UDP (RFC 768) on
+ * a port that is no tunnel's.  The general decoders (ethernet.c, ipv4.c, ipv6.c, tcp.c,
+ * udp.c) pass such a frame through five calls, a dispatch table and three
+ * cursors; here it is one bounds-checked copy of its headers and straight
+ * reads from that copy.  TCP options go through tcp.c's own parser.
+ *
+ * Anything else, and anything unusual about these (a second tag, a length
+ * of 0, a length that disagrees with the capture, a truncated header),
+ * returns false, and decode_packet clears what
+ * was written and takes the general path.  So this file decides nothing of
+ * its own: what it fills must be exactly what the general decoders fill,
+ * and tests/unit/test_decode_fastpath.c checks that on every frame of the
+ * test corpora and on mutated frames.
+ */
+#include "decode/decode.h"
+#include "decode/decode_internal.h"
+
+#define FAST_ETH_LEN 14
+#define FAST_VLAN_LEN 4
+#define FAST_IPV4_LEN 20
+#define FAST_IPV6_LEN 40
+#define FAST_TCP_LEN 20
+#define FAST_UDP_LEN 8
+/* The longest header run read from the copy: tag, IPv6, fixed TCP header
+ * (TCP options are read in place by tcp.c's parser). */
+#define FAST_MAX_HEADERS (FAST_ETH_LEN + FAST_VLAN_LEN + FAST_IPV6_LEN + FAST_TCP_LEN)
+
+/* The network layer as read from the copy, before anything is stored. */
+struct fast_net {
+    size_t l3;              /* offset of the IP header in the frame */
+    size_t l4;              /* offset of the transport header */
+    uint32_t l4_wire_len;   /* transport bytes per the IP length */
+    uint32_t l4_captured;   /* of those, captured */
+    uint32_t ip_len, l3_len;
+    uint8_t version, proto, ttl;
+};
+
+/* Ethernet with at most one tag; returns the IP header's offset, 0 when
+ * the frame is not one of ours. */
+static size_t fast_link(const uint8_t *b, size_t have, struct nm_packet *pkt, uint16_t *type)
+{
+    size_t off = FAST_ETH_LEN;
+
+    *type = bytes_be16(b + 12);
+    if (*type == NM_ETH_VLAN || *type == NM_ETH_QINQ || *type == NM_ETH_QINQ_OLD) {
+        if (have < FAST_ETH_LEN + FAST_VLAN_LEN)
+            return 0;
+        pkt->vlan_id = bytes_be16(b + 14) & 0x0FFF;
+        pkt->vlan_count = 1;
+        *type = bytes_be16(b + 16);
+        off += FAST_VLAN_LEN;
+    }
+    return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? off : 0;
+}
+
+static bool fast_ipv4(const uint8_t *b, size_t have, uint32_t caplen, struct fast_net *n,
+                      struct nm_packet *pkt)
+{
+    const uint8_t *h = b + n->l3;
+
+    if (have < n->l3 + FAST_IPV4_LEN || h[0] != 0x45)
+        return false;
+    uint32_t total = bytes_be16(h + 2);
+    uint32_t captured = caplen - (uint32_t)n->l3;
+    /* Length 0 (TSO), fragments and short lengths take the general path. */
+    if (total < FAST_IPV4_LEN || (bytes_be16(h + 6) & 0x3FFF) != 0)
+        return false;
+    if (captured > total)
+        captured = total;
+    n->version = 4;
+    n->ttl = h[8];
+    n->proto = h[9];
+    n->ip_len = total;
+    n->l3_len = captured;
+    n->l4 = n->l3 + FAST_IPV4_LEN;
+    n->l4_wire_len = total - FAST_IPV4_LEN;
+    n->l4_captured = captured - FAST_IPV4_LEN;
+    decode_addr_from_v4(&pkt->src, h + 12);
+    decode_addr_from_v4(&pkt->dst, h + 16);
+    return true;
+}
+
+static bool fast_ipv6(const uint8_t *b, size_t have, uint32_t caplen, struct fast_net *n,
+                      struct nm_packet *pkt)
+{
+    const uint8_t *h = b + n->l3;
+
+    if (have < n->l3 + FAST_IPV6_LEN || (h[0] >> 4) != 6)
+        return false;
+    uint32_t plen = bytes_be16(h + 4);
+    uint32_t captured = caplen - (uint32_t)(n->l3 + FAST_IPV6_LEN);
+    /* Extension headers and jumbograms take the general path. */
+    if (plen == 0 || (h[6] != NM_IPPROTO_TCP && h[6] != NM_IPPROTO_UDP))
+        return false;
+    if (captured > plen)
+        captured = plen;
+    n->version = 6;
+    n->ttl = h[7];
+    n->proto = h[6];
+    n->ip_len = FAST_IPV6_LEN + plen;
+    n->l3_len = FAST_IPV6_LEN + captured;
+    n->l4 = n->l3 + FAST_IPV6_LEN;
+    n->l4_wire_len = plen;
+    n->l4_captured = captured;
+    memcpy(pkt->src.b, h + 8, 16);
+    memcpy(pkt->dst.b, h + 24, 16);
+    return true;
+}
+
+/* TCP whose whole header (options too) was captured. */
+static bool fast_tcp(struct decode_ctx *ctx, const uint8_t *frame, const uint8_t *b, size_t have,
+                     const struct fast_net *n, struct nm_packet *pkt)
+{
+    const uint8_t *t = b + n->l4;
+
+    if (have < n->l4 + FAST_TCP_LEN || n->l4_captured < FAST_TCP_LEN)
+        return false;
+    uint32_t hlen = (uint32_t)(t[12] >> 4) * 4;
+    if (hlen < FAST_TCP_LEN || hlen > n->l4_captured) /* l4_captured <= l4_wire_len */
+        return false;
+    pkt->has_ports = true;
+    pkt->sport = bytes_be16(t);
+    pkt->dport = bytes_be16(t + 2);
+    pkt->has_tcp = true;
+    pkt->tcp_seq = bytes_be32(t + 4);
+    pkt->tcp_ack = bytes_be32(t + 8);
+    pkt->tcp_flags = t[13];
+    pkt->tcp_win = bytes_be16(t + 14);
+    if (hlen > FAST_TCP_LEN)
+        decode_tcp_options(ctx, pkt,
+                           cursor_make(frame + n->l4 + FAST_TCP_LEN, hlen - FAST_TCP_LEN),
+                           hlen - FAST_TCP_LEN);
+    pkt->payload_len = n->l4_captured - hlen;
+    pkt->payload_wire_len = n->l4_wire_len - hlen;
+    pkt->payload = frame + n->l4 + hlen;
+    return true;
+}
+
+/* UDP whose length agrees with the IP length's bound, on no tunnel port. */
+static bool fast_udp(const uint8_t *frame, const uint8_t *b, size_t have, const struct fast_net *n,
+                     struct nm_packet *pkt)
+{
+    const uint8_t *u = b + n->l4;
+
+    if (have < n->l4 + FAST_UDP_LEN || n->l4_captured < FAST_UDP_LEN)
+        return false;
+    uint16_t sport = bytes_be16(u), dport = bytes_be16(u + 2);
+    uint32_t udp_len = bytes_be16(u + 4);
+    if (udp_len < FAST_UDP_LEN || udp_len > n->l4_wire_len)
+        return false;
+    if (dport == NM_UDP_PORT_VXLAN || dport == NM_UDP_PORT_GENEVE ||
+        dport == NM_UDP_PORT_VXLAN_GPE || dport == NM_UDP_PORT_MPLS ||
+        dport == NM_UDP_PORT_TEREDO || sport == NM_UDP_PORT_TEREDO)
+        return false;
+    uint32_t data_len = udp_len - FAST_UDP_LEN;
+    uint32_t captured = n->l4_captured - FAST_UDP_LEN;
+    pkt->has_ports = true;
+    pkt->sport = sport;
+    pkt->dport = dport;
+    pkt->payload_len = captured < data_len ? captured : data_len;
+    pkt->payload_wire_len = data_len;
+    pkt->payload = frame + n->l4 + FAST_UDP_LEN;
+    return true;
+}
+
+static void fast_store_net(const struct fast_net *n, const uint8_t *frame, struct nm_packet *pkt)
+{
+    pkt->has_ip = true;
+    pkt->ip_version = n->version;
+    pkt->proto = n->proto;
+    pkt->ttl = n->ttl;
+    pkt->ip_len = n->ip_len;
+    pkt->l3 = frame + n->l3;
+    pkt->l3_len = n->l3_len;
+    pkt->l3_complete = n->l3_len == n->ip_len;
+    pkt->l4_wire_len = n->l4_wire_len;
+}
+
+bool decode_fast_frame(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt)
+{
+    uint8_t b[FAST_MAX_HEADERS];
+    size_t have = frame->caplen < sizeof b ? frame->caplen : sizeof b;
+    struct fast_net n;
+    uint16_t type;
+
+    if (frame->linktype != NM_LINKTYPE_ETHERNET || !frame->data ||
+        have < FAST_ETH_LEN + FAST_IPV4_LEN + FAST_UDP_LEN)
+        return false;
+    struct nm_cursor cur = cursor_make(frame->data, frame->caplen);
+    if (!cursor_peek_bytes(&cur, 0, b, have))
+        return false;
+    n.l3 = fast_link(b, have, pkt, &type);
+    if (n.l3 == 0)
+        return false;
+    bool ok = type == NM_ETH_IPV4 ? fast_ipv4(b, have, frame->caplen, &n, pkt)
+                                  : fast_ipv6(b, have, frame->caplen, &n, pkt);
+    if (ok && n.proto == NM_IPPROTO_TCP)
+        ok = fast_tcp(ctx, frame->data, b, have, &n, pkt);
+    else if (ok)
+        ok = n.proto == NM_IPPROTO_UDP && fast_udp(frame->data, b, have, &n, pkt);
+    if (!ok)
+        return false;
+    fast_store_net(&n, frame->data, pkt);
+    ctx->stats.decoded++;
+    return true;
+}
