@@ -108,9 +108,18 @@ static inline bool cursor_get_bytes(struct nm_cursor *c, void *out, size_t n)
     return cursor_peek_bytes(c, 0, out, n) && cursor_skip(c, n);
 }
 
-/* Fields of a fixed header that cursor_peek_bytes copied into a local
- * array: one bounds check covers the whole header, and these read only
- * the copy, never packet memory. */
+/* The n bytes at offset at, or NULL when fewer were captured: one check
+ * for a fixed-size header, whose fields are then read with bytes_be16 /
+ * bytes_be32 at offsets below n (and nowhere else). */
+static inline const uint8_t *cursor_window(const struct nm_cursor *c, size_t at, size_t n)
+{
+    if (at > cursor_remaining(c) || cursor_remaining(c) - at < n)
+        return NULL;
+    return c->data + c->off + at;
+}
+
+/* Big-endian fields of a window (cursor_window) or of a header copied out
+ * with cursor_peek_bytes: the window's or copy's size bounds every offset. */
 static inline uint16_t bytes_be16(const uint8_t *b)
 {
     return (uint16_t)((b[0] << 8) | b[1]);

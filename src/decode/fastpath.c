@@ -5,18 +5,19 @@
  * with at most one 802.1Q/802.1ad tag, carrying IPv4 without options or
  * fragmentation (RFC 791) or IPv6 without extension headers (RFC 8200),
  * and TCP (RFC 9293) whose header was captured whole, or UDP (RFC 768) on
- * a port that is no tunnel's.  The general decoders (ethernet.c, ipv4.c, ipv6.c, tcp.c,
- * udp.c) pass such a frame through five calls, a dispatch table and three
- * cursors; here it is one bounds-checked copy of its headers and straight
- * reads from that copy.  TCP options go through tcp.c's own parser.
+ * a port that is no tunnel's.  The general decoders (ethernet.c, ipv4.c,
+ * ipv6.c, tcp.c, udp.c) pass such a frame through five calls, a dispatch
+ * table and three cursors; here each header is one bounds check
+ * (cursor_window) and straight reads within it.  TCP options go through
+ * tcp.c's own parser.
  *
  * Anything else, and anything unusual about these (a second tag, a length
  * of 0, a length that disagrees with the capture, a truncated header),
- * returns false, and decode_packet clears what
- * was written and takes the general path.  So this file decides nothing of
- * its own: what it fills must be exactly what the general decoders fill,
- * and tests/unit/test_decode_fastpath.c checks that on every frame of the
- * test corpora and on mutated frames.
+ * returns false, and decode_packet clears what was written and takes the
+ * general path.  So this file decides nothing of its own: what it fills
+ * must be exactly what the general decoders fill, and
+ * tests/unit/test_decode_fastpath.c checks that on every frame of the test
+ * corpora and on mutated frames.
  */
 #include "decode/decode.h"
 #include "decode/decode_internal.h"
@@ -27,11 +28,8 @@
 #define FAST_IPV6_LEN 40
 #define FAST_TCP_LEN 20
 #define FAST_UDP_LEN 8
-/* The longest header run read from the copy: tag, IPv6, fixed TCP header
- * (TCP options are read in place by tcp.c's parser). */
-#define FAST_MAX_HEADERS (FAST_ETH_LEN + FAST_VLAN_LEN + FAST_IPV6_LEN + FAST_TCP_LEN)
 
-/* The network layer as read from the copy, before anything is stored. */
+/* The network layer as read, before anything is stored. */
 struct fast_net {
     size_t l3;              /* offset of the IP header in the frame */
     size_t l4;              /* offset of the transport header */
@@ -43,31 +41,30 @@ struct fast_net {
 
 /* Ethernet with at most one tag; returns the IP header's offset, 0 when
  * the frame is not one of ours. */
-static size_t fast_link(const uint8_t *b, size_t have, struct nm_packet *pkt, uint16_t *type)
+static size_t fast_link(const struct nm_cursor *cur, struct nm_packet *pkt, uint16_t *type)
 {
-    size_t off = FAST_ETH_LEN;
+    const uint8_t *e = cursor_window(cur, 0, FAST_ETH_LEN + FAST_VLAN_LEN);
 
-    *type = bytes_be16(b + 12);
-    if (*type == NM_ETH_VLAN || *type == NM_ETH_QINQ || *type == NM_ETH_QINQ_OLD) {
-        if (have < FAST_ETH_LEN + FAST_VLAN_LEN)
-            return 0;
-        pkt->vlan_id = bytes_be16(b + 14) & 0x0FFF;
-        pkt->vlan_count = 1;
-        *type = bytes_be16(b + 16);
-        off += FAST_VLAN_LEN;
-    }
-    return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? off : 0;
+    /* Every frame taken here is longer than a tag and an IPv4 header. */
+    if (!e)
+        return 0;
+    *type = bytes_be16(e + 12);
+    if (*type != NM_ETH_VLAN && *type != NM_ETH_QINQ && *type != NM_ETH_QINQ_OLD)
+        return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? FAST_ETH_LEN : 0;
+    pkt->vlan_id = bytes_be16(e + 14) & 0x0FFF;
+    pkt->vlan_count = 1;
+    *type = bytes_be16(e + 16);
+    return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? FAST_ETH_LEN + FAST_VLAN_LEN : 0;
 }
 
-static bool fast_ipv4(const uint8_t *b, size_t have, uint32_t caplen, struct fast_net *n,
-                      struct nm_packet *pkt)
+static bool fast_ipv4(const struct nm_cursor *cur, struct fast_net *n, struct nm_packet *pkt)
 {
-    const uint8_t *h = b + n->l3;
+    const uint8_t *h = cursor_window(cur, n->l3, FAST_IPV4_LEN);
 
-    if (have < n->l3 + FAST_IPV4_LEN || h[0] != 0x45)
+    if (!h || h[0] != 0x45)
         return false;
     uint32_t total = bytes_be16(h + 2);
-    uint32_t captured = caplen - (uint32_t)n->l3;
+    uint32_t captured = (uint32_t)(cursor_remaining(cur) - n->l3);
     /* Length 0 (TSO), fragments and short lengths take the general path. */
     if (total < FAST_IPV4_LEN || (bytes_be16(h + 6) & 0x3FFF) != 0)
         return false;
@@ -86,15 +83,14 @@ static bool fast_ipv4(const uint8_t *b, size_t have, uint32_t caplen, struct fas
     return true;
 }
 
-static bool fast_ipv6(const uint8_t *b, size_t have, uint32_t caplen, struct fast_net *n,
-                      struct nm_packet *pkt)
+static bool fast_ipv6(const struct nm_cursor *cur, struct fast_net *n, struct nm_packet *pkt)
 {
-    const uint8_t *h = b + n->l3;
+    const uint8_t *h = cursor_window(cur, n->l3, FAST_IPV6_LEN);
 
-    if (have < n->l3 + FAST_IPV6_LEN || (h[0] >> 4) != 6)
+    if (!h || (h[0] >> 4) != 6)
         return false;
     uint32_t plen = bytes_be16(h + 4);
-    uint32_t captured = caplen - (uint32_t)(n->l3 + FAST_IPV6_LEN);
+    uint32_t captured = (uint32_t)(cursor_remaining(cur) - n->l3 - FAST_IPV6_LEN);
     /* Extension headers and jumbograms take the general path. */
     if (plen == 0 || (h[6] != NM_IPPROTO_TCP && h[6] != NM_IPPROTO_UDP))
         return false;
@@ -114,15 +110,18 @@ static bool fast_ipv6(const uint8_t *b, size_t have, uint32_t caplen, struct fas
 }
 
 /* TCP whose whole header (options too) was captured. */
-static bool fast_tcp(struct decode_ctx *ctx, const uint8_t *frame, const uint8_t *b, size_t have,
+static bool fast_tcp(struct decode_ctx *ctx, const struct nm_cursor *cur,
                      const struct fast_net *n, struct nm_packet *pkt)
 {
-    const uint8_t *t = b + n->l4;
+    const uint8_t *t = cursor_window(cur, n->l4, FAST_TCP_LEN);
 
-    if (have < n->l4 + FAST_TCP_LEN || n->l4_captured < FAST_TCP_LEN)
+    if (!t)
         return false;
+    /* The window may reach into link-layer padding past the IP length; a
+     * header longer than what the IP length left is refused here, and
+     * l4_captured <= l4_wire_len. */
     uint32_t hlen = (uint32_t)(t[12] >> 4) * 4;
-    if (hlen < FAST_TCP_LEN || hlen > n->l4_captured) /* l4_captured <= l4_wire_len */
+    if (hlen < FAST_TCP_LEN || hlen > n->l4_captured)
         return false;
     pkt->has_ports = true;
     pkt->sport = bytes_be16(t);
@@ -133,25 +132,25 @@ static bool fast_tcp(struct decode_ctx *ctx, const uint8_t *frame, const uint8_t
     pkt->tcp_flags = t[13];
     pkt->tcp_win = bytes_be16(t + 14);
     if (hlen > FAST_TCP_LEN)
-        decode_tcp_options(ctx, pkt,
-                           cursor_make(frame + n->l4 + FAST_TCP_LEN, hlen - FAST_TCP_LEN),
+        decode_tcp_options(ctx, pkt, cursor_make(t + FAST_TCP_LEN, hlen - FAST_TCP_LEN),
                            hlen - FAST_TCP_LEN);
     pkt->payload_len = n->l4_captured - hlen;
     pkt->payload_wire_len = n->l4_wire_len - hlen;
-    pkt->payload = frame + n->l4 + hlen;
+    pkt->payload = t + hlen;
     return true;
 }
 
 /* UDP whose length agrees with the IP length's bound, on no tunnel port. */
-static bool fast_udp(const uint8_t *frame, const uint8_t *b, size_t have, const struct fast_net *n,
-                     struct nm_packet *pkt)
+static bool fast_udp(const struct nm_cursor *cur, const struct fast_net *n, struct nm_packet *pkt)
 {
-    const uint8_t *u = b + n->l4;
+    const uint8_t *u = cursor_window(cur, n->l4, FAST_UDP_LEN);
 
-    if (have < n->l4 + FAST_UDP_LEN || n->l4_captured < FAST_UDP_LEN)
+    if (!u)
         return false;
     uint16_t sport = bytes_be16(u), dport = bytes_be16(u + 2);
     uint32_t udp_len = bytes_be16(u + 4);
+    /* As for TCP, the window may reach into padding: then the IP length
+     * left fewer than 8 bytes and no UDP length passes this. */
     if (udp_len < FAST_UDP_LEN || udp_len > n->l4_wire_len)
         return false;
     if (dport == NM_UDP_PORT_VXLAN || dport == NM_UDP_PORT_GENEVE ||
@@ -165,18 +164,19 @@ static bool fast_udp(const uint8_t *frame, const uint8_t *b, size_t have, const 
     pkt->dport = dport;
     pkt->payload_len = captured < data_len ? captured : data_len;
     pkt->payload_wire_len = data_len;
-    pkt->payload = frame + n->l4 + FAST_UDP_LEN;
+    pkt->payload = u + FAST_UDP_LEN;
     return true;
 }
 
-static void fast_store_net(const struct fast_net *n, const uint8_t *frame, struct nm_packet *pkt)
+static void fast_store_net(const struct fast_net *n, const struct nm_cursor *cur,
+                           struct nm_packet *pkt)
 {
     pkt->has_ip = true;
     pkt->ip_version = n->version;
     pkt->proto = n->proto;
     pkt->ttl = n->ttl;
     pkt->ip_len = n->ip_len;
-    pkt->l3 = frame + n->l3;
+    pkt->l3 = cursor_ptr(cur) + n->l3;
     pkt->l3_len = n->l3_len;
     pkt->l3_complete = n->l3_len == n->ip_len;
     pkt->l4_wire_len = n->l4_wire_len;
@@ -184,29 +184,23 @@ static void fast_store_net(const struct fast_net *n, const uint8_t *frame, struc
 
 bool decode_fast_frame(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt)
 {
-    uint8_t b[FAST_MAX_HEADERS];
-    size_t have = frame->caplen < sizeof b ? frame->caplen : sizeof b;
     struct fast_net n;
     uint16_t type;
 
-    if (frame->linktype != NM_LINKTYPE_ETHERNET || !frame->data ||
-        have < FAST_ETH_LEN + FAST_IPV4_LEN + FAST_UDP_LEN)
+    if (frame->linktype != NM_LINKTYPE_ETHERNET || !frame->data)
         return false;
     struct nm_cursor cur = cursor_make(frame->data, frame->caplen);
-    if (!cursor_peek_bytes(&cur, 0, b, have))
-        return false;
-    n.l3 = fast_link(b, have, pkt, &type);
+    n.l3 = fast_link(&cur, pkt, &type);
     if (n.l3 == 0)
         return false;
-    bool ok = type == NM_ETH_IPV4 ? fast_ipv4(b, have, frame->caplen, &n, pkt)
-                                  : fast_ipv6(b, have, frame->caplen, &n, pkt);
+    bool ok = type == NM_ETH_IPV4 ? fast_ipv4(&cur, &n, pkt) : fast_ipv6(&cur, &n, pkt);
     if (ok && n.proto == NM_IPPROTO_TCP)
-        ok = fast_tcp(ctx, frame->data, b, have, &n, pkt);
+        ok = fast_tcp(ctx, &cur, &n, pkt);
     else if (ok)
-        ok = n.proto == NM_IPPROTO_UDP && fast_udp(frame->data, b, have, &n, pkt);
+        ok = n.proto == NM_IPPROTO_UDP && fast_udp(&cur, &n, pkt);
     if (!ok)
         return false;
-    fast_store_net(&n, frame->data, pkt);
+    fast_store_net(&n, &cur, pkt);
     ctx->stats.decoded++;
     return true;
 }

@@ -161,10 +161,12 @@ static void mutate(uint8_t *d, uint32_t *caplen)
     unsigned edits = 1 + rng() % 3;
     for (unsigned e = 0; e < edits && *caplen > 0; e++) {
         uint32_t at = rng() % (*caplen < 100 ? *caplen : 100);
-        switch (rng() % 4) {
+        switch (rng() % 5) {
         case 0: d[at] = (uint8_t)rng(); break;
         case 1: d[at] = boundary_byte(); break;
         case 2: d[at] ^= (uint8_t)(1u << (rng() % 8)); break;
+        /* Lengths one or two off: the edges of every length check. */
+        case 3: d[at] = (uint8_t)(d[at] + rng() % 5 - 2); break;
         default: *caplen = rng() % (*caplen + 1); break;
         }
     }
