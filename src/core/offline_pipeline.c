@@ -1,9 +1,9 @@
 /*
  * offline_pipeline.c: the -r path on two threads.
  *
- *   calling thread  read a frame, filter, decode
+ *   calling thread  read a frame, filter, decode, hash the flow key
  *        | ring of decoded packets (SPSC)              ^
- *   flow thread     flow key and hash, account in    |  ring of flow
+ *   flow thread     flow key, account in             |  ring of flow
  *                   the flow table, TCP analysis,     |  records (SPSC)
  *                   expiry
  *   calling thread  the outputs (JSON formatting and writing), between
@@ -20,7 +20,9 @@
  *
  * Decoded packets point into the file's memory map, which stays mapped
  * until the reader closes the file after both threads are done.  A full
- * ring makes its producer wait: offline, nothing is ever dropped.
+ * ring makes its producer wait: offline, nothing is ever dropped.  A
+ * thread that has to wait spins briefly, then sleeps on its wake event
+ * (common/wake.h) until the other thread publishes.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +32,7 @@
 #include <time.h>
 
 #include "common/spsc_ring.h"
+#include "common/wake.h"
 #include "core/offline_internal.h"
 #include "core/signals.h"
 #include "core/worker.h"
@@ -37,7 +40,9 @@
 #define PIPE_PACKET_RING 1024u   /* about 200 KB: stays in cache between the threads */
 #define PIPE_RECORD_RING 1024u
 #define PIPE_BURST WORKER_BURST
-#define PIPE_PAUSE_NS 50000L   /* a waiting thread sleeps 50 µs */
+/* A sleeping thread looks again after this even unwoken: wakes are never
+ * lost, but the reader also watches for SIGINT. */
+#define PIPE_SLEEP_MAX_NS 10000000L
 
 enum pipe_msg_kind { PIPE_PACKET, PIPE_TICK, PIPE_END };
 
@@ -67,6 +72,9 @@ struct pipeline {
     uint64_t last_ts;
     /* Set by the flow thread after its last record is in the ring. */
     _Atomic bool done;
+    /* Each thread sleeps on its own event; the other signals it after
+     * each publication (a commit, a release, a record). */
+    struct wake_event reader_wake, flower_wake;
     /* Reader side: packets are decoded in place into reserved ring slots,
      * published a burst at a time (a 168-byte copy per packet less). */
     struct pipe_msg *res_first;
@@ -77,18 +85,17 @@ struct pipeline {
 
 #define PIPE_TICK_BURSTS 256u   /* output_set_tick (SIGHUP reopen) every 8192 frames */
 
-static void pipe_pause(void)
-{
-    const struct timespec pause = { 0, PIPE_PAUSE_NS };
-    nanosleep(&pause, NULL);
-}
-
 /* A thread whose ring is empty (or full) spins a few microseconds before it
  * sleeps: the other side usually catches up within that, and a sleep costs
- * two context switches and, on a busy machine, far more than 50 µs. */
+ * two context switches. */
 #define PIPE_SPINS 512u
 
-static void pipe_wait(unsigned *idle)
+typedef bool pipe_ready_fn(struct pipeline *pl);
+
+/* One step of waiting until ready(pl): a spin while *idle is small, else
+ * a sleep on ev (the caller's own event) unless ready already holds. */
+static void pipe_wait(struct pipeline *pl, struct wake_event *ev, pipe_ready_fn *ready,
+                      unsigned *idle)
 {
     if (*idle < PIPE_SPINS) {
         (*idle)++;
@@ -97,7 +104,35 @@ static void pipe_wait(unsigned *idle)
 #endif
         return;
     }
-    pipe_pause();
+    uint32_t seq = wake_prepare(ev);
+    if (ready(pl))
+        wake_cancel(ev);
+    else
+        wake_sleep(ev, seq, PIPE_SLEEP_MAX_NS);
+}
+
+/* What each wait waits for.  spsc_ring_count's acquire loads come after
+ * wake_prepare's fence: see wake.h. */
+static bool reader_can_go_on(struct pipeline *pl)
+{
+    return spsc_ring_count(pl->packets) < spsc_ring_capacity(pl->packets) ||
+           spsc_ring_count(pl->records) > 0;
+}
+
+static bool reader_can_finish(struct pipeline *pl)
+{
+    return spsc_ring_count(pl->records) > 0 ||
+           atomic_load_explicit(&pl->done, memory_order_acquire);
+}
+
+static bool flower_has_packets(struct pipeline *pl)
+{
+    return spsc_ring_count(pl->packets) > 0;
+}
+
+static bool flower_has_record_room(struct pipeline *pl)
+{
+    return spsc_ring_count(pl->records) < spsc_ring_capacity(pl->records);
 }
 
 /* Moves every record the flow thread has finished to the outputs, which
@@ -112,6 +147,7 @@ static uint32_t pipe_drain_records(struct pipeline *pl)
         for (uint32_t i = 0; i < got; i++)
             output_set_flow(pl->outs, &r[i]);
         spsc_ring_release(pl->records, got);
+        wake_signal(&pl->flower_wake);
         moved += got;
     }
     return moved;
@@ -124,6 +160,7 @@ static uint32_t pipe_drain_records(struct pipeline *pl)
 static void reader_flush(struct pipeline *pl)
 {
     spsc_ring_commit(pl->packets, pl->res_used);
+    wake_signal(&pl->flower_wake);
     pl->res_first += pl->res_used;
     pl->res_n -= pl->res_used;
     pl->res_used = 0;
@@ -146,7 +183,7 @@ static void reader_reserve(struct pipeline *pl)
     while ((n = spsc_ring_reserve(pl->packets, &first, PIPE_BURST)) == 0) {
         if (pipe_drain_records(pl) == 0) {
             pl->waits++;
-            pipe_wait(&idle);
+            pipe_wait(pl, &pl->reader_wake, reader_can_go_on, &idle);
         }
     }
     pl->res_first = first;
@@ -210,6 +247,11 @@ static void reader_finish(struct pipeline *pl, enum flow_end_reason why)
     end->kind = PIPE_END;
     end->side = (uint8_t)why;
     reader_flush(pl);
+    /* The flow thread now writes a record for every flow it holds: spin
+     * between them as between bursts; a timed sleep per empty ring made
+     * the end of a large file wait (270 sleeps of 50 µs or more for
+     * workload 1's 100,000 records). */
+    unsigned idle = 0;
     for (;;) {
         /* Acquire, pairs with the release in flower_main: read before the
          * drain, so the drain after it sees every record. */
@@ -218,8 +260,10 @@ static void reader_finish(struct pipeline *pl, enum flow_end_reason why)
         if (done)
             return;
         output_set_tick(pl->outs);
-        if (!moved)
-            pipe_pause();
+        if (moved)
+            idle = 0;
+        else
+            pipe_wait(pl, &pl->reader_wake, reader_can_finish, &idle);
     }
 }
 
@@ -231,10 +275,12 @@ static void flower_emit(void *user, const struct flow_record *rec)
 
     /* Waits for room: the calling thread drains records even while it
      * waits for room in the packet ring, so this always ends. */
+    unsigned idle = 0;
     while (!spsc_ring_enqueue(pl->records, rec)) {
         pl->flow_waits++;
-        pipe_pause();
+        pipe_wait(pl, &pl->flower_wake, flower_has_record_room, &idle);
     }
+    wake_signal(&pl->reader_wake);
 }
 
 /* The work of a burst's keys (struct worker_keys) is split: the reader
@@ -271,7 +317,7 @@ static void *flower_main(void *arg)
         uint32_t got = spsc_ring_peek(pl->packets, &first, PIPE_BURST);
         const struct pipe_msg *batch = first;
         if (!got)
-            pipe_wait(&idle);
+            pipe_wait(pl, &pl->flower_wake, flower_has_packets, &idle);
         else
             idle = 0;
         /* The batch's messages (written on the reader's CPU), index slots
@@ -293,10 +339,13 @@ static void *flower_main(void *arg)
         for (uint32_t i = 0; i < got && more; i++)
             more = flower_handle(pl, &batch[i], &k, i);
         spsc_ring_release(pl->packets, got);
+        if (got)
+            wake_signal(&pl->reader_wake);
     }
     /* Release: every record is in the ring before the output loop, which
      * acquires done, does its last drain. */
     atomic_store_explicit(&pl->done, true, memory_order_release);
+    wake_signal(&pl->reader_wake);
     return NULL;
 }
 
