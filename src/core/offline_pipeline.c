@@ -51,11 +51,8 @@ enum pipe_msg_kind { PIPE_PACKET, PIPE_TICK, PIPE_END };
 struct pipe_msg {
     uint8_t kind;
     uint8_t side;                    /* PIPE_END: why reading stopped */
-    uint64_t hash;                   /* PIPE_PACKET: the flow key's keyed hash */
     struct nm_packet pkt;
 };
-/* Three cache lines a message: each crosses from the reader's CPU. */
-_Static_assert(sizeof(struct pipe_msg) <= 192, "pipe_msg grew past three cache lines");
 
 struct pipeline {
     struct worker w;                 /* decode: calling thread; flows: flow thread */
@@ -205,10 +202,7 @@ static void reader_frame(struct pipeline *pl, const struct nm_frame *frame)
     struct pipe_msg *m = reader_slot(pl);
 
     if (decode_packet(&pl->w.decode, frame, &m->pkt)) {
-        struct flow_key key;
-        unsigned side;
         m->kind = PIPE_PACKET;
-        m->hash = flow_table_key(pl->w.flows, &m->pkt, &key, &side);
     } else {
         m->kind = PIPE_TICK;
         m->pkt.ts_us = frame->ts_us;
@@ -283,11 +277,9 @@ static void flower_emit(void *user, const struct flow_record *rec)
     wake_signal(&pl->reader_wake);
 }
 
-/* The work of a burst's keys (struct worker_keys) is split: the reader
- * hashes the key (flow_table_key reads only the table's secret), which
- * balances the two threads now that decoding is cheap, and the flow thread
- * builds the key again rather than receive it, which would make each
- * message four cache lines instead of three. */
+/* A burst's keys (struct worker_keys) are built by the flow thread: the
+ * reading thread also runs the outputs, so the key work is on this side,
+ * and the messages are three cache lines instead of four. */
 
 static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m,
                           const struct worker_keys *k, uint32_t i)
@@ -331,7 +323,7 @@ static void *flower_main(void *arg)
         for (uint32_t i = 0; i < got; i++) {
             if (batch[i].kind != PIPE_PACKET)
                 continue;
-            worker_keys_add_hashed(pl->w.flows, &k, i, &batch[i].pkt, batch[i].hash);
+            worker_keys_add(pl->w.flows, &k, i, &batch[i].pkt);
         }
         for (uint32_t i = 0; i < got; i++)
             if (batch[i].kind == PIPE_PACKET)

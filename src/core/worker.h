@@ -65,14 +65,6 @@ static inline void worker_process(struct worker *w, const struct nm_frame *frame
 }
 
 /* Key, hash and index-slot prefetch of burst entry i (a decoded packet). */
-static inline void worker_keys_add_hashed(struct flow_table *t, struct worker_keys *k,
-                                          uint32_t i, const struct nm_packet *pkt, uint64_t hash)
-{
-    flow_key_from_packet(pkt, &k->key[i], &k->side[i]);
-    k->hash[i] = hash;
-    flow_table_prefetch(t, hash);
-}
-
 static inline void worker_keys_add(struct flow_table *t, struct worker_keys *k, uint32_t i,
                                    const struct nm_packet *pkt)
 {
