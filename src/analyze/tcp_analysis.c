@@ -942,6 +942,7 @@ _Static_assert(sizeof(struct tcp_pending) == 96, "tcp_pending grew");
 struct tcp_slot_list {
     uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
     uint32_t free_head;  /* index + 1 of the first released slot, 0: none */
+    struct hugemem_ahead ahead;   /* fresh, for tcp_analysis_pool_prefault */
 };
 
 struct tcp_analysis_pool {
@@ -982,7 +983,15 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
         return NULL;
     }
     p->capacity = capacity;
+    hugemem_ahead_init(&p->full_list.ahead, p->slots, sizeof(*p->slots), capacity);
+    hugemem_ahead_init(&p->pending_list.ahead, p->pending, sizeof(*p->pending), capacity);
     return p;
+}
+
+void tcp_analysis_pool_prefault(struct tcp_analysis_pool *p, uint32_t ahead)
+{
+    (void)hugemem_ahead_populate(&p->full_list.ahead, ahead);
+    (void)hugemem_ahead_populate(&p->pending_list.ahead, ahead);
 }
 
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
@@ -1006,6 +1015,7 @@ static uint32_t slot_take(struct tcp_slot_list *l, uint32_t capacity, uint32_t *
         l->free_head = *next(base, h - 1);
     } else if (l->fresh < capacity) {
         h = ++l->fresh;
+        hugemem_ahead_note(&l->ahead, h);
     } else {
         return 0;
     }

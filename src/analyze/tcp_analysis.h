@@ -111,6 +111,10 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
+/* Faults in the memory of the next `ahead` analyses of each form; any
+ * thread may call it while the owner works (common/hugemem.h), one such
+ * thread at a time. */
+void tcp_analysis_pool_prefault(struct tcp_analysis_pool *p, uint32_t ahead);
 /* The most one flow's analysis can keep resident. */
 size_t tcp_analysis_bytes_per_flow(void);
 /* Returns a handle (> 0), or 0 when full. */

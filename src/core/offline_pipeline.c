@@ -1,9 +1,9 @@
 /*
  * offline_pipeline.c: the -r path on two threads.
  *
- *   calling thread  read a frame, filter, decode, hash the flow key
+ *   calling thread  read a frame, filter, decode
  *        | ring of decoded packets (SPSC)              ^
- *   flow thread     flow key, account in             |  ring of flow
+ *   flow thread     flow key and hash, account in    |  ring of flow
  *                   the flow table, TCP analysis,     |  records (SPSC)
  *                   expiry
  *   calling thread  the outputs (JSON formatting and writing), between
@@ -178,6 +178,9 @@ static void reader_reserve(struct pipeline *pl)
     uint32_t n;
 
     while ((n = spsc_ring_reserve(pl->packets, &first, PIPE_BURST)) == 0) {
+        /* Time to spare: fault in the flow thread's next pages for it. */
+        if (idle == 0)
+            flow_table_prefault(pl->w.flows);
         if (pipe_drain_records(pl) == 0) {
             pl->waits++;
             pipe_wait(pl, &pl->reader_wake, reader_can_go_on, &idle);

@@ -90,6 +90,7 @@ struct flow_table {
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
     struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
+    struct hugemem_ahead flows_ahead;  /* fresh, for flow_table_prefault */
     uint32_t free_head;            /* reuse list through lru_next */
 
     struct flow_slot *slots;
@@ -385,6 +386,7 @@ static uint32_t flow_alloc(struct flow_table *t)
         t->free_head = t->flows[i].lru_next;
     } else {
         i = t->fresh++;
+        hugemem_ahead_note(&t->flows_ahead, t->fresh);
     }
     return i;
 }
@@ -635,6 +637,16 @@ static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
     return prev < ts ? prev : ts;
 }
 
+/* Enough for a few milliseconds of new flows at the rates a worker
+ * reaches. */
+#define FLOW_PREFAULT_AHEAD 8192u
+
+void flow_table_prefault(struct flow_table *t)
+{
+    (void)hugemem_ahead_populate(&t->flows_ahead, FLOW_PREFAULT_AHEAD);
+    tcp_analysis_pool_prefault(t->tcp_pool, FLOW_PREFAULT_AHEAD);
+}
+
 uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side)
 {
@@ -762,6 +774,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     if (!t->slots || !t->flows || !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
+    hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
     flow_list_init(&t->lru);
     flow_list_init(&t->active_q);
     return t;

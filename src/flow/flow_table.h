@@ -80,6 +80,13 @@ bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
  * so any thread may call it while the owner updates the table. */
 uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side);
+/* Faults in the pages the next new flows (and their TCP analyses) will
+ * take, so the kernel zeroes them on the calling thread rather than in the
+ * owner's update (common/hugemem.h).  Unlike everything else here it is
+ * meant for another thread: it reads only what flow_table_create set and
+ * hints the owner publishes, and only one thread may call it. */
+void flow_table_prefault(struct flow_table *t);
+
 /* Starts loading the index slot of a hash from flow_table_key, so that a
  * caller holding a batch of packets overlaps their cache misses.  Unlike
  * flow_table_key it reads the index, which grows: only the table's owner
