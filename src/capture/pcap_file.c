@@ -282,6 +282,20 @@ static void input_release_behind(struct pcap_input *in)
     in->map_released = upto;
 }
 
+/* The hardware prefetcher follows a sequential read only within a page:
+ * each record's header would then be a cache (and TLB) miss a few records
+ * into every page.  A hint a page ahead of the next record starts those
+ * loads while this one is decoded (-T 1 on workload 1: 295 -> 275 ms of
+ * CPU, medians of 4 interleaved rounds of 3).  A prefetch never faults,
+ * so its address past the mapping's end is harmless. */
+#define INPUT_PREFETCH_AHEAD 4096u
+
+static inline void input_prefetch_ahead(const struct pcap_input *in, const uint8_t *next)
+{
+    if (in->map)
+        __builtin_prefetch(next + INPUT_PREFETCH_AHEAD);
+}
+
 static inline void input_consume(struct pcap_input *in, size_t n)
 {
     if (in->map) {
@@ -529,6 +543,7 @@ static enum pcap_file_status classic_next(struct pcap_file *f, struct nm_frame *
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
     frame_fill(frame, &f->classic, p + hlen, caplen, len, (uint64_t)sec * USEC_PER_SEC + us);
     frame->ts_invalid = ts_invalid;
+    input_prefetch_ahead(&f->in, p + hlen + caplen);
     input_consume(&f->in, hlen + caplen);
     return PCAP_FILE_FRAME;
 }
