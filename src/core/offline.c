@@ -195,6 +195,11 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         goto out;
     }
     *ran = true;
+    /* A mapped file keeps each frame's bytes in place, so frames can wait
+     * in a burst whose flows are looked up together (worker_stage), as
+     * live; the view's snapshots, --realtime and the Prometheus totals
+     * look at the table after every packet, so they take one at a time. */
+    bool burst = pcap_file_is_mapped(f) && !cfg->realtime && !feed.sel && !progress;
     for (;;) {
         if (signals_stop_requested() || (cfg->max_packets && seen >= cfg->max_packets)) {
             why = FLOW_END_SHUTDOWN;
@@ -217,10 +222,14 @@ int offline_run(const struct nm_config *cfg, struct output_set *outs, struct nm_
         if (outs->packets)
             pcap_writer_write(outs->packets, &frame);
         view_feed_offline_packet(&feed, w, outs, frame.ts_us);
-        worker_process(w, &frame);
+        if (burst)
+            worker_stage(w, &frame);
+        else
+            worker_process(w, &frame);
         if (progress)
             offline_update_stats(&pr, w, &filters, outs, seen);
     }
+    worker_flush(w);
     offline_finish(w, outs, stats, why, last_ts);
     offline_filters_add_stats(&filters, stats);
 out:
