@@ -13,6 +13,7 @@
  */
 #include "analyze/tcp_analysis.h"
 #include "common/hugemem.h"
+#include "common/prefetch.h"
 #include "common/tcp_seq.h"
 
 #include <stdlib.h>
@@ -1160,6 +1161,16 @@ uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
         return pool_pending_packet(p, handle, pkt, side, src_side);
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
+}
+
+void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t handle)
+{
+    if (!handle)
+        return;
+    if (handle & TCP_HANDLE_PENDING)
+        prefetch_range(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], sizeof(p->pending[0]));
+    else
+        prefetch_range(&p->slots[handle - 1], sizeof(p->slots[0]));
 }
 
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,

@@ -128,6 +128,9 @@ uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
  * replayed into *scratch.  NULL for handle 0. */
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
                                                   uint32_t handle, struct tcp_analysis *scratch);
+/* Starts loading the flow's analysis (either form), for a caller about to
+ * read it; does nothing for handle 0. */
+void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
                             unsigned src_side, struct flow_tcp_summary *out);

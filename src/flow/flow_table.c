@@ -28,6 +28,7 @@
 #include "analyze/l7.h"
 #include "analyze/tcp_analysis.h"
 #include "common/hugemem.h"
+#include "common/prefetch.h"
 #include "common/tcp_seq.h"
 #include "flow/flow_key.h"
 
@@ -796,12 +797,37 @@ void flow_table_destroy(struct flow_table *t)
     free(t);
 }
 
+/* The flush walks the LRU list, one dependent load per flow, and each
+ * flow's record reads the flow, its TCP analysis and its index slot: at a
+ * hundred thousand flows, each a cache miss after the other.  A runner this
+ * many flows further along the list loads them ahead, so that the misses
+ * overlap the records' work. */
+#define FLOW_FLUSH_AHEAD 8u
+
+/* Starts loading what flow_end will read of flow i; returns the next flow
+ * the walk will reach. */
+static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
+{
+    const struct flow *f = &t->flows[i];
+
+    prefetch_range(f, sizeof(*f));
+    tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
+    flow_table_prefetch(t, flow_key_hash_with(&f->key, &t->secret));
+    return f->lru_prev;
+}
+
 void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
 {
+    uint32_t runner = t->lru.tail;
+
+    for (unsigned k = 0; k < FLOW_FLUSH_AHEAD && runner != FLOW_NIL; k++)
+        runner = flow_flush_prefetch(t, runner);
     /* Oldest first, so records come out roughly in the order flows began. */
     while (t->lru.tail != FLOW_NIL) {
         uint32_t i = t->lru.tail;
         struct flow *f = &t->flows[i];
+        if (runner != FLOW_NIL)
+            runner = flow_flush_prefetch(t, runner);
         flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : why);
     }
 }
