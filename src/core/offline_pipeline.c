@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/prefetch.h"
 #include "common/spsc_ring.h"
 #include "common/wake.h"
 #include "core/offline_internal.h"
@@ -318,11 +319,8 @@ static void *flower_main(void *arg)
         /* The batch's messages (written on the reader's CPU), index slots
          * and then flows load in parallel instead of one miss after
          * another; the packets are read in place in the ring. */
-        for (uint32_t i = 0; i < got; i++) {
-            const char *m = (const char *)&batch[i];
-            for (size_t off = 0; off < sizeof(batch[i]); off += 64)
-                __builtin_prefetch(m + off);
-        }
+        for (uint32_t i = 0; i < got; i++)
+            prefetch_range(&batch[i], sizeof(batch[i]));
         for (uint32_t i = 0; i < got; i++) {
             if (batch[i].kind != PIPE_PACKET)
                 continue;
