@@ -269,6 +269,11 @@ static bool flow_proto_has_ports(uint8_t proto)
     return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
 }
 
+static bool flow_proto_is_icmp(uint8_t proto)
+{
+    return proto == 1 || proto == 58;
+}
+
 static void flow_fill_record(const struct flow_table *t, const struct flow *f,
                              enum flow_end_reason why, struct flow_record *r)
 {
@@ -294,7 +299,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
     r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
     r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
-    if (f->key.proto == 1 || f->key.proto == 58) {
+    if (flow_proto_is_icmp(f->key.proto)) {
         r->has_icmp = true;
         r->icmp_type = f->icmp_type;
         r->icmp_code = f->icmp_code;
@@ -311,6 +316,13 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
     l7_ndpi_label(f->ndpi, &r->app);
     l7_fill(t->l7_pool, f->l7, &r->l7);
+}
+
+/* Why a flow ends now: a closed flow keeps its FIN or RST, an open one
+ * gets `open_why`. */
+static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_reason open_why)
+{
+    return (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : open_why;
 }
 
 /* Writes the record and frees the flow. */
@@ -445,10 +457,9 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     f->end_reason = (uint8_t)why;
 }
 
-static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm_packet *pkt,
-                               unsigned side)
+static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
+                               const struct nm_packet *pkt, unsigned side)
 {
-    struct flow *f = &t->flows[i];
     unsigned other = side ^ 1;
 
     if (pkt->tcp_flags & NM_TCP_RST) {
@@ -549,8 +560,7 @@ static void flow_table_expire(struct flow_table *t)
             flow_lru_to_head(t, i);
             continue;
         }
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
-                                                  : FLOW_END_IDLE);
+        flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
     }
     while (flow_active_due(t)) {
         uint32_t i = t->active_q.head;
@@ -680,42 +690,36 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
 
     flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
     uint32_t i = flow_index_find(t, key, hash, &slot);
+    /* One pointer for the whole update: every &t->flows[i] is a multiply
+     * and, after a call, a reload. */
+    struct flow *f = i != FLOW_NIL ? &t->flows[i] : NULL;
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
-    if (i != FLOW_NIL && pkt->ts_us >= flow_last_activity(&t->flows[i]) + t->cfg.idle_timeout_us) {
-        struct flow *f = &t->flows[i];
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
-                                                  : FLOW_END_IDLE);
-        i = FLOW_NIL;
+    if (f && (pkt->ts_us >= flow_last_activity(f) + t->cfg.idle_timeout_us ||
+              (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
+        flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
+        f = NULL;
+    } else if (f && pkt->has_tcp && !(f->flags & FLOW_F_SYN_SEEN)) {
+        flow_learn_direction(f, pkt, side);
     }
-    if (i != FLOW_NIL && pkt->has_tcp) {
-        if (flow_is_new_connection(&t->flows[i], pkt, side)) {
-            enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
-                ? (enum flow_end_reason)t->flows[i].end_reason : FLOW_END_IDLE;
-            flow_end(t, i, why);
-            i = FLOW_NIL;
-        } else if (!(t->flows[i].flags & FLOW_F_SYN_SEEN)) {
-            flow_learn_direction(&t->flows[i], pkt, side);
-        }
-    }
-    if (i == FLOW_NIL) {
+    if (!f) {
         i = flow_create(t, key, hash, pkt, side);
+        f = &t->flows[i];
         created = true;
     } else {
         flow_lru_to_head(t, i);
     }
 
-    flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
+    flow_account(f, pkt, side, flow_touch_time(t, pkt->ts_us));
     if (pkt->has_tcp)
-        t->flows[i].tcp_an = tcp_analysis_pool_packet(t->tcp_pool, t->flows[i].tcp_an, pkt, side,
-                                                      t->flows[i].src_side);
+        f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, pkt, side, f->src_side);
     if (t->cfg.ndpi)
-        l7_ndpi_packet(t->cfg.ndpi, &t->flows[i].ndpi, pkt);
-    if (flow_l7_wants(t, &t->flows[i], pkt))
-        flow_l7(t, &t->flows[i], pkt, side);
+        l7_ndpi_packet(t->cfg.ndpi, &f->ndpi, pkt);
+    if (flow_l7_wants(t, f, pkt))
+        flow_l7(t, f, pkt, side);
     if (pkt->has_tcp)
-        flow_track_tcp_end(t, i, pkt, side);
+        flow_track_tcp_end(t, i, f, pkt, side);
     return created;
 }
 
@@ -788,8 +792,7 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
     /* Oldest first, so records come out roughly in the order flows began. */
     while (t->lru.tail != FLOW_NIL) {
         uint32_t i = t->lru.tail;
-        struct flow *f = &t->flows[i];
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : why);
+        flow_end(t, i, flow_end_why(&t->flows[i], why));
     }
 }
 
