@@ -52,8 +52,19 @@ struct flow {
     uint64_t pkts[2], bytes[2], ip_bytes[2];   /* by canonical side */
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
     uint32_t tq_prev, tq_next;     /* active list (open flows only) */
-    uint32_t fin_seq[2];           /* sequence number of each side's FIN */
-    uint32_t syn_seq;              /* ISN of the initiator's SYN */
+    /* The key's protocol decides which half is used: TCP flows never see
+     * ICMP fields (decode sets has_tcp only for protocol 6) and ICMP flows
+     * no sequence numbers, so they share the bytes. */
+    union {
+        struct {
+            uint32_t fin_seq[2];   /* sequence number of each side's FIN */
+            uint32_t syn_seq;      /* ISN of the initiator's SYN */
+        };
+        struct {
+            uint8_t icmp_type, icmp_code;  /* of the first packet */
+            bool icmp_echo;
+        };
+    };
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
     uint32_t ndpi;                 /* nDPI slot while classifying, then the label (l7_ndpi.h) */
     uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
@@ -63,9 +74,8 @@ struct flow {
     uint8_t flags;
     uint8_t end_reason;            /* for closed flows: FIN or RST */
     uint8_t tunnel;
-    uint8_t icmp_type, icmp_code;  /* of the first packet */
-    bool icmp_echo;
 };
+_Static_assert(sizeof(struct flow) == 176, "struct flow grew: a byte here is a megabyte at 1 M flows");
 
 struct flow_list {
     uint32_t head, tail;
@@ -415,9 +425,11 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->tq_since = t->now;
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
-    f->icmp_type = pkt->icmp_type;
-    f->icmp_code = pkt->icmp_code;
-    f->icmp_echo = pkt->icmp_is_echo;
+    if (flow_proto_is_icmp(key->proto)) {
+        f->icmp_type = pkt->icmp_type;
+        f->icmp_code = pkt->icmp_code;
+        f->icmp_echo = pkt->icmp_is_echo;
+    }
     flow_choose_initiator(f, pkt, side);
     if (key->proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
