@@ -573,6 +573,41 @@ static void test_tcp_and_icmp_share_bytes(void)
     flow_table_destroy(t);
 }
 
+/* A flow keeps the low 32 bits of its counters and the high halves aside
+ * once they are needed: totals past 2^32 stay exact, an interim record
+ * restarts them (high halves too), and a flow taking over the slot of
+ * one that went wide starts from zero. */
+static void test_counters_past_32_bits(void)
+{
+    struct flow_table *t = table(4, 1000, 100);
+    struct nm_addr a = v4(198, 18, 2, 1), b = v4(198, 18, 2, 2), c = v4(198, 18, 2, 3);
+    const uint32_t big = 0xf0000000u;
+
+    for (unsigned k = 0; k < 3; k++)
+        feed(t, udp(a, 5000, b, 53, big, k));
+    feed(t, udp(b, 53, a, 5000, 100, 3));
+    flow_table_advance(t, 100001 * 1000ull);               /* active timeout: interim */
+    feed(t, udp(a, 5000, b, 53, big, 100002));
+    feed(t, udp(a, 5000, b, 53, big, 100003));
+    flow_table_flush(t, FLOW_END_EOF);
+    feed(t, udp(c, 6000, b, 53, 80, 100004));               /* takes the freed slot */
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC], 3);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_DST], 1);
+    CHECK_EQ_U(recs[0].bytes[NM_DIR_SRC], 3ull * big);
+    CHECK_EQ_U(recs[0].ip_bytes[NM_DIR_SRC], 3ull * (big - 14));
+    CHECK_EQ_U(recs[0].bytes[NM_DIR_DST], 100);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC], 2);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_DST], 0);
+    CHECK_EQ_U(recs[1].bytes[NM_DIR_SRC], 2ull * big);
+    CHECK_EQ_U(recs[1].ip_bytes[NM_DIR_SRC], 2ull * (big - 14));
+    CHECK_EQ_U(recs[2].bytes[NM_DIR_SRC], 80);
+    CHECK_EQ_U(recs[2].ip_bytes[NM_DIR_SRC], 66);
+    flow_table_destroy(t);
+}
+
 static void test_hash_spreads_similar_keys(void)
 {
     enum { KEYS = 1 << 16, BUCKETS = 1 << 17 };
@@ -626,5 +661,6 @@ int main(void)
     RUN(test_index_growth_keeps_every_flow);
     RUN(test_hash_spreads_similar_keys);
     RUN(test_tcp_and_icmp_share_bytes);
+    RUN(test_counters_past_32_bits);
     TESTLIB_EXIT();
 }
