@@ -906,39 +906,77 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (under a quarter of a struct tcp_analysis) and replayed into a full
- * analysis only when the flow goes past them.  Flows that never get past a
+ * (a ninth of a struct tcp_analysis) and replayed into a full analysis
+ * only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) never take the full slot; their record replays the segments into
  * an analysis on the stack.  The replay feeds tcp_analysis_packet exactly
  * the fields it reads, so the result is that of analysing each segment as
- * it came. */
+ * it came.
+ *
+ * The segments are byte-coded, since most of a handshake's bytes can be
+ * predicted from the segments before: a SYN-ACK acknowledges the SYN's
+ * sequence number + 1, the ACK's sequence and acknowledgment numbers follow
+ * from the two before, TSecr echoes the peer's last TSval.  Each segment is
+ * a header byte (TCP_PC_*: which fields are as predicted, which options it
+ * had), the flags, the time after the first segment (varint; absent for
+ * the first), then each field not predicted: seq and ack (4 bytes), the
+ * window (2), the payload length (varint), TSval (4 bytes, or a zigzag
+ * varint from the side's previous TSval), TSecr (4) and the window scale
+ * (1).  A handshake takes 22 bytes without options, 38 with
+ * timestamps and window scaling both ways; a segment that does not fit takes
+ * the full analysis through the replay, as the fourth segment does. */
 #define TCP_PENDING_MAX 3
+#define TCP_PENDING_BYTES 39
 
 enum {
-    TCP_SEG_HAS_TS = 1, TCP_SEG_HAS_WSCALE = 2, TCP_SEG_SIDE1 = 4, TCP_SEG_SRC1 = 8,
-    TCP_SEG_USED = 16,           /* the entry holds a segment (no count kept) */
+    TCP_PC_SIDE1 = 1, TCP_PC_SRC1 = 2, TCP_PC_HAS_TS = 4, TCP_PC_HAS_WSCALE = 8,
+    TCP_PC_SEQ = 16,             /* seq as predicted */
+    TCP_PC_ACK = 32,             /* ack as predicted */
+    TCP_PC_ECR = 64,             /* TSecr as predicted (with TCP_PC_HAS_TS) */
+    TCP_PC_LEN0 = 128,           /* no payload */
 };
 
-struct tcp_pending_seg {
-    uint32_t dt_us;              /* time after the first segment */
-    uint32_t seq, ack, ts_val, ts_ecr;
-    uint16_t len;                /* a longer segment takes the full form */
-    uint16_t win;
-    uint8_t flags, wscale, bits; /* bits: TCP_SEG_* */
-};
-
-/* 96 bytes: at a million handshake-only flows (a SYN flood) every byte
+/* 48 bytes: at a million handshake-only flows (a SYN flood) every byte
  * here is a megabyte. */
 struct tcp_pending {
     uint64_t t0_us;              /* the first segment's time */
-    struct tcp_pending_seg seg[TCP_PENDING_MAX];
-    uint32_t next_free;          /* pool free list */
+    union {
+        struct {
+            uint8_t meta;        /* segments << 6 | bytes of code used */
+            uint8_t code[TCP_PENDING_BYTES];
+        };
+        uint32_t next_free;      /* pool free list, while released */
+    };
 };
-_Static_assert(sizeof(struct tcp_pending) == 96, "tcp_pending grew");
+_Static_assert(sizeof(struct tcp_pending) == 48, "tcp_pending grew");
+
+/* What the predictions are made from: the segments so far, per canonical
+ * side. */
+struct tcp_pending_state {
+    unsigned n;                  /* segments */
+    bool sent[2], sent_ts[2];
+    uint32_t next_seq[2];        /* seq + SYN + payload + FIN of the last one */
+    uint32_t last_ack[2], last_ts_val[2];
+};
 
 /* Handles: full analyses are 1..capacity, pending ones have this bit. */
 #define TCP_HANDLE_PENDING 0x80000000u
+
+/* Coding a segment needs the prediction state after the segments before
+ * it; decoding them again for every segment was a visible share of the
+ * flow thread's work.  The state after a flow's last kept segment waits
+ * here, direct-mapped by slot: a handshake's segments come within a round
+ * trip, while few other flows start.  An entry counts only for the slot
+ * and segment count it was left with; a slot released and taken again
+ * starts at zero segments, which needs no state, and its first segment
+ * replaces the entry. */
+#define TCP_PC_CACHE 2048u
+
+struct tcp_pc_cache_entry {
+    uint32_t slot_plus1;         /* 0: empty */
+    struct tcp_pending_state st;
+};
 
 struct tcp_slot_list {
     uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
@@ -949,6 +987,7 @@ struct tcp_slot_list {
 struct tcp_analysis_pool {
     struct tcp_analysis *slots;
     struct tcp_pending *pending;
+    struct tcp_pc_cache_entry *pc_cache;   /* TCP_PC_CACHE entries */
     uint32_t capacity;
     struct tcp_slot_list full_list, pending_list;
 };
@@ -979,7 +1018,8 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
      * number of TCP flows actually tracked, not the capacity. */
     p->slots = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->slots));
     p->pending = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->pending));
-    if (!p->slots || !p->pending) {
+    p->pc_cache = calloc(TCP_PC_CACHE, sizeof(*p->pc_cache));
+    if (!p->slots || !p->pending || !p->pc_cache) {
         tcp_analysis_pool_destroy(p);
         return NULL;
     }
@@ -1001,6 +1041,7 @@ void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
         return;
     free(p->slots);
     free(p->pending);
+    free(p->pc_cache);
     free(p);
 }
 
@@ -1048,7 +1089,7 @@ uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
 
     if (!h)
         return tcp_full_alloc(p);
-    memset(&p->pending[h - 1], 0, sizeof(p->pending[0]));
+    p->pending[h - 1].meta = 0;
     return h | TCP_HANDLE_PENDING;
 }
 
@@ -1067,66 +1108,240 @@ void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
     }
 }
 
-/* How many segments pd holds: entries fill in order. */
-static unsigned pending_count(const struct tcp_pending *pd)
+/* ---- the compact form's code ---- */
+
+static unsigned pending_segments(const struct tcp_pending *pd)
+{
+    return pd->meta >> 6;
+}
+
+static unsigned pending_used(const struct tcp_pending *pd)
+{
+    return pd->meta & 63u;
+}
+
+static unsigned pc_put_varint(uint8_t *out, uint64_t v)
 {
     unsigned n = 0;
 
-    while (n < TCP_PENDING_MAX && (pd->seg[n].bits & TCP_SEG_USED))
-        n++;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
     return n;
+}
+
+/* Reads only what pc_put_varint wrote, so it ends within ten bytes. */
+static inline uint64_t pc_get_varint(const uint8_t **c)
+{
+    uint64_t v = *(*c)++;
+    unsigned shift = 7;
+
+    if (v < 0x80)
+        return v;
+    v &= 0x7f;
+    for (uint8_t b;; shift += 7) {
+        b = *(*c)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80) || shift >= 63)
+            return v;
+    }
+}
+
+static unsigned pc_put_u32(uint8_t *out, uint32_t v)
+{
+    out[0] = (uint8_t)v;
+    out[1] = (uint8_t)(v >> 8);
+    out[2] = (uint8_t)(v >> 16);
+    out[3] = (uint8_t)(v >> 24);
+    return 4;
+}
+
+static inline uint32_t pc_get_u32(const uint8_t **c)
+{
+    const uint8_t *b = *c;
+
+    *c += 4;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* A 32-bit field: nothing but the header bit when it is as predicted. */
+static unsigned pc_put_unless(uint8_t *out, uint8_t *hdr, uint8_t bit, uint32_t v, uint32_t pred)
+{
+    if (v == pred) {
+        *hdr |= bit;
+        return 0;
+    }
+    return pc_put_u32(out, v);
+}
+
+/* TSval steps are small either way, so they are coded as zigzag deltas. */
+static uint32_t pc_zigzag(uint32_t d)
+{
+    return (d << 1) ^ (0u - (d >> 31));
+}
+
+static uint32_t pc_unzigzag(uint32_t z)
+{
+    return (z >> 1) ^ (0u - (z & 1));
+}
+
+/* The predictions for a segment from `side`, from the segments before. */
+static uint32_t pc_predict_seq(const struct tcp_pending_state *st, unsigned side)
+{
+    if (st->sent[side])
+        return st->next_seq[side];
+    return st->sent[side ^ 1] ? st->last_ack[side ^ 1] : 0;
+}
+
+static uint32_t pc_predict_ack(const struct tcp_pending_state *st, unsigned side)
+{
+    return st->sent[side ^ 1] ? st->next_seq[side ^ 1] : 0;
+}
+
+static uint32_t pc_predict_ecr(const struct tcp_pending_state *st, unsigned side)
+{
+    return st->sent_ts[side ^ 1] ? st->last_ts_val[side ^ 1] : 0;
+}
+
+static inline void pc_note(struct tcp_pending_state *st, unsigned side, uint32_t seq, uint32_t ack,
+                           uint32_t len, uint8_t flags, bool has_ts, uint32_t ts_val)
+{
+    st->n++;
+    st->sent[side] = true;
+    st->next_seq[side] = seq + len + ((flags & NM_TCP_SYN) ? 1 : 0) + ((flags & NM_TCP_FIN) ? 1 : 0);
+    st->last_ack[side] = ack;
+    if (has_ts) {
+        st->sent_ts[side] = true;
+        st->last_ts_val[side] = ts_val;
+    }
+}
+
+/* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
+ * returns its length. */
+static inline unsigned pc_encode(const struct tcp_pending_state *st, const struct nm_packet *pkt,
+                                 unsigned side, unsigned src_side, uint64_t dt_us, uint8_t *out)
+{
+    uint8_t hdr = (uint8_t)(side * TCP_PC_SIDE1 | src_side * TCP_PC_SRC1);
+    unsigned n = 2;
+
+    out[1] = pkt->tcp_flags;
+    if (st->n)
+        n += pc_put_varint(out + n, dt_us);
+    n += pc_put_unless(out + n, &hdr, TCP_PC_SEQ, pkt->tcp_seq, pc_predict_seq(st, side));
+    n += pc_put_unless(out + n, &hdr, TCP_PC_ACK, pkt->tcp_ack, pc_predict_ack(st, side));
+    out[n++] = (uint8_t)pkt->tcp_win;
+    out[n++] = (uint8_t)(pkt->tcp_win >> 8);
+    if (pkt->payload_wire_len == 0)
+        hdr |= TCP_PC_LEN0;
+    else
+        n += pc_put_varint(out + n, pkt->payload_wire_len);
+    if (pkt->tcp_has_ts) {
+        hdr |= TCP_PC_HAS_TS;
+        if (st->sent_ts[side])
+            n += pc_put_varint(out + n, pc_zigzag(pkt->tcp_ts_val - st->last_ts_val[side]));
+        else
+            n += pc_put_u32(out + n, pkt->tcp_ts_val);
+        n += pc_put_unless(out + n, &hdr, TCP_PC_ECR, pkt->tcp_ts_ecr, pc_predict_ecr(st, side));
+    }
+    if (pkt->tcp_has_wscale) {
+        hdr |= TCP_PC_HAS_WSCALE;
+        out[n++] = pkt->tcp_wscale;
+    }
+    out[0] = hdr;
+    return n;
+}
+
+/* Decodes the segment at *c into the fields of pkt that
+ * tcp_analysis_packet reads (those of an absent option are left alone:
+ * the analysis does not read them either), moves *c past it, notes it in
+ * st and returns its header. */
+static inline __attribute__((always_inline)) uint8_t pc_decode(const struct tcp_pending *pd,
+                                                               const uint8_t **c,
+                                                               struct tcp_pending_state *st,
+                                                               struct nm_packet *pkt)
+{
+    uint8_t hdr = *(*c)++;
+    unsigned s = hdr & TCP_PC_SIDE1;
+
+    pkt->tcp_flags = *(*c)++;
+    pkt->ts_us = pd->t0_us + (st->n ? pc_get_varint(c) : 0);
+    pkt->tcp_seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(c);
+    pkt->tcp_ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(c);
+    pkt->tcp_win = (uint16_t)((*c)[0] | (*c)[1] << 8);
+    *c += 2;
+    pkt->payload_wire_len = (hdr & TCP_PC_LEN0) ? 0 : (uint32_t)pc_get_varint(c);
+    pkt->tcp_has_ts = (hdr & TCP_PC_HAS_TS) != 0;
+    if (pkt->tcp_has_ts) {
+        pkt->tcp_ts_val = st->sent_ts[s]
+            ? st->last_ts_val[s] + pc_unzigzag((uint32_t)pc_get_varint(c))
+            : pc_get_u32(c);
+        pkt->tcp_ts_ecr = (hdr & TCP_PC_ECR) ? pc_predict_ecr(st, s) : pc_get_u32(c);
+    }
+    pkt->tcp_has_wscale = (hdr & TCP_PC_HAS_WSCALE) != 0;
+    if (pkt->tcp_has_wscale)
+        pkt->tcp_wscale = *(*c)++;
+    pc_note(st, s, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
+            pkt->tcp_has_ts, pkt->tcp_ts_val);
+    return hdr;
+}
+
+/* Decodes every segment of pd into st, replaying each into a (NULL: only
+ * the prediction state is wanted). */
+static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state *st,
+                         struct tcp_analysis *a)
+{
+    struct nm_packet pkt;
+    const uint8_t *c = pd->code, *end = c + pending_used(pd);
+
+    memset(st, 0, sizeof(*st));
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.has_tcp = true;
+    while (c < end) {
+        uint8_t hdr = pc_decode(pd, &c, st, &pkt);
+        if (a)
+            tcp_analysis_packet(a, &pkt, hdr & TCP_PC_SIDE1, (hdr & TCP_PC_SRC1) ? 1 : 0);
+    }
 }
 
 static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
 {
-    struct nm_packet pkt;
-    unsigned n = pending_count(pd);
+    struct tcp_pending_state st;
 
-    memset(&pkt, 0, sizeof(pkt));
-    pkt.has_tcp = true;
-    for (unsigned k = 0; k < n; k++) {
-        const struct tcp_pending_seg *g = &pd->seg[k];
-        pkt.ts_us = pd->t0_us + g->dt_us;
-        pkt.tcp_seq = g->seq;
-        pkt.tcp_ack = g->ack;
-        pkt.tcp_ts_val = g->ts_val;
-        pkt.tcp_ts_ecr = g->ts_ecr;
-        pkt.payload_wire_len = g->len;
-        pkt.tcp_win = g->win;
-        pkt.tcp_flags = g->flags;
-        pkt.tcp_wscale = g->wscale;
-        pkt.tcp_has_ts = g->bits & TCP_SEG_HAS_TS;
-        pkt.tcp_has_wscale = g->bits & TCP_SEG_HAS_WSCALE;
-        tcp_analysis_packet(a, &pkt, (g->bits & TCP_SEG_SIDE1) ? 1 : 0,
-                            (g->bits & TCP_SEG_SRC1) ? 1 : 0);
-    }
+    pending_walk(pd, &st, a);
 }
 
-/* Keeps the segment if it fits the compact form; false: replay instead. */
-static bool pending_add(struct tcp_pending *pd, const struct nm_packet *pkt, unsigned side,
-                        unsigned src_side)
+/* Keeps the segment if it fits slot i's compact form; false: replay
+ * instead. */
+static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm_packet *pkt,
+                        unsigned side, unsigned src_side)
 {
-    unsigned n = pending_count(pd);
+    struct tcp_pending *pd = &p->pending[i];
+    struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+    /* The code so far and room for the longest segment after it: whole
+     * copies of a known size stay inline, unlike one of the segment's. */
+    uint8_t code[TCP_PENDING_BYTES + 40];
+    unsigned n = pending_segments(pd), used = pending_used(pd), len;
 
-    if (n == TCP_PENDING_MAX || pkt->payload_wire_len > UINT16_MAX)
+    if (n == TCP_PENDING_MAX || (n && pkt->ts_us < pd->t0_us))
+        return false;
+    if (n == 0)
+        memset(&ce->st, 0, sizeof(ce->st));
+    else if (ce->slot_plus1 != i + 1 || ce->st.n != n)
+        pending_walk(pd, &ce->st, NULL);
+    ce->slot_plus1 = i + 1;
+    memcpy(code, pd->code, TCP_PENDING_BYTES);
+    len = pc_encode(&ce->st, pkt, side & 1, src_side & 1, n ? pkt->ts_us - pd->t0_us : 0,
+                    code + used);
+    if (len > TCP_PENDING_BYTES - used)
         return false;
     if (n == 0)
         pd->t0_us = pkt->ts_us;
-    if (pkt->ts_us < pd->t0_us || pkt->ts_us - pd->t0_us > UINT32_MAX)
-        return false;
-    struct tcp_pending_seg *g = &pd->seg[n];
-    g->dt_us = (uint32_t)(pkt->ts_us - pd->t0_us);
-    g->seq = pkt->tcp_seq;
-    g->ack = pkt->tcp_ack;
-    g->ts_val = pkt->tcp_ts_val;
-    g->ts_ecr = pkt->tcp_ts_ecr;
-    g->len = (uint16_t)pkt->payload_wire_len;
-    g->win = pkt->tcp_win;
-    g->flags = pkt->tcp_flags;
-    g->wscale = pkt->tcp_wscale;
-    g->bits = (uint8_t)(TCP_SEG_USED | (pkt->tcp_has_ts ? TCP_SEG_HAS_TS : 0) |
-                        (pkt->tcp_has_wscale ? TCP_SEG_HAS_WSCALE : 0) |
-                        ((side & 1) ? TCP_SEG_SIDE1 : 0) | ((src_side & 1) ? TCP_SEG_SRC1 : 0));
+    memcpy(pd->code, code, TCP_PENDING_BYTES);
+    pd->meta = (uint8_t)((n + 1) << 6 | (used + len));
+    pc_note(&ce->st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
+            pkt->tcp_has_ts, pkt->tcp_ts_val);
     return true;
 }
 
@@ -1137,9 +1352,10 @@ __attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysi
                                                               const struct nm_packet *pkt,
                                                               unsigned side, unsigned src_side)
 {
-    struct tcp_pending *pd = &p->pending[(handle & ~TCP_HANDLE_PENDING) - 1];
+    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+    struct tcp_pending *pd = &p->pending[i];
 
-    if (pending_add(pd, pkt, side, src_side))
+    if (pending_add(p, i, pkt, side, src_side))
         return handle;
     /* Past the compact form: replay into a full analysis.  If none is
      * free the flow keeps its pending segments (and loses the rest). */

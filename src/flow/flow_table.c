@@ -50,11 +50,25 @@ struct flow {
     uint64_t id;                   /* sequence number within this table */
     uint64_t touched;              /* table time of the last packet: drives idle expiry */
     uint64_t tq_since;             /* start or last interim record, for --active-timeout */
-    uint64_t pkts[2], bytes[2], ip_bytes[2];   /* by canonical side */
+    /* By canonical side, the low 32 bits: a counter that passes 2^32 keeps
+     * its high half in the table's `wide` array (bit in `wide` below), so
+     * totals stay exact while the common flow carries half the bytes. */
+    uint32_t pkts[2], bytes[2], ip_bytes[2];
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
     uint32_t tq_prev, tq_next;     /* active list (open flows only) */
-    uint32_t fin_seq[2];           /* sequence number of each side's FIN */
-    uint32_t syn_seq;              /* ISN of the initiator's SYN */
+    /* The key's protocol decides which half is used: TCP flows never see
+     * ICMP fields (decode sets has_tcp only for protocol 6) and ICMP flows
+     * no sequence numbers, so they share the bytes. */
+    union {
+        struct {
+            uint32_t fin_seq[2];   /* sequence number of each side's FIN */
+            uint32_t syn_seq;      /* ISN of the initiator's SYN */
+        };
+        struct {
+            uint8_t icmp_type, icmp_code;  /* of the first packet */
+            bool icmp_echo;
+        };
+    };
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
     uint32_t ndpi;                 /* nDPI slot while classifying, then the label (l7_ndpi.h) */
     uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
@@ -64,8 +78,20 @@ struct flow {
     uint8_t flags;
     uint8_t end_reason;            /* for closed flows: FIN or RST */
     uint8_t tunnel;
-    uint8_t icmp_type, icmp_code;  /* of the first packet */
-    bool icmp_echo;
+    uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
+};
+_Static_assert(sizeof(struct flow) == 152, "struct flow grew: a byte here is a megabyte at 1 M flows");
+
+/* The high halves of a flow's counters, by flow index; only flows whose
+ * counters passed 2^32 touch theirs, so the array stays virtual. */
+struct flow_wide {
+    uint32_t pkts[2], bytes[2], ip_bytes[2];
+};
+
+enum {
+    FLOW_W_PKTS0 = 1u << 0,        /* side 0's packet count (side 1: << 1) */
+    FLOW_W_BYTES0 = 1u << 2,
+    FLOW_W_IP_BYTES0 = 1u << 4,
 };
 
 struct flow_list {
@@ -88,6 +114,7 @@ struct flow_table {
     uint64_t next_id;
 
     struct flow *flows;
+    struct flow_wide *wide;        /* max_flows entries, untouched until a counter passes 2^32 */
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
     struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
@@ -220,8 +247,10 @@ static void flow_index_grow(struct flow_table *t)
 size_t flow_table_bytes_per_flow(void)
 {
     /* Four slots at the largest index, six while the last doubling holds
-     * the old index and the new one at once. */
-    return sizeof(struct flow) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
+     * the old index and the new one at once; the high halves of the
+     * counters if they all pass 2^32. */
+    return sizeof(struct flow) + sizeof(struct flow_wide) + tcp_analysis_bytes_per_flow() +
+           6 * sizeof(struct flow_slot);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -271,6 +300,36 @@ static bool flow_proto_has_ports(uint8_t proto)
     return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
 }
 
+static bool flow_proto_is_icmp(uint8_t proto)
+{
+    return proto == 1 || proto == 58;
+}
+
+/* Adds the high halves of a flow's counters to its record. */
+static void flow_fill_wide(const struct flow_wide *w, unsigned s, struct flow_record *r)
+{
+    unsigned d = s ^ 1;
+
+    r->pkts[NM_DIR_SRC] += (uint64_t)w->pkts[s] << 32;
+    r->pkts[NM_DIR_DST] += (uint64_t)w->pkts[d] << 32;
+    r->bytes[NM_DIR_SRC] += (uint64_t)w->bytes[s] << 32;
+    r->bytes[NM_DIR_DST] += (uint64_t)w->bytes[d] << 32;
+    r->ip_bytes[NM_DIR_SRC] += (uint64_t)w->ip_bytes[s] << 32;
+    r->ip_bytes[NM_DIR_DST] += (uint64_t)w->ip_bytes[d] << 32;
+}
+
+/* Counting restarts (a new flow in the slot, an interim record): the
+ * high halves go with the low ones. */
+static void flow_counters_clear(struct flow_table *t, struct flow *f)
+{
+    memset(f->pkts, 0, sizeof(f->pkts));
+    memset(f->bytes, 0, sizeof(f->bytes));
+    memset(f->ip_bytes, 0, sizeof(f->ip_bytes));
+    if (f->wide)
+        memset(&t->wide[f - t->flows], 0, sizeof(t->wide[0]));
+    f->wide = 0;
+}
+
 static void flow_fill_record(const struct flow_table *t, const struct flow *f,
                              enum flow_end_reason why, struct flow_record *r)
 {
@@ -294,9 +353,11 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->bytes[NM_DIR_DST] = f->bytes[d];
     r->ip_bytes[NM_DIR_SRC] = f->ip_bytes[s];
     r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
+    if (f->wide)
+        flow_fill_wide(&t->wide[f - t->flows], s, r);
     r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
     r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
-    if (f->key.proto == 1 || f->key.proto == 58) {
+    if (flow_proto_is_icmp(f->key.proto)) {
         r->has_icmp = true;
         r->icmp_type = f->icmp_type;
         r->icmp_code = f->icmp_code;
@@ -315,6 +376,13 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     l7_fill(t->l7_pool, f->l7, &r->l7);
 }
 
+/* Why a flow ends now: a closed flow keeps its FIN or RST, an open one
+ * gets `open_why`. */
+static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_reason open_why)
+{
+    return (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : open_why;
+}
+
 /* Writes the record and frees the flow. */
 static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 {
@@ -328,6 +396,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
     l7_release(t->l7_pool, f->l7);
+    flow_counters_clear(t, f);
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
     if (!(f->flags & FLOW_F_CLOSED))
@@ -406,9 +475,11 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->tq_since = t->now;
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
-    f->icmp_type = pkt->icmp_type;
-    f->icmp_code = pkt->icmp_code;
-    f->icmp_echo = pkt->icmp_is_echo;
+    if (flow_proto_is_icmp(key->proto)) {
+        f->icmp_type = pkt->icmp_type;
+        f->icmp_code = pkt->icmp_code;
+        f->icmp_echo = pkt->icmp_is_echo;
+    }
     flow_choose_initiator(f, pkt, side);
     if (key->proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
@@ -448,10 +519,9 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     f->end_reason = (uint8_t)why;
 }
 
-static void flow_track_tcp_end(struct flow_table *t, uint32_t i, const struct nm_packet *pkt,
-                               unsigned side)
+static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
+                               const struct nm_packet *pkt, unsigned side)
 {
-    struct flow *f = &t->flows[i];
     unsigned other = side ^ 1;
 
     if (pkt->tcp_flags & NM_TCP_RST) {
@@ -485,7 +555,7 @@ static bool flow_is_new_connection(const struct flow *f, const struct nm_packet 
     if ((pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK | NM_TCP_RST)) != NM_TCP_SYN)
         return false;
     if (!(f->flags & FLOW_F_CLOSED) && (f->flags & FLOW_F_SIDE_CHOSEN) && side != f->src_side &&
-        f->pkts[side] == 0)
+        f->pkts[side] == 0 && !(f->wide & (FLOW_W_PKTS0 << side)))
         return false;
     if (f->flags & FLOW_F_SYN_SEEN)
         return pkt->tcp_seq != f->syn_seq;
@@ -552,8 +622,7 @@ static void flow_table_expire(struct flow_table *t)
             flow_lru_to_head(t, i);
             continue;
         }
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
-                                                  : FLOW_END_IDLE);
+        flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
     }
     while (flow_active_due(t)) {
         uint32_t i = t->active_q.head;
@@ -563,9 +632,7 @@ static void flow_table_expire(struct flow_table *t)
         t->stats.interim++;
         /* The record covers what was seen so far; counting restarts. */
         struct flow *f = &t->flows[i];
-        memset(f->pkts, 0, sizeof(f->pkts));
-        memset(f->bytes, 0, sizeof(f->bytes));
-        memset(f->ip_bytes, 0, sizeof(f->ip_bytes));
+        flow_counters_clear(t, f);
         f->ts_first = now;
         f->tq_since = now;
         flow_list_unlink(t, &t->active_q, i, true);
@@ -603,12 +670,24 @@ static uint64_t flow_touch_time(const struct flow_table *t, uint64_t ts)
     return ts;
 }
 
-static void flow_account(struct flow *f, const struct nm_packet *pkt, unsigned side, uint64_t touch)
+/* A counter's low half wrapped: one more in its high half.  Out of line:
+ * it happens once per 4 Gi packets or 4 GiB of a flow's side. */
+__attribute__((noinline, cold)) static void flow_carry(struct flow *f, unsigned bit, uint32_t *high)
+{
+    f->wide |= (uint8_t)bit;
+    (*high)++;
+}
+
+static void flow_account(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
+                         unsigned side, uint64_t touch)
 {
     f->touched = touch;
-    f->pkts[side]++;
-    f->bytes[side] += pkt->wirelen;
-    f->ip_bytes[side] += pkt->ip_len;
+    if (++f->pkts[side] == 0)
+        flow_carry(f, FLOW_W_PKTS0 << side, &t->wide[f - t->flows].pkts[side]);
+    if ((f->bytes[side] += pkt->wirelen) < pkt->wirelen)
+        flow_carry(f, FLOW_W_BYTES0 << side, &t->wide[f - t->flows].bytes[side]);
+    if ((f->ip_bytes[side] += pkt->ip_len) < pkt->ip_len)
+        flow_carry(f, FLOW_W_IP_BYTES0 << side, &t->wide[f - t->flows].ip_bytes[side]);
     if (pkt->ts_us > f->ts_last)
         f->ts_last = pkt->ts_us;
     if (pkt->ts_us < f->ts_first)
@@ -693,42 +772,36 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
 
     flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
     uint32_t i = flow_index_find(t, key, hash, &slot);
+    /* One pointer for the whole update: every &t->flows[i] is a multiply
+     * and, after a call, a reload. */
+    struct flow *f = i != FLOW_NIL ? &t->flows[i] : NULL;
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
-    if (i != FLOW_NIL && pkt->ts_us >= flow_last_activity(&t->flows[i]) + t->cfg.idle_timeout_us) {
-        struct flow *f = &t->flows[i];
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason
-                                                  : FLOW_END_IDLE);
-        i = FLOW_NIL;
+    if (f && (pkt->ts_us >= flow_last_activity(f) + t->cfg.idle_timeout_us ||
+              (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
+        flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
+        f = NULL;
+    } else if (f && pkt->has_tcp && !(f->flags & FLOW_F_SYN_SEEN)) {
+        flow_learn_direction(f, pkt, side);
     }
-    if (i != FLOW_NIL && pkt->has_tcp) {
-        if (flow_is_new_connection(&t->flows[i], pkt, side)) {
-            enum flow_end_reason why = (t->flows[i].flags & FLOW_F_CLOSED)
-                ? (enum flow_end_reason)t->flows[i].end_reason : FLOW_END_IDLE;
-            flow_end(t, i, why);
-            i = FLOW_NIL;
-        } else if (!(t->flows[i].flags & FLOW_F_SYN_SEEN)) {
-            flow_learn_direction(&t->flows[i], pkt, side);
-        }
-    }
-    if (i == FLOW_NIL) {
+    if (!f) {
         i = flow_create(t, key, hash, pkt, side);
+        f = &t->flows[i];
         created = true;
     } else {
         flow_lru_to_head(t, i);
     }
 
-    flow_account(&t->flows[i], pkt, side, flow_touch_time(t, pkt->ts_us));
+    flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us));
     if (pkt->has_tcp)
-        t->flows[i].tcp_an = tcp_analysis_pool_packet(t->tcp_pool, t->flows[i].tcp_an, pkt, side,
-                                                      t->flows[i].src_side);
+        f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, pkt, side, f->src_side);
     if (t->cfg.ndpi)
-        l7_ndpi_packet(t->cfg.ndpi, &t->flows[i].ndpi, pkt);
-    if (flow_l7_wants(t, &t->flows[i], pkt))
-        flow_l7(t, &t->flows[i], pkt, side);
+        l7_ndpi_packet(t->cfg.ndpi, &f->ndpi, pkt);
+    if (flow_l7_wants(t, f, pkt))
+        flow_l7(t, f, pkt, side);
     if (pkt->has_tcp)
-        flow_track_tcp_end(t, i, pkt, side);
+        flow_track_tcp_end(t, i, f, pkt, side);
     return created;
 }
 
@@ -768,11 +841,14 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
      * actually touched become resident, so memory follows load. */
     t->slots = calloc(nslots, sizeof(*t->slots));
     t->flows = hugemem_calloc(t->cfg.max_flows, sizeof(*t->flows));
+    /* Plain calloc, not huge pages: a flow that needs its entry should
+     * make 4 KiB resident, not 2 MiB. */
+    t->wide = calloc(t->cfg.max_flows, sizeof(*t->wide));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
     bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
-    if (!t->slots || !t->flows || !t->tcp_pool || (want_l7 && !t->l7_pool))
+    if (!t->slots || !t->flows || !t->wide || !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
@@ -792,6 +868,7 @@ void flow_table_destroy(struct flow_table *t)
         return;
     free(t->slots);
     free(t->flows);
+    free(t->wide);
     tcp_analysis_pool_destroy(t->tcp_pool);
     l7_pool_destroy(t->l7_pool);
     free(t);
@@ -825,10 +902,9 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
     /* Oldest first, so records come out roughly in the order flows began. */
     while (t->lru.tail != FLOW_NIL) {
         uint32_t i = t->lru.tail;
-        struct flow *f = &t->flows[i];
         if (runner != FLOW_NIL)
             runner = flow_flush_prefetch(t, runner);
-        flow_end(t, i, (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : why);
+        flow_end(t, i, flow_end_why(&t->flows[i], why));
     }
 }
 

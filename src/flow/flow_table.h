@@ -43,10 +43,11 @@ struct flow_table_config {
     const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
 };
 
-/* The most memory one tracked flow can take: its slot, its TCP analysis
- * and its share of the index at its largest (twice --max-flows, rounded up
- * to a power of two: at most four slots a flow, six during the doubling
- * that reaches it).  --max-memory divides by this. */
+/* The most memory one tracked flow can take: its slot, the high halves of
+ * its counters (only once one passes 2^32), its TCP analysis and its
+ * share of the index at its largest (twice --max-flows, rounded up to a
+ * power of two: at most four slots a flow, six during the doubling that
+ * reaches it).  --max-memory divides by this. */
 size_t flow_table_bytes_per_flow(void);
 
 /* Receives every record the table writes (ended, evicted, interim). */

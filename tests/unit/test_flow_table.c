@@ -499,6 +499,115 @@ static void test_index_growth_keeps_every_flow(void)
  * 2^16 keys into 2^17 buckets leave, by the Poisson law, about 60.7 % of
  * buckets empty (e^-0.5), and 8 keys in one bucket less than once in a
  * hundred tables. */
+static struct nm_packet icmp(struct nm_addr s, struct nm_addr d, uint8_t type, uint8_t code,
+                             bool request, uint64_t ts_ms)
+{
+    struct nm_packet p = udp(s, 0, d, 0, 60, ts_ms);   /* the IP part */
+    p.has_ports = false;
+    p.has_icmp = true;
+    p.proto = 1;
+    p.icmp_type = type;
+    p.icmp_code = code;
+    p.icmp_is_echo = type == 8 || type == 0;
+    p.icmp_is_request = request;
+    p.icmp_id = p.icmp_is_echo ? 0x4242 : 0;
+    return p;
+}
+
+/* A flow keeps TCP's sequence numbers (the SYN's ISN, each side's FIN) and
+ * ICMP's first type and code in the same bytes, since no flow has both.
+ * With flows of both kinds in the table, an ICMP record still names its
+ * first packet's type, code and echo identifier, and the TCP flow keeps
+ * one record through a SYN retransmitted with its ISN and is not ended by
+ * FIN while the client's FIN is unacknowledged.  The numbers have every
+ * byte set, so that a write of one kind into the other's bytes would
+ * show. */
+static void test_tcp_and_icmp_share_bytes(void)
+{
+    struct flow_table *t = table(16, 60, 0);
+    struct nm_addr a = v4(198, 18, 1, 3), b = v4(198, 18, 1, 4);
+    struct nm_addr c = v4(198, 18, 1, 5), d = v4(198, 18, 1, 6);
+    const uint32_t ic = 0xfedcba98u, is = 0x89abcdefu;
+    unsigned echo = 0, unreachable = 0, time_exceeded = 0, tcp_recs = 0;
+
+    feed(t, tcp(0, S, ic, 0, 0, 0));
+    feed(t, icmp(a, b, 8, 0, true, 1));
+    feed(t, icmp(c, d, 3, 13, false, 2));
+    feed(t, tcp(0, S, ic, 0, 0, 3));
+    feed(t, icmp(b, a, 0, 0, false, 4));
+    feed(t, tcp(1, S | A, is, ic + 1, 0, 5));
+    feed(t, tcp(0, A, ic + 1, is + 1, 0, 6));
+    feed(t, tcp(0, F | A, ic + 1, is + 1, 0, 7));
+    feed(t, tcp(1, A, is + 1, ic + 1, 0, 8));        /* not the FIN */
+    feed(t, icmp(d, c, 11, 0, false, 9));
+    feed(t, tcp(1, F | A, is + 1, ic + 1, 0, 10));
+    feed(t, tcp(0, A, ic + 2, is + 2, 0, 11));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 4);     /* TCP, echo, and one flow per ICMP error kind */
+    for (unsigned i = 0; i < nrecs && i < MAX_RECS; i++) {
+        const struct flow_record *r = &recs[i];
+        if (r->proto == 6) {
+            tcp_recs++;
+            CHECK_EQ_U(r->end_reason, FLOW_END_EOF);
+            CHECK_EQ_U(r->pkts[NM_DIR_SRC], 5);   /* both SYNs in one record */
+            CHECK(!r->has_icmp);
+            continue;
+        }
+        CHECK(r->has_icmp);
+        if (r->icmp_is_echo) {
+            echo++;
+            CHECK_EQ_U(r->icmp_type, 8);
+            CHECK_EQ_U(r->icmp_code, 0);
+            CHECK_EQ_U(r->icmp_id, 0x4242);
+            CHECK_EQ_U(r->pkts[NM_DIR_SRC] + r->pkts[NM_DIR_DST], 2);
+        } else if (r->icmp_type == 3) {
+            unreachable++;
+            CHECK_EQ_U(r->icmp_code, 13);
+        } else {
+            time_exceeded++;
+            CHECK_EQ_U(r->icmp_type, 11);
+            CHECK_EQ_U(r->icmp_code, 0);
+        }
+    }
+    CHECK(tcp_recs == 1 && echo == 1 && unreachable == 1 && time_exceeded == 1);
+    flow_table_destroy(t);
+}
+
+/* A flow keeps the low 32 bits of its counters and the high halves aside
+ * once they are needed: totals past 2^32 stay exact, an interim record
+ * restarts them (high halves too), and a flow taking over the slot of
+ * one that went wide starts from zero. */
+static void test_counters_past_32_bits(void)
+{
+    struct flow_table *t = table(4, 1000, 100);
+    struct nm_addr a = v4(198, 18, 2, 1), b = v4(198, 18, 2, 2), c = v4(198, 18, 2, 3);
+    const uint32_t big = 0xf0000000u;
+
+    for (unsigned k = 0; k < 3; k++)
+        feed(t, udp(a, 5000, b, 53, big, k));
+    feed(t, udp(b, 53, a, 5000, 100, 3));
+    flow_table_advance(t, 100001 * 1000ull);               /* active timeout: interim */
+    feed(t, udp(a, 5000, b, 53, big, 100002));
+    feed(t, udp(a, 5000, b, 53, big, 100003));
+    flow_table_flush(t, FLOW_END_EOF);
+    feed(t, udp(c, 6000, b, 53, 80, 100004));               /* takes the freed slot */
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC], 3);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_DST], 1);
+    CHECK_EQ_U(recs[0].bytes[NM_DIR_SRC], 3ull * big);
+    CHECK_EQ_U(recs[0].ip_bytes[NM_DIR_SRC], 3ull * (big - 14));
+    CHECK_EQ_U(recs[0].bytes[NM_DIR_DST], 100);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC], 2);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_DST], 0);
+    CHECK_EQ_U(recs[1].bytes[NM_DIR_SRC], 2ull * big);
+    CHECK_EQ_U(recs[1].ip_bytes[NM_DIR_SRC], 2ull * (big - 14));
+    CHECK_EQ_U(recs[2].bytes[NM_DIR_SRC], 80);
+    CHECK_EQ_U(recs[2].ip_bytes[NM_DIR_SRC], 66);
+    flow_table_destroy(t);
+}
+
 static void test_hash_spreads_similar_keys(void)
 {
     enum { KEYS = 1 << 16, BUCKETS = 1 << 17 };
@@ -551,5 +660,7 @@ int main(void)
     RUN(test_churn_packet_total);
     RUN(test_index_growth_keeps_every_flow);
     RUN(test_hash_spreads_similar_keys);
+    RUN(test_tcp_and_icmp_share_bytes);
+    RUN(test_counters_past_32_bits);
     TESTLIB_EXIT();
 }

@@ -1,0 +1,232 @@
+/*
+ * test_tcp_pending.c: the TCP analysis pool's compact (byte-coded) form of
+ * a flow's first segments.  Whatever the coding predicts or does not, the
+ * analysis the pool gives back (its replay of the kept segments, or the
+ * full analysis it moved to) must equal, byte for byte, the analysis of
+ * each segment as it came; the oracle is tcp_analysis_packet itself.
+ * Conversations are generated around handshakes, where the predictions
+ * hold, and then broken in the ways the coding must survive: sequence and
+ * TSval wrap, time gaps beyond 32 bits of µs and time going back, absent
+ * timestamps and window scale, RST and FIN among the first segments,
+ * either side (or both) starting, and numbers that match no prediction.
+ */
+#include <string.h>
+
+#include "analyze/tcp_analysis.h"
+#include "testlib.h"
+
+#define SYN NM_TCP_SYN
+#define ACK NM_TCP_ACK
+#define FIN NM_TCP_FIN
+#define RST NM_TCP_RST
+#define PENDING_BIT 0x80000000u   /* handles of flows still in compact form */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 20) % n;
+}
+
+static uint32_t rnd32(void)
+{
+    return rnd(1u << 16) << 16 | rnd(1u << 16);
+}
+
+/* One endpoint of a generated conversation. */
+struct peer {
+    uint32_t next;      /* its next sequence number */
+    uint32_t ts_val;
+    bool ts, ws;
+    uint8_t wscale;
+};
+
+struct convo {
+    struct tcp_analysis direct;
+    struct tcp_analysis_pool *pool;
+    uint32_t handle;
+    struct peer peer[2];
+    unsigned src;
+    uint64_t t;
+};
+
+static void convo_start(struct convo *c)
+{
+    tcp_analysis_init(&c->direct);
+    c->handle = tcp_analysis_alloc(c->pool);
+    c->src = rnd(2);
+    c->t = rnd(4) ? 1700000000000000ull + rnd32() : rnd32();
+    for (unsigned s = 0; s < 2; s++) {
+        struct peer *p = &c->peer[s];
+        /* A quarter start just below the wrap of sequence or TSval space. */
+        p->next = rnd(4) ? rnd32() : 0xffffffffu - rnd(3);
+        p->ts_val = rnd(4) ? rnd32() : 0xffffffffu - rnd(3);
+        p->ts = rnd(3) != 0;
+        p->ws = rnd(3) != 0;
+        p->wscale = (uint8_t)(rnd(8) ? rnd(15) : 255);
+    }
+}
+
+/* Sends a segment from side s as a well-behaved stack would, then maybe
+ * breaks one of its numbers; both analyses take it and must agree. */
+static void convo_send(struct convo *c, unsigned s, uint8_t flags, uint32_t len)
+{
+    struct peer *me = &c->peer[s], *other = &c->peer[s ^ 1];
+    struct nm_packet pk;
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *view;
+
+    memset(&pk, 0, sizeof(pk));
+    pk.has_tcp = true;
+    pk.tcp_flags = flags;
+    pk.tcp_seq = me->next;
+    pk.tcp_ack = (flags & ACK) ? other->next : 0;
+    pk.payload_wire_len = len;
+    pk.tcp_win = (uint16_t)(rnd(4) ? 64240 : rnd(65536));
+    if (me->ts) {
+        me->ts_val += rnd(4) ? rnd(3) : rnd32();
+        pk.tcp_has_ts = true;
+        pk.tcp_ts_val = me->ts_val;
+        pk.tcp_ts_ecr = other->ts ? other->ts_val : 0;
+    }
+    if (me->ws && (flags & SYN)) {
+        pk.tcp_has_wscale = true;
+        pk.tcp_wscale = me->wscale;
+    }
+    switch (rnd(12)) {
+    case 0: pk.tcp_seq += rnd32(); break;
+    case 1: pk.tcp_ack = rnd32(); break;
+    case 2: pk.tcp_ts_ecr = rnd32(); break;
+    case 3: pk.tcp_seq -= 1 + rnd(2); break;
+    default: break;
+    }
+    /* Mostly a round trip's worth; sometimes hours (beyond 32 bits of µs),
+     * sometimes back in time. */
+    switch (rnd(16)) {
+    case 0: c->t += (1ull << 32 | rnd32()) << rnd(12); break;
+    case 1: c->t -= rnd(100000); break;
+    default: c->t += rnd(4) ? rnd(300000) : rnd32(); break;
+    }
+    pk.ts_us = c->t;
+    me->next = pk.tcp_seq + len + ((flags & SYN) ? 1 : 0) + ((flags & FIN) ? 1 : 0);
+    if (rnd(8) == 0)
+        c->src = s;   /* the flow table may learn the initiator late */
+
+    tcp_analysis_packet(&c->direct, &pk, s, c->src);
+    c->handle = tcp_analysis_pool_packet(c->pool, c->handle, &pk, s, c->src);
+    view = tcp_analysis_pool_view(c->pool, c->handle, &scratch);
+    CHECK(view != NULL && memcmp(view, &c->direct, sizeof(c->direct)) == 0);
+}
+
+static uint32_t small_len(void)
+{
+    switch (rnd(4)) {
+    case 0: return 1 + rnd(1460);
+    case 1: return rnd(2) ? 70000 : 0xffffffffu - rnd(1000);
+    default: return 0;
+    }
+}
+
+/* The first few segments of one conversation, by script. */
+static void convo_script(struct convo *c, unsigned script)
+{
+    unsigned a = rnd(2), b = a ^ 1;
+
+    switch (script) {
+    case 0:   /* handshake, then data */
+        convo_send(c, a, SYN, 0);
+        convo_send(c, b, SYN | ACK, 0);
+        convo_send(c, a, ACK, 0);
+        convo_send(c, a, ACK, small_len());
+        convo_send(c, b, ACK, 0);
+        break;
+    case 1:   /* refused */
+        convo_send(c, a, SYN, 0);
+        convo_send(c, b, RST | ACK, 0);
+        convo_send(c, a, SYN, 0);
+        break;
+    case 2:   /* simultaneous open: both sides start */
+        convo_send(c, a, SYN, 0);
+        convo_send(c, b, SYN, 0);
+        convo_send(c, a, SYN | ACK, 0);
+        convo_send(c, b, SYN | ACK, 0);
+        break;
+    case 3:   /* FIN and RST among the first segments */
+        convo_send(c, a, SYN, 0);
+        convo_send(c, b, SYN | ACK, 0);
+        convo_send(c, a, FIN | ACK, small_len());
+        convo_send(c, b, RST, 0);
+        break;
+    case 4:   /* picked up mid-stream: no SYN at all */
+        convo_send(c, a, ACK, small_len());
+        convo_send(c, b, ACK, small_len());
+        convo_send(c, a, FIN | ACK, 0);
+        break;
+    default:  /* any flags, any lengths */
+        for (unsigned k = 0, n = 1 + rnd(5); k < n; k++)
+            convo_send(c, rnd(2), (uint8_t)rnd(256), small_len());
+        break;
+    }
+}
+
+static void test_compact_equals_direct(void)
+{
+    struct convo c;
+
+    memset(&c, 0, sizeof(c));
+    c.pool = tcp_analysis_pool_create(4);
+    CHECK(c.pool != NULL);
+    for (unsigned trial = 0; trial < 40000 && c.pool; trial++) {
+        convo_start(&c);
+        convo_script(&c, rnd(6));
+        tcp_analysis_release(c.pool, c.handle);
+    }
+    tcp_analysis_pool_destroy(c.pool);
+}
+
+/* A handshake with every option (timestamps and window scale both ways)
+ * and a slow round trip must fit the compact form, or a SYN flood of real
+ * clients would take full analyses again. */
+static void test_handshake_stays_compact(void)
+{
+    struct tcp_analysis_pool *p = tcp_analysis_pool_create(1);
+    struct nm_packet pk;
+    const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
+    const uint32_t seq[3] = { 0xfffffff0u, 77777, 0xfffffff1u };
+    const uint32_t ack[3] = { 0, 0xfffffff1u, 77778 };
+    const uint32_t tsv[3] = { 4000000000u, 123, 4000000090u };
+    const uint32_t tse[3] = { 0, 4000000000u, 123 };
+    uint32_t h = tcp_analysis_alloc(p);
+    struct tcp_analysis direct, scratch;
+
+    tcp_analysis_init(&direct);
+    for (unsigned k = 0; k < 3; k++) {
+        memset(&pk, 0, sizeof(pk));
+        pk.has_tcp = true;
+        pk.ts_us = 1700000000000000ull + k * 250000;   /* 250 ms round trips */
+        pk.tcp_flags = flags[k];
+        pk.tcp_seq = seq[k];
+        pk.tcp_ack = ack[k];
+        pk.tcp_win = (uint16_t)(64240 + k);
+        pk.tcp_has_ts = true;
+        pk.tcp_ts_val = tsv[k];
+        pk.tcp_ts_ecr = tse[k];
+        pk.tcp_has_wscale = k < 2;
+        pk.tcp_wscale = 7;
+        tcp_analysis_packet(&direct, &pk, k == 1, 0);
+        h = tcp_analysis_pool_packet(p, h, &pk, k == 1, 0);
+    }
+    CHECK(h & PENDING_BIT);
+    CHECK(memcmp(tcp_analysis_pool_view(p, h, &scratch), &direct, sizeof(direct)) == 0);
+    tcp_analysis_pool_destroy(p);
+}
+
+int main(void)
+{
+    RUN(test_compact_equals_direct);
+    RUN(test_handshake_stays_compact);
+    TESTLIB_EXIT();
+}
