@@ -725,10 +725,12 @@ __attribute__((noinline)) static void tcp_fast_packet(struct tcp_analysis *a,
     /* end: past the data; seg_end: past the FIN too, which takes a number. */
     uint32_t end = seq + len, seg_end = end + fin, now = us32(pkt->ts_us);
 
-    /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
+    /* A plain ACK keeps ESTABLISHED while no FIN was sent.  The tracker
+     * reads only FIN, SYN, RST and ACK, known here but for FIN: given as
+     * constants, its tests of the others fold away. */
     if (fin || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
         tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
-                           pkt->tcp_flags, seq, ack, len);
+                           (uint8_t)(FL_ACK | (fin ? FL_FIN : 0)), seq, ack, len);
     /* Only the first ACK after a SYN times the handshake. */
     if ((a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN)
         rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
