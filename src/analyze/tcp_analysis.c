@@ -9,7 +9,9 @@
  *   3. RTT sampling (handshake, data -> ACK under Karn's rule, TSval echo).
  * The TCP tracker (tcp_state.c) runs alongside for tcp_state.  The common
  * segment (in order, no SYN or RST, between established endpoints) takes
- * a fast path with the same outcome; see tcp_fast_applies().
+ * a fast path with the same outcome, see tcp_fast_applies(), the plainest
+ * of them a shorter one still (tcp_plain_applies()), and so does a side's
+ * opening SYN or SYN-ACK (tcp_open_applies()).
  */
 #include "analyze/tcp_analysis.h"
 #include "common/hugemem.h"
@@ -390,6 +392,21 @@ static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
     }
 }
 
+/* What an ACK tells of the peer's endpoint: where it starts, if nothing
+ * else did, or how far it was acknowledged. */
+static void zeek_peer_ack(struct tcp_side *p, uint8_t flags, uint32_t ack)
+{
+    if (!(flags & FL_ACK))
+        return;
+    if (p->z_state == Z_INACTIVE) {
+        p->z_start = p->z_ack = p->z_last = ack - 1;
+    } else if (!(flags & FL_RST)) {
+        int32_t d = tcp_seq_diff(ack, p->z_ack);
+        if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+            p->z_ack = ack;
+    }
+}
+
 static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                         bool is_orig)
 {
@@ -407,15 +424,7 @@ static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, uns
         hist_scaled(a, side, &e->z_win0, &e->z_exp[1], 'W');
     if (flags & FL_FIN)
         e->flags |= TCP_SF_FIN;
-    if (flags & FL_ACK) {
-        if (p->z_state == Z_INACTIVE) {
-            p->z_start = p->z_ack = p->z_last = ack - 1;
-        } else if (!(flags & FL_RST)) {
-            int32_t d = tcp_seq_diff(ack, p->z_ack);
-            if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
-                p->z_ack = ack;
-        }
-    }
+    zeek_peer_ack(p, flags, ack);
     zeek_last_seq(a, side, flags, seq + seg_len, len);
     zeek_state(a, side, is_orig, flags, len);
     if (!(flags & FL_RST) && (seg_len > 0))
@@ -669,6 +678,15 @@ static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side 
            !(len == 0 && !(pkt->tcp_flags & FL_FIN) && pkt->tcp_ack == f->lastack);
 }
 
+/* gap_ack for an ACK (without RST) of side's peer r, called only when it
+ * has work: an ACK at or below the peer's edge reports no gap. */
+static inline void tcp_gap_ack(struct tcp_analysis *a, unsigned side, const struct tcp_side *r,
+                               uint32_t ack)
+{
+    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
+        gap_ack(a, side ^ 1, ack);
+}
+
 /* Wireshark's part of a segment tcp_fast_applies() accepts: only the
  * spurious-retransmission test can fire.  Returns whether it did. */
 static inline bool tcp_fast_wireshark(const struct nm_packet *pkt, struct tcp_side *f,
@@ -763,9 +781,7 @@ __attribute__((noinline)) static void tcp_fast_packet(struct tcp_analysis *a,
         else
             gap_data(f, seq, seg_end);
     }
-    /* An ACK at or below the peer's edge reports no gap. */
-    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
-        gap_ack(a, side ^ 1, ack);
+    tcp_gap_ack(a, side, r, ack);
     tcp_fast_rtt(pkt, f, r, now, resent);
 }
 
@@ -811,6 +827,55 @@ static inline void tcp_plain_packet(struct tcp_analysis *a, const struct nm_pack
     tcp_fast_rtt(pkt, f, r, now, resent);
 }
 
+/* ---- a side's first segment, its SYN -----------------------------------
+ *
+ * Each side's first segment is most often its SYN or SYN-ACK.  The full
+ * passes then find nothing of that side to compare it with (no
+ * retransmission, keep-alive, duplicate, T letter or RTT sample of its
+ * own) and only start its state.  A side whose flags are all clear has sent
+ * nothing (every pass sets TCP_SF_SEEN on the sender) and was never
+ * acknowledged into (gap_ack sets TCP_SF_EDGE), so the peer's segments left
+ * it as initialised but for z_start, z_ack and z_last, which the SYN
+ * overwrites.  For a SYN without FIN, RST, data or a zero window (no W
+ * letter), tcp_open_packet() makes exactly the full passes' writes. */
+static inline bool tcp_open_applies(const struct nm_packet *pkt, const struct tcp_side *f)
+{
+    return (pkt->tcp_flags & (FL_SYN | FL_FIN | FL_RST)) == FL_SYN &&
+           pkt->payload_wire_len == 0 && pkt->tcp_win != 0 && f->flags == 0;
+}
+
+__attribute__((noinline)) static void tcp_open_packet(struct tcp_analysis *a,
+                                                      const struct nm_packet *pkt,
+                                                      struct tcp_side *f, struct tcp_side *r,
+                                                      bool is_orig)
+{
+    unsigned side = f != a->side;
+    uint8_t flags = pkt->tcp_flags;
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, now = us32(pkt->ts_us);
+
+    tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY, flags, seq, ack, 0);
+    rtt_handshake(a, flags, side, pkt->ts_us);
+    /* Wireshark: the SYN takes one sequence number. */
+    f->nextseq = seq + 1;
+    f->nextseq_t = now;
+    f->win = pkt->tcp_win;
+    f->lastack = ack;
+    f->lastack_t = now;
+    f->flags = TCP_SF_NEXTSEQ | TCP_SF_SEEN | TCP_SF_EDGE;
+    /* Zeek: the endpoint starts at the SYN (its S or H letter), its content
+     * edge just past it; an ACK speaks of the peer. */
+    f->z_start = f->z_ack = seq;
+    f->z_last = f->gap_edge = seq + 1;
+    hist_once(a, side, H_SYN, (flags & FL_ACK) ? 'H' : 'S');
+    f->hist_syn = seq;
+    zeek_peer_ack(r, flags, ack);
+    zeek_inactive(a, side, is_orig, flags, 0);
+    if (flags & FL_ACK)
+        tcp_gap_ack(a, side, r, ack);
+    rtt_echo(f, r, pkt, now, flags & FL_ACK);
+    wscale_learn(f, pkt);
+}
+
 /* Every pass in full, for any segment.  Out of line: the fast path in
  * tcp_segment then saves only the registers it needs. */
 __attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
@@ -839,9 +904,12 @@ __attribute__((noinline)) static void tcp_segment(struct tcp_analysis *a,
 {
     unsigned side = f != a->side;
 
-    if (!tcp_fast_applies(pkt, f, r))
-        tcp_full_packet(a, pkt, side, is_orig);
-    else if (tcp_plain_applies(a, pkt, f, r))
+    if (!tcp_fast_applies(pkt, f, r)) {
+        if (tcp_open_applies(pkt, f))
+            tcp_open_packet(a, pkt, f, r, is_orig);
+        else
+            tcp_full_packet(a, pkt, side, is_orig);
+    } else if (tcp_plain_applies(a, pkt, f, r))
         tcp_plain_packet(a, pkt, f, r, side);
     else
         tcp_fast_packet(a, pkt, f, r, is_orig);
