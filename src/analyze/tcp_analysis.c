@@ -9,7 +9,9 @@
  *   3. RTT sampling (handshake, data -> ACK under Karn's rule, TSval echo).
  * The TCP tracker (tcp_state.c) runs alongside for tcp_state.  The common
  * segment (in order, no SYN or RST, between established endpoints) takes
- * a fast path with the same outcome; see tcp_fast_applies().
+ * a fast path with the same outcome, see tcp_fast_applies(), the plainest
+ * of them a shorter one still (tcp_plain_applies()), and so does a side's
+ * opening SYN or SYN-ACK (tcp_open_applies()).
  */
 #include "analyze/tcp_analysis.h"
 #include "common/hugemem.h"
@@ -391,6 +393,21 @@ static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
     }
 }
 
+/* What an ACK tells of the peer's endpoint: where it starts, if nothing
+ * else did, or how far it was acknowledged. */
+static void zeek_peer_ack(struct tcp_side *p, uint8_t flags, uint32_t ack)
+{
+    if (!(flags & FL_ACK))
+        return;
+    if (p->z_state == Z_INACTIVE) {
+        p->z_start = p->z_ack = p->z_last = ack - 1;
+    } else if (!(flags & FL_RST)) {
+        int32_t d = tcp_seq_diff(ack, p->z_ack);
+        if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+            p->z_ack = ack;
+    }
+}
+
 static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                         bool is_orig)
 {
@@ -408,15 +425,7 @@ static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, uns
         hist_scaled(a, side, &e->z_win0, &e->z_exp[1], 'W');
     if (flags & FL_FIN)
         e->flags |= TCP_SF_FIN;
-    if (flags & FL_ACK) {
-        if (p->z_state == Z_INACTIVE) {
-            p->z_start = p->z_ack = p->z_last = ack - 1;
-        } else if (!(flags & FL_RST)) {
-            int32_t d = tcp_seq_diff(ack, p->z_ack);
-            if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
-                p->z_ack = ack;
-        }
-    }
+    zeek_peer_ack(p, flags, ack);
     zeek_last_seq(a, side, flags, seq + seg_len, len);
     zeek_state(a, side, is_orig, flags, len);
     if (!(flags & FL_RST) && (seg_len > 0))
@@ -670,28 +679,24 @@ static bool tcp_fast_applies(const struct nm_packet *pkt, const struct tcp_side 
            !(len == 0 && !(pkt->tcp_flags & FL_FIN) && pkt->tcp_ack == f->lastack);
 }
 
-/* What the full passes do to a segment tcp_fast_applies() accepts, in
- * their order; the usual outcome of each helper is tested inline so that
- * the call is only made when it has work. */
-static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
-                            bool is_orig)
+/* gap_ack for an ACK (without RST) of side's peer r, called only when it
+ * has work: an ACK at or below the peer's edge reports no gap. */
+static inline void tcp_gap_ack(struct tcp_analysis *a, unsigned side, const struct tcp_side *r,
+                               uint32_t ack)
 {
-    struct tcp_side *f = &a->side[side], *r = &a->side[side ^ 1];
-    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
-    bool fin = pkt->tcp_flags & FL_FIN;
-    /* end: past the data; seg_end: past the FIN too, which takes a number. */
-    uint32_t end = seq + len, seg_end = end + fin, now = us32(pkt->ts_us);
+    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
+        gap_ack(a, side ^ 1, ack);
+}
 
-    /* A plain ACK keeps ESTABLISHED while no FIN was sent. */
-    if (fin || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
-        tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
-                           pkt->tcp_flags, seq, ack, len);
-    /* Only the first ACK after a SYN times the handshake. */
-    if ((a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN)
-        rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
-    /* Wireshark: only the spurious-retransmission test can fire. */
+/* Wireshark's part of a segment tcp_fast_applies() accepts: only the
+ * spurious-retransmission test can fire.  Returns whether it did. */
+static inline bool tcp_fast_wireshark(const struct nm_packet *pkt, struct tcp_side *f,
+                                      const struct tcp_side *r, uint32_t seg_end, uint32_t now)
+{
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
     bool resent = len > 0 && (r->flags & TCP_SF_SEEN) && r->lastack &&
-                  tcp_seq_le(end, r->lastack);
+                  tcp_seq_le(seq + len, r->lastack);
+
     if (resent)
         f->retrans++;
     if (ack != f->lastack)
@@ -704,6 +709,51 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
     f->lastack = ack;
     f->lastack_t = now;
     f->flags &= (uint16_t)~(TCP_SF_LAST_KA | TCP_SF_LAST_ZWP);
+    return resent;
+}
+
+/* Zeek: the peer's acknowledged edge (an ACK without RST). */
+static inline void tcp_fast_z_ack(struct tcp_side *r, uint32_t ack)
+{
+    int32_t d = tcp_seq_diff(ack, r->z_ack);
+
+    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+        r->z_ack = ack;
+}
+
+/* The RTT pass of a segment with ACK and without RST. */
+static inline void tcp_fast_rtt(const struct nm_packet *pkt, struct tcp_side *f,
+                                struct tcp_side *r, uint32_t now, bool resent)
+{
+    if (pkt->payload_wire_len)
+        rtt_data(f, pkt->tcp_seq, pkt->payload_wire_len, now, resent);
+    rtt_echo(f, r, pkt, now, true);
+}
+
+/* What the full passes do to a segment tcp_fast_applies() accepts, in
+ * their order; the usual outcome of each helper is tested inline so that
+ * the call is only made when it has work. */
+__attribute__((noinline)) static void tcp_fast_packet(struct tcp_analysis *a,
+                                                      const struct nm_packet *pkt,
+                                                      struct tcp_side *f, struct tcp_side *r,
+                                                      bool is_orig)
+{
+    unsigned side = f != a->side;
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, len = pkt->payload_wire_len;
+    bool fin = pkt->tcp_flags & FL_FIN;
+    /* end: past the data; seg_end: past the FIN too, which takes a number. */
+    uint32_t end = seq + len, seg_end = end + fin, now = us32(pkt->ts_us);
+
+    /* A plain ACK keeps ESTABLISHED while no FIN was sent.  The tracker
+     * reads only FIN, SYN, RST and ACK, known here but for FIN: given as
+     * constants, its tests of the others fold away. */
+    if (fin || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent)
+        tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY,
+                           (uint8_t)(FL_ACK | (fin ? FL_FIN : 0)), seq, ack, len);
+    /* Only the first ACK after a SYN times the handshake. */
+    if ((a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN)
+        rtt_handshake(a, pkt->tcp_flags, side, pkt->ts_us);
+    bool resent = tcp_fast_wireshark(pkt, f, r, seg_end, now);
     /* Zeek: the history letter (F, or the first D or A), the peer's
      * acknowledged edge, this side's last sequence number (update_last_seq
      * without SYN or RST), its state and the content gaps. */
@@ -717,9 +767,7 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
         if (!(f->hist_seen & bit))
             hist_once(a, side, bit, len ? 'D' : 'A');
     }
-    int32_t d = tcp_seq_diff(ack, r->z_ack);
-    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
-        r->z_ack = ack;
+    tcp_fast_z_ack(r, ack);
     if ((fin && f->z_last == f->z_start + 1) || tcp_seq_gt(seg_end, f->z_last))
         f->z_last = seg_end;
     else if (len > 0)
@@ -734,16 +782,103 @@ static void tcp_fast_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
         else
             gap_data(f, seq, seg_end);
     }
-    /* An ACK at or below the peer's edge reports no gap. */
-    if ((r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE || tcp_seq_gt(ack, r->gap_edge))
-        gap_ack(a, side ^ 1, ack);
-    if (len)
-        rtt_data(f, seq, len, now, resent);
-    rtt_echo(f, r, pkt, now, true);
+    tcp_gap_ack(a, side, r, ack);
+    tcp_fast_rtt(pkt, f, r, now, resent);
+}
+
+/* ---- the plainest segment -------------------------------------------------
+ *
+ * Of the segments tcp_fast_packet takes, most leave every branch of it that
+ * calls out untaken: no FIN, the tracker established with no FIN sent
+ * (it keeps its state), the handshake already timed, the data (if any)
+ * advancing this side's sequence space and content edge with no island
+ * above it (no T letter, no gap bookkeeping), and an ACK at or below the
+ * peer's content edge (no gap to report).  tcp_plain_applies() tests
+ * exactly those; tcp_plain_packet() is then what tcp_fast_packet would do,
+ * inline and with no call (the first D or A letter is written in place),
+ * about half its instructions on workload 1. */
+static inline bool tcp_plain_applies(const struct tcp_analysis *a, const struct nm_packet *pkt,
+                                     const struct tcp_side *f, const struct tcp_side *r)
+{
+    uint32_t seq = pkt->tcp_seq, len = pkt->payload_wire_len, end = seq + len;
+
+    if ((pkt->tcp_flags & FL_FIN) || a->trk.state != TCP_ST_ESTABLISHED || a->trk.fin_sent ||
+        (a->aflags & (TCP_AF_SYN | TCP_AF_FIRST_RTT)) == TCP_AF_SYN ||
+        (r->flags & (TCP_SF_EDGE | TCP_SF_FIN)) != TCP_SF_EDGE ||
+        tcp_seq_gt(pkt->tcp_ack, r->gap_edge))
+        return false;
+    return len == 0 || (tcp_seq_gt(end, f->z_last) && (f->flags & TCP_SF_EDGE) && !f->islands &&
+                        tcp_seq_le(seq, f->gap_edge) && tcp_seq_gt(end, f->gap_edge));
+}
+
+static inline void tcp_plain_packet(struct tcp_analysis *a, const struct nm_packet *pkt,
+                                    struct tcp_side *f, struct tcp_side *r, unsigned side)
+{
+    uint32_t end = pkt->tcp_seq + pkt->payload_wire_len, now = us32(pkt->ts_us);
+    bool resent = tcp_fast_wireshark(pkt, f, r, end, now);
+    uint8_t bit = pkt->payload_wire_len ? H_DATA : H_ACK;
+
+    if (!(f->hist_seen & bit))
+        hist_once(a, side, bit, pkt->payload_wire_len ? 'D' : 'A');
+    tcp_fast_z_ack(r, pkt->tcp_ack);
+    if (tcp_seq_gt(end, f->z_last))
+        f->z_last = end;
+    if (pkt->payload_wire_len)
+        f->gap_edge = end;
+    tcp_fast_rtt(pkt, f, r, now, resent);
+}
+
+/* ---- a side's first segment, its SYN -----------------------------------
+ *
+ * Each side's first segment is most often its SYN or SYN-ACK.  The full
+ * passes then find nothing of that side to compare it with (no
+ * retransmission, keep-alive, duplicate, T letter or RTT sample of its
+ * own) and only start its state.  A side whose flags are all clear has sent
+ * nothing (every pass sets TCP_SF_SEEN on the sender) and was never
+ * acknowledged into (gap_ack sets TCP_SF_EDGE), so the peer's segments left
+ * it as initialised but for z_start, z_ack and z_last, which the SYN
+ * overwrites.  For a SYN without FIN, RST, data or a zero window (no W
+ * letter), tcp_open_packet() makes exactly the full passes' writes. */
+static inline bool tcp_open_applies(const struct nm_packet *pkt, const struct tcp_side *f)
+{
+    return (pkt->tcp_flags & (FL_SYN | FL_FIN | FL_RST)) == FL_SYN &&
+           pkt->payload_wire_len == 0 && pkt->tcp_win != 0 && f->flags == 0;
+}
+
+__attribute__((noinline)) static void tcp_open_packet(struct tcp_analysis *a,
+                                                      const struct nm_packet *pkt,
+                                                      struct tcp_side *f, struct tcp_side *r,
+                                                      bool is_orig)
+{
+    unsigned side = f != a->side;
+    uint8_t flags = pkt->tcp_flags;
+    uint32_t seq = pkt->tcp_seq, ack = pkt->tcp_ack, now = us32(pkt->ts_us);
+
+    tcp_tracker_update(&a->trk, side, is_orig ? TCP_DIR_ORIG : TCP_DIR_REPLY, flags, seq, ack, 0);
+    rtt_handshake(a, flags, side, pkt->ts_us);
+    /* Wireshark: the SYN takes one sequence number. */
+    f->nextseq = seq + 1;
+    f->nextseq_t = now;
+    f->win = pkt->tcp_win;
+    f->lastack = ack;
+    f->lastack_t = now;
+    f->flags = TCP_SF_NEXTSEQ | TCP_SF_SEEN | TCP_SF_EDGE;
+    /* Zeek: the endpoint starts at the SYN (its S or H letter), its content
+     * edge just past it; an ACK speaks of the peer. */
+    f->z_start = f->z_ack = seq;
+    f->z_last = f->gap_edge = seq + 1;
+    hist_once(a, side, H_SYN, (flags & FL_ACK) ? 'H' : 'S');
+    f->hist_syn = seq;
+    zeek_peer_ack(r, flags, ack);
+    zeek_inactive(a, side, is_orig, flags, 0);
+    if (flags & FL_ACK)
+        tcp_gap_ack(a, side, r, ack);
+    rtt_echo(f, r, pkt, now, flags & FL_ACK);
+    wscale_learn(f, pkt);
 }
 
 /* Every pass in full, for any segment.  Out of line: the fast path in
- * tcp_analysis_packet then saves only the registers it needs. */
+ * tcp_segment then saves only the registers it needs. */
 __attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
                                                       const struct nm_packet *pkt, unsigned side,
                                                       bool is_orig)
@@ -761,16 +896,31 @@ __attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
     wscale_learn(f, pkt);
 }
 
+/* The sides come in as arguments instead of being derived from side in
+ * here: derived, the compiler recomputed side * sizeof(struct tcp_side) at
+ * nearly every access to them, a quarter of the segment's instructions. */
+__attribute__((noinline)) static void tcp_segment(struct tcp_analysis *a,
+                                                  const struct nm_packet *pkt, struct tcp_side *f,
+                                                  struct tcp_side *r, bool is_orig)
+{
+    unsigned side = f != a->side;
+
+    if (!tcp_fast_applies(pkt, f, r)) {
+        if (tcp_open_applies(pkt, f))
+            tcp_open_packet(a, pkt, f, r, is_orig);
+        else
+            tcp_full_packet(a, pkt, side, is_orig);
+    } else if (tcp_plain_applies(a, pkt, f, r))
+        tcp_plain_packet(a, pkt, f, r, side);
+    else
+        tcp_fast_packet(a, pkt, f, r, is_orig);
+}
+
 void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
                          unsigned src_side)
 {
     side &= 1;
-    bool is_orig = side == (src_side & 1);
-
-    if (tcp_fast_applies(pkt, &a->side[side], &a->side[side ^ 1]))
-        tcp_fast_packet(a, pkt, side, is_orig);
-    else
-        tcp_full_packet(a, pkt, side, is_orig);
+    tcp_segment(a, pkt, &a->side[side], &a->side[side ^ 1], side == (src_side & 1));
 }
 
 void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pkt,

@@ -27,7 +27,7 @@
 
 #define T(n, why) { (uint8_t)(n), why }
 
-static const struct tcp_transition tcp_table[2][TCP_FC_COUNT][TCP_ST_COUNT] = {
+const struct tcp_transition tcp_state_table[2][TCP_FC_COUNT][TCP_ST_COUNT] = {
 [TCP_DIR_ORIG] = {
     [TCP_FC_SYN] = {
         [sNO] = T(sSS, "SYN on a flow picked up mid-stream: a new attempt"),
@@ -233,7 +233,7 @@ uint64_t tcp_state_timeout_us(enum tcp_state s)
 const struct tcp_transition *tcp_state_transition(enum tcp_dir dir, enum tcp_flag_class fc,
                                                   enum tcp_state old)
 {
-    return &tcp_table[dir & 1][fc][old];
+    return &tcp_state_table[dir & 1][fc][old];
 }
 
 void tcp_tracker_init(struct tcp_tracker *t)
@@ -244,59 +244,11 @@ void tcp_tracker_init(struct tcp_tracker *t)
     t->reserved = 0;
 }
 
-/* Inline in tcp_tracker_update, which runs on every segment. */
-static inline enum tcp_flag_class tracker_class(const struct tcp_tracker *t, unsigned side,
-                                                uint8_t flags, uint32_t ack)
-{
-    if (flags & 0x04)
-        return TCP_FC_RST;
-    if (flags & 0x02)
-        return (flags & 0x10) ? TCP_FC_SYNACK : TCP_FC_SYN;
-    /* Only a side's first FIN closes it; a repeat is a retransmission. */
-    if ((flags & 0x01) && !(t->fin_sent & (1u << side)))
-        return TCP_FC_FIN;
-    if (!(flags & 0x10))
-        return TCP_FC_NONE;
-    /* ACKFIN: this ACK newly covers the peer's FIN and leaves no FIN
-     * unacknowledged, so FIN_WAIT -> CLOSE_WAIT and LAST_ACK -> TIME_WAIT
-     * happen exactly once, whichever order a simultaneous close takes. */
-    unsigned peer = side ^ 1;
-    bool own_fin_open = (t->fin_sent & (1u << side)) && !(t->fin_acked & (1u << side));
-    if ((t->fin_sent & (1u << peer)) && !(t->fin_acked & (1u << peer)) &&
-        tcp_seq_ge(ack, t->fin_end[peer]) && !own_fin_open)
-        return TCP_FC_ACKFIN;
-    return TCP_FC_ACK;
-}
-
 enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned side,
                                          uint8_t flags, uint32_t seq, uint32_t ack,
                                          uint32_t payload_len)
 {
     (void)seq;
     (void)payload_len;
-    return tracker_class(t, side, flags, ack);
-}
-
-const struct tcp_transition *tcp_tracker_update(struct tcp_tracker *t, unsigned side,
-                                                enum tcp_dir dir, uint8_t flags, uint32_t seq,
-                                                uint32_t ack, uint32_t payload_len)
-{
-    enum tcp_flag_class fc = tracker_class(t, side, flags, ack);
-    const struct tcp_transition *tr = &tcp_table[dir & 1][fc][t->state];
-
-    if ((flags & 0x10) && !(flags & 0x04) && (t->fin_sent & (1u << (side ^ 1))) &&
-        tcp_seq_ge(ack, t->fin_end[side ^ 1]))
-        t->fin_acked |= (uint8_t)(1u << (side ^ 1));
-    if (fc == TCP_FC_FIN) {
-        /* The FIN's sequence number comes after the segment's data (and
-         * after a SYN riding on it); the ACK covering it is one beyond. */
-        t->fin_end[side] = seq + ((flags & 0x02) ? 1u : 0u) + payload_len + 1u;
-        t->fin_sent |= (uint8_t)(1u << side);
-    }
-    /* A new handshake after TIME_WAIT/CLOSED forgets the old closes. */
-    if (tr->next == TCP_ST_SYN_SENT && t->state != TCP_ST_SYN_SENT)
-        t->fin_sent = t->fin_acked = 0;
-    if (tr->next != TCP_ST_KEEP)
-        t->state = tr->next;
-    return tr;
+    return tcp_tracker_class(t, side, flags, ack);
 }

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/tcp_seq.h"
+
 enum tcp_state {
     TCP_ST_NONE = 0,      /* mid-stream pickup: no handshake seen */
     TCP_ST_SYN_SENT,      /* initiator's SYN seen */
@@ -73,10 +75,6 @@ enum tcp_flag_class tcp_tracker_classify(const struct tcp_tracker *t, unsigned s
                                          uint8_t flags, uint32_t seq, uint32_t ack,
                                          uint32_t payload_len);
 
-/* Feeds one segment; returns the entry applied (never NULL). */
-const struct tcp_transition *tcp_tracker_update(struct tcp_tracker *t, unsigned side,
-                                                enum tcp_dir dir, uint8_t flags, uint32_t seq,
-                                                uint32_t ack, uint32_t payload_len);
 
 /* The raw table lookup, for tests and documentation. */
 const struct tcp_transition *tcp_state_transition(enum tcp_dir dir, enum tcp_flag_class fc,
@@ -86,5 +84,65 @@ const char *tcp_state_name(enum tcp_state s);           /* "ESTABLISHED" ... */
 const char *tcp_flag_class_name(enum tcp_flag_class fc);
 /* How long a connection may stay idle in state s before it is forgotten. */
 uint64_t tcp_state_timeout_us(enum tcp_state s);
+
+/* The table itself, (direction, flag class, old state); tcp_state.c. */
+extern const struct tcp_transition tcp_state_table[2][TCP_FC_COUNT][TCP_ST_COUNT];
+
+/* The flag class and the update are inline: they run on every segment of
+ * the full TCP analysis and on a few of its fast path's (a FIN, the ACKs
+ * around a close), and as a call with seven arguments the tracker cost
+ * about 70 instructions a segment, most of them saving registers and
+ * indexing the table twice.  Flag bits are those of decode.h (FIN 0x01,
+ * SYN 0x02, RST 0x04, ACK 0x10). */
+static inline enum tcp_flag_class tcp_tracker_class(const struct tcp_tracker *t, unsigned side,
+                                                    uint8_t flags, uint32_t ack)
+{
+    if (flags & 0x04)
+        return TCP_FC_RST;
+    if (flags & 0x02)
+        return (flags & 0x10) ? TCP_FC_SYNACK : TCP_FC_SYN;
+    /* Only a side's first FIN closes it; a repeat is a retransmission. */
+    if ((flags & 0x01) && !(t->fin_sent & (1u << side)))
+        return TCP_FC_FIN;
+    if (!(flags & 0x10))
+        return TCP_FC_NONE;
+    /* ACKFIN: this ACK newly covers the peer's FIN and leaves no FIN
+     * unacknowledged, so FIN_WAIT -> CLOSE_WAIT and LAST_ACK -> TIME_WAIT
+     * happen exactly once, whichever order a simultaneous close takes. */
+    unsigned peer = side ^ 1;
+    bool own_fin_open = (t->fin_sent & (1u << side)) && !(t->fin_acked & (1u << side));
+    if ((t->fin_sent & (1u << peer)) && !(t->fin_acked & (1u << peer)) &&
+        tcp_seq_ge(ack, t->fin_end[peer]) && !own_fin_open)
+        return TCP_FC_ACKFIN;
+    return TCP_FC_ACK;
+}
+
+/* Feeds one segment; returns the entry applied (never NULL). */
+__attribute__((always_inline)) static inline const struct tcp_transition *
+tcp_tracker_update(struct tcp_tracker *t,
+                                                              unsigned side, enum tcp_dir dir,
+                                                              uint8_t flags, uint32_t seq,
+                                                              uint32_t ack, uint32_t payload_len)
+{
+    enum tcp_flag_class fc = tcp_tracker_class(t, side, flags, ack);
+    const struct tcp_transition *tr = &tcp_state_table[dir & 1][fc][t->state];
+    uint8_t next = tr->next;
+
+    if ((flags & 0x10) && !(flags & 0x04) && (t->fin_sent & (1u << (side ^ 1))) &&
+        tcp_seq_ge(ack, t->fin_end[side ^ 1]))
+        t->fin_acked |= (uint8_t)(1u << (side ^ 1));
+    if (fc == TCP_FC_FIN) {
+        /* The FIN's sequence number comes after the segment's data (and
+         * after a SYN riding on it); the ACK covering it is one beyond. */
+        t->fin_end[side] = seq + ((flags & 0x02) ? 1u : 0u) + payload_len + 1u;
+        t->fin_sent |= (uint8_t)(1u << side);
+    }
+    /* A new handshake after TIME_WAIT/CLOSED forgets the old closes. */
+    if (next == TCP_ST_SYN_SENT && t->state != TCP_ST_SYN_SENT)
+        t->fin_sent = t->fin_acked = 0;
+    if (next != TCP_ST_KEEP)
+        t->state = next;
+    return tr;
+}
 
 #endif
