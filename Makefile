@@ -31,6 +31,7 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -DNETMOON_VERSION=\"$(VERSION)\" -Isrc -MMD -MP $(WARN) $(PKG_CFLAGS) \
              $(BPF_DEFS)
 CFLAGS    ?= -O2 -g -flto=auto
+LTO_AR    ?= $(if $(shell command -v gcc-ar 2>/dev/null),gcc-ar,ar)
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
@@ -52,8 +53,10 @@ build/san/netmoon: build/san/src/main.o build/san/libnetmoon.a
 
 san: build/san/netmoon
 
+# gcc-ar: the archive's index must list the LTO objects' symbols, which
+# plain ar does only where binutils finds GCC's plugin by itself.
 build/rel/libnetmoon.a: $(REL_LIB_OBJ)
-	@rm -f $@; ar rcs $@ $^
+	@rm -f $@; $(LTO_AR) rcs $@ $^
 build/san/libnetmoon.a: $(SAN_LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 

@@ -395,17 +395,23 @@ static void gap_ack(struct tcp_analysis *a, unsigned data_side, uint32_t ack)
 
 /* What an ACK tells of the peer's endpoint: where it starts, if nothing
  * else did, or how far it was acknowledged. */
+/* Zeek: the peer's acknowledged edge (an ACK without RST). */
+static inline void tcp_fast_z_ack(struct tcp_side *r, uint32_t ack)
+{
+    int32_t d = tcp_seq_diff(ack, r->z_ack);
+
+    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
+        r->z_ack = ack;
+}
+
 static void zeek_peer_ack(struct tcp_side *p, uint8_t flags, uint32_t ack)
 {
     if (!(flags & FL_ACK))
         return;
-    if (p->z_state == Z_INACTIVE) {
+    if (p->z_state == Z_INACTIVE)
         p->z_start = p->z_ack = p->z_last = ack - 1;
-    } else if (!(flags & FL_RST)) {
-        int32_t d = tcp_seq_diff(ack, p->z_ack);
-        if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
-            p->z_ack = ack;
-    }
+    else if (!(flags & FL_RST))
+        tcp_fast_z_ack(p, ack);
 }
 
 static void zeek_packet(struct tcp_analysis *a, const struct nm_packet *pkt, unsigned side,
@@ -712,14 +718,6 @@ static inline bool tcp_fast_wireshark(const struct nm_packet *pkt, struct tcp_si
     return resent;
 }
 
-/* Zeek: the peer's acknowledged edge (an ACK without RST). */
-static inline void tcp_fast_z_ack(struct tcp_side *r, uint32_t ack)
-{
-    int32_t d = tcp_seq_diff(ack, r->z_ack);
-
-    if (d > 0 && !(ack == 0 && d > TOO_LARGE_SEQ_DELTA))
-        r->z_ack = ack;
-}
 
 /* The RTT pass of a segment with ACK and without RST. */
 static inline void tcp_fast_rtt(const struct nm_packet *pkt, struct tcp_side *f,

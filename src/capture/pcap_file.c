@@ -292,8 +292,9 @@ static void input_release_behind(struct pcap_input *in)
 
 static inline void input_prefetch_ahead(const struct pcap_input *in, const uint8_t *next)
 {
+    /* Through uintptr_t: a pointer past the mapping may not be formed. */
     if (in->map)
-        __builtin_prefetch(next + INPUT_PREFETCH_AHEAD);
+        __builtin_prefetch((const void *)((uintptr_t)next + INPUT_PREFETCH_AHEAD));
 }
 
 static inline void input_consume(struct pcap_input *in, size_t n)

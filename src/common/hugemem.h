@@ -51,10 +51,13 @@ struct hugemem_ahead {
     uint8_t *base;            /* NULL: nothing to populate (small array) */
     size_t elem_size, count;
     size_t populated;         /* bytes from base done: the populating thread's */
-    /* Slots the owner has handed out.  A cache line of its own: the other
-     * thread's reads must not pull the owner's hot fields away. */
-    _Alignas(64) _Atomic size_t used;
-    char pad_end[64 - sizeof(size_t)];
+    /* Slots the owner has handed out.  A cache line of its own, so that
+     * the other thread's reads do not pull the owner's hot fields away:
+     * padded rather than _Alignas(64), since the structs that embed this
+     * are calloc'ed (16-byte alignment only). */
+    char pad_before[64];
+    _Atomic size_t used;
+    char pad_after[64 - sizeof(size_t)];
 };
 
 /* For an array of count elements of elem_size at base (from

@@ -25,16 +25,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Padded on both sides rather than _Alignas(64): the structs that embed
+ * it are calloc'ed, which promises 16-byte alignment only.  Either way the
+ * two words share no cache line with their neighbours' hot fields. */
 struct wake_event {
-    _Alignas(64) _Atomic uint32_t seq;   /* bumped by each wake of a sleeper */
+    char pad_before[64];
+    _Atomic uint32_t seq;                /* bumped by each wake of a sleeper */
     _Atomic uint32_t asleep;             /* the owner is (about to be) asleep */
+    char pad_after[64 - 2 * sizeof(uint32_t)];
 };
 
 /* Announces the owner's intention to sleep; returns the value to pass to
  * wake_sleep.  The owner must check its condition again after this. */
 static inline uint32_t wake_prepare(struct wake_event *ev)
 {
-    uint32_t seq = atomic_load_explicit(&ev->seq, memory_order_relaxed);
+    /* Acquire: the load of seq may not move after the store of asleep
+     * below, or a publisher that saw asleep == 1 could bump seq before we
+     * read it, and the futex would wait for a wake that has come. */
+    uint32_t seq = atomic_load_explicit(&ev->seq, memory_order_acquire);
 
     atomic_store_explicit(&ev->asleep, 1, memory_order_relaxed);
     /* Sequentially consistent fence, pairs with the one in wake_signal

@@ -139,12 +139,12 @@ void decode_ctx_init(struct decode_ctx *ctx, const struct decode_options *opt)
 enum decode_result decode_ethertype(struct decode_ctx *ctx, struct nm_packet *pkt,
                                     struct nm_cursor *cur, uint16_t ethertype)
 {
+    /* The TPID list is shared with the fast path (fastpath.c). */
+    if (decode_is_vlan_tpid(ethertype))
+        return decode_vlan(ctx, pkt, cur, ethertype);
     switch (ethertype) {
     case NM_ETH_IPV4: return decode_ipv4(ctx, pkt, cur);
     case NM_ETH_IPV6: return decode_ipv6(ctx, pkt, cur);
-    case NM_ETH_VLAN:
-    case NM_ETH_QINQ:
-    case NM_ETH_QINQ_OLD: return decode_vlan(ctx, pkt, cur, ethertype);
     case NM_ETH_MPLS_UC:
     case NM_ETH_MPLS_MC: return decode_mpls(ctx, pkt, cur);
     case NM_ETH_PPPOE_SESSION: return decode_pppoe(ctx, pkt, cur);

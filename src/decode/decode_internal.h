@@ -45,6 +45,21 @@ enum {
     NM_UDP_PORT_TEREDO = 3544, NM_UDP_PORT_MPLS = 6635,
 };
 
+/* The TPIDs decode_vlan takes (802.1Q, 802.1ad, pre-standard QinQ). */
+static inline bool decode_is_vlan_tpid(uint16_t type)
+{
+    return type == NM_ETH_VLAN || type == NM_ETH_QINQ || type == NM_ETH_QINQ_OLD;
+}
+
+/* The UDP ports udp.c hands to a tunnel decoder (Teredo only when the
+ * payload also looks like it): the fast path leaves these to udp.c. */
+static inline bool decode_udp_port_may_tunnel(uint16_t sport, uint16_t dport)
+{
+    return dport == NM_UDP_PORT_VXLAN || dport == NM_UDP_PORT_GENEVE ||
+           dport == NM_UDP_PORT_VXLAN_GPE || dport == NM_UDP_PORT_MPLS ||
+           dport == NM_UDP_PORT_TEREDO || sport == NM_UDP_PORT_TEREDO;
+}
+
 /* Records the captured remainder of cur as the transport payload, with
  * wire_len bytes according to the headers. */
 static inline void decode_set_payload(struct nm_packet *pkt, const struct nm_cursor *cur,

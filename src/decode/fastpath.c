@@ -49,7 +49,7 @@ static size_t fast_link(const struct nm_cursor *cur, struct nm_packet *pkt, uint
     if (!e)
         return 0;
     *type = bytes_be16(e + 12);
-    if (*type != NM_ETH_VLAN && *type != NM_ETH_QINQ && *type != NM_ETH_QINQ_OLD)
+    if (!decode_is_vlan_tpid(*type))
         return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? FAST_ETH_LEN : 0;
     pkt->vlan_id = bytes_be16(e + 14) & 0x0FFF;
     pkt->vlan_count = 1;
@@ -153,9 +153,7 @@ static bool fast_udp(const struct nm_cursor *cur, const struct fast_net *n, stru
      * left fewer than 8 bytes and no UDP length passes this. */
     if (udp_len < FAST_UDP_LEN || udp_len > n->l4_wire_len)
         return false;
-    if (dport == NM_UDP_PORT_VXLAN || dport == NM_UDP_PORT_GENEVE ||
-        dport == NM_UDP_PORT_VXLAN_GPE || dport == NM_UDP_PORT_MPLS ||
-        dport == NM_UDP_PORT_TEREDO || sport == NM_UDP_PORT_TEREDO)
+    if (decode_udp_port_may_tunnel(sport, dport))
         return false;
     uint32_t data_len = udp_len - FAST_UDP_LEN;
     uint32_t captured = n->l4_captured - FAST_UDP_LEN;

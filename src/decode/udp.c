@@ -18,6 +18,9 @@
 static enum decode_result udp_maybe_decap(struct decode_ctx *ctx, struct nm_packet *pkt,
                                           struct nm_cursor *payload)
 {
+    /* One list of tunnel ports, shared with the fast path (fastpath.c). */
+    if (!decode_udp_port_may_tunnel(pkt->sport, pkt->dport))
+        return DECODE_OK;
     if (pkt->dport == NM_UDP_PORT_VXLAN)
         return decode_tunnel(ctx, pkt, payload, NM_TUNNEL_VXLAN, decode_vxlan);
     if (pkt->dport == NM_UDP_PORT_GENEVE)

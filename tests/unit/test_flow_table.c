@@ -494,11 +494,7 @@ static void test_index_growth_keeps_every_flow(void)
     flow_table_destroy(t);
 }
 
-/* Keys that differ in one port or one address byte (what a scan or a busy
- * server produces) spread over the index's low bits like random numbers:
- * 2^16 keys into 2^17 buckets leave, by the Poisson law, about 60.7 % of
- * buckets empty (e^-0.5), and 8 keys in one bucket less than once in a
- * hundred tables. */
+/* An ICMP message from s to d (its IP part built as udp() builds one). */
 static struct nm_packet icmp(struct nm_addr s, struct nm_addr d, uint8_t type, uint8_t code,
                              bool request, uint64_t ts_ms)
 {
@@ -608,6 +604,11 @@ static void test_counters_past_32_bits(void)
     flow_table_destroy(t);
 }
 
+/* Keys that differ in one port or one address byte (what a scan or a busy
+ * server produces) spread over the index's low bits like random numbers:
+ * 2^16 keys into 2^17 buckets leave, by the Poisson law, about 60.7 % of
+ * buckets empty (e^-0.5), and 8 keys in one bucket less than once in a
+ * hundred tables. */
 static void test_hash_spreads_similar_keys(void)
 {
     enum { KEYS = 1 << 16, BUCKETS = 1 << 17 };

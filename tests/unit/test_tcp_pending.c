@@ -53,10 +53,11 @@ struct convo {
     uint64_t t;
 };
 
-static void convo_start(struct convo *c)
+/* A new conversation in pool slot `handle` (already taken). */
+static void convo_start_in(struct convo *c, uint32_t handle)
 {
     tcp_analysis_init(&c->direct);
-    c->handle = tcp_analysis_alloc(c->pool);
+    c->handle = handle;
     c->src = rnd(2);
     c->t = rnd(4) ? 1700000000000000ull + rnd32() : rnd32();
     for (unsigned s = 0; s < 2; s++) {
@@ -68,6 +69,11 @@ static void convo_start(struct convo *c)
         p->ws = rnd(3) != 0;
         p->wscale = (uint8_t)(rnd(8) ? rnd(15) : 255);
     }
+}
+
+static void convo_start(struct convo *c)
+{
+    convo_start_in(c, tcp_analysis_alloc(c->pool));
 }
 
 /* Sends a segment from side s as a well-behaved stack would, then maybe
@@ -187,6 +193,40 @@ static void test_compact_equals_direct(void)
     tcp_analysis_pool_destroy(c.pool);
 }
 
+/* Two flows whose slots share an entry of the pool's prediction cache
+ * (slots 0 and 2048 of a pool larger than its 2048 entries), their
+ * segments interleaved: each segment after the first finds the other
+ * flow's state in the entry and must rebuild its own from the code.  In a
+ * busy table this is the common case; one flow at a time never meets it. */
+static void test_prediction_cache_shared_by_two_flows(void)
+{
+    enum { CACHE = 2048, SLOTS = 2 * CACHE };
+    static uint32_t h[SLOTS];
+    struct convo c[2];
+
+    memset(c, 0, sizeof(c));
+    c[0].pool = c[1].pool = tcp_analysis_pool_create(SLOTS);
+    CHECK(c[0].pool != NULL);
+    if (!c[0].pool)
+        return;
+    /* Fresh slots are taken in order: slot i has handle i + 1. */
+    for (unsigned i = 0; i < SLOTS; i++)
+        h[i] = tcp_analysis_alloc(c[0].pool);
+    CHECK_EQ_U(h[0], 1 | PENDING_BIT);
+    CHECK_EQ_U(h[SLOTS - 1], SLOTS | PENDING_BIT);
+    static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
+    for (unsigned i = 0; i < CACHE; i++) {
+        unsigned a = rnd(2);
+        convo_start_in(&c[0], h[i]);
+        convo_start_in(&c[1], h[i + CACHE]);
+        /* A handshake each, a segment of one then of the other. */
+        for (unsigned k = 0; k < 3; k++)
+            for (unsigned f = 0; f < 2; f++)
+                convo_send(&c[f], (a + k) & 1, flags[k], 0);
+    }
+    tcp_analysis_pool_destroy(c[0].pool);
+}
+
 /* A handshake with every option (timestamps and window scale both ways)
  * and a slow round trip must fit the compact form, or a SYN flood of real
  * clients would take full analyses again. */
@@ -227,6 +267,7 @@ static void test_handshake_stays_compact(void)
 int main(void)
 {
     RUN(test_compact_equals_direct);
+    RUN(test_prediction_cache_shared_by_two_flows);
     RUN(test_handshake_stays_compact);
     TESTLIB_EXIT();
 }
