@@ -179,8 +179,11 @@ static void reader_reserve(struct pipeline *pl)
     uint32_t n;
 
     while ((n = spsc_ring_reserve(pl->packets, &first, PIPE_BURST)) == 0) {
-        /* Time to spare: fault in the flow thread's next pages for it. */
-        if (idle == 0)
+        /* Time to spare, once spinning is over and the reader would
+         * sleep: fault in the flow thread's next pages for it.  Earlier,
+         * at every full ring, the zeroing outlasted the wait and the
+         * reader fell behind on workload 1. */
+        if (idle >= PIPE_SPINS)
             flow_table_prefault(pl->w.flows);
         if (pipe_drain_records(pl) == 0) {
             pl->waits++;
