@@ -59,9 +59,8 @@ bool hugemem_ahead_populate(struct hugemem_ahead *a, size_t ahead)
     size_t lead = used / 4 + 256 < ahead ? used / 4 + 256 : ahead;
     size_t want = used + lead < a->count ? used + lead : a->count;
     size_t end = want * a->elem_size;
-    if (end < a->populated + HUGEMEM_AHEAD_MIN_BYTES && want < a->count)
-        return true;
-    if (end <= a->populated)
+    /* Nothing new, or too little to be worth a call short of the end. */
+    if (end <= a->populated || (end < a->populated + HUGEMEM_AHEAD_MIN_BYTES && want < a->count))
         return true;
     /* Rounded out to whole pages at both ends: the page holding base's
      * first bytes also holds the allocator's header (already present),

@@ -57,6 +57,23 @@ static size_t fast_link(const struct nm_cursor *cur, struct nm_packet *pkt, uint
     return *type == NM_ETH_IPV4 || *type == NM_ETH_IPV6 ? FAST_ETH_LEN + FAST_VLAN_LEN : 0;
 }
 
+/* The network layer's lengths, shared by both versions: hdr_len bytes of
+ * IP header, l4_wire_len transport bytes by the header's length field, of
+ * which `available` follow the header in the capture (never more than the
+ * length field says). */
+static void fast_net_set(struct fast_net *n, uint8_t version, uint8_t ttl, uint8_t proto,
+                         uint32_t hdr_len, uint32_t l4_wire_len, uint32_t available)
+{
+    n->version = version;
+    n->ttl = ttl;
+    n->proto = proto;
+    n->ip_len = hdr_len + l4_wire_len;
+    n->l4_captured = available < l4_wire_len ? available : l4_wire_len;
+    n->l3_len = hdr_len + n->l4_captured;
+    n->l4 = n->l3 + hdr_len;
+    n->l4_wire_len = l4_wire_len;
+}
+
 static bool fast_ipv4(const struct nm_cursor *cur, struct fast_net *n, struct nm_packet *pkt)
 {
     const uint8_t *h = cursor_window(cur, n->l3, FAST_IPV4_LEN);
@@ -64,20 +81,11 @@ static bool fast_ipv4(const struct nm_cursor *cur, struct fast_net *n, struct nm
     if (!h || h[0] != 0x45)
         return false;
     uint32_t total = bytes_be16(h + 2);
-    uint32_t captured = (uint32_t)(cursor_remaining(cur) - n->l3);
     /* Length 0 (TSO), fragments and short lengths take the general path. */
     if (total < FAST_IPV4_LEN || (bytes_be16(h + 6) & 0x3FFF) != 0)
         return false;
-    if (captured > total)
-        captured = total;
-    n->version = 4;
-    n->ttl = h[8];
-    n->proto = h[9];
-    n->ip_len = total;
-    n->l3_len = captured;
-    n->l4 = n->l3 + FAST_IPV4_LEN;
-    n->l4_wire_len = total - FAST_IPV4_LEN;
-    n->l4_captured = captured - FAST_IPV4_LEN;
+    fast_net_set(n, 4, h[8], h[9], FAST_IPV4_LEN, total - FAST_IPV4_LEN,
+                 (uint32_t)(cursor_remaining(cur) - n->l3 - FAST_IPV4_LEN));
     decode_addr_from_v4(&pkt->src, h + 12);
     decode_addr_from_v4(&pkt->dst, h + 16);
     return true;
@@ -90,20 +98,11 @@ static bool fast_ipv6(const struct nm_cursor *cur, struct fast_net *n, struct nm
     if (!h || (h[0] >> 4) != 6)
         return false;
     uint32_t plen = bytes_be16(h + 4);
-    uint32_t captured = (uint32_t)(cursor_remaining(cur) - n->l3 - FAST_IPV6_LEN);
     /* Extension headers and jumbograms take the general path. */
     if (plen == 0 || (h[6] != NM_IPPROTO_TCP && h[6] != NM_IPPROTO_UDP))
         return false;
-    if (captured > plen)
-        captured = plen;
-    n->version = 6;
-    n->ttl = h[7];
-    n->proto = h[6];
-    n->ip_len = FAST_IPV6_LEN + plen;
-    n->l3_len = FAST_IPV6_LEN + captured;
-    n->l4 = n->l3 + FAST_IPV6_LEN;
-    n->l4_wire_len = plen;
-    n->l4_captured = captured;
+    fast_net_set(n, 6, h[7], h[6], FAST_IPV6_LEN, plen,
+                 (uint32_t)(cursor_remaining(cur) - n->l3 - FAST_IPV6_LEN));
     memcpy(pkt->src.b, h + 8, 16);
     memcpy(pkt->dst.b, h + 24, 16);
     return true;
