@@ -35,7 +35,7 @@
 #include "common/threads.h"
 
 enum {
-    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP, OPT_STREAMS,
+    OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_CLOSE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP, OPT_STREAMS,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
     OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
@@ -46,6 +46,7 @@ static const struct option main_long_options[] = {
     { "json", optional_argument, NULL, OPT_JSON },
     { "stats", no_argument, NULL, OPT_STATS },
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
+    { "close-timeout", required_argument, NULL, OPT_CLOSE },
     { "active-timeout", required_argument, NULL, OPT_ACTIVE },
     { "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
     { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
@@ -99,6 +100,9 @@ static void main_usage(FILE *out)
 "\n"
 "Flows:\n"
 "  --idle-timeout SEC  end flows idle this long (default 60)\n"
+"  --close-timeout SEC  write a closed TCP flow's record (FIN both ways\n"
+"                      acknowledged, or RST) once it had no late packet\n"
+"                      for SEC (default 5, at most the idle timeout)\n"
 "  --active-timeout SEC  write interim records for flows older than SEC (default off)\n"
 "  --max-flows N       bound the flow table; the least recently used flow is\n"
 "                      evicted and reported when full (default 1000000, in\n"
@@ -321,6 +325,11 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
             return main_usage_error("--idle-timeout needs seconds > 0, not '%s'", optarg);
         cfg->idle_timeout_us = (uint64_t)(v * 1e6);
         return 0;
+    case OPT_CLOSE:
+        if (!main_parse_number(optarg, 1e7, &v) || v <= 0)
+            return main_usage_error("--close-timeout needs seconds > 0, not '%s'", optarg);
+        cfg->close_timeout_us = (uint64_t)(v * 1e6);
+        return 0;
     case OPT_ACTIVE:
         if (!main_parse_number(optarg, 1e7, &v))
             return main_usage_error("--active-timeout needs seconds (0 = off), not '%s'", optarg);
@@ -375,6 +384,7 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->idle_timeout_us = 60ull * 1000000ull;
+    cfg->close_timeout_us = 5ull * 1000000ull;
     cfg->max_flows = 1000000;
     cfg->refresh_us = 1000000;
     cfg->ipfix_rate = IPFIX_DEFAULT_RATE;

@@ -265,7 +265,7 @@ static inline size_t input_peek(struct pcap_input *in, size_t want, const uint8_
  * like) a process holding all of it.  Every INPUT_RELEASE_STEP bytes the
  * pages well behind the read position are dropped; the margin keeps the
  * frame just returned (at most one block or record) mapped. */
-#define INPUT_RELEASE_STEP (16u << 20)
+#define INPUT_RELEASE_STEP (2u << 20)
 #define INPUT_RELEASE_MARGIN (2u * (PCAPNG_MAX_PARSED_BLOCK > PCAP_FILE_MAX_RECORD \
                                         ? PCAPNG_MAX_PARSED_BLOCK : PCAP_FILE_MAX_RECORD))
 

@@ -40,6 +40,7 @@ struct nm_config {
     bool no_procs_bpf;                /* --no-procs-bpf: sock_diag and /proc only */
     uint64_t idle_timeout_us;
     uint64_t active_timeout_us;
+    uint64_t close_timeout_us;        /* --close-timeout: closed TCP flows' wait for late packets */
     uint32_t max_flows;               /* in all, shared by the workers */
     uint64_t max_memory;              /* --max-memory in bytes, 0 = none */
     bool no_l7;                       /* --no-l7: no nDPI application labels */

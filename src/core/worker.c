@@ -21,6 +21,7 @@ int worker_init(struct worker *w, const struct nm_config *cfg, uint8_t id, unsig
         .max_flows = share ? share : 1,
         .idle_timeout_us = cfg->idle_timeout_us,
         .active_timeout_us = cfg->active_timeout_us,
+        .close_timeout_us = cfg->close_timeout_us,
         .worker_id = id,
         .streams_dir = cfg->streams_dir,
         .no_l7 = cfg->no_l7,      /* --no-l7: neither nDPI nor the parsers */

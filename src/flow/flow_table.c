@@ -126,7 +126,11 @@ struct flow_table {
     uint32_t index_max_slots;      /* the index doubles up to this size */
     uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
-    struct flow_list lru, active_q;
+    /* Open flows on `lru`, closed TCP flows on `closed` (both through the
+     * lru links): each list is in last-touch order, so each one's tail is
+     * the next to time out, with its own timeout. */
+    struct flow_list lru, closed, active_q;
+    uint64_t close_timeout_us;     /* cfg's, at most the idle timeout */
     struct flow_table_stats stats;
 };
 
@@ -178,14 +182,23 @@ static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint3
     l->tail = i;
 }
 
-/* A packet's flow goes to the head of the LRU list.  Most packets belong
- * to a flow already there or close by; one at the head needs nothing. */
+/* The list that times flow i out: closed TCP flows wait only
+ * --close-timeout for late packets, open ones the idle timeout. */
+static inline struct flow_list *flow_time_list(struct flow_table *t, uint32_t i)
+{
+    return (t->flows[i].flags & FLOW_F_CLOSED) ? &t->closed : &t->lru;
+}
+
+/* A packet's flow goes to the head of its list.  Most packets belong to a
+ * flow already there or close by; one at the head needs nothing. */
 static inline void flow_lru_to_head(struct flow_table *t, uint32_t i)
 {
-    if (t->lru.head == i)
+    struct flow_list *l = flow_time_list(t, i);
+
+    if (l->head == i)
         return;
-    flow_list_unlink(t, &t->lru, i, false);
-    flow_list_push_head(t, &t->lru, i, false);
+    flow_list_unlink(t, l, i, false);
+    flow_list_push_head(t, l, i, false);
 }
 
 static void flow_list_init(struct flow_list *l)
@@ -398,7 +411,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     l7_release(t->l7_pool, f->l7);
     flow_counters_clear(t, f);
     flow_index_remove(t, i);
-    flow_list_unlink(t, &t->lru, i, false);
+    flow_list_unlink(t, flow_time_list(t, i), i, false);
     if (!(f->flags & FLOW_F_CLOSED))
         flow_list_unlink(t, &t->active_q, i, true);
     f->lru_next = t->free_head;
@@ -447,9 +460,10 @@ static uint32_t flow_alloc(struct flow_table *t)
     uint32_t i;
 
     if (t->stats.active >= t->cfg.max_flows || t->stats.active >= t->index_full_at) {
-        /* Full: the least recently seen flow makes room, and is reported. */
+        /* Full: the least recently seen flow makes room, and is reported;
+         * a closed one first, since only late packets could still come. */
         t->stats.evicted++;
-        flow_end(t, t->lru.tail, FLOW_END_EVICTED);
+        flow_end(t, t->closed.tail != FLOW_NIL ? t->closed.tail : t->lru.tail, FLOW_END_EVICTED);
     }
     if (t->free_head != FLOW_NIL) {
         i = t->free_head;
@@ -503,11 +517,15 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
 
 /* ---- TCP end detection ----------------------------------------------------- */
 
-/* A closed flow leaves the active list (no interim records for it) but
- * stays in the table until it has been quiet for the idle timeout, so that
- * late ACKs, retransmissions and repeated RSTs join its record instead of
- * opening a new one; only a new SYN does that (see flow_is_new_connection).
- * Flow exporters such as softflowd keep closed flows for a while too. */
+/* A closed flow leaves the active list (no interim records for it) and
+ * moves to the closed list, where it stays until it has been quiet for
+ * --close-timeout (5 s by default, Zeek's tcp_close_delay and tcptrack's
+ * -r), so that late ACKs, retransmissions and repeated RSTs join its
+ * record instead of opening a new one; only a new SYN does that (see
+ * flow_is_new_connection).  Then its record is written: a user sees a
+ * finished connection's record seconds after it ended, not an idle
+ * timeout later, and its memory serves the next flows while still in
+ * cache. */
 static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 {
     struct flow *f = &t->flows[i];
@@ -515,8 +533,10 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     if (f->flags & FLOW_F_CLOSED)
         return;
     flow_list_unlink(t, &t->active_q, i, true);
+    flow_list_unlink(t, &t->lru, i, false);
     f->flags |= FLOW_F_CLOSED;
     f->end_reason = (uint8_t)why;
+    flow_list_push_head(t, &t->closed, i, false);
 }
 
 static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
@@ -590,11 +610,19 @@ static bool flow_touch_vindicated(const struct flow *f, uint64_t now)
     return f->ts_last > f->touched && f->ts_last <= now;
 }
 
-/* The least recently touched flow is idle at table time now. */
+/* The least recently touched flow of list l has been quiet for timeout_us
+ * at table time now. */
+static inline bool flow_list_due(const struct flow_table *t, const struct flow_list *l,
+                                 uint64_t timeout_us)
+{
+    return l->tail != FLOW_NIL && t->flows[l->tail].touched + timeout_us <= t->now;
+}
+
+/* An open flow is idle, or a closed one done waiting for late packets. */
 static inline bool flow_idle_due(const struct flow_table *t)
 {
-    return t->lru.tail != FLOW_NIL &&
-           t->flows[t->lru.tail].touched + t->cfg.idle_timeout_us <= t->now;
+    return flow_list_due(t, &t->lru, t->cfg.idle_timeout_us) ||
+           flow_list_due(t, &t->closed, t->close_timeout_us);
 }
 
 /* The oldest open flow is due an interim record (--active-timeout). */
@@ -604,18 +632,17 @@ static inline bool flow_active_due(const struct flow_table *t)
            t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= t->now;
 }
 
-static void flow_table_expire(struct flow_table *t)
+/* Ends the flows of list l quiet for timeout_us.  Packets can carry
+ * timestamps older than table time (merged or reordered captures, clock
+ * steps), so quiet is measured from the table time at which the flow was
+ * last touched, which the list order also follows; ts_last only reports
+ * what the packets said. */
+static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t timeout_us)
 {
-    uint64_t now = t->now;
-
-    /* Packets can carry timestamps older than table time (merged or
-     * reordered captures, clock steps), so idleness is measured from the
-     * table time at which the flow was last touched, which the LRU order
-     * also follows; ts_last only reports what the packets said. */
-    while (flow_idle_due(t)) {
-        uint32_t i = t->lru.tail;
+    while (flow_list_due(t, l, timeout_us)) {
+        uint32_t i = l->tail;
         struct flow *f = &t->flows[i];
-        if (flow_touch_vindicated(f, now)) {
+        if (flow_touch_vindicated(f, t->now)) {
             /* Its last packet looked too far ahead when it came; table
              * time has since caught up with it, so it was real. */
             f->touched = f->ts_last;
@@ -624,6 +651,14 @@ static void flow_table_expire(struct flow_table *t)
         }
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
     }
+}
+
+static void flow_table_expire(struct flow_table *t)
+{
+    uint64_t now = t->now;
+
+    flow_list_expire(t, &t->closed, t->close_timeout_us);
+    flow_list_expire(t, &t->lru, t->cfg.idle_timeout_us);
     while (flow_active_due(t)) {
         uint32_t i = t->active_q.head;
         struct flow_record rec;
@@ -853,6 +888,9 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->free_head = FLOW_NIL;
     hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
     flow_list_init(&t->lru);
+    flow_list_init(&t->closed);
+    t->close_timeout_us = t->cfg.close_timeout_us && t->cfg.close_timeout_us < t->cfg.idle_timeout_us
+                              ? t->cfg.close_timeout_us : t->cfg.idle_timeout_us;
     flow_list_init(&t->active_q);
     return t;
 fail:
@@ -893,19 +931,26 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
     return f->lru_prev;
 }
 
-void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
+static void flow_list_flush(struct flow_table *t, struct flow_list *l, enum flow_end_reason why)
 {
-    uint32_t runner = t->lru.tail;
+    uint32_t runner = l->tail;
 
     for (unsigned k = 0; k < FLOW_FLUSH_AHEAD && runner != FLOW_NIL; k++)
         runner = flow_flush_prefetch(t, runner);
     /* Oldest first, so records come out roughly in the order flows began. */
-    while (t->lru.tail != FLOW_NIL) {
-        uint32_t i = t->lru.tail;
+    while (l->tail != FLOW_NIL) {
+        uint32_t i = l->tail;
         if (runner != FLOW_NIL)
             runner = flow_flush_prefetch(t, runner);
         flow_end(t, i, flow_end_why(&t->flows[i], why));
     }
+}
+
+/* Closed flows first: they ended before every flow still open. */
+void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
+{
+    flow_list_flush(t, &t->closed, why);
+    flow_list_flush(t, &t->lru, why);
 }
 
 void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user)
@@ -913,6 +958,10 @@ void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *use
     struct flow_record rec;
 
     for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+        flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
+        fn(user, &rec);
+    }
+    for (uint32_t i = t->closed.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
         flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
         fn(user, &rec);
     }

@@ -12,9 +12,10 @@
  *   - the active list, in start (or last interim record) order, for
  *     --active-timeout.
  *
- * Closed TCP flows (FIN acknowledged both ways, or RST) stay until they
- * have been quiet for the idle timeout, so late packets stay in their
- * record; a new SYN on the tuple ends them at once (port reuse).
+ * Closed TCP flows (FIN acknowledged both ways, or RST) move to a third
+ * list and stay until they have been quiet for the close timeout, so late
+ * packets stay in their record; a new SYN on the tuple ends them at once
+ * (port reuse).
  *
  * Time is whatever the caller says it is: packet time offline, the kernel's
  * packet timestamps (plus a wall-clock tick) live.
@@ -37,6 +38,7 @@ struct flow_table_config {
     uint32_t max_flows;          /* >= 1 */
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
+    uint64_t close_timeout_us;   /* closed TCP flows' wait; 0: the idle timeout */
     uint8_t worker_id;           /* goes into flow_id's top byte */
     struct l7_ndpi *ndpi;         /* the worker's nDPI classifier; NULL: no L7 labels */
     bool no_l7;                  /* no application parsers (analyze/l7.h) */

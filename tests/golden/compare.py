@@ -2,7 +2,8 @@
 """tests/golden/compare.py: netmoon's flow records against the tshark oracle.
 
     compare.py PCAP NETMOON_JSONL [--min-match F] [--min-initiator F]
-               [--idle-timeout S] [--max-details N] [--cache DIR]
+               [--idle-timeout S] [--close-timeout S] [--max-details N]
+               [--cache DIR]
 
 Reads netmoon's JSON lines (the output of `netmoon -r PCAP --json`), builds
 the oracle with tshark_flows.py, and prints per file: the number of TCP and
@@ -23,7 +24,10 @@ Matching rules (why each):
 * One conversation may have several records only when netmoon split it for
   idleness: each record before the last ended with end_reason "idle" and
   the next one starts more than --idle-timeout seconds later (packet time),
-  or ended with "active" (an interim record; unless --no-active).  Files
+  or ended "fin" or "rst" (a closed TCP connection) with the next one
+  starting more than --close-timeout seconds later (netmoon's wait for late
+  packets; tshark keeps such late packets in the same stream), or ended
+  with "active" (an interim record; unless --no-active).  Files
   whose timestamps go backwards get a count-based check (check_split).
   Their counts are then summed per endpoint (not per src/dst: a record
   after an idle split may pick the other side as src mid-stream).
@@ -151,28 +155,37 @@ def fmt_rec(r):
         ", vlan %s" % r["vlan"] if r["vlan"] is not None else "")
 
 
-def check_split(c, recs, idle_timeout, allow_active, disordered):
+CLOSED_ENDS = ("fin", "rst")
+
+
+def check_split(c, recs, timeouts, allow_active, disordered):
     """Problems with a conversation netmoon reported as several records.
 
-    Packet clock in order: every record but the last must end "idle" with
-    the next one starting more than idle_timeout later, or end "active".
+    timeouts: (idle, close) in seconds.  Packet clock in order: every record
+    but the last must end "idle" with the next one starting more than the
+    idle timeout later, "fin"/"rst" with the next one more than the close
+    timeout later, or end "active".
     Timestamps that go backwards somewhere in the file (fuzzed captures):
     record spans say little about where the gap was, so instead the number
     of idle splits must not exceed the number of idle gaps the oracle saw in
     this conversation, measured against the file's running clock, and every
     record but one must end "idle" or "active"."""
     problems = []
+    idle_timeout, close_timeout = timeouts
     if disordered:
         idle = sum(1 for r in recs if r["end_reason"] == "idle")
+        closed = sum(1 for r in recs[:-1] if r["end_reason"] in CLOSED_ENDS)
         active = sum(1 for r in recs if r["end_reason"] == "active") if allow_active else 0
         gaps = sum(1 for g in c["long_gaps"] if g > idle_timeout - TIME_TOL)
-        if idle + active < len(recs) - 1 or idle > gaps:
+        if idle + closed + active < len(recs) - 1 or idle > gaps:
             problems.append("split into %d records (%d ended idle) but tshark's packets show %d "
                             "idle gaps (timestamps out of order in this file)" % (len(recs), idle, gaps))
         return problems
     for prev, cur in zip(recs, recs[1:]):
         gap = cur["ts_start"] - prev["ts_end"]
         if prev["end_reason"] == "idle" and gap > idle_timeout - TIME_TOL:
+            continue
+        if prev["end_reason"] in CLOSED_ENDS and gap > close_timeout - TIME_TOL:
             continue
         if prev["end_reason"] == "active" and allow_active:
             continue
@@ -209,7 +222,8 @@ def compare_portless(oracle, recs, res, linktypes):
     return [r for rs in by_pair.values() for r in rs]
 
 
-def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKTYPES):
+def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKTYPES,
+            close_timeout=5.0):
     """Returns a result dict: counts and a list of mismatch descriptions."""
     res = {"tcp": 0, "udp": 0, "portless": 0, "exact": 0, "init_checked": 0, "init_ok": 0,
            "extra": 0, "not_compared": 0, "records": len(flows), "mismatches": [],
@@ -270,7 +284,7 @@ def compare(oracle, flows, idle_timeout=60.0, allow_active=True, linktypes=LINKT
         if not recs:
             problems.append("missing: no netmoon record")
         if len(recs) > 1:
-            problems += check_split(c, recs, idle_timeout, allow_active, disordered)
+            problems += check_split(c, recs, (idle_timeout, close_timeout), allow_active, disordered)
         got = {"a_pkts": 0, "a_bytes": 0, "b_pkts": 0, "b_bytes": 0}
         for r in recs:
             if r["src"] == c["a"] and r["dst"] == c["b"]:
@@ -347,6 +361,7 @@ def main(argv):
     ap.add_argument("--min-match", type=float, default=1.0)
     ap.add_argument("--min-initiator", type=float, default=1.0)
     ap.add_argument("--idle-timeout", type=float, default=60.0)
+    ap.add_argument("--close-timeout", type=float, default=5.0)
     ap.add_argument("--no-active", action="store_true", help="do not accept 'active' interim splits")
     ap.add_argument("--max-details", type=int, default=50)
     ap.add_argument("--cache", default=None, help="oracle cache directory")
@@ -360,7 +375,8 @@ def main(argv):
     oracle = tshark_flows.oracle_for(a.pcap, cache_dir=a.cache)
     for p in problems:
         print("bad output: %s" % p)
-    res = compare(oracle, flows, idle_timeout=a.idle_timeout, allow_active=not a.no_active)
+    res = compare(oracle, flows, idle_timeout=a.idle_timeout, allow_active=not a.no_active,
+                  close_timeout=a.close_timeout)
     print(format_result(a.pcap, res, a.max_details))
     ok = res["match_rate"] >= a.min_match and res["init_rate"] >= a.min_initiator and not problems
     return 0 if ok else 1

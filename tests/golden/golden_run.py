@@ -83,7 +83,8 @@ def process(path, args):
     oracle = tshark_flows.oracle_for(path, cache_dir=args.cache)
     run = run_netmoon(args.netmoon, path, args.timeout)
     flows, problems = compare.parse_netmoon(run["out"])
-    res = compare.compare(oracle, flows, idle_timeout=args.idle_timeout)
+    res = compare.compare(oracle, flows, idle_timeout=args.idle_timeout,
+                          close_timeout=args.close_timeout)
     return path, oracle, run, problems, res
 
 
@@ -106,6 +107,7 @@ def main(argv):
     ap.add_argument("--min-match", type=float, default=None)
     ap.add_argument("--min-initiator", type=float, default=None)
     ap.add_argument("--idle-timeout", type=float, default=60.0)
+    ap.add_argument("--close-timeout", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--report", default=None)
     ap.add_argument("--label", default=None)
