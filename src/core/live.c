@@ -44,6 +44,7 @@
 #include "capture/iface.h"
 #include "common/privs.h"
 #include "common/spsc_ring.h"
+#include "common/wake.h"
 #include "core/pcap_tap.h"
 #include "core/signals.h"
 #include "core/view_feed.h"
@@ -111,6 +112,9 @@ struct live {
     _Atomic uint64_t packets;          /* for -c across workers */
     _Atomic int failure;               /* an interface vanished: exit 1 */
     struct procs *procs;               /* NULL with --no-procs */
+    /* The output thread sleeps on this when every ring is empty; workers
+     * signal it once their ring is a quarter full, and when they are done. */
+    struct wake_event out_wake;
 };
 
 static uint64_t live_wall_us(void)
@@ -145,10 +149,20 @@ static struct live_msg *live_reserve(struct live_worker *lw)
     return slot;
 }
 
+/* Publishes the message just written.  The output thread drains the rings
+ * when it wakes anyway, so it is woken only once a quarter of this one
+ * waits: a wake is a system call here and an interrupt to its CPU. */
+static void live_commit(struct live_worker *lw)
+{
+    spsc_ring_commit(lw->ring, 1);
+    if (spsc_ring_count(lw->ring) >= LIVE_RING_MSGS / 4)
+        wake_signal(&lw->live->out_wake);
+}
+
 static void live_send(struct live_worker *lw, const struct live_msg *m)
 {
     *live_reserve(lw) = *m;
-    spsc_ring_commit(lw->ring, 1);
+    live_commit(lw);
 }
 
 static void live_send_flow(struct live_worker *lw, uint8_t kind, const struct flow_record *rec)
@@ -157,7 +171,7 @@ static void live_send_flow(struct live_worker *lw, uint8_t kind, const struct fl
 
     m->kind = kind;
     m->u.flow = *rec;
-    spsc_ring_commit(lw->ring, 1);
+    live_commit(lw);
 }
 
 static void live_emit_flow(void *user, const struct flow_record *rec)
@@ -424,6 +438,7 @@ static void *live_worker_main(void *arg)
     live_send_stats(lw);
     lw->scratch.kind = LIVE_MSG_DONE;
     live_send(lw, &lw->scratch);
+    wake_signal(&lw->live->out_wake);
     return NULL;
 }
 
@@ -625,17 +640,49 @@ static bool live_all_done(const struct live *lv)
     return true;
 }
 
+static bool live_rings_empty(struct live *lv)
+{
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        if (spsc_ring_count(lv->workers[i].ring) > 0)
+            return false;
+    return true;
+}
+
+/* The output thread's wait when the rings were empty: until a worker
+ * signals, or `until` (µs, monotonic), at most LIVE_IDLE_MAX_US.  The view
+ * and -w want shorter naps (keys; a packet queue that fills fast); stop
+ * requests and --duration are seen within a nap. */
+#define LIVE_IDLE_MAX_US 50000ull
+#define LIVE_IDLE_SHORT_US 2000ull
+
+static void live_output_wait(struct live *lv, const struct output_set *outs, uint64_t until)
+{
+    uint64_t now = live_mono_us();
+    uint64_t nap = output_set_wants_ticks(outs) || lv->pcap_out ? LIVE_IDLE_SHORT_US : LIVE_IDLE_MAX_US;
+
+    if (until <= now)
+        return;
+    if (until - now < nap)
+        nap = until - now;
+    uint32_t seq = wake_prepare(&lv->out_wake);
+    if (!live_rings_empty(lv))
+        wake_cancel(&lv->out_wake);
+    else
+        wake_sleep(&lv->out_wake, seq, (long)(nap * 1000u));
+}
+
 static void live_output_loop(struct live *lv, struct output_set *outs)
 {
-    const struct timespec idle = { 0, 2000000 };   /* 2 ms */
     uint64_t start = live_mono_us(), next_stats = start + LIVE_STATS_INTERVAL_US;
     uint64_t next_update = start + LIVE_TICK_US;
     uint64_t deadline = lv->cfg->duration_s > 0 ? start + (uint64_t)(lv->cfg->duration_s * 1e6) : 0;
     struct nm_stats st;
 
     while (!live_all_done(lv)) {
-        if (live_drain(lv, outs) == 0)
-            nanosleep(&idle, NULL);
+        if (live_drain(lv, outs) == 0) {
+            uint64_t until = next_update < next_stats ? next_update : next_stats;
+            live_output_wait(lv, outs, deadline && deadline < until ? deadline : until);
+        }
         if (lv->procs)
             procs_poll(lv->procs);
         output_set_tick(outs);

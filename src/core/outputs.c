@@ -92,6 +92,14 @@ void output_set_tick(struct output_set *o)
             o->sinks[i].tick(&o->sinks[i]);
 }
 
+bool output_set_wants_ticks(const struct output_set *o)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->sinks[i].tick)
+            return true;
+    return false;
+}
+
 void output_set_update_stats(struct output_set *o, const struct nm_stats *st)
 {
     for (unsigned i = 0; i < o->n; i++)

@@ -31,6 +31,8 @@ void output_set_snapshot_end(struct output_set *o, const struct nm_snapshot_end 
 /* Also where files are reopened after a SIGHUP (--json=PATH, logrotate):
  * every loop that runs the outputs ticks them often. */
 void output_set_tick(struct output_set *o);
+/* Whether a sink needs ticks every few milliseconds (the view: keys). */
+bool output_set_wants_ticks(const struct output_set *o);
 void output_set_update_stats(struct output_set *o, const struct nm_stats *st);
 /* Adds every sink's own counters (IPFIX records sent and lost, -w packets
  * written and dropped) into st. */
