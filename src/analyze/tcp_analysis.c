@@ -1402,11 +1402,16 @@ static bool pc_tail_fits(unsigned used, unsigned known)
     return used + pc_tail_size(known) <= TCP_PENDING_BYTES;
 }
 
+/* Word by word: st was just written so, and a wider read of it would
+ * wait for those writes to retire. */
 static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *st)
 {
-    memcpy(code + TCP_PENDING_BYTES - 8, st->seq, 8);
-    if (pc_tail_size(st->known) > 8)
-        memcpy(code + TCP_PENDING_BYTES - 16, st->ts_val, 8);
+    memcpy(code + TCP_PENDING_BYTES - 8, &st->seq[0], 4);
+    memcpy(code + TCP_PENDING_BYTES - 4, &st->seq[1], 4);
+    if (pc_tail_size(st->known) > 8) {
+        memcpy(code + TCP_PENDING_BYTES - 16, &st->ts_val[0], 4);
+        memcpy(code + TCP_PENDING_BYTES - 12, &st->ts_val[1], 4);
+    }
 }
 
 static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
@@ -1414,8 +1419,7 @@ static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending
     st->known = (unsigned)(pd->t0_us >> TCP_PC_T0_BITS);
     st->n = pending_segments(pd);
     memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
-    if (pc_tail_size(st->known) > 8)
-        memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);
+    memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
 }
 
 /* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
@@ -1523,10 +1527,9 @@ static inline void pending_state(struct tcp_analysis_pool *p, uint32_t i,
     const struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
     unsigned n = pending_segments(pd);
 
-    memset(st, 0, sizeof(*st));
     if (n == 0)
-        return;
-    if (pc_tail_fits(pending_used(pd), (unsigned)(pd->t0_us >> TCP_PC_T0_BITS)))
+        *st = (struct tcp_pending_state){ .n = 0 };
+    else if (pc_tail_fits(pending_used(pd), (unsigned)(pd->t0_us >> TCP_PC_T0_BITS)))
         pc_tail_load(pd, st);
     else if (ce->slot_plus1 == i + 1 && ce->st.n == n)
         *st = ce->st;
@@ -1569,7 +1572,7 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
     /* The code so far and room for the longest segment after it: whole
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
-    unsigned n = pending_segments(pd), used = pending_used(pd), len, known;
+    unsigned n = pending_segments(pd), used = pending_used(pd), len;
     uint64_t t0 = n ? pd->t0_us & TCP_PC_T0_MASK : pkt->ts_us;
 
     if (n == TCP_PENDING_MAX || pkt->ts_us < t0 || t0 > TCP_PC_T0_MASK)
@@ -1582,17 +1585,17 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
     pc_note(&st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
             pkt->tcp_has_ts, pkt->tcp_ts_val);
     used += len;
-    known = st.known;
-    if (pc_tail_fits(used, known)) {
-        pc_tail_store(code, &st);
-    } else {
+    bool in_tail = pc_tail_fits(used, st.known);
+    if (!in_tail) {
         struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
         ce->slot_plus1 = i + 1;
         ce->st = st;
     }
-    pd->t0_us = t0 | (uint64_t)known << TCP_PC_T0_BITS;
+    pd->t0_us = t0 | (uint64_t)st.known << TCP_PC_T0_BITS;
     memcpy(pd->code, code, TCP_PENDING_BYTES);
     pd->meta = (uint8_t)((n + 1) << 6 | used);
+    if (in_tail)
+        pc_tail_store(pd->code, &st);
     return true;
 }
 
