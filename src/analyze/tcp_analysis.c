@@ -1460,34 +1460,45 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
 /* Decodes the segment at *c into the fields of pkt that
  * tcp_analysis_packet reads (those of an absent option are left alone:
  * the analysis does not read them either), moves *c past it, notes it in
- * st and returns its header. */
-static inline __attribute__((always_inline)) uint8_t pc_decode(const struct tcp_pending *pd,
-                                                               const uint8_t **c,
+ * st and returns its header.  t0 is the first segment's time.  Each field
+ * is written once, from a local: through pkt, the compiler kept reloading
+ * them. */
+static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, const uint8_t **c,
                                                                struct tcp_pending_state *st,
                                                                struct nm_packet *pkt)
 {
-    uint8_t hdr = *(*c)++;
+    const uint8_t *b = *c;
+    uint8_t hdr = b[0], flags = b[1];
     unsigned s = hdr & TCP_PC_SIDE1;
+    uint32_t seq, ack, len, ts_val = 0;
+    uint64_t dt = 0;
+    bool has_ts = hdr & TCP_PC_HAS_TS;
 
-    pkt->tcp_flags = *(*c)++;
-    pkt->ts_us = (pd->t0_us & TCP_PC_T0_MASK) + (st->n ? pc_get_varint(c) : 0);
-    pkt->tcp_seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(c);
-    pkt->tcp_ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(c);
-    pkt->tcp_win = (uint16_t)((*c)[0] | (*c)[1] << 8);
-    *c += 2;
-    pkt->payload_wire_len = (hdr & TCP_PC_LEN0) ? 0 : (uint32_t)pc_get_varint(c);
-    pkt->tcp_has_ts = (hdr & TCP_PC_HAS_TS) != 0;
-    if (pkt->tcp_has_ts) {
-        pkt->tcp_ts_val = pc_sent_ts(st, s)
-            ? st->ts_val[s] + pc_unzigzag((uint32_t)pc_get_varint(c))
-            : pc_get_u32(c);
-        pkt->tcp_ts_ecr = (hdr & TCP_PC_ECR) ? pc_predict_ecr(st, s) : pc_get_u32(c);
+    b += 2;
+    if (st->n)
+        dt = pc_get_varint(&b);
+    seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(&b);
+    ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(&b);
+    pkt->tcp_win = (uint16_t)(b[0] | b[1] << 8);
+    b += 2;
+    len = (hdr & TCP_PC_LEN0) ? 0 : (uint32_t)pc_get_varint(&b);
+    if (has_ts) {
+        ts_val = pc_sent_ts(st, s) ? st->ts_val[s] + pc_unzigzag((uint32_t)pc_get_varint(&b))
+                                   : pc_get_u32(&b);
+        pkt->tcp_ts_val = ts_val;
+        pkt->tcp_ts_ecr = (hdr & TCP_PC_ECR) ? pc_predict_ecr(st, s) : pc_get_u32(&b);
     }
     pkt->tcp_has_wscale = (hdr & TCP_PC_HAS_WSCALE) != 0;
     if (pkt->tcp_has_wscale)
-        pkt->tcp_wscale = *(*c)++;
-    pc_note(st, s, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
-            pkt->tcp_has_ts, pkt->tcp_ts_val);
+        pkt->tcp_wscale = *b++;
+    pkt->tcp_flags = flags;
+    pkt->ts_us = t0 + dt;
+    pkt->tcp_seq = seq;
+    pkt->tcp_ack = ack;
+    pkt->payload_wire_len = len;
+    pkt->tcp_has_ts = has_ts;
+    pc_note(st, s, seq, ack, len, flags, has_ts, ts_val);
+    *c = b;
     return hdr;
 }
 
@@ -1498,6 +1509,7 @@ static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state 
 {
     struct nm_packet pkt;
     const uint8_t *c = pd->code, *end = c + pending_used(pd);
+    uint64_t t0 = pd->t0_us & TCP_PC_T0_MASK;
 
     memset(st, 0, sizeof(*st));
     /* Only what tcp_analysis_packet reads; pc_decode sets the rest. */
@@ -1505,7 +1517,7 @@ static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state 
     pkt.tcp_ts_val = pkt.tcp_ts_ecr = 0;
     pkt.tcp_wscale = 0;
     while (c < end) {
-        uint8_t hdr = pc_decode(pd, &c, st, &pkt);
+        uint8_t hdr = pc_decode(t0, &c, st, &pkt);
         if (a)
             tcp_analysis_packet(a, &pkt, hdr & TCP_PC_SIDE1, (hdr & TCP_PC_SRC1) ? 1 : 0);
     }
