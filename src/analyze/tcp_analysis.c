@@ -1402,16 +1402,11 @@ static bool pc_tail_fits(unsigned used, unsigned known)
     return used + pc_tail_size(known) <= TCP_PENDING_BYTES;
 }
 
-/* Word by word: st was just written so, and a wider read of it would
- * wait for those writes to retire. */
 static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *st)
 {
-    memcpy(code + TCP_PENDING_BYTES - 8, &st->seq[0], 4);
-    memcpy(code + TCP_PENDING_BYTES - 4, &st->seq[1], 4);
-    if (pc_tail_size(st->known) > 8) {
-        memcpy(code + TCP_PENDING_BYTES - 16, &st->ts_val[0], 4);
-        memcpy(code + TCP_PENDING_BYTES - 12, &st->ts_val[1], 4);
-    }
+    memcpy(code + TCP_PENDING_BYTES - 8, st->seq, 8);
+    if (pc_tail_size(st->known) > 8)
+        memcpy(code + TCP_PENDING_BYTES - 16, st->ts_val, 8);
 }
 
 static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
