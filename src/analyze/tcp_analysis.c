@@ -1088,7 +1088,7 @@ enum {
 /* 48 bytes: at a million handshake-only flows (a SYN flood) every byte
  * here is a megabyte. */
 struct tcp_pending {
-    uint64_t t0_us;              /* the first segment's time */
+    uint64_t t0_us;              /* the first segment's time, TCP_PC_KNOWN_* above it */
     union {
         struct {
             uint8_t meta;        /* segments << 6 | bytes of code used */
@@ -1099,13 +1099,26 @@ struct tcp_pending {
 };
 _Static_assert(sizeof(struct tcp_pending) == 48, "tcp_pending grew");
 
+/* The first segment's time takes the low TCP_PC_T0_BITS of t0_us (µs
+ * since 1970 need 51); above it, which sides have sent a segment and
+ * which a TSval, so that the prediction state's size in the code's tail
+ * (see pc_tail_size) is known without decoding.  A flow whose first
+ * segment's time does not fit takes the full analysis. */
+#define TCP_PC_T0_BITS 56
+#define TCP_PC_T0_MASK ((1ull << TCP_PC_T0_BITS) - 1)
+enum { TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8 };
+
 /* What the predictions are made from: the segments so far, per canonical
- * side. */
+ * side.  seq[s] is the sequence number side s's next segment is predicted
+ * to have: past its last one once it has sent (seq + SYN + payload + FIN),
+ * until then what the peer last acknowledged; a side's ACK is predicted to
+ * be the peer's seq once the peer has sent.  Two words then say all of it,
+ * so that the state fits in the code's tail more often (see TCP_PC_CACHE). */
 struct tcp_pending_state {
+    uint32_t seq[2];
+    uint32_t ts_val[2];          /* last TSval, when TCP_PC_KNOWN_TS0 << side */
+    unsigned known;              /* TCP_PC_KNOWN_* */
     unsigned n;                  /* segments */
-    bool sent[2], sent_ts[2];
-    uint32_t next_seq[2];        /* seq + SYN + payload + FIN of the last one */
-    uint32_t last_ack[2], last_ts_val[2];
 };
 
 /* Handles: full analyses are 1..capacity, pending ones have this bit. */
@@ -1113,12 +1126,16 @@ struct tcp_pending_state {
 
 /* Coding a segment needs the prediction state after the segments before
  * it; decoding them again for every segment was a visible share of the
- * flow thread's work.  The state after a flow's last kept segment waits
- * here, direct-mapped by slot: a handshake's segments come within a round
- * trip, while few other flows start.  An entry counts only for the slot
- * and segment count it was left with; a slot released and taken again
- * starts at zero segments, which needs no state, and its first segment
- * replaces the entry. */
+ * flow thread's work.  The state after a flow's last kept segment is kept
+ * in the unused end of its code when it fits there (pc_tail_fits: after a
+ * handshake's first segment, and its first two without timestamps),
+ * else here, direct-mapped by slot: a handshake's segments come within a
+ * round trip, while few other flows start, but with a million handshakes
+ * open at once (workload 2) this cache always misses, which is why the
+ * tail comes first.  An entry counts only for the slot and segment count
+ * it was left with, and is written exactly when the state did not fit the
+ * tail, so an entry a slot's earlier flow left is never read for a later
+ * one: the later one wrote its own at that count, or another slot did. */
 #define TCP_PC_CACHE 2048u
 
 struct tcp_pc_cache_entry {
@@ -1338,32 +1355,66 @@ static uint32_t pc_unzigzag(uint32_t z)
 /* The predictions for a segment from `side`, from the segments before. */
 static uint32_t pc_predict_seq(const struct tcp_pending_state *st, unsigned side)
 {
-    if (st->sent[side])
-        return st->next_seq[side];
-    return st->sent[side ^ 1] ? st->last_ack[side ^ 1] : 0;
+    return st->seq[side];
 }
 
 static uint32_t pc_predict_ack(const struct tcp_pending_state *st, unsigned side)
 {
-    return st->sent[side ^ 1] ? st->next_seq[side ^ 1] : 0;
+    return (st->known & (TCP_PC_KNOWN_SENT0 << (side ^ 1))) ? st->seq[side ^ 1] : 0;
+}
+
+static bool pc_sent_ts(const struct tcp_pending_state *st, unsigned side)
+{
+    return st->known & (TCP_PC_KNOWN_TS0 << side);
 }
 
 static uint32_t pc_predict_ecr(const struct tcp_pending_state *st, unsigned side)
 {
-    return st->sent_ts[side ^ 1] ? st->last_ts_val[side ^ 1] : 0;
+    return pc_sent_ts(st, side ^ 1) ? st->ts_val[side ^ 1] : 0;
 }
 
 static inline void pc_note(struct tcp_pending_state *st, unsigned side, uint32_t seq, uint32_t ack,
                            uint32_t len, uint8_t flags, bool has_ts, uint32_t ts_val)
 {
     st->n++;
-    st->sent[side] = true;
-    st->next_seq[side] = seq + len + ((flags & NM_TCP_SYN) ? 1 : 0) + ((flags & NM_TCP_FIN) ? 1 : 0);
-    st->last_ack[side] = ack;
+    st->known |= TCP_PC_KNOWN_SENT0 << side;
+    st->seq[side] = seq + len + ((flags & NM_TCP_SYN) ? 1 : 0) + ((flags & NM_TCP_FIN) ? 1 : 0);
+    if (!(st->known & (TCP_PC_KNOWN_SENT0 << (side ^ 1))))
+        st->seq[side ^ 1] = ack;
     if (has_ts) {
-        st->sent_ts[side] = true;
-        st->last_ts_val[side] = ts_val;
+        st->known |= TCP_PC_KNOWN_TS0 << side;
+        st->ts_val[side] = ts_val;
     }
+}
+
+/* ---- the prediction state in the code's tail ----
+ *
+ * The two seq words end the code; the two TSval words come before them
+ * once either side has sent one. */
+
+static unsigned pc_tail_size(unsigned known)
+{
+    return (known & (TCP_PC_KNOWN_TS0 | TCP_PC_KNOWN_TS1)) ? 16 : 8;
+}
+
+static bool pc_tail_fits(unsigned used, unsigned known)
+{
+    return used + pc_tail_size(known) <= TCP_PENDING_BYTES;
+}
+
+static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *st)
+{
+    memcpy(code + TCP_PENDING_BYTES - 8, st->seq, 8);
+    if (pc_tail_size(st->known) > 8)
+        memcpy(code + TCP_PENDING_BYTES - 16, st->ts_val, 8);
+}
+
+static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
+{
+    st->known = (unsigned)(pd->t0_us >> TCP_PC_T0_BITS);
+    st->n = pending_segments(pd);
+    memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
+    memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
 }
 
 /* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
@@ -1387,8 +1438,8 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
         n += pc_put_varint(out + n, pkt->payload_wire_len);
     if (pkt->tcp_has_ts) {
         hdr |= TCP_PC_HAS_TS;
-        if (st->sent_ts[side])
-            n += pc_put_varint(out + n, pc_zigzag(pkt->tcp_ts_val - st->last_ts_val[side]));
+        if (pc_sent_ts(st, side))
+            n += pc_put_varint(out + n, pc_zigzag(pkt->tcp_ts_val - st->ts_val[side]));
         else
             n += pc_put_u32(out + n, pkt->tcp_ts_val);
         n += pc_put_unless(out + n, &hdr, TCP_PC_ECR, pkt->tcp_ts_ecr, pc_predict_ecr(st, side));
@@ -1404,34 +1455,45 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
 /* Decodes the segment at *c into the fields of pkt that
  * tcp_analysis_packet reads (those of an absent option are left alone:
  * the analysis does not read them either), moves *c past it, notes it in
- * st and returns its header. */
-static inline __attribute__((always_inline)) uint8_t pc_decode(const struct tcp_pending *pd,
-                                                               const uint8_t **c,
+ * st and returns its header.  t0 is the first segment's time.  Each field
+ * is written once, from a local: through pkt, the compiler kept reloading
+ * them. */
+static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, const uint8_t **c,
                                                                struct tcp_pending_state *st,
                                                                struct nm_packet *pkt)
 {
-    uint8_t hdr = *(*c)++;
+    const uint8_t *b = *c;
+    uint8_t hdr = b[0], flags = b[1];
     unsigned s = hdr & TCP_PC_SIDE1;
+    uint32_t seq, ack, len, ts_val = 0;
+    uint64_t dt = 0;
+    bool has_ts = hdr & TCP_PC_HAS_TS;
 
-    pkt->tcp_flags = *(*c)++;
-    pkt->ts_us = pd->t0_us + (st->n ? pc_get_varint(c) : 0);
-    pkt->tcp_seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(c);
-    pkt->tcp_ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(c);
-    pkt->tcp_win = (uint16_t)((*c)[0] | (*c)[1] << 8);
-    *c += 2;
-    pkt->payload_wire_len = (hdr & TCP_PC_LEN0) ? 0 : (uint32_t)pc_get_varint(c);
-    pkt->tcp_has_ts = (hdr & TCP_PC_HAS_TS) != 0;
-    if (pkt->tcp_has_ts) {
-        pkt->tcp_ts_val = st->sent_ts[s]
-            ? st->last_ts_val[s] + pc_unzigzag((uint32_t)pc_get_varint(c))
-            : pc_get_u32(c);
-        pkt->tcp_ts_ecr = (hdr & TCP_PC_ECR) ? pc_predict_ecr(st, s) : pc_get_u32(c);
+    b += 2;
+    if (st->n)
+        dt = pc_get_varint(&b);
+    seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(&b);
+    ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(&b);
+    pkt->tcp_win = (uint16_t)(b[0] | b[1] << 8);
+    b += 2;
+    len = (hdr & TCP_PC_LEN0) ? 0 : (uint32_t)pc_get_varint(&b);
+    if (has_ts) {
+        ts_val = pc_sent_ts(st, s) ? st->ts_val[s] + pc_unzigzag((uint32_t)pc_get_varint(&b))
+                                   : pc_get_u32(&b);
+        pkt->tcp_ts_val = ts_val;
+        pkt->tcp_ts_ecr = (hdr & TCP_PC_ECR) ? pc_predict_ecr(st, s) : pc_get_u32(&b);
     }
     pkt->tcp_has_wscale = (hdr & TCP_PC_HAS_WSCALE) != 0;
     if (pkt->tcp_has_wscale)
-        pkt->tcp_wscale = *(*c)++;
-    pc_note(st, s, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
-            pkt->tcp_has_ts, pkt->tcp_ts_val);
+        pkt->tcp_wscale = *b++;
+    pkt->tcp_flags = flags;
+    pkt->ts_us = t0 + dt;
+    pkt->tcp_seq = seq;
+    pkt->tcp_ack = ack;
+    pkt->payload_wire_len = len;
+    pkt->tcp_has_ts = has_ts;
+    pc_note(st, s, seq, ack, len, flags, has_ts, ts_val);
+    *c = b;
     return hdr;
 }
 
@@ -1442,12 +1504,15 @@ static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state 
 {
     struct nm_packet pkt;
     const uint8_t *c = pd->code, *end = c + pending_used(pd);
+    uint64_t t0 = pd->t0_us & TCP_PC_T0_MASK;
 
     memset(st, 0, sizeof(*st));
-    memset(&pkt, 0, sizeof(pkt));
+    /* Only what tcp_analysis_packet reads; pc_decode sets the rest. */
     pkt.has_tcp = true;
+    pkt.tcp_ts_val = pkt.tcp_ts_ecr = 0;
+    pkt.tcp_wscale = 0;
     while (c < end) {
-        uint8_t hdr = pc_decode(pd, &c, st, &pkt);
+        uint8_t hdr = pc_decode(t0, &c, st, &pkt);
         if (a)
             tcp_analysis_packet(a, &pkt, hdr & TCP_PC_SIDE1, (hdr & TCP_PC_SRC1) ? 1 : 0);
     }
@@ -1460,36 +1525,84 @@ static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
     pending_walk(pd, &st, a);
 }
 
+/* The prediction state after slot i's kept segments, from wherever it
+ * is (see TCP_PC_CACHE). */
+static inline void pending_state(struct tcp_analysis_pool *p, uint32_t i,
+                                 struct tcp_pending_state *st)
+{
+    const struct tcp_pending *pd = &p->pending[i];
+    const struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+    unsigned n = pending_segments(pd);
+
+    if (n == 0)
+        *st = (struct tcp_pending_state){ .n = 0 };
+    else if (pc_tail_fits(pending_used(pd), (unsigned)(pd->t0_us >> TCP_PC_T0_BITS)))
+        pc_tail_load(pd, st);
+    else if (ce->slot_plus1 == i + 1 && ce->st.n == n)
+        *st = ce->st;
+    else
+        pending_walk(pd, st, NULL);
+}
+
+static bool pc_same_predictions(const struct tcp_pending_state *x,
+                                const struct tcp_pending_state *y)
+{
+    if (x->n != y->n || x->known != y->known)
+        return false;
+    for (unsigned s = 0; s < 2; s++)
+        if (pc_predict_seq(x, s) != pc_predict_seq(y, s) ||
+            pc_predict_ack(x, s) != pc_predict_ack(y, s) ||
+            (pc_sent_ts(x, s) && x->ts_val[s] != y->ts_val[s]))
+            return false;
+    return true;
+}
+
+bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t handle)
+{
+    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+    struct tcp_pending_state kept, walked;
+
+    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity)
+        return true;
+    pending_state(p, i, &kept);
+    pending_walk(&p->pending[i], &walked, NULL);
+    return pc_same_predictions(&kept, &walked);
+}
+
 /* Keeps the segment if it fits slot i's compact form; false: replay
  * instead. */
 static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm_packet *pkt,
                         unsigned side, unsigned src_side)
 {
     struct tcp_pending *pd = &p->pending[i];
-    struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+    struct tcp_pending_state st;
     /* The code so far and room for the longest segment after it: whole
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
     unsigned n = pending_segments(pd), used = pending_used(pd), len;
+    uint64_t t0 = n ? pd->t0_us & TCP_PC_T0_MASK : pkt->ts_us;
 
-    if (n == TCP_PENDING_MAX || (n && pkt->ts_us < pd->t0_us))
+    if (n == TCP_PENDING_MAX || pkt->ts_us < t0 || t0 > TCP_PC_T0_MASK)
         return false;
-    if (n == 0)
-        memset(&ce->st, 0, sizeof(ce->st));
-    else if (ce->slot_plus1 != i + 1 || ce->st.n != n)
-        pending_walk(pd, &ce->st, NULL);
-    ce->slot_plus1 = i + 1;
+    pending_state(p, i, &st);
     memcpy(code, pd->code, TCP_PENDING_BYTES);
-    len = pc_encode(&ce->st, pkt, side & 1, src_side & 1, n ? pkt->ts_us - pd->t0_us : 0,
-                    code + used);
+    len = pc_encode(&st, pkt, side & 1, src_side & 1, pkt->ts_us - t0, code + used);
     if (len > TCP_PENDING_BYTES - used)
         return false;
-    if (n == 0)
-        pd->t0_us = pkt->ts_us;
-    memcpy(pd->code, code, TCP_PENDING_BYTES);
-    pd->meta = (uint8_t)((n + 1) << 6 | (used + len));
-    pc_note(&ce->st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
+    pc_note(&st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
             pkt->tcp_has_ts, pkt->tcp_ts_val);
+    used += len;
+    bool in_tail = pc_tail_fits(used, st.known);
+    if (!in_tail) {
+        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+        ce->slot_plus1 = i + 1;
+        ce->st = st;
+    }
+    pd->t0_us = t0 | (uint64_t)st.known << TCP_PC_T0_BITS;
+    memcpy(pd->code, code, TCP_PENDING_BYTES);
+    pd->meta = (uint8_t)((n + 1) << 6 | used);
+    if (in_tail)
+        pc_tail_store(pd->code, &st);
     return true;
 }
 

@@ -131,6 +131,10 @@ const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool
 /* Starts loading the flow's analysis (either form), for a caller about to
  * read it; does nothing for handle 0. */
 void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t handle);
+/* For tests: whether the prediction state the pool keeps for a flow in
+ * compact form (in its code's tail or in the cache) predicts what decoding
+ * all its segments again does.  True for other handles. */
+bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
                             unsigned src_side, struct flow_tcp_summary *out);
