@@ -49,13 +49,11 @@ struct flow {
     uint64_t ts_first, ts_last;
     uint64_t id;                   /* sequence number within this table */
     uint64_t touched;              /* table time of the last packet: drives idle expiry */
-    uint64_t tq_since;             /* start or last interim record, for --active-timeout */
     /* By canonical side, the low 32 bits: a counter that passes 2^32 keeps
      * its high half in the table's `wide` array (bit in `wide` below), so
      * totals stay exact while the common flow carries half the bytes. */
     uint32_t pkts[2], bytes[2], ip_bytes[2];
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
-    uint32_t tq_prev, tq_next;     /* active list (open flows only) */
     /* The key's protocol decides which half is used: TCP flows never see
      * ICMP fields (decode sets has_tcp only for protocol 6) and ICMP flows
      * no sequence numbers, so they share the bytes. */
@@ -80,7 +78,15 @@ struct flow {
     uint8_t tunnel;
     uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
 };
-_Static_assert(sizeof(struct flow) == 152, "struct flow grew: a byte here is a megabyte at 1 M flows");
+_Static_assert(sizeof(struct flow) == 136, "struct flow grew: a byte here is a megabyte at 1 M flows");
+
+/* A flow's place on the active list, by flow index: only --active-timeout
+ * uses it, so without it the array is not even allocated, and the 16 bytes
+ * are not in every flow. */
+struct flow_tq {
+    uint64_t since;                /* start or last interim record */
+    uint32_t prev, next;           /* active list (open flows only) */
+};
 
 /* The high halves of a flow's counters, by flow index; only flows whose
  * counters passed 2^32 touch theirs, so the array stays virtual. */
@@ -115,6 +121,7 @@ struct flow_table {
 
     struct flow *flows;
     struct flow_wide *wide;        /* max_flows entries, untouched until a counter passes 2^32 */
+    struct flow_tq *tq;            /* max_flows entries with --active-timeout, else NULL */
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
     struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
@@ -132,20 +139,27 @@ struct flow_table {
 
 /* ---- intrusive lists ----------------------------------------------------- */
 
-/* Lists are threaded through either (lru_prev, lru_next) or (tq_prev,
- * tq_next); `tq` picks which pair, so one implementation serves both. */
+/* Lists are threaded through either the flow's (lru_prev, lru_next) or its
+ * entry in t->tq; `tq` picks which, so one implementation serves both.
+ * Inline with a constant `tq`, the choice costs nothing. */
+static inline uint32_t *flow_link(struct flow_table *t, uint32_t i, bool tq, bool next)
+{
+    if (tq)
+        return next ? &t->tq[i].next : &t->tq[i].prev;
+    return next ? &t->flows[i].lru_next : &t->flows[i].lru_prev;
+}
+
 static inline void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
 {
-    struct flow *f = &t->flows[i];
-    uint32_t prev = tq ? f->tq_prev : f->lru_prev;
-    uint32_t next = tq ? f->tq_next : f->lru_next;
+    uint32_t prev = *flow_link(t, i, tq, false);
+    uint32_t next = *flow_link(t, i, tq, true);
 
     if (prev != FLOW_NIL)
-        *(tq ? &t->flows[prev].tq_next : &t->flows[prev].lru_next) = next;
+        *flow_link(t, prev, tq, true) = next;
     else
         l->head = next;
     if (next != FLOW_NIL)
-        *(tq ? &t->flows[next].tq_prev : &t->flows[next].lru_prev) = prev;
+        *flow_link(t, next, tq, false) = prev;
     else
         l->tail = prev;
 }
@@ -153,12 +167,10 @@ static inline void flow_list_unlink(struct flow_table *t, struct flow_list *l, u
 static inline void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint32_t i,
                                        bool tq)
 {
-    struct flow *f = &t->flows[i];
-
-    *(tq ? &f->tq_prev : &f->lru_prev) = FLOW_NIL;
-    *(tq ? &f->tq_next : &f->lru_next) = l->head;
+    *flow_link(t, i, tq, false) = FLOW_NIL;
+    *flow_link(t, i, tq, true) = l->head;
     if (l->head != FLOW_NIL)
-        *(tq ? &t->flows[l->head].tq_prev : &t->flows[l->head].lru_prev) = i;
+        *flow_link(t, l->head, tq, false) = i;
     else
         l->tail = i;
     l->head = i;
@@ -167,12 +179,10 @@ static inline void flow_list_push_head(struct flow_table *t, struct flow_list *l
 /* The active list is a FIFO: new entries go to the tail. */
 static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint32_t i)
 {
-    struct flow *f = &t->flows[i];
-
-    f->tq_next = FLOW_NIL;
-    f->tq_prev = l->tail;
+    t->tq[i].next = FLOW_NIL;
+    t->tq[i].prev = l->tail;
     if (l->tail != FLOW_NIL)
-        t->flows[l->tail].tq_next = i;
+        t->tq[l->tail].next = i;
     else
         l->head = i;
     l->tail = i;
@@ -248,9 +258,10 @@ size_t flow_table_bytes_per_flow(void)
 {
     /* Four slots at the largest index, six while the last doubling holds
      * the old index and the new one at once; the high halves of the
-     * counters if they all pass 2^32. */
-    return sizeof(struct flow) + sizeof(struct flow_wide) + tcp_analysis_bytes_per_flow() +
-           6 * sizeof(struct flow_slot);
+     * counters if they all pass 2^32; the active list's entry, in case
+     * --active-timeout is on. */
+    return sizeof(struct flow) + sizeof(struct flow_wide) + sizeof(struct flow_tq) +
+           tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -399,7 +410,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     flow_counters_clear(t, f);
     flow_index_remove(t, i);
     flow_list_unlink(t, &t->lru, i, false);
-    if (!(f->flags & FLOW_F_CLOSED))
+    if (t->tq && !(f->flags & FLOW_F_CLOSED))
         flow_list_unlink(t, &t->active_q, i, true);
     f->lru_next = t->free_head;
     t->free_head = i;
@@ -472,7 +483,6 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->id = ++t->next_id & ((1ull << 56) - 1);
     f->ts_first = pkt->ts_us;
     f->ts_last = pkt->ts_us;
-    f->tq_since = t->now;
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
     if (flow_proto_is_icmp(key->proto)) {
@@ -494,7 +504,10 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     t->slots[slot].hash = hash;
     t->slots[slot].flow_plus1 = i + 1;
     flow_list_push_head(t, &t->lru, i, false);
-    flow_list_push_tail(t, &t->active_q, i);
+    if (t->tq) {
+        t->tq[i].since = t->now;
+        flow_list_push_tail(t, &t->active_q, i);
+    }
     t->stats.created++;
     if (++t->stats.active > t->stats.peak_active)
         t->stats.peak_active = t->stats.active;
@@ -514,7 +527,8 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
 
     if (f->flags & FLOW_F_CLOSED)
         return;
-    flow_list_unlink(t, &t->active_q, i, true);
+    if (t->tq)
+        flow_list_unlink(t, &t->active_q, i, true);
     f->flags |= FLOW_F_CLOSED;
     f->end_reason = (uint8_t)why;
 }
@@ -600,8 +614,8 @@ static inline bool flow_idle_due(const struct flow_table *t)
 /* The oldest open flow is due an interim record (--active-timeout). */
 static inline bool flow_active_due(const struct flow_table *t)
 {
-    return t->cfg.active_timeout_us != 0 && t->active_q.head != FLOW_NIL &&
-           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= t->now;
+    return t->active_q.head != FLOW_NIL &&
+           t->tq[t->active_q.head].since + t->cfg.active_timeout_us <= t->now;
 }
 
 static void flow_table_expire(struct flow_table *t)
@@ -634,7 +648,7 @@ static void flow_table_expire(struct flow_table *t)
         struct flow *f = &t->flows[i];
         flow_counters_clear(t, f);
         f->ts_first = now;
-        f->tq_since = now;
+        t->tq[i].since = now;
         flow_list_unlink(t, &t->active_q, i, true);
         flow_list_push_tail(t, &t->active_q, i);
     }
@@ -844,11 +858,14 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* Plain calloc, not huge pages: a flow that needs its entry should
      * make 4 KiB resident, not 2 MiB. */
     t->wide = calloc(t->cfg.max_flows, sizeof(*t->wide));
+    if (t->cfg.active_timeout_us)
+        t->tq = calloc(t->cfg.max_flows, sizeof(*t->tq));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
     bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
-    if (!t->slots || !t->flows || !t->wide || !t->tcp_pool || (want_l7 && !t->l7_pool))
+    if (!t->slots || !t->flows || !t->wide || (t->cfg.active_timeout_us && !t->tq) ||
+        !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
@@ -869,6 +886,7 @@ void flow_table_destroy(struct flow_table *t)
     free(t->slots);
     free(t->flows);
     free(t->wide);
+    free(t->tq);
     tcp_analysis_pool_destroy(t->tcp_pool);
     l7_pool_destroy(t->l7_pool);
     free(t);

@@ -10,7 +10,8 @@
  *     since the least recently touched flow is the first to go idle, and it
  *     names the victim when the table is full;
  *   - the active list, in start (or last interim record) order, for
- *     --active-timeout.
+ *     --active-timeout; its links live beside the flows, in an array that
+ *     only exists when the option is on.
  *
  * Closed TCP flows (FIN acknowledged both ways, or RST) stay until they
  * have been quiet for the idle timeout, so late packets stay in their
@@ -44,7 +45,8 @@ struct flow_table_config {
 };
 
 /* The most memory one tracked flow can take: its slot, the high halves of
- * its counters (only once one passes 2^32), its TCP analysis and its
+ * its counters (only once one passes 2^32), its active-list entry (only
+ * with --active-timeout), its TCP analysis and its
  * share of the index at its largest (twice --max-flows, rounded up to a
  * power of two: at most four slots a flow, six during the doubling that
  * reaches it).  --max-memory divides by this. */
