@@ -42,6 +42,7 @@ struct flow_table_config {
     struct l7_ndpi *ndpi;         /* the worker's nDPI classifier; NULL: no L7 labels */
     bool no_l7;                  /* no application parsers (analyze/l7.h) */
     const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
+    uint64_t hash_seed;          /* 0: a random secret; else its seed (tests: known collisions) */
 };
 
 /* The most memory one tracked flow can take: its slot, the high halves of
