@@ -46,9 +46,14 @@ enum {
 
 struct flow {
     struct flow_key_short key;     /* an IPv6 flow's addresses are in t->addr6 */
-    uint64_t ts_first, ts_last;
-    uint64_t id;                   /* sequence number within this table */
+    uint64_t ts_first;
     uint64_t touched;              /* table time of the last packet: drives idle expiry */
+    /* The last packet's time, less `touched`: the two are equal unless
+     * packet time strays from table time, so 32 bits nearly always hold
+     * it; when not, FLOW_W_TS_LAST and the time is in t->wide
+     * (flow_ts_last). */
+    int32_t ts_last_d;
+    uint32_t id;                   /* low half of the sequence number (flow_id_of) */
     /* By canonical side, the low 32 bits: a counter that passes 2^32 keeps
      * its high half in the table's `wide` array (bit in `wide` below), so
      * totals stay exact while the common flow carries half the bytes. */
@@ -78,7 +83,7 @@ struct flow {
     uint8_t tunnel;
     uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
 };
-_Static_assert(sizeof(struct flow) == 112, "struct flow grew: a byte here is a megabyte at 1 M flows");
+_Static_assert(sizeof(struct flow) == 104, "struct flow grew: a byte here is a megabyte at 1 M flows");
 
 /* An IPv6 flow's canonical addresses, in a pool of their own: handed out
  * densely (a free list, then never-used entries), so that only as many
@@ -98,17 +103,27 @@ struct flow_tq {
     uint32_t prev, next;           /* active list (open flows only) */
 };
 
-/* The high halves of a flow's counters, by flow index; only flows whose
- * counters passed 2^32 touch theirs, so the array stays virtual. */
+/* What does not fit a flow's 32-bit fields, by flow index: the high
+ * halves of its counters once one passes 2^32, the high half of its
+ * sequence number once the low halves wrap, its last packet's time when
+ * that is far from table time.  Only flows that need theirs touch them,
+ * so the array stays virtual. */
 struct flow_wide {
     uint32_t pkts[2], bytes[2], ip_bytes[2];
+    uint32_t id_hi;                /* FLOW_W_ID */
+    uint64_t ts_last;              /* FLOW_W_TS_LAST */
 };
 
 enum {
     FLOW_W_PKTS0 = 1u << 0,        /* side 0's packet count (side 1: << 1) */
     FLOW_W_BYTES0 = 1u << 2,
     FLOW_W_IP_BYTES0 = 1u << 4,
+    FLOW_W_COUNTERS = 0x3fu,
+    FLOW_W_ID = 1u << 6,
+    FLOW_W_TS_LAST = 1u << 7,
 };
+
+#define FLOW_ID_MASK ((1ull << 56) - 1)   /* the flow_id's top byte is the worker's */
 
 struct flow_list {
     uint32_t head, tail;
@@ -330,12 +345,11 @@ static void flow_index_grow(struct flow_table *t)
 size_t flow_table_bytes_per_flow(void)
 {
     /* Four slots at the largest index, six while the last doubling holds
-     * the old index and the new one at once; the high halves of the
-     * counters if they all pass 2^32; the active list's entry, in case
-     * --active-timeout is on. */
+     * the old index and the new one at once; the wide entry as if every
+     * 32-bit field overflowed, the pooled addresses as if every flow were
+     * IPv6, the active list's entry as if --active-timeout were on. */
     return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
-           sizeof(struct flow_tq) +
-           tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
+           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -410,9 +424,73 @@ static void flow_counters_clear(struct flow_table *t, struct flow *f)
     memset(f->pkts, 0, sizeof(f->pkts));
     memset(f->bytes, 0, sizeof(f->bytes));
     memset(f->ip_bytes, 0, sizeof(f->ip_bytes));
-    if (f->wide)
-        memset(&t->wide[f - t->flows], 0, sizeof(t->wide[0]));
-    f->wide = 0;
+    if (f->wide & FLOW_W_COUNTERS)
+        memset(&t->wide[f - t->flows], 0, offsetof(struct flow_wide, id_hi));
+    f->wide &= (uint8_t)~FLOW_W_COUNTERS;
+}
+
+/* ---- 32-bit fields, exact ------------------------------------------------ */
+
+static inline uint64_t flow_ts_last(const struct flow_table *t, const struct flow *f)
+{
+    if (f->wide & FLOW_W_TS_LAST)
+        return t->wide[f - t->flows].ts_last;
+    return f->touched + (uint64_t)(int64_t)f->ts_last_d;
+}
+
+/* Out of line: only a packet stamped over half an hour from table time
+ * gets here (a clock step, a merged capture). */
+__attribute__((noinline, cold)) static void flow_set_ts_last_far(struct flow_table *t,
+                                                                  struct flow *f, uint64_t ts)
+{
+    f->wide |= FLOW_W_TS_LAST;
+    t->wide[f - t->flows].ts_last = ts;
+}
+
+/* Sets the last packet's time; call after any change of f->touched. */
+static inline void flow_set_ts_last(struct flow_table *t, struct flow *f, uint64_t ts)
+{
+    int64_t d = (int64_t)(ts - f->touched);
+
+    if (!(f->wide & FLOW_W_TS_LAST) && d == (int32_t)d)
+        f->ts_last_d = (int32_t)d;
+    else
+        flow_set_ts_last_far(t, f, ts);
+}
+
+/* A flow's sequence number.  It keeps the low half; the high half is the
+ * table's current one, unless the low halves wrapped since the flow began,
+ * and then flow_id_epoch saved it. */
+static uint64_t flow_id_of(const struct flow_table *t, const struct flow *f)
+{
+    uint64_t hi = (f->wide & FLOW_W_ID) ? t->wide[f - t->flows].id_hi
+                                        : (t->next_id & FLOW_ID_MASK) >> 32;
+    return hi << 32 | f->id;
+}
+
+/* The low halves are about to wrap: every flow in the table keeps its
+ * high half.  A walk of the table once per 2^32 new flows. */
+__attribute__((noinline, cold)) static void flow_id_epoch(struct flow_table *t)
+{
+    uint32_t hi = (uint32_t)((t->next_id & FLOW_ID_MASK) >> 32);
+
+    for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+        if (!(t->flows[i].wide & FLOW_W_ID)) {
+            t->wide[i].id_hi = hi;
+            t->flows[i].wide |= FLOW_W_ID;
+        }
+    }
+}
+
+/* The next sequence number's low half, for a flow not yet on the LRU. */
+static uint32_t flow_next_id(struct flow_table *t)
+{
+    uint64_t id = (t->next_id + 1) & FLOW_ID_MASK;
+
+    if ((uint32_t)id == 0)
+        flow_id_epoch(t);
+    t->next_id++;
+    return (uint32_t)id;
 }
 
 /* An IPv4 address as decode stores it, IPv4-mapped (decode.h). */
@@ -445,7 +523,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
 
     memset(r, 0, sizeof(*r));
     r->ts_start_us = f->ts_first;
-    r->ts_end_us = f->ts_last;
+    r->ts_end_us = flow_ts_last(t, f);
     r->ip_version = f->key.ip_version;
     r->proto = f->key.proto;
     r->vlan_id = f->key.vlan;
@@ -460,7 +538,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->bytes[NM_DIR_DST] = f->bytes[d];
     r->ip_bytes[NM_DIR_SRC] = f->ip_bytes[s];
     r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
-    if (f->wide)
+    if (f->wide & FLOW_W_COUNTERS)
         flow_fill_wide(&t->wide[f - t->flows], s, r);
     r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
     r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
@@ -477,7 +555,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
         r->icmp_first_from_dst = f->first_side != f->src_side;
     }
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
-    r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
+    r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | flow_id_of(t, f);
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
     l7_ndpi_label(f->ndpi, &r->app);
     l7_fill(t->l7_pool, f->l7, &r->l7);
@@ -580,9 +658,9 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     f->key = key->s;
     if (key->s.ip_version != 4)
         flow_addr6_store(t, f, key);
-    f->id = ++t->next_id & ((1ull << 56) - 1);
+    f->id = flow_next_id(t);
     f->ts_first = pkt->ts_us;
-    f->ts_last = pkt->ts_us;
+    f->touched = pkt->ts_us;       /* and ts_last, ts_last_d being 0; flow_account follows */
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
     if (flow_proto_is_icmp(key->s.proto)) {
@@ -699,9 +777,11 @@ static void flow_learn_direction(struct flow *f, const struct nm_packet *pkt, un
  * next one; by then the flow's real last packet is no longer in the future,
  * and the clamp must not make it look idle (it would split a request from
  * its reply). */
-static bool flow_touch_vindicated(const struct flow *f, uint64_t now)
+static bool flow_touch_vindicated(const struct flow_table *t, const struct flow *f, uint64_t now)
 {
-    return f->ts_last > f->touched && f->ts_last <= now;
+    uint64_t last = flow_ts_last(t, f);
+
+    return last > f->touched && last <= now;
 }
 
 /* The least recently touched flow is idle at table time now. */
@@ -729,10 +809,12 @@ static void flow_table_expire(struct flow_table *t)
     while (flow_idle_due(t)) {
         uint32_t i = t->lru.tail;
         struct flow *f = &t->flows[i];
-        if (flow_touch_vindicated(f, now)) {
+        if (flow_touch_vindicated(t, f, now)) {
             /* Its last packet looked too far ahead when it came; table
              * time has since caught up with it, so it was real. */
-            f->touched = f->ts_last;
+            uint64_t last = flow_ts_last(t, f);
+            f->touched = last;
+            flow_set_ts_last(t, f, last);
             flow_lru_to_head(t, i);
             continue;
         }
@@ -795,6 +877,8 @@ __attribute__((noinline, cold)) static void flow_carry(struct flow *f, unsigned 
 static void flow_account(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
                          unsigned side, uint64_t touch)
 {
+    uint64_t last = flow_ts_last(t, f);
+
     f->touched = touch;
     if (++f->pkts[side] == 0)
         flow_carry(f, FLOW_W_PKTS0 << side, &t->wide[f - t->flows].pkts[side]);
@@ -802,8 +886,7 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         flow_carry(f, FLOW_W_BYTES0 << side, &t->wide[f - t->flows].bytes[side]);
     if ((f->ip_bytes[side] += pkt->ip_len) < pkt->ip_len)
         flow_carry(f, FLOW_W_IP_BYTES0 << side, &t->wide[f - t->flows].ip_bytes[side]);
-    if (pkt->ts_us > f->ts_last)
-        f->ts_last = pkt->ts_us;
+    flow_set_ts_last(t, f, pkt->ts_us > last ? pkt->ts_us : last);
     if (pkt->ts_us < f->ts_first)
         f->ts_first = pkt->ts_us;
     if (pkt->has_tcp)
@@ -812,9 +895,11 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         f->flags |= FLOW_F_PORTS_SEEN;
 }
 
-static uint64_t flow_last_activity(const struct flow *f)
+static uint64_t flow_last_activity(const struct flow_table *t, const struct flow *f)
 {
-    return f->ts_last > f->touched ? f->ts_last : f->touched;
+    uint64_t last = flow_ts_last(t, f);
+
+    return last > f->touched ? last : f->touched;
 }
 
 /* Table time follows packet time, but a single packet stamped far in the
@@ -892,7 +977,7 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
-    if (f && (pkt->ts_us >= flow_last_activity(f) + t->cfg.idle_timeout_us ||
+    if (f && (pkt->ts_us >= flow_last_activity(t, f) + t->cfg.idle_timeout_us ||
               (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
         f = NULL;
@@ -961,6 +1046,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->wide = calloc(t->cfg.max_flows, sizeof(*t->wide));
     t->addr6 = calloc((size_t)t->cfg.max_flows + 1, sizeof(*t->addr6));
     t->addr6_fresh = 1;
+    t->next_id = t->cfg.id_start;
     if (t->cfg.active_timeout_us)
         t->tq = calloc(t->cfg.max_flows, sizeof(*t->tq));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);

@@ -896,6 +896,68 @@ static void test_colliding_keys_stay_apart(void)
     check_colliding_pair(coll_v4_v6);
 }
 
+/* Flow ids are a sequence per table; a flow keeps the low 32 bits, so
+ * ids must stay exact across the wrap of the low half (flows made before
+ * it end after it) and of the 56 bits flow_id has for them. */
+static void check_ids_across(uint64_t id_start)
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 16, .idle_timeout_us = 60000000ull,
+                                     .id_start = id_start };
+    const uint64_t mask = (1ull << 56) - 1;
+
+    nrecs = 0;
+    struct flow_table *t = flow_table_create(&cfg, collect, NULL, err, sizeof(err));
+    for (unsigned i = 1; i <= 6; i++)
+        feed(t, udp(cli, (uint16_t)(1000 + i), srv, 53, 100, i));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 6);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++)
+        CHECK_EQ_U(recs[r].flow_id, (id_start + (recs[r].port[NM_DIR_SRC] - 1000u)) & mask);
+    flow_table_destroy(t);
+}
+
+static void test_flow_ids_across_wraps(void)
+{
+    check_ids_across(0);
+    check_ids_across((1ull << 32) - 3);
+    check_ids_across((5ull << 32) - 3);
+    check_ids_across((1ull << 56) - 3);
+}
+
+/* A flow keeps its last packet's time as a 32-bit offset from the time it
+ * was last touched; packets stamped far from table time (over half an
+ * hour, either way) must still give the exact end time.  c's second packet
+ * is clamped to table time plus the idle timeout (three hours), its stamp
+ * three hours more ahead. */
+static void test_far_timestamps_exact(void)
+{
+    struct flow_table *t = table(16, 3 * 3600, 0);
+    struct nm_addr a = v4(198, 18, 3, 1), b = v4(198, 18, 3, 2), c = v4(198, 18, 3, 3);
+    const uint64_t hour = 3600000, minute = 60000;
+    const uint64_t end_ms[4] = { 0, 1000, hour + 3, hour + 2 + 358 * minute };
+    const uint64_t pkts[4] = { 0, 2, 3, 2 };
+
+    feed(t, udp(a, 1000, srv, 53, 100, 0));
+    feed(t, udp(b, 1000, srv, 53, 100, hour));
+    feed(t, udp(b, 1000, srv, 53, 100, hour + 1));   /* table time: one hour */
+    feed(t, udp(a, 1000, srv, 53, 100, 1000));       /* an hour old: last 1 s, touched 1 h */
+    feed(t, udp(c, 1000, srv, 53, 100, hour + 2 + 179 * minute));
+    feed(t, udp(b, 1000, srv, 53, 100, hour + 3));
+    feed(t, udp(c, 1000, srv, 53, 100, end_ms[3]));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++) {
+        uint8_t who = recs[r].addr[NM_DIR_SRC].b[15];
+        CHECK(who >= 1 && who <= 3);
+        if (who < 1 || who > 3)
+            continue;
+        CHECK_EQ_U(recs[r].ts_end_us, end_ms[who] * 1000);
+        CHECK_EQ_U(recs[r].pkts[NM_DIR_SRC], pkts[who]);
+    }
+    flow_table_destroy(t);
+}
+
 int main(void)
 {
     cli = v4(198, 18, 0, 1);
@@ -928,5 +990,7 @@ int main(void)
     RUN(test_v4_v6_share_ports_and_slots);
     RUN(test_v6_pool_reuse);
     RUN(test_colliding_keys_stay_apart);
+    RUN(test_flow_ids_across_wraps);
+    RUN(test_far_timestamps_exact);
     TESTLIB_EXIT();
 }
