@@ -874,11 +874,10 @@ __attribute__((noinline, cold)) static void flow_carry(struct flow *f, unsigned 
     (*high)++;
 }
 
+/* `last` is the flow's last packet time before this one (flow_ts_last). */
 static void flow_account(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
-                         unsigned side, uint64_t touch)
+                         unsigned side, uint64_t touch, uint64_t last)
 {
-    uint64_t last = flow_ts_last(t, f);
-
     f->touched = touch;
     if (++f->pkts[side] == 0)
         flow_carry(f, FLOW_W_PKTS0 << side, &t->wide[f - t->flows].pkts[side]);
@@ -895,10 +894,9 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         f->flags |= FLOW_F_PORTS_SEEN;
 }
 
-static uint64_t flow_last_activity(const struct flow_table *t, const struct flow *f)
+/* last: flow_ts_last(f), which the caller reuses. */
+static uint64_t flow_last_activity(const struct flow *f, uint64_t last)
 {
-    uint64_t last = flow_ts_last(t, f);
-
     return last > f->touched ? last : f->touched;
 }
 
@@ -974,10 +972,11 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     /* One pointer for the whole update: every &t->flows[i] is a multiply
      * and, after a call, a reload. */
     struct flow *f = i != FLOW_NIL ? &t->flows[i] : NULL;
+    uint64_t last = f ? flow_ts_last(t, f) : 0;
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
-    if (f && (pkt->ts_us >= flow_last_activity(t, f) + t->cfg.idle_timeout_us ||
+    if (f && (pkt->ts_us >= flow_last_activity(f, last) + t->cfg.idle_timeout_us ||
               (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
         f = NULL;
@@ -987,12 +986,13 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     if (!f) {
         i = flow_create(t, key, hash, pkt, side);
         f = &t->flows[i];
+        last = pkt->ts_us;
         created = true;
     } else {
         flow_lru_to_head(t, i);
     }
 
-    flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us));
+    flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us), last);
     if (pkt->has_tcp)
         f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, pkt, side, f->src_side);
     if (t->cfg.ndpi)
