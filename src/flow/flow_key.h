@@ -21,24 +21,56 @@
 
 #include "decode/decode.h"
 
-struct flow_key {
-    struct nm_addr addr[2];  /* canonical order: addr[0]:port[0] <= addr[1]:port[1] */
-    uint16_t port[2];
+/* What a flow keeps of its key: 16 bytes, the whole key of an IPv4 flow.
+ * Most flows are IPv4, and the key was 40 bytes of every flow (two 16-byte
+ * addresses).  An IPv6 flow keeps its 32 address bytes in the table's
+ * address pool instead (flow_table.c), and its handle there in addr4[0]. */
+struct flow_key_short {
+    uint8_t addr4[2][4];  /* IPv4: canonical addresses; IPv6: zero in a packet's key */
+    uint16_t port[2];     /* canonical order: addr[0]:port[0] <= addr[1]:port[1] */
     uint16_t vlan;
     uint8_t proto;
-    uint8_t ip_version;
+    uint8_t ip_version;   /* 4: addr4 is the address; anything else: addr6 */
 };
 
-/* Inline word compares: a libc memcmp call per lookup was a visible share
- * of the flow thread. */
-static inline bool flow_key_equal(const struct flow_key *a, const struct flow_key *b)
-{
-    uint64_t x[5], y[5];
+/* A packet's key, as built for the lookup.  addr6 is written only when
+ * ip_version is not 4 (and read only then): an IPv4 packet's key is its
+ * 16 bytes.  Decode stores IPv4 addresses IPv4-mapped (decode.h), so the
+ * four bytes are the whole address and its order. */
+struct flow_key {
+    struct flow_key_short s;
+    struct nm_addr addr6[2];
+};
 
-    _Static_assert(sizeof(struct flow_key) == sizeof(x), "flow_key must be 5 words, no padding");
+/* The short key's two words: w[0] the IPv4 addresses (or the IPv6 handle),
+ * w[1] ports, VLAN, protocol and version.  The version in w[1] keeps an
+ * IPv4 key and an IPv6 one apart whatever their other bytes. */
+static inline void flow_key_short_words(const struct flow_key_short *k, uint64_t w[2])
+{
+    _Static_assert(sizeof(struct flow_key_short) == 16, "flow_key_short must be 2 words, no padding");
+    memcpy(w, k, 16);
+}
+
+static inline bool flow_key_addr6_equal(const struct nm_addr *a, const struct nm_addr *b)
+{
+    uint64_t x[4], y[4];
+
     memcpy(x, a, sizeof(x));
     memcpy(y, b, sizeof(y));
-    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+/* Whether two packets' keys are the same flow's.  Inline word compares: a
+ * libc memcmp call per lookup was a visible share of the flow thread. */
+static inline bool flow_key_equal(const struct flow_key *a, const struct flow_key *b)
+{
+    uint64_t x[2], y[2];
+
+    flow_key_short_words(&a->s, x);
+    flow_key_short_words(&b->s, y);
+    if (((x[0] ^ y[0]) | (x[1] ^ y[1])) != 0)
+        return false;
+    return a->s.ip_version == 4 || flow_key_addr6_equal(a->addr6, b->addr6);
 }
 
 /* Keyed 64-bit hash of a canonical key; the secret (random per table)
@@ -91,26 +123,36 @@ static inline void flow_key_from_packet(const struct nm_packet *pkt, struct flow
                                         unsigned *side)
 {
     uint16_t sport = 0, dport = 0;
+    unsigned s;
 
-    /* Every field is written below, and the key has no padding
-     * (flow_key_equal asserts it), so no memset. */
+    /* Every field of the short key is written below, and it has no
+     * padding (flow_key_short_words asserts it), so no memset. */
     if (pkt->has_ports) {
         sport = pkt->sport;
         dport = pkt->dport;
     } else if (pkt->has_icmp) {
         sport = dport = flow_key_icmp_port(pkt);
     }
-    key->vlan = pkt->vlan_id;
-    key->proto = pkt->proto;
-    key->ip_version = pkt->ip_version;
+    key->s.vlan = pkt->vlan_id;
+    key->s.proto = pkt->proto;
+    key->s.ip_version = pkt->ip_version;
 
-    int c = flow_key_addr_cmp(&pkt->src, &pkt->dst);
-    bool sender_first = c < 0 || (c == 0 && sport <= dport);
-    unsigned s = sender_first ? 0 : 1;
-    key->addr[s] = pkt->src;
-    key->port[s] = sport;
-    key->addr[s ^ 1] = pkt->dst;
-    key->port[s ^ 1] = dport;
+    if (pkt->ip_version == 4) {
+        /* IPv4-mapped: the first eight bytes are the same in both, so the
+         * last eight order them as all sixteen would. */
+        uint64_t a = flow_key_load_be64(pkt->src.b + 8), b = flow_key_load_be64(pkt->dst.b + 8);
+        s = a < b || (a == b && sport <= dport) ? 0 : 1;
+        memcpy(key->s.addr4[s], pkt->src.b + 12, 4);
+        memcpy(key->s.addr4[s ^ 1], pkt->dst.b + 12, 4);
+    } else {
+        int c = flow_key_addr_cmp(&pkt->src, &pkt->dst);
+        s = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
+        memset(key->s.addr4, 0, sizeof(key->s.addr4));
+        key->addr6[s] = pkt->src;
+        key->addr6[s ^ 1] = pkt->dst;
+    }
+    key->s.port[s] = sport;
+    key->s.port[s ^ 1] = dport;
     *side = s;
 }
 
@@ -125,27 +167,42 @@ __extension__ typedef unsigned __int128 flow_hash_u128;
 
 /* NH, the keyed hash of UMAC (RFC 4418 §5): the sum of products of
  * key-offset word pairs, with the secret drawn at random per table, so
- * colliding keys cannot be chosen from outside (hash flooding).  Three
- * independent multiplies instead of five dependent mixing rounds: the key
- * hash was a visible share of decoding a packet.  A final multiply-xorshift
- * spreads every bit into the low bits the index uses.  The words are loaded
- * one by one, not into an array: with an array the compiler moved the key
- * through the stack. */
-static inline uint64_t flow_key_hash_with(const struct flow_key *key,
-                                          const struct flow_hash_secret *s)
+ * colliding keys cannot be chosen from outside (hash flooding).  Independent
+ * multiplies instead of dependent mixing rounds: the key hash was a visible
+ * share of decoding a packet.  An IPv4 key is one pair, its two words; an
+ * IPv6 key the four address words and the short key's second word, which
+ * holds the version, so the two kinds are different messages (and the IPv6
+ * handle a flow keeps in its first word is never hashed).  A final
+ * multiply-xorshift spreads every bit into the low bits the index uses.
+ * addr6 is read only when the version is not 4; a flow passes its pooled
+ * addresses there, a packet its key's. */
+static inline uint64_t flow_key_hash_parts(const struct flow_key_short *k,
+                                           const struct nm_addr *addr6,
+                                           const struct flow_hash_secret *s)
 {
-    const uint8_t *p = (const uint8_t *)key;
+    uint64_t w[2];
+    flow_hash_u128 nh;
 
-    _Static_assert(sizeof(struct flow_key) == 40, "flow_key must be 5 words, no padding");
-    flow_hash_u128 nh =
-        (flow_hash_u128)(flow_key_load64(p) + s->k[0]) * (flow_key_load64(p + 8) + s->k[1]) +
-        (flow_hash_u128)(flow_key_load64(p + 16) + s->k[2]) * (flow_key_load64(p + 24) + s->k[3]) +
-        (flow_hash_u128)(flow_key_load64(p + 32) + s->k[4]) * (s->k[5] | 1);
+    flow_key_short_words(k, w);
+    if (k->ip_version == 4) {
+        nh = (flow_hash_u128)(w[0] + s->k[0]) * (w[1] + s->k[1]);
+    } else {
+        const uint8_t *p = addr6[0].b, *q = addr6[1].b;
+        nh = (flow_hash_u128)(flow_key_load64(p) + s->k[0]) * (flow_key_load64(p + 8) + s->k[1]) +
+             (flow_hash_u128)(flow_key_load64(q) + s->k[2]) * (flow_key_load64(q + 8) + s->k[3]) +
+             (flow_hash_u128)(w[1] + s->k[4]) * (s->k[5] | 1);
+    }
     uint64_t h = (uint64_t)nh ^ (uint64_t)(nh >> 64);
 
     h ^= h >> 32;
     h *= 0xd6e8feb86659fd93ull;
     return h ^ (h >> 32);
+}
+
+static inline uint64_t flow_key_hash_with(const struct flow_key *key,
+                                          const struct flow_hash_secret *s)
+{
+    return flow_key_hash_parts(&key->s, key->addr6, s);
 }
 
 #endif

@@ -45,17 +45,20 @@ enum {
 };
 
 struct flow {
-    struct flow_key key;
-    uint64_t ts_first, ts_last;
-    uint64_t id;                   /* sequence number within this table */
+    struct flow_key_short key;     /* an IPv6 flow's addresses are in t->addr6 */
+    uint64_t ts_first;
     uint64_t touched;              /* table time of the last packet: drives idle expiry */
-    uint64_t tq_since;             /* start or last interim record, for --active-timeout */
+    /* The last packet's time, less `touched`: the two are equal unless
+     * packet time strays from table time, so 32 bits nearly always hold
+     * it; when not, FLOW_W_TS_LAST and the time is in t->wide
+     * (flow_ts_last). */
+    int32_t ts_last_d;
+    uint32_t id;                   /* low half of the sequence number (flow_id_of) */
     /* By canonical side, the low 32 bits: a counter that passes 2^32 keeps
      * its high half in the table's `wide` array (bit in `wide` below), so
      * totals stay exact while the common flow carries half the bytes. */
     uint32_t pkts[2], bytes[2], ip_bytes[2];
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
-    uint32_t tq_prev, tq_next;     /* active list (open flows only) */
     /* The key's protocol decides which half is used: TCP flows never see
      * ICMP fields (decode sets has_tcp only for protocol 6) and ICMP flows
      * no sequence numbers, so they share the bytes. */
@@ -80,19 +83,47 @@ struct flow {
     uint8_t tunnel;
     uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
 };
-_Static_assert(sizeof(struct flow) == 152, "struct flow grew: a byte here is a megabyte at 1 M flows");
+_Static_assert(sizeof(struct flow) == 104, "struct flow grew: a byte here is a megabyte at 1 M flows");
 
-/* The high halves of a flow's counters, by flow index; only flows whose
- * counters passed 2^32 touch theirs, so the array stays virtual. */
+/* An IPv6 flow's canonical addresses, in a pool of their own: handed out
+ * densely (a free list, then never-used entries), so that only as many
+ * pages are resident as there are IPv6 flows.  An array by flow index
+ * would have been touched on nearly every page by a 20 % share of IPv6
+ * flows, costing more than the 24 bytes the short key saves.  Handles
+ * start at 1, so that 0 can end the free list. */
+struct flow_addr6 {
+    struct nm_addr addr[2];
+};
+
+/* A flow's place on the active list, by flow index: only --active-timeout
+ * uses it, so without it the array is not even allocated, and the 16 bytes
+ * are not in every flow. */
+struct flow_tq {
+    uint64_t since;                /* start or last interim record */
+    uint32_t prev, next;           /* active list (open flows only) */
+};
+
+/* What does not fit a flow's 32-bit fields, by flow index: the high
+ * halves of its counters once one passes 2^32, the high half of its
+ * sequence number once the low halves wrap, its last packet's time when
+ * that is far from table time.  Only flows that need theirs touch them,
+ * so the array stays virtual. */
 struct flow_wide {
     uint32_t pkts[2], bytes[2], ip_bytes[2];
+    uint32_t id_hi;                /* FLOW_W_ID */
+    uint64_t ts_last;              /* FLOW_W_TS_LAST */
 };
 
 enum {
     FLOW_W_PKTS0 = 1u << 0,        /* side 0's packet count (side 1: << 1) */
     FLOW_W_BYTES0 = 1u << 2,
     FLOW_W_IP_BYTES0 = 1u << 4,
+    FLOW_W_COUNTERS = 0x3fu,
+    FLOW_W_ID = 1u << 6,
+    FLOW_W_TS_LAST = 1u << 7,
 };
+
+#define FLOW_ID_MASK ((1ull << 56) - 1)   /* the flow_id's top byte is the worker's */
 
 struct flow_list {
     uint32_t head, tail;
@@ -115,6 +146,10 @@ struct flow_table {
 
     struct flow *flows;
     struct flow_wide *wide;        /* max_flows entries, untouched until a counter passes 2^32 */
+    struct flow_tq *tq;            /* max_flows entries with --active-timeout, else NULL */
+    struct flow_addr6 *addr6;      /* max_flows + 1 entries, [0] unused; see struct flow_addr6 */
+    uint32_t addr6_fresh;          /* addr6[addr6_fresh..] never used */
+    uint32_t addr6_free;           /* reuse list through each entry's first word, 0: empty */
     struct tcp_analysis_pool *tcp_pool;  /* one slot per TCP flow at most */
     struct l7_pool *l7_pool;             /* only flows a parser takes */
     uint32_t fresh;                /* flows[fresh..] never used: untouched memory */
@@ -136,20 +171,27 @@ struct flow_table {
 
 /* ---- intrusive lists ----------------------------------------------------- */
 
-/* Lists are threaded through either (lru_prev, lru_next) or (tq_prev,
- * tq_next); `tq` picks which pair, so one implementation serves both. */
+/* Lists are threaded through either the flow's (lru_prev, lru_next) or its
+ * entry in t->tq; `tq` picks which, so one implementation serves both.
+ * Inline with a constant `tq`, the choice costs nothing. */
+static inline uint32_t *flow_link(struct flow_table *t, uint32_t i, bool tq, bool next)
+{
+    if (tq)
+        return next ? &t->tq[i].next : &t->tq[i].prev;
+    return next ? &t->flows[i].lru_next : &t->flows[i].lru_prev;
+}
+
 static inline void flow_list_unlink(struct flow_table *t, struct flow_list *l, uint32_t i, bool tq)
 {
-    struct flow *f = &t->flows[i];
-    uint32_t prev = tq ? f->tq_prev : f->lru_prev;
-    uint32_t next = tq ? f->tq_next : f->lru_next;
+    uint32_t prev = *flow_link(t, i, tq, false);
+    uint32_t next = *flow_link(t, i, tq, true);
 
     if (prev != FLOW_NIL)
-        *(tq ? &t->flows[prev].tq_next : &t->flows[prev].lru_next) = next;
+        *flow_link(t, prev, tq, true) = next;
     else
         l->head = next;
     if (next != FLOW_NIL)
-        *(tq ? &t->flows[next].tq_prev : &t->flows[next].lru_prev) = prev;
+        *flow_link(t, next, tq, false) = prev;
     else
         l->tail = prev;
 }
@@ -157,12 +199,10 @@ static inline void flow_list_unlink(struct flow_table *t, struct flow_list *l, u
 static inline void flow_list_push_head(struct flow_table *t, struct flow_list *l, uint32_t i,
                                        bool tq)
 {
-    struct flow *f = &t->flows[i];
-
-    *(tq ? &f->tq_prev : &f->lru_prev) = FLOW_NIL;
-    *(tq ? &f->tq_next : &f->lru_next) = l->head;
+    *flow_link(t, i, tq, false) = FLOW_NIL;
+    *flow_link(t, i, tq, true) = l->head;
     if (l->head != FLOW_NIL)
-        *(tq ? &t->flows[l->head].tq_prev : &t->flows[l->head].lru_prev) = i;
+        *flow_link(t, l->head, tq, false) = i;
     else
         l->tail = i;
     l->head = i;
@@ -171,12 +211,10 @@ static inline void flow_list_push_head(struct flow_table *t, struct flow_list *l
 /* The active list is a FIFO: new entries go to the tail. */
 static void flow_list_push_tail(struct flow_table *t, struct flow_list *l, uint32_t i)
 {
-    struct flow *f = &t->flows[i];
-
-    f->tq_next = FLOW_NIL;
-    f->tq_prev = l->tail;
+    t->tq[i].next = FLOW_NIL;
+    t->tq[i].prev = l->tail;
     if (l->tail != FLOW_NIL)
-        t->flows[l->tail].tq_next = i;
+        t->tq[l->tail].next = i;
     else
         l->head = i;
     l->tail = i;
@@ -206,6 +244,66 @@ static void flow_list_init(struct flow_list *l)
     l->head = l->tail = FLOW_NIL;
 }
 
+/* ---- IPv6 addresses -------------------------------------------------------- */
+
+static inline uint32_t flow_addr6_handle(const struct flow *f)
+{
+    uint32_t h;
+
+    memcpy(&h, f->key.addr4[0], sizeof(h));
+    return h;
+}
+
+/* The canonical addresses of an IPv6 flow (ip_version not 4). */
+static inline const struct nm_addr *flow_addr6_of(const struct flow_table *t, const struct flow *f)
+{
+    return t->addr6[flow_addr6_handle(f)].addr;
+}
+
+/* Stores the key's IPv6 addresses and puts their handle in the flow's key. */
+static void flow_addr6_store(struct flow_table *t, struct flow *f, const struct flow_key *key)
+{
+    uint32_t h = t->addr6_free;
+
+    if (h)
+        memcpy(&t->addr6_free, &t->addr6[h], sizeof(t->addr6_free));
+    else
+        h = t->addr6_fresh++;
+    memcpy(t->addr6[h].addr, key->addr6, sizeof(t->addr6[h].addr));
+    memcpy(f->key.addr4[0], &h, sizeof(h));
+}
+
+static void flow_addr6_release(struct flow_table *t, const struct flow *f)
+{
+    uint32_t h = flow_addr6_handle(f);
+
+    memcpy(&t->addr6[h], &t->addr6_free, sizeof(t->addr6_free));
+    t->addr6_free = h;
+}
+
+static inline uint64_t flow_hash_of(const struct flow_table *t, const struct flow *f)
+{
+    return flow_key_hash_parts(&f->key, f->key.ip_version == 4 ? NULL : flow_addr6_of(t, f),
+                               &t->secret);
+}
+
+/* Whether flow f has the packet's key: the short keys' second words
+ * (ports, VLAN, protocol, version) first, then the addresses, in the short
+ * key for IPv4, in the pool for IPv6. */
+static inline bool flow_key_matches(const struct flow_table *t, const struct flow *f,
+                                    const struct flow_key *key)
+{
+    uint64_t x[2], y[2];
+
+    flow_key_short_words(&f->key, x);
+    flow_key_short_words(&key->s, y);
+    if (x[1] != y[1])
+        return false;
+    if (key->s.ip_version == 4)
+        return x[0] == y[0];
+    return flow_key_addr6_equal(flow_addr6_of(t, f), key->addr6);
+}
+
 /* ---- the index ----------------------------------------------------------- */
 
 static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
@@ -219,7 +317,7 @@ static inline uint32_t flow_index_find(const struct flow_table *t, const struct 
             *slot_out = i;
             return FLOW_NIL;
         }
-        if (s->hash == hash && flow_key_equal(&t->flows[s->flow_plus1 - 1].key, key)) {
+        if (s->hash == hash && flow_key_matches(t, &t->flows[s->flow_plus1 - 1], key)) {
             *slot_out = i;
             return s->flow_plus1 - 1;
         }
@@ -260,10 +358,11 @@ static void flow_index_grow(struct flow_table *t)
 size_t flow_table_bytes_per_flow(void)
 {
     /* Four slots at the largest index, six while the last doubling holds
-     * the old index and the new one at once; the high halves of the
-     * counters if they all pass 2^32. */
-    return sizeof(struct flow) + sizeof(struct flow_wide) + tcp_analysis_bytes_per_flow() +
-           6 * sizeof(struct flow_slot);
+     * the old index and the new one at once; the wide entry as if every
+     * 32-bit field overflowed, the pooled addresses as if every flow were
+     * IPv6, the active list's entry as if --active-timeout were on. */
+    return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
+           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -302,7 +401,7 @@ void flow_table_prefetch_state(const struct flow_table *t, uint64_t hash)
  * lookups never slow down as flows come and go. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)
 {
-    uint32_t hash = (uint32_t)flow_key_hash_with(&t->flows[flow].key, &t->secret);
+    uint32_t hash = (uint32_t)flow_hash_of(t, &t->flows[flow]);
     uint32_t i = hash & t->mask;
 
     while (t->slots[i].flow_plus1 != flow + 1)
@@ -350,9 +449,96 @@ static void flow_counters_clear(struct flow_table *t, struct flow *f)
     memset(f->pkts, 0, sizeof(f->pkts));
     memset(f->bytes, 0, sizeof(f->bytes));
     memset(f->ip_bytes, 0, sizeof(f->ip_bytes));
-    if (f->wide)
-        memset(&t->wide[f - t->flows], 0, sizeof(t->wide[0]));
-    f->wide = 0;
+    if (f->wide & FLOW_W_COUNTERS)
+        memset(&t->wide[f - t->flows], 0, offsetof(struct flow_wide, id_hi));
+    f->wide &= (uint8_t)~FLOW_W_COUNTERS;
+}
+
+/* ---- 32-bit fields, exact ------------------------------------------------ */
+
+static inline uint64_t flow_ts_last(const struct flow_table *t, const struct flow *f)
+{
+    if (f->wide & FLOW_W_TS_LAST)
+        return t->wide[f - t->flows].ts_last;
+    return f->touched + (uint64_t)(int64_t)f->ts_last_d;
+}
+
+/* Out of line: only a packet stamped over half an hour from table time
+ * gets here (a clock step, a merged capture). */
+__attribute__((noinline, cold)) static void flow_set_ts_last_far(struct flow_table *t,
+                                                                  struct flow *f, uint64_t ts)
+{
+    f->wide |= FLOW_W_TS_LAST;
+    t->wide[f - t->flows].ts_last = ts;
+}
+
+/* Sets the last packet's time; call after any change of f->touched. */
+static inline void flow_set_ts_last(struct flow_table *t, struct flow *f, uint64_t ts)
+{
+    int64_t d = (int64_t)(ts - f->touched);
+
+    if (!(f->wide & FLOW_W_TS_LAST) && d == (int32_t)d)
+        f->ts_last_d = (int32_t)d;
+    else
+        flow_set_ts_last_far(t, f, ts);
+}
+
+/* A flow's sequence number.  It keeps the low half; the high half is the
+ * table's current one, unless the low halves wrapped since the flow began,
+ * and then flow_id_epoch saved it. */
+static uint64_t flow_id_of(const struct flow_table *t, const struct flow *f)
+{
+    uint64_t hi = (f->wide & FLOW_W_ID) ? t->wide[f - t->flows].id_hi
+                                        : (t->next_id & FLOW_ID_MASK) >> 32;
+    return hi << 32 | f->id;
+}
+
+/* The low halves are about to wrap: every flow in the table keeps its
+ * high half.  A walk of the table once per 2^32 new flows. */
+__attribute__((noinline, cold)) static void flow_id_epoch(struct flow_table *t)
+{
+    uint32_t hi = (uint32_t)((t->next_id & FLOW_ID_MASK) >> 32);
+
+    for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+        if (!(t->flows[i].wide & FLOW_W_ID)) {
+            t->wide[i].id_hi = hi;
+            t->flows[i].wide |= FLOW_W_ID;
+        }
+    }
+}
+
+/* The next sequence number's low half, for a flow not yet on the LRU. */
+static uint32_t flow_next_id(struct flow_table *t)
+{
+    uint64_t id = (t->next_id + 1) & FLOW_ID_MASK;
+
+    if ((uint32_t)id == 0)
+        flow_id_epoch(t);
+    t->next_id++;
+    return (uint32_t)id;
+}
+
+/* An IPv4 address as decode stores it, IPv4-mapped (decode.h). */
+static void flow_addr_from_v4(struct nm_addr *a, const uint8_t v4[4])
+{
+    memset(a->b, 0, 10);
+    a->b[10] = a->b[11] = 0xff;
+    memcpy(a->b + 12, v4, 4);
+}
+
+static void flow_fill_addrs(const struct flow_table *t, const struct flow *f,
+                            struct flow_record *r)
+{
+    unsigned s = f->src_side, d = s ^ 1;
+
+    if (f->key.ip_version == 4) {
+        flow_addr_from_v4(&r->addr[NM_DIR_SRC], f->key.addr4[s]);
+        flow_addr_from_v4(&r->addr[NM_DIR_DST], f->key.addr4[d]);
+    } else {
+        const struct nm_addr *a = flow_addr6_of(t, f);
+        r->addr[NM_DIR_SRC] = a[s];
+        r->addr[NM_DIR_DST] = a[d];
+    }
 }
 
 static void flow_fill_record(const struct flow_table *t, const struct flow *f,
@@ -362,14 +548,13 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
 
     memset(r, 0, sizeof(*r));
     r->ts_start_us = f->ts_first;
-    r->ts_end_us = f->ts_last;
+    r->ts_end_us = flow_ts_last(t, f);
     r->ip_version = f->key.ip_version;
     r->proto = f->key.proto;
     r->vlan_id = f->key.vlan;
     r->tunnel = f->tunnel;
     r->end_reason = (uint8_t)why;
-    r->addr[NM_DIR_SRC] = f->key.addr[s];
-    r->addr[NM_DIR_DST] = f->key.addr[d];
+    flow_fill_addrs(t, f, r);
     r->port[NM_DIR_SRC] = f->key.port[s];
     r->port[NM_DIR_DST] = f->key.port[d];
     r->pkts[NM_DIR_SRC] = f->pkts[s];
@@ -378,7 +563,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->bytes[NM_DIR_DST] = f->bytes[d];
     r->ip_bytes[NM_DIR_SRC] = f->ip_bytes[s];
     r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
-    if (f->wide)
+    if (f->wide & FLOW_W_COUNTERS)
         flow_fill_wide(&t->wide[f - t->flows], s, r);
     r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
     r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
@@ -395,7 +580,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
         r->icmp_first_from_dst = f->first_side != f->src_side;
     }
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
-    r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | f->id;
+    r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | flow_id_of(t, f);
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
     l7_ndpi_label(f->ndpi, &r->app);
     l7_fill(t->l7_pool, f->l7, &r->l7);
@@ -423,8 +608,10 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     l7_release(t->l7_pool, f->l7);
     flow_counters_clear(t, f);
     flow_index_remove(t, i);
+    if (f->key.ip_version != 4)
+        flow_addr6_release(t, f);
     flow_list_unlink(t, flow_time_list(t, i), i, false);
-    if (!(f->flags & FLOW_F_CLOSED))
+    if (t->tq && !(f->flags & FLOW_F_CLOSED))
         flow_list_unlink(t, &t->active_q, i, true);
     f->lru_next = t->free_head;
     t->free_head = i;
@@ -434,7 +621,7 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 
 /* ---- creation and direction ------------------------------------------------ */
 
-static unsigned flow_initiator_by_port(const struct flow_key *k, unsigned sender)
+static unsigned flow_initiator_by_port(const struct flow_key_short *k, unsigned sender)
 {
     if (k->port[0] != k->port[1]) {
         unsigned server = k->port[0] < k->port[1] ? 0 : 1;
@@ -494,20 +681,21 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     struct flow *f = &t->flows[i];
 
     memset(f, 0, sizeof(*f));
-    f->key = *key;
-    f->id = ++t->next_id & ((1ull << 56) - 1);
+    f->key = key->s;
+    if (key->s.ip_version != 4)
+        flow_addr6_store(t, f, key);
+    f->id = flow_next_id(t);
     f->ts_first = pkt->ts_us;
-    f->ts_last = pkt->ts_us;
-    f->tq_since = t->now;
+    f->touched = pkt->ts_us;       /* and ts_last, ts_last_d being 0; flow_account follows */
     f->first_side = (uint8_t)side;
     f->tunnel = (uint8_t)pkt->tunnel;
-    if (flow_proto_is_icmp(key->proto)) {
+    if (flow_proto_is_icmp(key->s.proto)) {
         f->icmp_type = pkt->icmp_type;
         f->icmp_code = pkt->icmp_code;
         f->icmp_echo = pkt->icmp_is_echo;
     }
     flow_choose_initiator(f, pkt, side);
-    if (key->proto == 6)
+    if (key->s.proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
     if (t->cfg.ndpi)
         f->ndpi = l7_ndpi_flow_start(t->cfg.ndpi);
@@ -520,7 +708,10 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     t->slots[slot].hash = hash;
     t->slots[slot].flow_plus1 = i + 1;
     flow_list_push_head(t, &t->lru, i, false);
-    flow_list_push_tail(t, &t->active_q, i);
+    if (t->tq) {
+        t->tq[i].since = t->now;
+        flow_list_push_tail(t, &t->active_q, i);
+    }
     t->stats.created++;
     if (++t->stats.active > t->stats.peak_active)
         t->stats.peak_active = t->stats.active;
@@ -544,7 +735,8 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
 
     if (f->flags & FLOW_F_CLOSED)
         return;
-    flow_list_unlink(t, &t->active_q, i, true);
+    if (t->tq)
+        flow_list_unlink(t, &t->active_q, i, true);
     flow_list_unlink(t, &t->lru, i, false);
     f->flags |= FLOW_F_CLOSED;
     f->end_reason = (uint8_t)why;
@@ -617,9 +809,11 @@ static void flow_learn_direction(struct flow *f, const struct nm_packet *pkt, un
  * next one; by then the flow's real last packet is no longer in the future,
  * and the clamp must not make it look idle (it would split a request from
  * its reply). */
-static bool flow_touch_vindicated(const struct flow *f, uint64_t now)
+static bool flow_touch_vindicated(const struct flow_table *t, const struct flow *f, uint64_t now)
 {
-    return f->ts_last > f->touched && f->ts_last <= now;
+    uint64_t last = flow_ts_last(t, f);
+
+    return last > f->touched && last <= now;
 }
 
 /* The least recently touched flow of list l has been quiet for timeout_us
@@ -640,8 +834,8 @@ static inline bool flow_idle_due(const struct flow_table *t)
 /* The oldest open flow is due an interim record (--active-timeout). */
 static inline bool flow_active_due(const struct flow_table *t)
 {
-    return t->cfg.active_timeout_us != 0 && t->active_q.head != FLOW_NIL &&
-           t->flows[t->active_q.head].tq_since + t->cfg.active_timeout_us <= t->now;
+    return t->active_q.head != FLOW_NIL &&
+           t->tq[t->active_q.head].since + t->cfg.active_timeout_us <= t->now;
 }
 
 /* Ends the flows of list l quiet for timeout_us.  Packets can carry
@@ -654,10 +848,12 @@ static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t
     while (flow_list_due(t, l, timeout_us)) {
         uint32_t i = l->tail;
         struct flow *f = &t->flows[i];
-        if (flow_touch_vindicated(f, t->now)) {
+        if (flow_touch_vindicated(t, f, t->now)) {
             /* Its last packet looked too far ahead when it came; table
              * time has since caught up with it, so it was real. */
-            f->touched = f->ts_last;
+            uint64_t last = flow_ts_last(t, f);
+            f->touched = last;
+            flow_set_ts_last(t, f, last);
             flow_lru_to_head(t, i);
             continue;
         }
@@ -681,7 +877,7 @@ static void flow_table_expire(struct flow_table *t)
         struct flow *f = &t->flows[i];
         flow_counters_clear(t, f);
         f->ts_first = now;
-        f->tq_since = now;
+        t->tq[i].since = now;
         flow_list_unlink(t, &t->active_q, i, true);
         flow_list_push_tail(t, &t->active_q, i);
     }
@@ -725,8 +921,9 @@ __attribute__((noinline, cold)) static void flow_carry(struct flow *f, unsigned 
     (*high)++;
 }
 
+/* `last` is the flow's last packet time before this one (flow_ts_last). */
 static void flow_account(struct flow_table *t, struct flow *f, const struct nm_packet *pkt,
-                         unsigned side, uint64_t touch)
+                         unsigned side, uint64_t touch, uint64_t last)
 {
     f->touched = touch;
     if (++f->pkts[side] == 0)
@@ -735,8 +932,7 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         flow_carry(f, FLOW_W_BYTES0 << side, &t->wide[f - t->flows].bytes[side]);
     if ((f->ip_bytes[side] += pkt->ip_len) < pkt->ip_len)
         flow_carry(f, FLOW_W_IP_BYTES0 << side, &t->wide[f - t->flows].ip_bytes[side]);
-    if (pkt->ts_us > f->ts_last)
-        f->ts_last = pkt->ts_us;
+    flow_set_ts_last(t, f, pkt->ts_us > last ? pkt->ts_us : last);
     if (pkt->ts_us < f->ts_first)
         f->ts_first = pkt->ts_us;
     if (pkt->has_tcp)
@@ -745,9 +941,10 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         f->flags |= FLOW_F_PORTS_SEEN;
 }
 
-static uint64_t flow_last_activity(const struct flow *f)
+/* last: flow_ts_last(f), which the caller reuses. */
+static uint64_t flow_last_activity(const struct flow *f, uint64_t last)
 {
-    return f->ts_last > f->touched ? f->ts_last : f->touched;
+    return last > f->touched ? last : f->touched;
 }
 
 /* Table time follows packet time, but a single packet stamped far in the
@@ -822,10 +1019,11 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     /* One pointer for the whole update: every &t->flows[i] is a multiply
      * and, after a call, a reload. */
     struct flow *f = i != FLOW_NIL ? &t->flows[i] : NULL;
+    uint64_t last = f ? flow_ts_last(t, f) : 0;
 
     /* The packet itself may show its flow idle before table time does;
      * measured from the flow's last packet, not a clamped touch time. */
-    if (f && (pkt->ts_us >= flow_last_activity(f) + t->cfg.idle_timeout_us ||
+    if (f && (pkt->ts_us >= flow_last_activity(f, last) + t->cfg.idle_timeout_us ||
               (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
         f = NULL;
@@ -835,12 +1033,13 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     if (!f) {
         i = flow_create(t, key, hash, pkt, side);
         f = &t->flows[i];
+        last = pkt->ts_us;
         created = true;
     } else {
         flow_lru_to_head(t, i);
     }
 
-    flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us));
+    flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us), last);
     if (pkt->has_tcp)
         f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, pkt, side, f->src_side);
     if (t->cfg.ndpi)
@@ -876,7 +1075,8 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
         t->cfg.max_flows = 1;
     t->emit = emit;
     t->emit_user = emit_user;
-    flow_hash_secret_init(&t->secret, flow_table_random_seed());
+    flow_hash_secret_init(&t->secret,
+                          t->cfg.hash_seed ? t->cfg.hash_seed : flow_table_random_seed());
     /* Keep the load factor at or below 1/2 so linear probes stay short. */
     while (nslots < 2ull * t->cfg.max_flows)
         nslots <<= 1;
@@ -891,11 +1091,17 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* Plain calloc, not huge pages: a flow that needs its entry should
      * make 4 KiB resident, not 2 MiB. */
     t->wide = calloc(t->cfg.max_flows, sizeof(*t->wide));
+    t->addr6 = calloc((size_t)t->cfg.max_flows + 1, sizeof(*t->addr6));
+    t->addr6_fresh = 1;
+    t->next_id = t->cfg.id_start;
+    if (t->cfg.active_timeout_us)
+        t->tq = calloc(t->cfg.max_flows, sizeof(*t->tq));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
     bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
-    if (!t->slots || !t->flows || !t->wide || !t->tcp_pool || (want_l7 && !t->l7_pool))
+    if (!t->slots || !t->flows || !t->wide || !t->addr6 || (t->cfg.active_timeout_us && !t->tq) ||
+        !t->tcp_pool || (want_l7 && !t->l7_pool))
         goto fail;
     t->free_head = FLOW_NIL;
     hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
@@ -919,6 +1125,8 @@ void flow_table_destroy(struct flow_table *t)
     free(t->slots);
     free(t->flows);
     free(t->wide);
+    free(t->tq);
+    free(t->addr6);
     tcp_analysis_pool_destroy(t->tcp_pool);
     l7_pool_destroy(t->l7_pool);
     free(t);
@@ -939,7 +1147,7 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
 
     prefetch_range(f, sizeof(*f));
     tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
-    flow_table_prefetch(t, flow_key_hash_with(&f->key, &t->secret));
+    flow_table_prefetch(t, flow_hash_of(t, f));
     return f->lru_prev;
 }
 

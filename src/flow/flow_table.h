@@ -10,7 +10,8 @@
  *     since the least recently touched flow is the first to go idle, and it
  *     names the victim when the table is full;
  *   - the active list, in start (or last interim record) order, for
- *     --active-timeout.
+ *     --active-timeout; its links live beside the flows, in an array that
+ *     only exists when the option is on.
  *
  * Closed TCP flows (FIN acknowledged both ways, or RST) move to a third
  * list and stay until they have been quiet for the close timeout, so late
@@ -43,13 +44,17 @@ struct flow_table_config {
     struct l7_ndpi *ndpi;         /* the worker's nDPI classifier; NULL: no L7 labels */
     bool no_l7;                  /* no application parsers (analyze/l7.h) */
     const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
+    uint64_t hash_seed;          /* 0: a random secret; else its seed (tests: known collisions) */
+    uint64_t id_start;           /* the sequence number before the first flow's: 0 (tests) */
 };
 
-/* The most memory one tracked flow can take: its slot, the high halves of
- * its counters (only once one passes 2^32), its TCP analysis and its
- * share of the index at its largest (twice --max-flows, rounded up to a
- * power of two: at most four slots a flow, six during the doubling that
- * reaches it).  --max-memory divides by this. */
+/* The most memory one tracked flow can take: its slot, its wide entry
+ * (only once a counter passes 2^32, the sequence numbers' low halves wrap,
+ * or a packet's time is far from table time), its IPv6 addresses (IPv6
+ * only), its active-list entry (only with --active-timeout), its TCP
+ * analysis and its share of the index at its largest (twice --max-flows,
+ * rounded up to a power of two: at most four slots a flow, six during the
+ * doubling that reaches it).  --max-memory divides by this. */
 size_t flow_table_bytes_per_flow(void);
 
 /* Receives every record the table writes (ended, evicted, interim). */

@@ -4,6 +4,7 @@
  * RST, port reuse, idle and active timeouts, LRU eviction with reporting.
  * Expected values follow from the packets each test scripts.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "flow/flow_key.h"
@@ -91,20 +92,38 @@ static void feed(struct flow_table *t, struct nm_packet p)
 
 enum { S = NM_TCP_SYN, A = NM_TCP_ACK, F = NM_TCP_FIN, R = NM_TCP_RST, P = NM_TCP_PSH };
 
-static void test_key_is_symmetric(void)
+static uint64_t packet_hash(const struct nm_packet *p)
 {
-    struct nm_packet a = tcp(0, S, 1, 0, 0, 0), b = tcp(1, S | A, 9, 2, 0, 1);
+    struct flow_key k;
+    unsigned side;
+
+    flow_key_from_packet(p, &k, &side);
+    return flow_key_hash(&k, 42);
+}
+
+/* Whether two packets get one key; when they do, they must come from
+ * opposite sides (the tests pair the two directions) with one hash. */
+static bool same_key(const struct nm_packet *a, const struct nm_packet *b)
+{
     struct flow_key ka, kb;
     unsigned sa, sb;
 
-    flow_key_from_packet(&a, &ka, &sa);
-    flow_key_from_packet(&b, &kb, &sb);
-    CHECK(flow_key_equal(&ka, &kb));
+    flow_key_from_packet(a, &ka, &sa);
+    flow_key_from_packet(b, &kb, &sb);
+    if (!flow_key_equal(&ka, &kb))
+        return false;
     CHECK(sa != sb);
-    CHECK_EQ_U(flow_key_hash(&ka, 42), flow_key_hash(&kb, 42));
+    CHECK_EQ_U(packet_hash(a), packet_hash(b));
+    return true;
+}
+
+static void test_key_is_symmetric(void)
+{
+    struct nm_packet a = tcp(0, S, 1, 0, 0, 0), b = tcp(1, S | A, 9, 2, 0, 1);
+
+    CHECK(same_key(&a, &b));
     b.dport = 50001;
-    flow_key_from_packet(&b, &kb, &sb);
-    CHECK(!flow_key_equal(&ka, &kb));
+    CHECK(!same_key(&a, &b));
 }
 
 /* Three-way handshake, data both ways, FIN from each side, final ACK. */
@@ -635,6 +654,310 @@ static void test_hash_spreads_similar_keys(void)
     CHECK(worst <= 7);
 }
 
+/* An IPv6 address whose last four bytes are a, b, c, d after `prefix`:
+ * with prefix ::ffff: it holds the bytes an IPv4 address is stored as. */
+static struct nm_addr v6(const uint8_t prefix[12], uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    struct nm_addr x = v4(a, b, c, d);
+    memcpy(x.b, prefix, 12);
+    return x;
+}
+
+static const uint8_t v6_mapped[12] = { [10] = 0xff, [11] = 0xff };
+static const uint8_t v6_doc[12] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+static struct nm_packet udp6(struct nm_addr s, uint16_t sp, struct nm_addr d, uint16_t dp,
+                             uint32_t len, uint64_t ts_ms)
+{
+    struct nm_packet p = udp(s, sp, d, dp, len, ts_ms);
+    p.ip_version = 6;
+    return p;
+}
+
+/* An IPv6 key is its addresses too: keys that differ only there differ,
+ * and both directions still meet. */
+static void test_key_v6_symmetric_and_exact(void)
+{
+    struct nm_packet a = udp6(v6(v6_doc, 0, 0, 0, 9), 5000, v6(v6_doc, 0, 0, 0, 1), 53, 80, 0);
+    struct nm_packet b = udp6(v6(v6_doc, 0, 0, 0, 1), 53, v6(v6_doc, 0, 0, 0, 9), 5000, 80, 0);
+
+    CHECK(same_key(&a, &b));
+    b.src.b[0] ^= 0x80;   /* a bit the short key does not hold */
+    CHECK(!same_key(&a, &b));
+    /* The same packet as IPv4 (its addresses IPv4-mapped) is another key. */
+    struct nm_packet m4 = udp(v4(198, 18, 0, 9), 5000, v4(198, 18, 0, 1), 53, 80, 0);
+    struct nm_packet m6 = udp6(v6(v6_mapped, 198, 18, 0, 9), 5000, v6(v6_mapped, 198, 18, 0, 1),
+                               53, 80, 0);
+    CHECK(!same_key(&m4, &m6));
+    CHECK(!same_key(&m6, &m4));
+    CHECK(packet_hash(&m4) != packet_hash(&m6));
+    /* All-zero addresses: the keys' bytes differ in the version alone. */
+    struct nm_addr z = { { 0 } };
+    struct nm_packet z4 = udp(v4(0, 0, 0, 0), 4000, v4(0, 0, 0, 0), 53, 80, 0);
+    struct nm_packet z6 = udp6(z, 4000, z, 53, 80, 1);
+    CHECK(!same_key(&z4, &z6));
+    struct flow_table *t = table(8, 60, 0);
+    feed(t, z4);
+    feed(t, z6);
+    feed(t, z4);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++)
+        CHECK_EQ_U(recs[r].pkts[NM_DIR_SRC], recs[r].ip_version == 4 ? 2 : 1);
+    flow_table_destroy(t);
+}
+
+/* Records of the mixed-family table, by (version, source port). */
+static void check_mixed_record(const struct flow_record *r, unsigned n_addrs, unsigned *seen)
+{
+    unsigned i = r->port[NM_DIR_SRC] - 1000u;
+    bool six = r->ip_version == 6;
+
+    CHECK(i < n_addrs);
+    if (i >= n_addrs)
+        return;
+    seen[six * n_addrs + i]++;
+    struct nm_addr s = six ? v6(i & 1 ? v6_mapped : v6_doc, 198, 18, 1, (uint8_t)i)
+                           : v4(198, 18, 1, (uint8_t)i);
+    struct nm_addr d = six ? v6(i & 1 ? v6_mapped : v6_doc, 198, 18, 0, 2) : srv;
+    CHECK(memcmp(&r->addr[NM_DIR_SRC], &s, sizeof(s)) == 0);
+    CHECK(memcmp(&r->addr[NM_DIR_DST], &d, sizeof(d)) == 0);
+    CHECK_EQ_U(r->port[NM_DIR_DST], 53);
+    CHECK_EQ_U(r->pkts[NM_DIR_SRC], 2 + six);
+    CHECK_EQ_U(r->pkts[NM_DIR_DST], 1);
+}
+
+/* IPv4 and IPv6 flows with the same ports, VLAN and protocol, half of the
+ * IPv6 ones with the very address bytes of an IPv4 flow (IPv4-mapped), in
+ * a table of 16 index slots: their probe chains run into each other, so
+ * every lookup compares against flows of the other family.  Each flow
+ * must keep its own record, with its own addresses and counts. */
+static void test_v4_v6_share_ports_and_slots(void)
+{
+    enum { N = 6 };
+    struct flow_table *t = table(2 * N, 60, 0);
+    unsigned seen[2 * N] = { 0 };
+
+    for (unsigned round = 0; round < 3; round++)
+        for (unsigned i = 0; i < N; i++) {
+            uint16_t port = (uint16_t)(1000 + i);
+            const uint8_t *pre = i & 1 ? v6_mapped : v6_doc;
+            struct nm_addr a6 = v6(pre, 198, 18, 1, (uint8_t)i), b6 = v6(pre, 198, 18, 0, 2);
+            uint64_t ts = round * 100 + i;
+            if (round < 2)
+                feed(t, udp(v4(198, 18, 1, (uint8_t)i), port, srv, 53, 100, ts));
+            feed(t, udp6(a6, port, b6, 53, 120, ts));
+            if (round == 2)
+                feed(t, udp(srv, 53, v4(198, 18, 1, (uint8_t)i), port, 100, ts));
+            if (round == 1)
+                feed(t, udp6(b6, 53, a6, port, 120, ts));
+        }
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2 * N);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++)
+        check_mixed_record(&recs[r], N, seen);
+    for (unsigned i = 0; i < 2 * N; i++)
+        CHECK_EQ_U(seen[i], 1);
+    flow_table_destroy(t);
+}
+
+/* IPv6 flows come and go through a small table (evictions, idle ends), so
+ * their pooled addresses are freed and handed out again: each record must
+ * still carry the addresses its flow's packets had (the source address's
+ * last bytes encode the source port), and every packet must be counted. */
+static uint64_t v6_churn_pkts, v6_churn_bad;
+static void v6_churn_check(void *user, const struct flow_record *r)
+{
+    (void)user;
+    uint16_t p = r->port[NM_DIR_SRC];
+    v6_churn_pkts += r->pkts[0] + r->pkts[1];
+    if (r->ip_version == 6 &&
+        (r->addr[NM_DIR_SRC].b[14] != (uint8_t)(p >> 8) || r->addr[NM_DIR_SRC].b[15] != (uint8_t)p ||
+         r->addr[NM_DIR_SRC].b[0] != 0x20))
+        v6_churn_bad++;
+    if (r->ip_version == 4 && r->addr[NM_DIR_SRC].b[15] != (uint8_t)p)
+        v6_churn_bad++;
+}
+
+static void test_v6_pool_reuse(void)
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 7, .idle_timeout_us = 1500000ull };
+    struct flow_table *t = flow_table_create(&cfg, v6_churn_check, NULL, err, sizeof(err));
+    struct flow_table_stats st;
+    unsigned sent = 0;
+
+    v6_churn_pkts = v6_churn_bad = 0;
+    for (unsigned i = 0; i < 3000; i++) {
+        uint16_t port = (uint16_t)(2000 + (i * 7919u) % 20);
+        struct nm_addr a = v6(v6_doc, 0, 0, (uint8_t)(port >> 8), (uint8_t)port);
+        uint64_t ts = (uint64_t)i * 100 + i / 50 * 2000;   /* ms: quiet gaps end flows idle */
+        if (i % 3 == 2)
+            feed(t, udp(v4(198, 18, 2, (uint8_t)port), port, srv, 53, 90, ts));
+        else
+            feed(t, udp6(a, port, v6(v6_doc, 0, 0, 0, 53), 53, 90, ts));
+        sent++;
+    }
+    flow_table_get_stats(t, &st);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK(st.evicted > 0);
+    CHECK(st.ended > st.evicted);
+    CHECK_EQ_U(v6_churn_pkts, sent);
+    CHECK_EQ_U(v6_churn_bad, 0);
+    flow_table_destroy(t);
+}
+
+/* Two keys whose hashes agree in the 32 bits the index keeps (so they
+ * share a home slot and the slot's hash check passes): the lookup then
+ * rests on the key compare alone.  Found by sorting the hashes of n keys
+ * mk(0..n-1) builds under a fixed seed; the first family's keys are
+ * 0..n/2-1, the other's n/2..n-1, and only pairs across them count. */
+enum { COLL_SEED = 0x5eed, COLL_N = 1 << 18 };
+struct coll { uint32_t h, i; };
+static int coll_cmp(const void *a, const void *b)
+{
+    const struct coll *x = a, *y = b;
+    return x->h != y->h ? (x->h < y->h ? -1 : 1) : (x->i > y->i) - (x->i < y->i);
+}
+
+static bool find_collision(struct nm_packet (*mk)(uint32_t), uint32_t *a, uint32_t *b)
+{
+    static struct coll c[COLL_N];
+
+    for (uint32_t i = 0; i < COLL_N; i++) {
+        struct nm_packet p = mk(i);
+        struct flow_key k;
+        unsigned side;
+        flow_key_from_packet(&p, &k, &side);
+        c[i].h = (uint32_t)flow_key_hash(&k, COLL_SEED);
+        c[i].i = i;
+    }
+    qsort(c, COLL_N, sizeof(c[0]), coll_cmp);
+    for (uint32_t i = 0; i + 1 < COLL_N; i++)
+        if (c[i].h == c[i + 1].h && (c[i].i < COLL_N / 2) != (c[i + 1].i < COLL_N / 2)) {
+            *a = c[i].i;
+            *b = c[i + 1].i;
+            return true;
+        }
+    return false;
+}
+
+/* IPv6 keys with the same ports that differ in their addresses' high
+ * bytes (which the short key does not hold). */
+static struct nm_packet coll_v6_v6(uint32_t i)
+{
+    uint8_t pre[12] = { 0x20, 0x01, 0x0d, 0xb8, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i,
+                        (uint8_t)(i >= COLL_N / 2) };
+    return udp6(v6(pre, 0, 0, 0, 1), 4000, v6(v6_doc, 0, 0, 0, 2), 53, 100, 0);
+}
+
+/* IPv4 keys against IPv6 ones that hold the same kind of bytes: IPv4-mapped
+ * addresses, the same ports. */
+static struct nm_packet coll_v4_v6(uint32_t i)
+{
+    uint32_t j = i % (COLL_N / 2);
+    uint8_t c = (uint8_t)(j >> 8), d = (uint8_t)j;
+    return i < COLL_N / 2 ? udp(v4(10, 0, c, d), 4000, v4(10, 1, 0, 1), 53, 100, 0)
+                          : udp6(v6(v6_mapped, 10, 2, c, d), 4000, v6(v6_mapped, 10, 1, 0, 1), 53,
+                                 100, 0);
+}
+
+/* Feeds a, b, a, the two keys colliding in the index: two flows. */
+static void check_colliding_pair(struct nm_packet (*mk)(uint32_t))
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 8, .idle_timeout_us = 60000000ull,
+                                     .hash_seed = COLL_SEED };
+    uint32_t ia, ib;
+
+    CHECK(find_collision(mk, &ia, &ib));
+    nrecs = 0;
+    struct flow_table *t = flow_table_create(&cfg, collect, NULL, err, sizeof(err));
+    struct nm_packet a = mk(ia), b = mk(ib);
+    feed(t, a);
+    feed(t, b);
+    feed(t, a);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++) {
+        const struct nm_packet *p = recs[r].ip_version == a.ip_version &&
+                                    !memcmp(&recs[r].addr[NM_DIR_SRC], &a.src, sizeof(a.src)) ? &a : &b;
+        CHECK_EQ_U(recs[r].ip_version, p->ip_version);
+        CHECK(memcmp(&recs[r].addr[NM_DIR_SRC], &p->src, sizeof(p->src)) == 0);
+        CHECK(memcmp(&recs[r].addr[NM_DIR_DST], &p->dst, sizeof(p->dst)) == 0);
+        CHECK_EQ_U(recs[r].pkts[NM_DIR_SRC], p == &a ? 2 : 1);
+    }
+    flow_table_destroy(t);
+}
+
+static void test_colliding_keys_stay_apart(void)
+{
+    check_colliding_pair(coll_v6_v6);
+    check_colliding_pair(coll_v4_v6);
+}
+
+/* Flow ids are a sequence per table; a flow keeps the low 32 bits, so
+ * ids must stay exact across the wrap of the low half (flows made before
+ * it end after it) and of the 56 bits flow_id has for them. */
+static void check_ids_across(uint64_t id_start)
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 16, .idle_timeout_us = 60000000ull,
+                                     .id_start = id_start };
+    const uint64_t mask = (1ull << 56) - 1;
+
+    nrecs = 0;
+    struct flow_table *t = flow_table_create(&cfg, collect, NULL, err, sizeof(err));
+    for (unsigned i = 1; i <= 6; i++)
+        feed(t, udp(cli, (uint16_t)(1000 + i), srv, 53, 100, i));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 6);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++)
+        CHECK_EQ_U(recs[r].flow_id, (id_start + (recs[r].port[NM_DIR_SRC] - 1000u)) & mask);
+    flow_table_destroy(t);
+}
+
+static void test_flow_ids_across_wraps(void)
+{
+    check_ids_across(0);
+    check_ids_across((1ull << 32) - 3);
+    check_ids_across((5ull << 32) - 3);
+    check_ids_across((1ull << 56) - 3);
+}
+
+/* A flow keeps its last packet's time as a 32-bit offset from the time it
+ * was last touched; packets stamped far from table time (over half an
+ * hour, either way) must still give the exact end time.  c's second packet
+ * is clamped to table time plus the idle timeout (three hours), its stamp
+ * three hours more ahead. */
+static void test_far_timestamps_exact(void)
+{
+    struct flow_table *t = table(16, 3 * 3600, 0);
+    struct nm_addr a = v4(198, 18, 3, 1), b = v4(198, 18, 3, 2), c = v4(198, 18, 3, 3);
+    const uint64_t hour = 3600000, minute = 60000;
+    const uint64_t end_ms[4] = { 0, 1000, hour + 3, hour + 2 + 358 * minute };
+    const uint64_t pkts[4] = { 0, 2, 3, 2 };
+
+    feed(t, udp(a, 1000, srv, 53, 100, 0));
+    feed(t, udp(b, 1000, srv, 53, 100, hour));
+    feed(t, udp(b, 1000, srv, 53, 100, hour + 1));   /* table time: one hour */
+    feed(t, udp(a, 1000, srv, 53, 100, 1000));       /* an hour old: last 1 s, touched 1 h */
+    feed(t, udp(c, 1000, srv, 53, 100, hour + 2 + 179 * minute));
+    feed(t, udp(b, 1000, srv, 53, 100, hour + 3));
+    feed(t, udp(c, 1000, srv, 53, 100, end_ms[3]));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    for (unsigned r = 0; r < nrecs && r < MAX_RECS; r++) {
+        uint8_t who = recs[r].addr[NM_DIR_SRC].b[15];
+        CHECK(who >= 1 && who <= 3);
+        if (who < 1 || who > 3)
+            continue;
+        CHECK_EQ_U(recs[r].ts_end_us, end_ms[who] * 1000);
+        CHECK_EQ_U(recs[r].pkts[NM_DIR_SRC], pkts[who]);
+    }
+    flow_table_destroy(t);
+}
+
 int main(void)
 {
     cli = v4(198, 18, 0, 1);
@@ -663,5 +986,11 @@ int main(void)
     RUN(test_hash_spreads_similar_keys);
     RUN(test_tcp_and_icmp_share_bytes);
     RUN(test_counters_past_32_bits);
+    RUN(test_key_v6_symmetric_and_exact);
+    RUN(test_v4_v6_share_ports_and_slots);
+    RUN(test_v6_pool_reuse);
+    RUN(test_colliding_keys_stay_apart);
+    RUN(test_flow_ids_across_wraps);
+    RUN(test_far_timestamps_exact);
     TESTLIB_EXIT();
 }
