@@ -353,9 +353,6 @@ static void *flower_main(void *arg)
         for (uint32_t i = 0; i < got; i++)
             if (batch[i].kind == PIPE_PACKET)
                 flow_table_prefetch_flow(pl->w.flows, k.hash[i]);
-        for (uint32_t i = 0; i < got; i++)
-            if (batch[i].kind == PIPE_PACKET && batch[i].pkt.has_tcp)
-                flow_table_prefetch_state(pl->w.flows, k.hash[i]);
         for (uint32_t i = 0; i < got && more; i++)
             more = flower_handle(pl, &batch[i], &k, i);
         spsc_ring_release(pl->packets, got);

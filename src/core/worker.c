@@ -111,9 +111,6 @@ void worker_flush(struct worker *w)
     for (unsigned i = 0; i < n; i++)
         if (w->burst[i].has_ip)
             flow_table_prefetch_flow(w->flows, k->hash[i]);
-    for (unsigned i = 0; i < n; i++)
-        if (w->burst[i].has_tcp)
-            flow_table_prefetch_state(w->flows, k->hash[i]);
     for (unsigned i = 0; i < n; i++) {
         const struct nm_packet *pkt = &w->burst[i];
         if (!pkt->has_ip) {

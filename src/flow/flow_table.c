@@ -385,18 +385,6 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
     }
 }
 
-/* The third stage: once the flow is (about to be) in cache, its TCP
- * analysis, which the update reads first thing; with a million flows open
- * that read was nearly half of the compact form's time (perf on workload
- * 2).  Only the first probe is followed, as above. */
-void flow_table_prefetch_state(const struct flow_table *t, uint64_t hash)
-{
-    const struct flow_slot *s = &t->slots[(uint32_t)hash & t->mask];
-
-    if (s->flow_plus1 && s->hash == (uint32_t)hash)
-        tcp_analysis_pool_prefetch(t->tcp_pool, t->flows[s->flow_plus1 - 1].tcp_an);
-}
-
 /* Backward-shift deletion keeps probe chains intact without tombstones, so
  * lookups never slow down as flows come and go. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)

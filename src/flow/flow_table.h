@@ -103,8 +103,6 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash);
 /* Prefetches the flow that hash's first index slot names (call after
  * flow_table_prefetch, owner only). */
 void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash);
-/* The third: the flow's TCP analysis, read from the flow. */
-void flow_table_prefetch_state(const struct flow_table *t, uint64_t hash);
 /* flow_table_update with the key and hash from flow_table_key. */
 bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
                              const struct flow_key *key, unsigned side, uint64_t hash);
