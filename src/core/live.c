@@ -681,7 +681,10 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
     while (!live_all_done(lv)) {
         if (live_drain(lv, outs) == 0) {
             uint64_t until = next_update < next_stats ? next_update : next_stats;
-            live_output_wait(lv, outs, deadline && deadline < until ? deadline : until);
+            /* Once stop is set the deadline has done its work: waking for
+             * it again would spin while the workers wind down. */
+            bool stopping = atomic_load_explicit(&lv->stop, memory_order_relaxed);
+            live_output_wait(lv, outs, deadline && !stopping && deadline < until ? deadline : until);
         }
         if (lv->procs)
             procs_poll(lv->procs);

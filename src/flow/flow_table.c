@@ -481,18 +481,25 @@ static uint64_t flow_id_of(const struct flow_table *t, const struct flow *f)
     return hi << 32 | f->id;
 }
 
-/* The low halves are about to wrap: every flow in the table keeps its
- * high half.  A walk of the table once per 2^32 new flows. */
-__attribute__((noinline, cold)) static void flow_id_epoch(struct flow_table *t)
+static void flow_id_keep_high(struct flow_table *t, const struct flow_list *l, uint32_t hi)
 {
-    uint32_t hi = (uint32_t)((t->next_id & FLOW_ID_MASK) >> 32);
-
-    for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+    for (uint32_t i = l->head; i != FLOW_NIL; i = t->flows[i].lru_next) {
         if (!(t->flows[i].wide & FLOW_W_ID)) {
             t->wide[i].id_hi = hi;
             t->flows[i].wide |= FLOW_W_ID;
         }
     }
+}
+
+/* The low halves are about to wrap: every flow in the table, open or
+ * closed, keeps its high half.  A walk of the table once per 2^32 new
+ * flows. */
+__attribute__((noinline, cold)) static void flow_id_epoch(struct flow_table *t)
+{
+    uint32_t hi = (uint32_t)((t->next_id & FLOW_ID_MASK) >> 32);
+
+    flow_id_keep_high(t, &t->lru, hi);
+    flow_id_keep_high(t, &t->closed, hi);
 }
 
 /* The next sequence number's low half, for a flow not yet on the LRU. */
@@ -648,9 +655,11 @@ static uint32_t flow_alloc(struct flow_table *t)
 
     if (t->stats.active >= t->cfg.max_flows || t->stats.active >= t->index_full_at) {
         /* Full: the least recently seen flow makes room, and is reported;
-         * a closed one first, since only late packets could still come. */
+         * a closed one first, since only late packets could still come
+         * (its record keeps its FIN or RST: it was not cut short). */
+        uint32_t victim = t->closed.tail != FLOW_NIL ? t->closed.tail : t->lru.tail;
         t->stats.evicted++;
-        flow_end(t, t->closed.tail != FLOW_NIL ? t->closed.tail : t->lru.tail, FLOW_END_EVICTED);
+        flow_end(t, victim, flow_end_why(&t->flows[victim], FLOW_END_EVICTED));
     }
     if (t->free_head != FLOW_NIL) {
         i = t->free_head;
@@ -802,6 +811,12 @@ static bool flow_touch_vindicated(const struct flow_table *t, const struct flow 
     uint64_t last = flow_ts_last(t, f);
 
     return last > f->touched && last <= now;
+}
+
+/* How long flow f may stay quiet: the close timeout once it is closed. */
+static inline uint64_t flow_quiet_limit(const struct flow_table *t, const struct flow *f)
+{
+    return (f->flags & FLOW_F_CLOSED) ? t->close_timeout_us : t->cfg.idle_timeout_us;
 }
 
 /* The least recently touched flow of list l has been quiet for timeout_us
@@ -1009,9 +1024,11 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
     struct flow *f = i != FLOW_NIL ? &t->flows[i] : NULL;
     uint64_t last = f ? flow_ts_last(t, f) : 0;
 
-    /* The packet itself may show its flow idle before table time does;
-     * measured from the flow's last packet, not a clamped touch time. */
-    if (f && (pkt->ts_us >= flow_last_activity(f, last) + t->cfg.idle_timeout_us ||
+    /* The packet itself may show its flow idle (or a closed flow done
+     * waiting) before table time does: table time follows the smaller of
+     * two packets' times, so a lone late packet does not move it.
+     * Measured from the flow's last packet, not a clamped touch time. */
+    if (f && (pkt->ts_us >= flow_last_activity(f, last) + flow_quiet_limit(t, f) ||
               (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
         f = NULL;

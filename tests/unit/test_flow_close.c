@@ -152,8 +152,46 @@ static void test_eviction_prefers_closed(void)
     connection(t, 40003, 1000);
     feed(t, pkt(10, 0, 0xff, 0, 0, 1100));
     CHECK_EQ_U(nrecs, 1);
-    CHECK_EQ_U(recs[0].end_reason, FLOW_END_EVICTED);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_FIN);      /* finished, not cut short */
     CHECK_EQ_U(recs[0].proto, 6);
+    flow_table_destroy(t);
+}
+
+/* A lone late packet does not move table time (it follows the smaller of
+ * two packets' times), so the closed flow is judged by the packet itself:
+ * 10 s after the RST is past the close timeout, a new record. */
+static void test_lone_late_packet_splits(void)
+{
+    struct flow_table *t = table(16, 5000);
+    CHECK(t != NULL);
+    feed(t, pkt(40006, 0, NM_TCP_SYN, 100, 0, 1000));
+    feed(t, pkt(40006, 1, NM_TCP_RST | NM_TCP_ACK, 0, 101, 1001));
+    feed(t, pkt(40006, 0, NM_TCP_ACK, 101, 1, 11001));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 2);
+    CHECK_EQ_U(rec_pkts(&recs[0]), 2);
+    CHECK_EQ_U(rec_pkts(&recs[1]), 1);
+    flow_table_destroy(t);
+}
+
+/* Flow ids wrap their 32-bit low half: a closed flow waiting out its close
+ * timeout keeps its id like an open one. */
+static void test_closed_flow_keeps_id_across_wrap(void)
+{
+    char err[256];
+    struct flow_table_config cfg = { .max_flows = 16, .idle_timeout_us = 60000000ull,
+                                     .close_timeout_us = 5000000ull,
+                                     .id_start = (1ull << 32) - 2 };
+    nrecs = 0;
+    struct flow_table *t = flow_table_create(&cfg, collect, NULL, err, sizeof(err));
+    CHECK(t != NULL);
+    connection(t, 40007, 1000);                         /* id 2^32 - 1, closed */
+    for (uint16_t p = 1; p <= 3; p++)                   /* ids 2^32 .. 2^32 + 2 */
+        feed(t, pkt(p, 0, 0xff, 0, 0, 1100 + p));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 4);
+    CHECK_EQ_U(recs[0].proto, 6);
+    CHECK_EQ_U(recs[0].flow_id, (1ull << 32) - 1);
     flow_table_destroy(t);
 }
 
@@ -200,5 +238,7 @@ int main(void)
     RUN(test_eviction_prefers_closed);
     RUN(test_snapshot_and_flush_order);
     RUN(test_zero_means_idle_timeout);
+    RUN(test_lone_late_packet_splits);
+    RUN(test_closed_flow_keeps_id_across_wrap);
     TESTLIB_EXIT();
 }
