@@ -681,17 +681,18 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
     while (!live_all_done(lv)) {
         if (live_drain(lv, outs) == 0) {
             uint64_t until = next_update < next_stats ? next_update : next_stats;
-            /* Once stop is set the deadline has done its work: waking for
-             * it again would spin while the workers wind down. */
-            bool stopping = atomic_load_explicit(&lv->stop, memory_order_relaxed);
-            live_output_wait(lv, outs, deadline && !stopping && deadline < until ? deadline : until);
+            live_output_wait(lv, outs, deadline && deadline < until ? deadline : until);
         }
         if (lv->procs)
             procs_poll(lv->procs);
         output_set_tick(outs);
         uint64_t now = live_mono_us();
-        if (signals_stop_requested() || (deadline && now >= deadline))
+        if (signals_stop_requested() || (deadline && now >= deadline)) {
             atomic_store_explicit(&lv->stop, true, memory_order_release);
+            /* Done its work: waiting for it again would spin while the
+             * workers wind down. */
+            deadline = 0;
+        }
         if (now >= next_update || now >= next_stats) {
             live_sum_stats(lv, &st);
             output_set_collect_stats(outs, &st);

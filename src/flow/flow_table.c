@@ -1178,18 +1178,21 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
     flow_list_flush(t, &t->lru, why);
 }
 
-void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user)
+static void flow_list_snapshot(const struct flow_table *t, const struct flow_list *l,
+                               flow_emit_fn *fn, void *user)
 {
     struct flow_record rec;
 
-    for (uint32_t i = t->lru.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
+    for (uint32_t i = l->head; i != FLOW_NIL; i = t->flows[i].lru_next) {
         flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
         fn(user, &rec);
     }
-    for (uint32_t i = t->closed.head; i != FLOW_NIL; i = t->flows[i].lru_next) {
-        flow_fill_record(t, &t->flows[i], FLOW_END_NONE, &rec);
-        fn(user, &rec);
-    }
+}
+
+void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user)
+{
+    flow_list_snapshot(t, &t->lru, fn, user);
+    flow_list_snapshot(t, &t->closed, fn, user);
 }
 
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out)
