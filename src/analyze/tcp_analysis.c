@@ -1149,12 +1149,42 @@ struct tcp_slot_list {
     struct hugemem_ahead ahead;   /* fresh, for tcp_analysis_pool_prefault */
 };
 
+/* Which form a new flow starts in.  The compact form saves memory only
+ * for flows that end inside it; a flow that outgrows it pays for coding its
+ * segments and decoding them again into the full analysis, on top of the
+ * analysis itself (about 900 instructions a flow: a tenth of the flow
+ * thread on workload 1, where every flow outgrows it).  So the pool
+ * watches how its compact flows end, in a score that an outgrown flow
+ * raises and a released compact flow lowers: while it is above half, most
+ * flows outgrow the form, and new flows start in the full analysis, as
+ * long as fewer than direct_budget of those are in use; every
+ * TCP_DIRECT_SAMPLE-th still starts compact, so that the score keeps
+ * following the traffic.  The budget bounds what a wrong guess costs: a
+ * SYN flood arriving while long flows dominate the score takes full
+ * analyses only until the budget is in use (about 28 MB for the default;
+ * --max-memory already reckons with every flow outgrowing its compact
+ * form), then compact ones again, whose ends then lower the score.  The
+ * budget counts every full analysis, outgrown or started so: a table
+ * already holding that many is busy enough to want the compact form.
+ * It is that large because closed flows wait out the close timeout: on
+ * workload 1 about 40,000 flows are in the table at once.
+ * A table of handshakes only (workload 2) never outgrows, so never starts
+ * a flow in the full form.  Either way the records are the same: the
+ * replay gives exactly the analysis of the segments as they came. */
+#define TCP_DIRECT_SCORE_MAX 64u
+#define TCP_DIRECT_BUDGET_DEFAULT 65536u
+#define TCP_DIRECT_SAMPLE 16u
+
 struct tcp_analysis_pool {
     struct tcp_analysis *slots;
     struct tcp_pending *pending;
     struct tcp_pc_cache_entry *pc_cache;   /* TCP_PC_CACHE entries */
     uint32_t capacity;
     struct tcp_slot_list full_list, pending_list;
+    uint32_t full_in_use;
+    uint32_t direct_budget;        /* full analyses a new flow may start in */
+    uint32_t outgrow_score;        /* 0..TCP_DIRECT_SCORE_MAX, see above */
+    uint32_t starts;               /* flows started, for TCP_DIRECT_SAMPLE */
 };
 
 size_t tcp_analysis_bytes_per_flow(void)
@@ -1189,6 +1219,7 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
         return NULL;
     }
     p->capacity = capacity;
+    p->direct_budget = TCP_DIRECT_BUDGET_DEFAULT;
     hugemem_ahead_init(&p->full_list.ahead, p->slots, sizeof(*p->slots), capacity);
     hugemem_ahead_init(&p->pending_list.ahead, p->pending, sizeof(*p->pending), capacity);
     return p;
@@ -1243,22 +1274,39 @@ static uint32_t tcp_full_alloc(struct tcp_analysis_pool *p)
 {
     uint32_t h = slot_take(&p->full_list, p->capacity, full_next, p->slots);
 
-    if (h)
+    if (h) {
         tcp_analysis_init(&p->slots[h - 1]);
+        p->full_in_use++;
+    }
     return h;
+}
+
+void tcp_analysis_pool_set_direct_budget(struct tcp_analysis_pool *p, uint32_t flows)
+{
+    p->direct_budget = flows;
+}
+
+static bool tcp_pool_starts_full(struct tcp_analysis_pool *p)
+{
+    return p->outgrow_score > TCP_DIRECT_SCORE_MAX / 2 && p->full_in_use < p->direct_budget &&
+           ++p->starts % TCP_DIRECT_SAMPLE != 0;
 }
 
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
 {
-    uint32_t h = slot_take(&p->pending_list, p->capacity, pending_next, p->pending);
+    uint32_t h = 0;
 
+    if (!tcp_pool_starts_full(p))
+        h = slot_take(&p->pending_list, p->capacity, pending_next, p->pending);
     if (!h)
         return tcp_full_alloc(p);
     p->pending[h - 1].meta = 0;
     return h | TCP_HANDLE_PENDING;
 }
 
-void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
+/* Puts a handle's slot back on its free list; `outgrown`: a compact flow
+ * moved to the full analysis, rather than ending. */
+static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, bool outgrown)
 {
     uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
 
@@ -1267,10 +1315,20 @@ void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
     if (handle & TCP_HANDLE_PENDING) {
         p->pending[i].next_free = p->pending_list.free_head;
         p->pending_list.free_head = i + 1;
+        if (outgrown && p->outgrow_score < TCP_DIRECT_SCORE_MAX)
+            p->outgrow_score++;
+        else if (!outgrown && p->outgrow_score > 0)
+            p->outgrow_score--;
     } else {
         p->slots[i].next_free = p->full_list.free_head;
         p->full_list.free_head = i + 1;
+        p->full_in_use--;
     }
+}
+
+void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
+{
+    tcp_pool_free(p, handle, false);
 }
 
 /* ---- the compact form's code ---- */
@@ -1624,7 +1682,7 @@ __attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysi
     if (!full)
         return handle;
     pending_replay(pd, &p->slots[full - 1]);
-    tcp_analysis_release(p, handle);
+    tcp_pool_free(p, handle, true);
     tcp_analysis_packet(&p->slots[full - 1], pkt, side, src_side);
     return full;
 }

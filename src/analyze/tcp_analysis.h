@@ -117,8 +117,14 @@ void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
 void tcp_analysis_pool_prefault(struct tcp_analysis_pool *p, uint32_t ahead);
 /* The most one flow's analysis can keep resident. */
 size_t tcp_analysis_bytes_per_flow(void);
-/* Returns a handle (> 0), or 0 when full. */
+/* Returns a handle (> 0), or 0 when full.  The flow starts in the compact
+ * form, or in the full analysis while the pool's recent compact flows
+ * mostly outgrew theirs (see the pool in tcp_analysis.c). */
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
+/* How many full analyses new flows may start in at once; 0: every flow
+ * starts compact (tests of the compact form).  The default bounds what a
+ * wrong guess costs to tens of megabytes. */
+void tcp_analysis_pool_set_direct_budget(struct tcp_analysis_pool *p, uint32_t flows);
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_packet for the flow of handle; returns the flow's handle
  * from now on (it changes when the compact form is outgrown). */

@@ -196,6 +196,8 @@ static void test_compact_equals_direct(void)
     memset(&c, 0, sizeof(c));
     c.pool = tcp_analysis_pool_create(4);
     CHECK(c.pool != NULL);
+    if (c.pool)
+        tcp_analysis_pool_set_direct_budget(c.pool, 0);   /* every flow compact */
     for (unsigned trial = 0; trial < 40000 && c.pool; trial++) {
         convo_start(&c);
         convo_script(&c, rnd(6));
@@ -220,6 +222,7 @@ static void test_prediction_cache_shared_by_two_flows(void)
     CHECK(c[0].pool != NULL);
     if (!c[0].pool)
         return;
+    tcp_analysis_pool_set_direct_budget(c[0].pool, 0);
     /* Fresh slots are taken in order: slot i has handle i + 1. */
     for (unsigned i = 0; i < SLOTS; i++)
         h[i] = tcp_analysis_alloc(c[0].pool);
@@ -275,8 +278,87 @@ static void test_handshake_stays_compact(void)
     tcp_analysis_pool_destroy(p);
 }
 
+/* A flow of `segments` plain segments (a handshake, then ACKs) in pool
+ * handle h; returns its handle at the end. */
+static uint32_t pool_flow(struct tcp_analysis_pool *p, uint32_t h, unsigned segments)
+{
+    static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
+    struct nm_packet pk;
+
+    for (unsigned k = 0; k < segments; k++) {
+        memset(&pk, 0, sizeof(pk));
+        pk.has_tcp = true;
+        pk.ts_us = 1700000000000000ull + k * 1000;
+        pk.tcp_flags = flags[k < 3 ? k : 2];
+        pk.tcp_seq = k == 1 ? 5000 : 1001 - (k == 0);
+        pk.tcp_ack = k == 0 ? 0 : k == 1 ? 1001 : 5001;
+        pk.tcp_win = 1000;
+        h = tcp_analysis_pool_packet(p, h, &pk, k == 1, 0);
+    }
+    return h;
+}
+
+/* Which form a new flow starts in follows how the pool's compact flows
+ * ended: after a run of flows that outgrew it, new flows start in the full
+ * analysis (but for a sample that keeps the score current), only up to
+ * the budget of full analyses in use; compact flows that end inside their
+ * form bring the compact start back. */
+static void pool_outgrow_flows(struct tcp_analysis_pool *p, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t h = pool_flow(p, tcp_analysis_alloc(p), 4);
+        CHECK(!(h & PENDING_BIT));                  /* each outgrew it, or started full */
+        tcp_analysis_release(p, h);
+    }
+}
+
+static void test_start_form_follows_outgrowing(void)
+{
+    enum { BUDGET = 5, RUNS = 64, MANY = 40 };
+    struct tcp_analysis_pool *p = tcp_analysis_pool_create(1024);
+    uint32_t h, kept[MANY];
+    unsigned full = 0, compact_run = 0, i;
+
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    tcp_analysis_pool_set_direct_budget(p, BUDGET);
+    h = tcp_analysis_alloc(p);
+    CHECK(h & PENDING_BIT);                         /* a new pool starts compact */
+    tcp_analysis_release(p, h);
+    pool_outgrow_flows(p, RUNS);
+    /* Handshakes only from now on: the sampled compact ones end small,
+     * and the compact start comes back, not at once but a sample at a
+     * time. */
+    for (i = 0; i < 50 * RUNS && compact_run < 3; i++) {
+        h = tcp_analysis_alloc(p);
+        compact_run = (h & PENDING_BIT) ? compact_run + 1 : 0;
+        tcp_analysis_release(p, pool_flow(p, h, 3));
+    }
+    CHECK_EQ_U(compact_run, 3);
+    CHECK(i > 16);                                  /* a sample (one in 16) at a time */
+    /* Once back, it stays: no flow outgrows to raise the score again. */
+    for (i = 0; i < RUNS; i++) {
+        h = tcp_analysis_alloc(p);
+        CHECK(h & PENDING_BIT);
+        tcp_analysis_release(p, pool_flow(p, h, 3));
+    }
+    /* Long flows again: full starts, but never more than the budget. */
+    pool_outgrow_flows(p, RUNS);
+    for (i = 0; i < MANY; i++) {
+        kept[i] = tcp_analysis_alloc(p);
+        full += kept[i] && !(kept[i] & PENDING_BIT);
+    }
+    CHECK_EQ_U(full, BUDGET);
+    CHECK(kept[MANY - 1] & PENDING_BIT);
+    for (i = 0; i < MANY; i++)
+        tcp_analysis_release(p, kept[i]);
+    tcp_analysis_pool_destroy(p);
+}
+
 int main(void)
 {
+    RUN(test_start_form_follows_outgrowing);
     RUN(test_compact_equals_direct);
     RUN(test_prediction_cache_shared_by_two_flows);
     RUN(test_handshake_stays_compact);
