@@ -86,6 +86,7 @@ struct live_worker {
     struct spsc_ring *ring;
     uint64_t stalls;                   /* times the ring was full */
     struct live_msg scratch;           /* message being built (worker side) */
+    struct live_msg *rec_slot;         /* reserved for the flow table's next record */
     struct pcap_tap *tap;              /* -w: packets to the output thread */
     struct snapshot_sel *snap;         /* when a view wants snapshots */
     uint64_t next_snap;
@@ -133,7 +134,6 @@ static uint64_t live_mono_us(void)
 
 /* ---- worker side ------------------------------------------------------- */
 
-/* Blocks until the output thread has room: a record is never dropped. */
 /* The next free message slot of the worker's ring, written in place (a
  * flow record is 1.4 KB: built on the stack, it is copied once, into the
  * ring).  A full ring makes the worker wait: records are never dropped. */
@@ -174,9 +174,26 @@ static void live_send_flow(struct live_worker *lw, uint8_t kind, const struct fl
     live_commit(lw);
 }
 
+/* flow_record_slot_fn: an ended flow's record is built in the ring. */
+static struct flow_record *live_record_slot(void *user)
+{
+    struct live_worker *lw = user;
+
+    lw->rec_slot = live_reserve(lw);
+    lw->rec_slot->kind = LIVE_MSG_FLOW;
+    return &lw->rec_slot->u.flow;
+}
+
 static void live_emit_flow(void *user, const struct flow_record *rec)
 {
-    live_send_flow(user, LIVE_MSG_FLOW, rec);
+    struct live_worker *lw = user;
+
+    if (lw->rec_slot && rec == &lw->rec_slot->u.flow) {
+        lw->rec_slot = NULL;
+        live_commit(lw);
+        return;
+    }
+    live_send_flow(lw, LIVE_MSG_FLOW, rec);
 }
 
 static void live_send_event(struct live_worker *lw, const char *text)
@@ -504,6 +521,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
     }
     if (worker_init(&lw->w, cfg, (uint8_t)lw->id, lv->nworkers, live_emit_flow, lw, err, errlen) != 0)
         return -1;
+    flow_table_set_record_slot(lw->w.flows, live_record_slot);
     if (lv->pcap_out && !(lw->tap = pcap_tap_create(pcap_writer_snaplen(lv->pcap_out)))) {
         snprintf(err, errlen, "out of memory for worker %u's -w queue", lw->id);
         return -1;

@@ -83,6 +83,9 @@ struct pipeline {
     unsigned res_n, res_used;
     unsigned ticks;                      /* bursts since the last output_set_tick */
     uint64_t flow_waits;                 /* flow thread found the record ring full */
+    /* Flow thread: the record slot handed to the flow table, published by
+     * flower_emit (flower_record_slot). */
+    struct flow_record *rec_slot;
 };
 
 #define PIPE_TICK_BURSTS 256u   /* output_set_tick (SIGHUP reopen) every 8192 frames */
@@ -290,17 +293,38 @@ static void reader_finish(struct pipeline *pl, enum flow_end_reason why)
 
 /* ---- flow thread ---------------------------------------------------------------- */
 
+/* The next record slot, waiting for room: the calling thread drains
+ * records even while it waits for room in the packet ring, so this always
+ * ends. */
+static struct flow_record *flower_reserve_record(struct pipeline *pl)
+{
+    unsigned idle = 0;
+    void *slot;
+
+    while (spsc_ring_reserve(pl->records, &slot, 1) == 0) {
+        pl->flow_waits++;
+        pipe_wait(pl, &pl->flower_wake, flower_has_record_room, &idle);
+    }
+    return slot;
+}
+
+/* flow_record_slot_fn: an ended flow's record is built in the ring. */
+static struct flow_record *flower_record_slot(void *user)
+{
+    struct pipeline *pl = user;
+
+    pl->rec_slot = flower_reserve_record(pl);
+    return pl->rec_slot;
+}
+
 static void flower_emit(void *user, const struct flow_record *rec)
 {
     struct pipeline *pl = user;
 
-    /* Waits for room: the calling thread drains records even while it
-     * waits for room in the packet ring, so this always ends. */
-    unsigned idle = 0;
-    while (!spsc_ring_enqueue(pl->records, rec)) {
-        pl->flow_waits++;
-        pipe_wait(pl, &pl->flower_wake, flower_has_record_room, &idle);
-    }
+    if (rec != pl->rec_slot)
+        *flower_reserve_record(pl) = *rec;
+    pl->rec_slot = NULL;
+    spsc_ring_commit(pl->records, 1);
     if (spsc_ring_count(pl->records) >= PIPE_RECORD_WAKE)
         wake_signal(&pl->reader_wake);
 }
@@ -342,9 +366,9 @@ static void *flower_main(void *arg)
             idle = 0;
         /* The batch's messages (written on the reader's CPU), index slots
          * and then flows load in parallel instead of one miss after
-         * another; the packets are read in place in the ring. */
-        for (uint32_t i = 0; i < got; i++)
-            prefetch_range(&batch[i], sizeof(batch[i]));
+         * another; the packets are read in place in the ring, where a
+         * peek's run is contiguous. */
+        prefetch_range(batch, got * sizeof(batch[0]));
         for (uint32_t i = 0; i < got; i++) {
             if (batch[i].kind != PIPE_PACKET)
                 continue;
@@ -392,6 +416,7 @@ static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
         fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_FAILURE;
     }
+    flow_table_set_record_slot(pl->w.flows, flower_record_slot);
     return NM_EXIT_OK;
 }
 

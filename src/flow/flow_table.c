@@ -138,6 +138,7 @@ struct flow_table {
     struct flow_table_config cfg;
     flow_emit_fn *emit;
     void *emit_user;
+    flow_record_slot_fn *record_slot;   /* NULL: records are built on the stack */
     struct flow_hash_secret secret;
     uint64_t now;
     uint64_t last_pkt_ts;          /* the previous packet's timestamp */
@@ -592,12 +593,12 @@ static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_rea
 static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 {
     struct flow *f = &t->flows[i];
-    struct flow_record rec;
+    struct flow_record stack_rec, *rec = t->record_slot ? t->record_slot(t->emit_user) : &stack_rec;
 
     if (t->cfg.ndpi)
         l7_ndpi_flow_end(t->cfg.ndpi, &f->ndpi);   /* decide now: the record carries the label */
-    flow_fill_record(t, f, why, &rec);
-    t->emit(t->emit_user, &rec);
+    flow_fill_record(t, f, why, rec);
+    t->emit(t->emit_user, rec);
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
     l7_release(t->l7_pool, f->l7);
@@ -1121,6 +1122,11 @@ fail:
              cfg->max_flows, strerror(errno ? errno : ENOMEM));
     flow_table_destroy(t);
     return NULL;
+}
+
+void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot)
+{
+    t->record_slot = slot;
 }
 
 void flow_table_destroy(struct flow_table *t)

@@ -59,6 +59,12 @@ size_t flow_table_bytes_per_flow(void);
 
 /* Receives every record the table writes (ended, evicted, interim). */
 typedef void flow_emit_fn(void *user, const struct flow_record *rec);
+/* Where to build the record of a flow that ends, for a consumer that
+ * queues records: a record is over a kilobyte, and built in the queue's
+ * own slot it is written once instead of built and copied.  Called with
+ * the emit function's user pointer; the record then goes to emit as
+ * usual, which must publish that slot and no other until it does. */
+typedef struct flow_record *flow_record_slot_fn(void *user);
 
 struct flow_table_stats {
     uint64_t created;
@@ -77,6 +83,8 @@ struct l7_ndpi;
 struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,
                                      void *emit_user, char *err, size_t errlen);
 void flow_table_destroy(struct flow_table *t);
+/* Optional: ended flows' records are built where slot says (see above). */
+void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot);
 
 /* Accounts one decoded packet (pkt->has_ip must be set); true when the
  * packet started a new flow. */
