@@ -126,6 +126,27 @@ static void test_key_is_symmetric(void)
     CHECK(!same_key(&a, &b));
 }
 
+/* The key's fields hold the packet's, the smaller address:port first:
+ * the key is built as two words, so a field in the wrong bytes would
+ * still be symmetric, but not this. */
+static void test_key_fields(void)
+{
+    struct nm_packet p = tcp(1, S | A, 9, 2, 0, 1);   /* from the server (198.18.0.2) */
+    struct flow_key k;
+    unsigned side;
+
+    p.vlan_id = 0x0abc;
+    flow_key_from_packet(&p, &k, &side);
+    CHECK_EQ_U(side, 1);
+    CHECK(memcmp(k.s.addr4[0], cli.b + 12, 4) == 0);
+    CHECK(memcmp(k.s.addr4[1], srv.b + 12, 4) == 0);
+    CHECK_EQ_U(k.s.port[0], p.dport);
+    CHECK_EQ_U(k.s.port[1], p.sport);
+    CHECK_EQ_U(k.s.vlan, 0x0abc);
+    CHECK_EQ_U(k.s.proto, 6);
+    CHECK_EQ_U(k.s.ip_version, 4);
+}
+
 /* Three-way handshake, data both ways, FIN from each side, final ACK. */
 static void run_full_connection(struct flow_table *t, uint64_t t0, uint32_t isn)
 {
@@ -963,6 +984,7 @@ int main(void)
     cli = v4(198, 18, 0, 1);
     srv = v4(198, 18, 0, 2);
     RUN(test_key_is_symmetric);
+    RUN(test_key_fields);
     RUN(test_fin_close_and_counts);
     RUN(test_fin_unacked_stays_open);
     RUN(test_rst_and_stray_packets);
