@@ -129,10 +129,17 @@ struct flow_list {
     uint32_t head, tail;
 };
 
-struct flow_slot {
-    uint32_t hash;                 /* low 32 bits of the key hash */
-    uint32_t flow_plus1;           /* 0: empty */
-};
+/* An index slot is 4 bytes: the flow's index + 1 in its low bits (0:
+ * empty), as many as --max-flows needs (flow_mask: 20 at a million), and
+ * in the bits left a tag, the same bits of the key hash's high half.  The
+ * home position takes the hash's low bits, so the tag tells apart the keys
+ * that meet in a cluster whatever their homes: at a million flows one probe
+ * in 4096 past another key loads that flow for nothing.  With 8-byte slots
+ * (32 hash bits beside the flow) the index was 16 of a flow's bytes; now 8.
+ * The slot no longer holds the home, so removal and doubling recompute it
+ * from the flow's key (flow_hash_of): a flow load per entry they move,
+ * while lookups, far more frequent, stay as tight.  A --max-flows whose
+ * indexes fill all 32 bits leaves no tag: every probe compares keys. */
 
 struct flow_table {
     struct flow_table_config cfg;
@@ -156,8 +163,12 @@ struct flow_table {
     struct hugemem_ahead flows_ahead;  /* fresh, for flow_table_prefault */
     uint32_t free_head;            /* reuse list through lru_next */
 
-    struct flow_slot *slots;
+    uint32_t *slots;               /* see above */
     uint32_t mask;
+    uint32_t flow_mask;            /* a slot's bits for the flow index + 1, the rest the tag's */
+    /* What flow_table_key keeps of the key hash: all but the high half's
+     * flow bits, so that half is the slot's tag as it stands. */
+    uint64_t hash_keep;
     uint32_t index_max_slots;      /* the index doubles up to this size */
     uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
@@ -306,24 +317,50 @@ static inline bool flow_key_matches(const struct flow_table *t, const struct flo
 
 /* ---- the index ----------------------------------------------------------- */
 
-static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
-                                       uint32_t hash, uint32_t *slot_out)
+/* A hash from flow_table_key has only the tag left in its high half. */
+static inline uint32_t flow_slot_tag(uint64_t hash)
 {
-    uint32_t i = hash & t->mask;
+    return (uint32_t)(hash >> 32);
+}
+
+/* A slot xor the hash's tag: the flow index + 1 (1 to flow_mask) if the
+ * tags agree, the tag itself if the slot is empty, else more than
+ * flow_mask.  One compare then filters out both mismatches and holes. */
+static inline bool flow_slot_names(const struct flow_table *t, uint32_t x)
+{
+    return x - 1 < t->flow_mask;
+}
+
+static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
+                                       uint64_t hash, uint32_t *slot_out)
+{
+    uint32_t i = (uint32_t)hash & t->mask, tag = flow_slot_tag(hash);
 
     for (;;) {
-        const struct flow_slot *s = &t->slots[i];
-        if (s->flow_plus1 == 0) {
+        uint32_t x = t->slots[i] ^ tag;
+        if (flow_slot_names(t, x)) {
+            if (flow_key_matches(t, &t->flows[x - 1], key)) {
+                *slot_out = i;
+                return x - 1;
+            }
+        } else if (x == tag) {
             *slot_out = i;
             return FLOW_NIL;
-        }
-        if (s->hash == hash && flow_key_matches(t, &t->flows[s->flow_plus1 - 1], key)) {
-            *slot_out = i;
-            return s->flow_plus1 - 1;
         }
         i = (i + 1) & t->mask;
     }
 }
+
+/* Where the entry in slot value s probes from, in an index of mask + 1
+ * slots: its flow's key hashed again. */
+static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s, uint32_t mask)
+{
+    return (uint32_t)flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]) & mask;
+}
+
+/* The doubling reads the flows of slots this far ahead: in slot order they
+ * are scattered over the flow array, a cache miss each. */
+#define FLOW_GROW_AHEAD 8u
 
 /* The index starts small and doubles at half load, up to twice
  * --max-flows: a table holding few flows then probes a few cache lines
@@ -336,17 +373,20 @@ static inline uint32_t flow_index_find(const struct flow_table *t, const struct 
 static void flow_index_grow(struct flow_table *t)
 {
     uint32_t old_n = t->mask + 1, n = old_n * 2;
-    struct flow_slot *ns;
+    uint32_t *ns;
 
     if (old_n >= t->index_max_slots || !(ns = hugemem_calloc(n, sizeof(*ns)))) {
         t->index_full_at = old_n / 2;
         return;
     }
     for (uint32_t i = 0; i < old_n; i++) {
-        if (!t->slots[i].flow_plus1)
+        uint32_t ahead = i + FLOW_GROW_AHEAD < old_n ? t->slots[i + FLOW_GROW_AHEAD] : 0;
+        if (ahead)
+            __builtin_prefetch(&t->flows[(ahead & t->flow_mask) - 1]);
+        if (!t->slots[i])
             continue;
-        uint32_t j = t->slots[i].hash & (n - 1);
-        while (ns[j].flow_plus1)
+        uint32_t j = flow_slot_home(t, t->slots[i], n - 1);
+        while (ns[j])
             j = (j + 1) & (n - 1);
         ns[j] = t->slots[i];
     }
@@ -362,7 +402,7 @@ size_t flow_table_bytes_per_flow(void)
      * 32-bit field overflowed, the pooled addresses as if every flow were
      * IPv6, the active list's entry as if --active-timeout were on. */
     return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
-           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
+           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(uint32_t);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -372,13 +412,14 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
 
 /* The second stage: once the slot is (about to be) in cache, the flow it
  * names, which the lookup compares and the update writes.  Only the first
- * probe is followed; a miss costs one useless prefetch. */
+ * probe is followed, if its tag is the hash's; a miss costs one useless
+ * prefetch. */
 void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
 {
-    const struct flow_slot *s = &t->slots[(uint32_t)hash & t->mask];
+    uint32_t x = t->slots[(uint32_t)hash & t->mask] ^ flow_slot_tag(hash);
 
-    if (s->flow_plus1 && s->hash == (uint32_t)hash) {
-        const char *f = (const char *)&t->flows[s->flow_plus1 - 1];
+    if (flow_slot_names(t, x)) {
+        const char *f = (const char *)&t->flows[x - 1];
         __builtin_prefetch(f, 1);
         __builtin_prefetch(f + 64, 1);
         __builtin_prefetch(f + sizeof(struct flow) - 1, 1);
@@ -386,22 +427,22 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones, so
- * lookups never slow down as flows come and go. */
+ * lookups never slow down as flows come and go.  An entry moves back into
+ * the hole unless that would put it before its home. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)
 {
-    uint32_t hash = (uint32_t)flow_hash_of(t, &t->flows[flow]);
-    uint32_t i = hash & t->mask;
+    uint32_t i = (uint32_t)flow_hash_of(t, &t->flows[flow]) & t->mask;
 
-    while (t->slots[i].flow_plus1 != flow + 1)
+    while ((t->slots[i] & t->flow_mask) != flow + 1)
         i = (i + 1) & t->mask;
-    for (uint32_t j = (i + 1) & t->mask; t->slots[j].flow_plus1 != 0; j = (j + 1) & t->mask) {
-        uint32_t home = t->slots[j].hash & t->mask;
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
+        uint32_t home = flow_slot_home(t, t->slots[j], t->mask);
         if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
             t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    t->slots[i].flow_plus1 = 0;
+    t->slots[i] = 0;
 }
 
 /* ---- records --------------------------------------------------------------- */
@@ -671,7 +712,7 @@ static uint32_t flow_alloc(struct flow_table *t)
     return i;
 }
 
-static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint32_t hash,
+static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint64_t hash,
                             const struct nm_packet *pkt, unsigned side)
 {
     uint32_t slot, i = flow_alloc(t);
@@ -702,8 +743,7 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     /* The index may have shifted while evicting or growing: look the slot
      * up again. */
     flow_index_find(t, key, hash, &slot);
-    t->slots[slot].hash = hash;
-    t->slots[slot].flow_plus1 = i + 1;
+    t->slots[slot] = flow_slot_tag(hash) | (i + 1);
     flow_list_push_head(t, &t->lru, i, false);
     if (t->tq) {
         t->tq[i].since = t->now;
@@ -978,7 +1018,8 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side)
 {
     flow_key_from_packet(pkt, key, side);
-    return flow_key_hash_with(key, &t->secret);
+    /* Masked here, once a packet, rather than in each lookup and prefetch. */
+    return flow_key_hash_with(key, &t->secret) & t->hash_keep;
 }
 
 /* Whether the flow's L7 parser (or the start of one) wants the packet. */
@@ -1012,9 +1053,9 @@ bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 }
 
 bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
-                             const struct flow_key *key, unsigned side, uint64_t hash64)
+                             const struct flow_key *key, unsigned side, uint64_t hash)
 {
-    uint32_t slot, hash = (uint32_t)hash64;
+    uint32_t slot;
     bool created = false;
 
     flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
@@ -1085,6 +1126,13 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* Keep the load factor at or below 1/2 so linear probes stay short. */
     while (nslots < 2ull * t->cfg.max_flows)
         nslots <<= 1;
+    unsigned flow_bits = 1;
+    while (flow_bits < 32 && (1ull << flow_bits) <= t->cfg.max_flows)
+        flow_bits++;
+    if (t->cfg.index_flow_bits > flow_bits)
+        flow_bits = t->cfg.index_flow_bits < 32 ? t->cfg.index_flow_bits : 32;
+    t->flow_mask = (uint32_t)((1ull << flow_bits) - 1);
+    t->hash_keep = ~((uint64_t)t->flow_mask << 32);
     t->index_max_slots = (uint32_t)nslots;
     t->index_full_at = UINT32_MAX;
     nslots = nslots < FLOW_INDEX_MIN_SLOTS ? nslots : FLOW_INDEX_MIN_SLOTS;
