@@ -136,10 +136,11 @@ struct flow_list {
  * that meet in a cluster whatever their homes: at a million flows one probe
  * in 4096 past another key loads that flow for nothing.  With 8-byte slots
  * (32 hash bits beside the flow) the index was 16 of a flow's bytes; now 8.
- * The slot no longer holds the home, so removal and doubling recompute it
- * from the flow's key (flow_hash_of): a flow load per entry they move,
- * while lookups, far more frequent, stay as tight.  A --max-flows whose
- * indexes fill all 32 bits leaves no tag: every probe compares keys. */
+ * The slot no longer holds the home, so removal hashes the key of each
+ * entry after the hole again (flow_hash_of: a flow load each) and doubling
+ * every flow's, while lookups, far more frequent, stay as tight.  A
+ * --max-flows whose indexes fill all 32 bits leaves no tag: every probe
+ * compares keys. */
 
 struct flow_table {
     struct flow_table_config cfg;
@@ -292,10 +293,11 @@ static void flow_addr6_release(struct flow_table *t, const struct flow *f)
     t->addr6_free = h;
 }
 
+/* A flow's key hash as flow_table_key gives it. */
 static inline uint64_t flow_hash_of(const struct flow_table *t, const struct flow *f)
 {
     return flow_key_hash_parts(&f->key, f->key.ip_version == 4 ? NULL : flow_addr6_of(t, f),
-                               &t->secret);
+                               &t->secret) & t->hash_keep;
 }
 
 /* Whether flow f has the packet's key: the short keys' second words
@@ -351,25 +353,27 @@ static inline uint32_t flow_index_find(const struct flow_table *t, const struct 
     }
 }
 
-/* Where the entry in slot value s probes from, in an index of mask + 1
- * slots: its flow's key hashed again. */
-static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s, uint32_t mask)
+/* Where the entry in slot value s probes from: its flow's key hashed
+ * again. */
+static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s)
 {
-    return (uint32_t)flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]) & mask;
+    return (uint32_t)flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]) & t->mask;
 }
-
-/* The doubling reads the flows of slots this far ahead: in slot order they
- * are scattered over the flow array, a cache miss each. */
-#define FLOW_GROW_AHEAD 8u
 
 /* The index starts small and doubles at half load, up to twice
  * --max-flows: a table holding few flows then probes a few cache lines
  * and pages instead of random spots in megabytes (the dominant cost of a
  * lookup was the TLB and cache miss on the slot).  Each doubling re-inserts
- * every entry once: amortised O(1) per flow, one pause of a few
- * milliseconds per million flows.  If memory for a doubling cannot be had,
- * the index stays as it is and the table holds at most half its slots
- * (flow_alloc evicts), so probes stay short and always end. */
+ * every flow once: amortised O(1) per flow, one pause of a few
+ * milliseconds per million flows.  It walks the flow array, not the old
+ * index, since every entry's home is its flow's hash: in slot order the
+ * flows would be a cache miss each, in array order they stream.  Every
+ * flow below `fresh` is in use then: flows come off the free list before
+ * fresh ones are taken, so `fresh` is the most the table ever held, and
+ * that was at most half the index, which never shrinks.  If
+ * memory for a doubling cannot be had, the index stays as it is and the
+ * table holds at most half its slots (flow_alloc evicts), so probes stay
+ * short and always end. */
 static void flow_index_grow(struct flow_table *t)
 {
     uint32_t old_n = t->mask + 1, n = old_n * 2;
@@ -379,16 +383,12 @@ static void flow_index_grow(struct flow_table *t)
         t->index_full_at = old_n / 2;
         return;
     }
-    for (uint32_t i = 0; i < old_n; i++) {
-        uint32_t ahead = i + FLOW_GROW_AHEAD < old_n ? t->slots[i + FLOW_GROW_AHEAD] : 0;
-        if (ahead)
-            __builtin_prefetch(&t->flows[(ahead & t->flow_mask) - 1]);
-        if (!t->slots[i])
-            continue;
-        uint32_t j = flow_slot_home(t, t->slots[i], n - 1);
+    for (uint32_t i = 0; i < t->fresh; i++) {
+        uint64_t h = flow_hash_of(t, &t->flows[i]);
+        uint32_t j = (uint32_t)h & (n - 1);
         while (ns[j])
             j = (j + 1) & (n - 1);
-        ns[j] = t->slots[i];
+        ns[j] = flow_slot_tag(h) | (i + 1);
     }
     free(t->slots);
     t->slots = ns;
@@ -436,7 +436,7 @@ static void flow_index_remove(struct flow_table *t, uint32_t flow)
     while ((t->slots[i] & t->flow_mask) != flow + 1)
         i = (i + 1) & t->mask;
     for (uint32_t j = (i + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
-        uint32_t home = flow_slot_home(t, t->slots[j], t->mask);
+        uint32_t home = flow_slot_home(t, t->slots[j]);
         if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
             t->slots[i] = t->slots[j];
             i = j;
@@ -629,8 +629,10 @@ static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_rea
     return (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : open_why;
 }
 
-/* Writes the record and frees the flow. */
-static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+/* Writes the record and frees the flow; its index entry goes too unless
+ * the caller empties the whole index (the flush). */
+static void flow_end_unindexed(struct flow_table *t, uint32_t i, enum flow_end_reason why,
+                               bool unindex)
 {
     struct flow *f = &t->flows[i];
     struct flow_record rec;
@@ -643,7 +645,8 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
     l7_release(t->l7_pool, f->l7);
     flow_counters_clear(t, f);
-    flow_index_remove(t, i);
+    if (unindex)
+        flow_index_remove(t, i);
     if (f->key.ip_version != 4)
         flow_addr6_release(t, f);
     flow_list_unlink(t, flow_time_list(t, i), i, false);
@@ -653,6 +656,11 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     t->free_head = i;
     t->stats.ended++;
     t->stats.active--;
+}
+
+static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+{
+    flow_end_unindexed(t, i, why, true);
 }
 
 /* ---- creation and direction ------------------------------------------------ */
@@ -715,6 +723,11 @@ static uint32_t flow_alloc(struct flow_table *t)
 static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint64_t hash,
                             const struct nm_packet *pkt, unsigned side)
 {
+    /* Before the new flow is taken: the doubling indexes every flow in
+     * use (flow_index_grow). */
+    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
+        flow_index_grow(t);
+
     uint32_t slot, i = flow_alloc(t);
     struct flow *f = &t->flows[i];
 
@@ -738,8 +751,6 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     if (t->cfg.ndpi)
         f->ndpi = l7_ndpi_flow_start(t->cfg.ndpi);
 
-    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
-        flow_index_grow(t);
     /* The index may have shifted while evicting or growing: look the slot
      * up again. */
     flow_index_find(t, key, hash, &slot);
@@ -1186,8 +1197,8 @@ void flow_table_destroy(struct flow_table *t)
 }
 
 /* The flush walks the LRU list, one dependent load per flow, and each
- * flow's record reads the flow, its TCP analysis and its index slot: at a
- * hundred thousand flows, each a cache miss after the other.  A runner this
+ * flow's record reads the flow and its TCP analysis: at a hundred
+ * thousand flows, each a cache miss after the other.  A runner this
  * many flows further along the list loads them ahead, so that the misses
  * overlap the records' work. */
 #define FLOW_FLUSH_AHEAD 8u
@@ -1200,7 +1211,6 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
 
     prefetch_range(f, sizeof(*f));
     tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
-    flow_table_prefetch(t, flow_hash_of(t, f));
     return f->lru_prev;
 }
 
@@ -1215,15 +1225,19 @@ static void flow_list_flush(struct flow_table *t, struct flow_list *l, enum flow
         uint32_t i = l->tail;
         if (runner != FLOW_NIL)
             runner = flow_flush_prefetch(t, runner);
-        flow_end(t, i, flow_end_why(&t->flows[i], why));
+        flow_end_unindexed(t, i, flow_end_why(&t->flows[i], why), false);
     }
 }
 
-/* Closed flows first: they ended before every flow still open. */
+/* Closed flows first: they ended before every flow still open.  The
+ * index is cleared in one go at the end: removing entry by entry hashed
+ * each flow's key, and every entry its backward shift moved, a cache miss
+ * each (a million of them at the end of bench workload 2). */
 void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
 {
     flow_list_flush(t, &t->closed, why);
     flow_list_flush(t, &t->lru, why);
+    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
 }
 
 static void flow_list_snapshot(const struct flow_table *t, const struct flow_list *l,
