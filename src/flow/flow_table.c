@@ -631,8 +631,7 @@ static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_rea
 
 /* Writes the record and frees the flow; its index entry goes too unless
  * the caller empties the whole index (the flush). */
-static void flow_end_unindexed(struct flow_table *t, uint32_t i, enum flow_end_reason why,
-                               bool unindex)
+static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason why, bool unindex)
 {
     struct flow *f = &t->flows[i];
     struct flow_record rec;
@@ -660,7 +659,7 @@ static void flow_end_unindexed(struct flow_table *t, uint32_t i, enum flow_end_r
 
 static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
 {
-    flow_end_unindexed(t, i, why, true);
+    flow_retire(t, i, why, true);
 }
 
 /* ---- creation and direction ------------------------------------------------ */
@@ -1225,7 +1224,7 @@ static void flow_list_flush(struct flow_table *t, struct flow_list *l, enum flow
         uint32_t i = l->tail;
         if (runner != FLOW_NIL)
             runner = flow_flush_prefetch(t, runner);
-        flow_end_unindexed(t, i, flow_end_why(&t->flows[i], why), false);
+        flow_retire(t, i, flow_end_why(&t->flows[i], why), false);
     }
 }
 

@@ -6,7 +6,8 @@
  * with linear probing and backward-shift deletion finds them.  Its slots
  * are 4 bytes, the flow's index and a tag from the key hash (8 bytes a
  * flow at most half full), so a probe past another key rarely loads that
- * flow, and removal and doubling hash a moved entry's key again.  Two
+ * flow; removal and doubling, which need entries' homes, hash their flows'
+ * keys again.  Two
  * intrusive lists give O(1) time keeping without scans, the way Redis's
  * ae.c keeps its timers cheap:
  *   - the LRU list (most recently touched first) is also the idle timer,
