@@ -129,10 +129,18 @@ struct flow_list {
     uint32_t head, tail;
 };
 
-struct flow_slot {
-    uint32_t hash;                 /* low 32 bits of the key hash */
-    uint32_t flow_plus1;           /* 0: empty */
-};
+/* An index slot is 4 bytes: the flow's index + 1 in its low bits (0:
+ * empty), as many as --max-flows needs (flow_mask: 20 at a million), and
+ * in the bits left a tag, the same bits of the key hash's high half.  The
+ * home position takes the hash's low bits, so the tag tells apart the keys
+ * that meet in a cluster whatever their homes: at a million flows one probe
+ * in 4096 past another key loads that flow for nothing.  With 8-byte slots
+ * (32 hash bits beside the flow) the index was 16 of a flow's bytes; now 8.
+ * The slot no longer holds the home, so removal hashes the key of each
+ * entry after the hole again (flow_hash_of: a flow load each) and doubling
+ * every flow's, while lookups, far more frequent, stay as tight.  A
+ * --max-flows whose indexes fill all 32 bits leaves no tag: every probe
+ * compares keys. */
 
 struct flow_table {
     struct flow_table_config cfg;
@@ -157,8 +165,12 @@ struct flow_table {
     struct hugemem_ahead flows_ahead;  /* fresh, for flow_table_prefault */
     uint32_t free_head;            /* reuse list through lru_next */
 
-    struct flow_slot *slots;
+    uint32_t *slots;               /* see above */
     uint32_t mask;
+    uint32_t flow_mask;            /* a slot's bits for the flow index + 1, the rest the tag's */
+    /* What flow_table_key keeps of the key hash: all but the high half's
+     * flow bits, so that half is the slot's tag as it stands. */
+    uint64_t hash_keep;
     uint32_t index_max_slots;      /* the index doubles up to this size */
     uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
@@ -282,10 +294,11 @@ static void flow_addr6_release(struct flow_table *t, const struct flow *f)
     t->addr6_free = h;
 }
 
+/* A flow's key hash as flow_table_key gives it. */
 static inline uint64_t flow_hash_of(const struct flow_table *t, const struct flow *f)
 {
     return flow_key_hash_parts(&f->key, f->key.ip_version == 4 ? NULL : flow_addr6_of(t, f),
-                               &t->secret);
+                               &t->secret) & t->hash_keep;
 }
 
 /* Whether flow f has the packet's key: the short keys' second words
@@ -307,49 +320,76 @@ static inline bool flow_key_matches(const struct flow_table *t, const struct flo
 
 /* ---- the index ----------------------------------------------------------- */
 
-static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
-                                       uint32_t hash, uint32_t *slot_out)
+/* A hash from flow_table_key has only the tag left in its high half. */
+static inline uint32_t flow_slot_tag(uint64_t hash)
 {
-    uint32_t i = hash & t->mask;
+    return (uint32_t)(hash >> 32);
+}
+
+/* A slot xor the hash's tag: the flow index + 1 (1 to flow_mask) if the
+ * tags agree, the tag itself if the slot is empty, else more than
+ * flow_mask.  One compare then filters out both mismatches and holes. */
+static inline bool flow_slot_names(const struct flow_table *t, uint32_t x)
+{
+    return x - 1 < t->flow_mask;
+}
+
+static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
+                                       uint64_t hash, uint32_t *slot_out)
+{
+    uint32_t i = (uint32_t)hash & t->mask, tag = flow_slot_tag(hash);
 
     for (;;) {
-        const struct flow_slot *s = &t->slots[i];
-        if (s->flow_plus1 == 0) {
+        uint32_t x = t->slots[i] ^ tag;
+        if (flow_slot_names(t, x)) {
+            if (flow_key_matches(t, &t->flows[x - 1], key)) {
+                *slot_out = i;
+                return x - 1;
+            }
+        } else if (x == tag) {
             *slot_out = i;
             return FLOW_NIL;
         }
-        if (s->hash == hash && flow_key_matches(t, &t->flows[s->flow_plus1 - 1], key)) {
-            *slot_out = i;
-            return s->flow_plus1 - 1;
-        }
         i = (i + 1) & t->mask;
     }
+}
+
+/* Where the entry in slot value s probes from: its flow's key hashed
+ * again. */
+static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s)
+{
+    return (uint32_t)flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]) & t->mask;
 }
 
 /* The index starts small and doubles at half load, up to twice
  * --max-flows: a table holding few flows then probes a few cache lines
  * and pages instead of random spots in megabytes (the dominant cost of a
  * lookup was the TLB and cache miss on the slot).  Each doubling re-inserts
- * every entry once: amortised O(1) per flow, one pause of a few
- * milliseconds per million flows.  If memory for a doubling cannot be had,
- * the index stays as it is and the table holds at most half its slots
- * (flow_alloc evicts), so probes stay short and always end. */
+ * every flow once: amortised O(1) per flow, one pause of a few
+ * milliseconds per million flows.  It walks the flow array, not the old
+ * index, since every entry's home is its flow's hash: in slot order the
+ * flows would be a cache miss each, in array order they stream.  Every
+ * flow below `fresh` is in use then: flows come off the free list before
+ * fresh ones are taken, so `fresh` is the most the table ever held, and
+ * that was at most half the index, which never shrinks.  If
+ * memory for a doubling cannot be had, the index stays as it is and the
+ * table holds at most half its slots (flow_alloc evicts), so probes stay
+ * short and always end. */
 static void flow_index_grow(struct flow_table *t)
 {
     uint32_t old_n = t->mask + 1, n = old_n * 2;
-    struct flow_slot *ns;
+    uint32_t *ns;
 
     if (old_n >= t->index_max_slots || !(ns = hugemem_calloc(n, sizeof(*ns)))) {
         t->index_full_at = old_n / 2;
         return;
     }
-    for (uint32_t i = 0; i < old_n; i++) {
-        if (!t->slots[i].flow_plus1)
-            continue;
-        uint32_t j = t->slots[i].hash & (n - 1);
-        while (ns[j].flow_plus1)
+    for (uint32_t i = 0; i < t->fresh; i++) {
+        uint64_t h = flow_hash_of(t, &t->flows[i]);
+        uint32_t j = (uint32_t)h & (n - 1);
+        while (ns[j])
             j = (j + 1) & (n - 1);
-        ns[j] = t->slots[i];
+        ns[j] = flow_slot_tag(h) | (i + 1);
     }
     free(t->slots);
     t->slots = ns;
@@ -363,7 +403,7 @@ size_t flow_table_bytes_per_flow(void)
      * 32-bit field overflowed, the pooled addresses as if every flow were
      * IPv6, the active list's entry as if --active-timeout were on. */
     return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
-           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(struct flow_slot);
+           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(uint32_t);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -373,13 +413,14 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
 
 /* The second stage: once the slot is (about to be) in cache, the flow it
  * names, which the lookup compares and the update writes.  Only the first
- * probe is followed; a miss costs one useless prefetch. */
+ * probe is followed, if its tag is the hash's; a miss costs one useless
+ * prefetch. */
 void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
 {
-    const struct flow_slot *s = &t->slots[(uint32_t)hash & t->mask];
+    uint32_t x = t->slots[(uint32_t)hash & t->mask] ^ flow_slot_tag(hash);
 
-    if (s->flow_plus1 && s->hash == (uint32_t)hash) {
-        const char *f = (const char *)&t->flows[s->flow_plus1 - 1];
+    if (flow_slot_names(t, x)) {
+        const char *f = (const char *)&t->flows[x - 1];
         __builtin_prefetch(f, 1);
         __builtin_prefetch(f + 64, 1);
         __builtin_prefetch(f + sizeof(struct flow) - 1, 1);
@@ -387,22 +428,22 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones, so
- * lookups never slow down as flows come and go. */
+ * lookups never slow down as flows come and go.  An entry moves back into
+ * the hole unless that would put it before its home. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)
 {
-    uint32_t hash = (uint32_t)flow_hash_of(t, &t->flows[flow]);
-    uint32_t i = hash & t->mask;
+    uint32_t i = (uint32_t)flow_hash_of(t, &t->flows[flow]) & t->mask;
 
-    while (t->slots[i].flow_plus1 != flow + 1)
+    while ((t->slots[i] & t->flow_mask) != flow + 1)
         i = (i + 1) & t->mask;
-    for (uint32_t j = (i + 1) & t->mask; t->slots[j].flow_plus1 != 0; j = (j + 1) & t->mask) {
-        uint32_t home = t->slots[j].hash & t->mask;
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
+        uint32_t home = flow_slot_home(t, t->slots[j]);
         if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
             t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    t->slots[i].flow_plus1 = 0;
+    t->slots[i] = 0;
 }
 
 /* ---- records --------------------------------------------------------------- */
@@ -589,8 +630,9 @@ static enum flow_end_reason flow_end_why(const struct flow *f, enum flow_end_rea
     return (f->flags & FLOW_F_CLOSED) ? (enum flow_end_reason)f->end_reason : open_why;
 }
 
-/* Writes the record and frees the flow. */
-static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+/* Writes the record and frees the flow; its index entry goes too unless
+ * the caller empties the whole index (the flush). */
+static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason why, bool unindex)
 {
     struct flow *f = &t->flows[i];
     struct flow_record stack_rec, *rec = t->record_slot ? t->record_slot(t->emit_user) : &stack_rec;
@@ -603,7 +645,8 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
     l7_release(t->l7_pool, f->l7);
     flow_counters_clear(t, f);
-    flow_index_remove(t, i);
+    if (unindex)
+        flow_index_remove(t, i);
     if (f->key.ip_version != 4)
         flow_addr6_release(t, f);
     flow_list_unlink(t, flow_time_list(t, i), i, false);
@@ -613,6 +656,11 @@ static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
     t->free_head = i;
     t->stats.ended++;
     t->stats.active--;
+}
+
+static void flow_end(struct flow_table *t, uint32_t i, enum flow_end_reason why)
+{
+    flow_retire(t, i, why, true);
 }
 
 /* ---- creation and direction ------------------------------------------------ */
@@ -672,9 +720,14 @@ static uint32_t flow_alloc(struct flow_table *t)
     return i;
 }
 
-static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint32_t hash,
+static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, uint64_t hash,
                             const struct nm_packet *pkt, unsigned side)
 {
+    /* Before the new flow is taken: the doubling indexes every flow in
+     * use (flow_index_grow). */
+    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
+        flow_index_grow(t);
+
     uint32_t slot, i = flow_alloc(t);
     struct flow *f = &t->flows[i];
 
@@ -698,13 +751,10 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     if (t->cfg.ndpi)
         f->ndpi = l7_ndpi_flow_start(t->cfg.ndpi);
 
-    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
-        flow_index_grow(t);
     /* The index may have shifted while evicting or growing: look the slot
      * up again. */
     flow_index_find(t, key, hash, &slot);
-    t->slots[slot].hash = hash;
-    t->slots[slot].flow_plus1 = i + 1;
+    t->slots[slot] = flow_slot_tag(hash) | (i + 1);
     flow_list_push_head(t, &t->lru, i, false);
     if (t->tq) {
         t->tq[i].since = t->now;
@@ -979,7 +1029,8 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side)
 {
     flow_key_from_packet(pkt, key, side);
-    return flow_key_hash_with(key, &t->secret);
+    /* Masked here, once a packet, rather than in each lookup and prefetch. */
+    return flow_key_hash_with(key, &t->secret) & t->hash_keep;
 }
 
 /* Whether the flow's L7 parser (or the start of one) wants the packet. */
@@ -1013,9 +1064,9 @@ bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
 }
 
 bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
-                             const struct flow_key *key, unsigned side, uint64_t hash64)
+                             const struct flow_key *key, unsigned side, uint64_t hash)
 {
-    uint32_t slot, hash = (uint32_t)hash64;
+    uint32_t slot;
     bool created = false;
 
     flow_table_tick(t, flow_table_packet_time(t, pkt->ts_us));
@@ -1086,6 +1137,13 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     /* Keep the load factor at or below 1/2 so linear probes stay short. */
     while (nslots < 2ull * t->cfg.max_flows)
         nslots <<= 1;
+    unsigned flow_bits = 1;
+    while (flow_bits < 32 && (1ull << flow_bits) <= t->cfg.max_flows)
+        flow_bits++;
+    if (t->cfg.index_flow_bits > flow_bits)
+        flow_bits = t->cfg.index_flow_bits < 32 ? t->cfg.index_flow_bits : 32;
+    t->flow_mask = (uint32_t)((1ull << flow_bits) - 1);
+    t->hash_keep = ~((uint64_t)t->flow_mask << 32);
     t->index_max_slots = (uint32_t)nslots;
     t->index_full_at = UINT32_MAX;
     nslots = nslots < FLOW_INDEX_MIN_SLOTS ? nslots : FLOW_INDEX_MIN_SLOTS;
@@ -1144,8 +1202,8 @@ void flow_table_destroy(struct flow_table *t)
 }
 
 /* The flush walks the LRU list, one dependent load per flow, and each
- * flow's record reads the flow, its TCP analysis and its index slot: at a
- * hundred thousand flows, each a cache miss after the other.  A runner this
+ * flow's record reads the flow and its TCP analysis: at a hundred
+ * thousand flows, each a cache miss after the other.  A runner this
  * many flows further along the list loads them ahead, so that the misses
  * overlap the records' work. */
 #define FLOW_FLUSH_AHEAD 8u
@@ -1158,7 +1216,6 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
 
     prefetch_range(f, sizeof(*f));
     tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
-    flow_table_prefetch(t, flow_hash_of(t, f));
     return f->lru_prev;
 }
 
@@ -1173,15 +1230,19 @@ static void flow_list_flush(struct flow_table *t, struct flow_list *l, enum flow
         uint32_t i = l->tail;
         if (runner != FLOW_NIL)
             runner = flow_flush_prefetch(t, runner);
-        flow_end(t, i, flow_end_why(&t->flows[i], why));
+        flow_retire(t, i, flow_end_why(&t->flows[i], why), false);
     }
 }
 
-/* Closed flows first: they ended before every flow still open. */
+/* Closed flows first: they ended before every flow still open.  The
+ * index is cleared in one go at the end: removing entry by entry hashed
+ * each flow's key, and every entry its backward shift moved, a cache miss
+ * each (a million of them at the end of bench workload 2). */
 void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
 {
     flow_list_flush(t, &t->closed, why);
     flow_list_flush(t, &t->lru, why);
+    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
 }
 
 static void flow_list_snapshot(const struct flow_table *t, const struct flow_list *l,

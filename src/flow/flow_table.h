@@ -3,7 +3,11 @@
  *
  * One table belongs to one worker thread, so nothing here locks.  Flows live
  * in a preallocated array (bounded by --max-flows); an open-addressing index
- * with linear probing and backward-shift deletion finds them.  Two
+ * with linear probing and backward-shift deletion finds them.  Its slots
+ * are 4 bytes, the flow's index and a tag from the key hash (8 bytes a
+ * flow at most half full), so a probe past another key rarely loads that
+ * flow; removal and doubling, which need entries' homes, hash their flows'
+ * keys again.  Two
  * intrusive lists give O(1) time keeping without scans, the way Redis's
  * ae.c keeps its timers cheap:
  *   - the LRU list (most recently touched first) is also the idle timer,
@@ -46,6 +50,10 @@ struct flow_table_config {
     const char *streams_dir;     /* --streams: reassembled payload files, NULL: none */
     uint64_t hash_seed;          /* 0: a random secret; else its seed (tests: known collisions) */
     uint64_t id_start;           /* the sequence number before the first flow's: 0 (tests) */
+    /* Bits of an index slot for the flow, the rest being the tag (flow_table.c):
+     * 0 or fewer than max_flows needs: as many as it needs.  Tests widen it
+     * to what the largest tables take, up to 32, which leaves no tag. */
+    uint8_t index_flow_bits;
 };
 
 /* The most memory one tracked flow can take: its slot, its wide entry
@@ -92,7 +100,8 @@ bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt);
 
 /* flow_table_update in two steps, for callers that find the key on one
  * thread and account on another (the offline pipeline): the packet's key,
- * sender side and keyed hash.  It only reads what flow_table_create set,
+ * sender side and keyed hash (some bits of its high half cleared: what is
+ * left there is the index's tag).  It only reads what flow_table_create set,
  * so any thread may call it while the owner updates the table. */
 uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
                         struct flow_key *key, unsigned *side);

@@ -92,13 +92,18 @@ static void feed(struct flow_table *t, struct nm_packet p)
 
 enum { S = NM_TCP_SYN, A = NM_TCP_ACK, F = NM_TCP_FIN, R = NM_TCP_RST, P = NM_TCP_PSH };
 
-static uint64_t packet_hash(const struct nm_packet *p)
+static uint64_t packet_hash_seed(const struct nm_packet *p, uint64_t seed)
 {
     struct flow_key k;
     unsigned side;
 
     flow_key_from_packet(p, &k, &side);
-    return flow_key_hash(&k, 42);
+    return flow_key_hash(&k, seed);
+}
+
+static uint64_t packet_hash(const struct nm_packet *p)
+{
+    return packet_hash_seed(p, 42);
 }
 
 /* Whether two packets get one key; when they do, they must come from
@@ -828,20 +833,30 @@ static void test_v6_pool_reuse(void)
     flow_table_destroy(t);
 }
 
-/* Two keys whose hashes agree in the 32 bits the index keeps (so they
- * share a home slot and the slot's hash check passes): the lookup then
- * rests on the key compare alone.  Found by sorting the hashes of n keys
- * mk(0..n-1) builds under a fixed seed; the first family's keys are
- * 0..n/2-1, the other's n/2..n-1, and only pairs across them count. */
-enum { COLL_SEED = 0x5eed, COLL_N = 1 << 18 };
-struct coll { uint32_t h, i; };
+/* Two keys that look the same to the index: in a table for 8 flows, 16
+ * slots, the same home (the hash's low 4 bits) and the same tag (the bits
+ * of the hash's high half above the slot's flow bits: 4 by default, fewer
+ * left with a wider index_flow_bits, none at 32).  The lookup then rests on
+ * the key compare alone.  Found by sorting what the index sees of n keys
+ * mk(0..n-1) under a fixed seed; the first family's keys are 0..n/2-1, the
+ * other's n/2..n-1, and only pairs across them count. */
+enum { COLL_SEED = 0x5eed, COLL_N = 1 << 18, COLL_MAX_FLOWS = 8, COLL_FLOW_BITS = 4 };
+struct coll { uint64_t h; uint32_t i; };
 static int coll_cmp(const void *a, const void *b)
 {
     const struct coll *x = a, *y = b;
     return x->h != y->h ? (x->h < y->h ? -1 : 1) : (x->i > y->i) - (x->i < y->i);
 }
 
-static bool find_collision(struct nm_packet (*mk)(uint32_t), uint32_t *a, uint32_t *b)
+/* What a 16-slot index with flow_bits of flow per slot sees of a hash. */
+static uint64_t index_view(uint64_t h, unsigned flow_bits)
+{
+    uint64_t tag = flow_bits < 32 ? (h >> 32) >> flow_bits : 0;
+    return tag << 4 | (h & 15);
+}
+
+static bool find_collision(struct nm_packet (*mk)(uint32_t), unsigned flow_bits, uint32_t *a,
+                           uint32_t *b)
 {
     static struct coll c[COLL_N];
 
@@ -850,7 +865,7 @@ static bool find_collision(struct nm_packet (*mk)(uint32_t), uint32_t *a, uint32
         struct flow_key k;
         unsigned side;
         flow_key_from_packet(&p, &k, &side);
-        c[i].h = (uint32_t)flow_key_hash(&k, COLL_SEED);
+        c[i].h = index_view(flow_key_hash(&k, COLL_SEED), flow_bits);
         c[i].i = i;
     }
     qsort(c, COLL_N, sizeof(c[0]), coll_cmp);
@@ -883,17 +898,39 @@ static struct nm_packet coll_v4_v6(uint32_t i)
                                  100, 0);
 }
 
-/* Feeds a, b, a, the two keys colliding in the index: two flows. */
-static void check_colliding_pair(struct nm_packet (*mk)(uint32_t))
+/* IPv4 keys, one family from 10.0/16, the other from 10.2/16. */
+static struct nm_packet coll_v4_v4(uint32_t i)
+{
+    uint32_t j = i % (COLL_N / 2);
+    return udp(v4(10, i < COLL_N / 2 ? 0 : 2, (uint8_t)(j >> 8), (uint8_t)j),
+               (uint16_t)(4000 + (j >> 16)), v4(10, 1, 0, 1), 53, 100, 0);
+}
+
+/* A table with index_flow_bits set (0: the default). */
+static struct flow_table *table_flow_bits(uint32_t max_flows, uint64_t idle_s, uint8_t flow_bits,
+                                          flow_emit_fn *emit)
 {
     char err[256];
-    struct flow_table_config cfg = { .max_flows = 8, .idle_timeout_us = 60000000ull,
-                                     .hash_seed = COLL_SEED };
+    struct flow_table_config cfg = { .max_flows = max_flows, .idle_timeout_us = idle_s * 1000000ull,
+                                     .hash_seed = COLL_SEED, .index_flow_bits = flow_bits };
+    nrecs = 0;
+    return flow_table_create(&cfg, emit, NULL, err, sizeof(err));
+}
+
+static struct flow_table *coll_table(uint8_t flow_bits)
+{
+    return table_flow_bits(COLL_MAX_FLOWS, 60, flow_bits, collect);
+}
+
+/* Feeds a, b, a, the two keys colliding in the index: two flows.
+ * index_flow_bits is 0 (the default, COLL_FLOW_BITS for 8 flows) or
+ * wider. */
+static void check_colliding_pair(struct nm_packet (*mk)(uint32_t), uint8_t flow_bits)
+{
     uint32_t ia, ib;
 
-    CHECK(find_collision(mk, &ia, &ib));
-    nrecs = 0;
-    struct flow_table *t = flow_table_create(&cfg, collect, NULL, err, sizeof(err));
+    CHECK(find_collision(mk, flow_bits ? flow_bits : COLL_FLOW_BITS, &ia, &ib));
+    struct flow_table *t = coll_table(flow_bits);
     struct nm_packet a = mk(ia), b = mk(ib);
     feed(t, a);
     feed(t, b);
@@ -913,8 +950,175 @@ static void check_colliding_pair(struct nm_packet (*mk)(uint32_t))
 
 static void test_colliding_keys_stay_apart(void)
 {
-    check_colliding_pair(coll_v6_v6);
-    check_colliding_pair(coll_v4_v6);
+    check_colliding_pair(coll_v6_v6, 0);
+    check_colliding_pair(coll_v4_v6, 0);
+    check_colliding_pair(coll_v4_v4, 0);
+}
+
+/* --max-flows 2^30, the CLI's largest, takes 31 bits of a slot and leaves
+ * a 1-bit tag; a table API caller's 2^31 or more would leave none, and
+ * every probe compares keys.  Too large to allocate here: index_flow_bits
+ * gives a small table the same slot layout. */
+static void test_colliding_keys_narrow_or_no_tag(void)
+{
+    check_colliding_pair(coll_v6_v6, 31);
+    check_colliding_pair(coll_v4_v4, 31);
+    check_colliding_pair(coll_v4_v6, 32);
+    check_colliding_pair(coll_v4_v4, 32);
+}
+
+/* A UDP flow from 10.9.0.1:port to 10.1.0.1:53 whose home in a 16-slot
+ * index is `home`, its port above *from; *from moves past it. */
+static struct nm_packet wrap_flow(uint16_t *from, unsigned home, uint64_t ts_ms)
+{
+    for (;;) {
+        struct nm_packet p = udp(v4(10, 9, 0, 1), ++*from, v4(10, 1, 0, 1), 53, 100, ts_ms);
+        if ((packet_hash_seed(&p, COLL_SEED) & 15) == home)
+            return p;
+    }
+}
+
+/* Backward-shift deletion in a cluster that wraps the index end: homes
+ * 15 (a), 14 (x), 15 (b), 0 (c), 1 (d), inserted in that order, sit in
+ * slots 15, 14, 0, 1, 2.  When a goes, b, c and d must each move back a
+ * slot (b across the end), and x stay: every one is then found again
+ * (its second packet joins its flow). */
+static void check_wrapping_removal(uint8_t flow_bits)
+{
+    struct flow_table *t = coll_table(flow_bits);
+    uint16_t port = 1000;
+    struct nm_packet a = wrap_flow(&port, 15, 0);
+    struct nm_packet p[4];
+
+    p[0] = wrap_flow(&port, 14, 1000);
+    p[1] = wrap_flow(&port, 15, 1000);
+    p[2] = wrap_flow(&port, 0, 1000);
+    p[3] = wrap_flow(&port, 1, 1000);
+    feed(t, a);
+    for (unsigned k = 0; k < 4; k++)
+        feed(t, p[k]);
+    flow_table_advance(t, 60500000ull);     /* a idle (60 s), the others not */
+    CHECK_EQ_U(nrecs, 1);
+    for (unsigned k = 0; k < 4; k++) {
+        p[k].ts_us = 60600000ull;
+        feed(t, p[k]);
+    }
+    struct flow_table_stats st;
+    flow_table_get_stats(t, &st);
+    CHECK_EQ_U(st.created, 5);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 5);
+    for (unsigned r = 1; r < nrecs && r < MAX_RECS; r++)
+        CHECK_EQ_U(recs[r].pkts[NM_DIR_SRC], 2);
+    flow_table_destroy(t);
+}
+
+static void test_removal_in_wrapping_cluster(void)
+{
+    check_wrapping_removal(0);
+    check_wrapping_removal(32);
+}
+
+/* A full 8-flow table (16 slots, half full) under a random stream of 13
+ * keys, IPv4 and IPv6: each new key evicts the least recently seen flow,
+ * so nearly every packet removes an entry from some cluster and inserts
+ * another.  The table must create a flow exactly when an LRU list kept
+ * here does not hold the key: a lookup that misses a flow it holds (a
+ * wrong backward shift) or finds one it dropped shows. */
+static void check_churn_against_lru(uint8_t flow_bits)
+{
+    struct flow_table *t = coll_table(flow_bits);
+    enum { KEYS = 13 };
+    unsigned lru[COLL_MAX_FLOWS], n = 0, bad = 0;
+    uint32_t rng = 2024;
+
+    for (unsigned i = 0; i < 20000; i++) {
+        rng = rng * 1103515245u + 12345u;
+        unsigned k = (rng >> 16) % KEYS, at = 0;
+        struct nm_packet p = k % 3 ? udp(v4(10, 7, 0, (uint8_t)k), 5000, srv, 53, 100, i)
+                                   : udp6(v6(v6_doc, 0, 7, 0, (uint8_t)k), 5000,
+                                          v6(v6_doc, 0, 0, 0, 53), 53, 100, i);
+        while (at < n && lru[at] != k)
+            at++;
+        bool held = at < n;
+        if (!held)
+            at = n < COLL_MAX_FLOWS ? n++ : n - 1;   /* the tail goes */
+        memmove(&lru[1], &lru[0], at * sizeof(lru[0]));
+        lru[0] = k;
+        bad += flow_table_update(t, &p) == held;
+    }
+    CHECK_EQ_U(bad, 0);
+    flow_table_destroy(t);
+}
+
+static void test_churn_against_lru_model(void)
+{
+    check_churn_against_lru(0);
+    check_churn_against_lru(32);
+}
+
+/* Many doublings (1024 slots to 2^17) with the flows' indexes out of
+ * order (a first batch expired, its flows reused) and a fifth of them
+ * IPv6, whose homes come from the address pool: every flow is found
+ * again afterwards. */
+static void check_doubling_many(uint8_t flow_bits)
+{
+    struct flow_table *t = table_flow_bits(60000, 100, flow_bits, sum_pkts);
+    const unsigned early = 3000, n = 50000;
+    struct flow_table_stats st;
+
+    total_pkts = 0;
+    for (unsigned i = 0; i < early; i++)
+        feed(t, udp(v4(198, 19, (uint8_t)(i >> 8), (uint8_t)i), 7, srv, 53, 100, 0));
+    for (unsigned round = 0; round < 2; round++)
+        for (unsigned i = 0; i < n; i++) {
+            struct nm_addr a = v4(198, 18, (uint8_t)(i >> 8), (uint8_t)i);
+            uint64_t ms = 200000 + round * 1000;
+            feed(t, i % 5 ? udp(a, (uint16_t)i, srv, 53, 100, ms)
+                          : udp6(v6(v6_doc, 0, 1, (uint8_t)(i >> 8), (uint8_t)i), (uint16_t)i,
+                                 v6(v6_doc, 0, 0, 0, 53), 53, 100, ms));
+        }
+    flow_table_get_stats(t, &st);
+    CHECK_EQ_U(st.created, early + n);
+    CHECK_EQ_U(st.ended, early);
+    CHECK_EQ_U(st.active, n);
+    CHECK_EQ_U(st.evicted, 0);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(total_pkts, early + 2 * n);
+    flow_table_destroy(t);
+}
+
+static void test_doubling_with_many_entries(void)
+{
+    check_doubling_many(0);
+    check_doubling_many(32);
+}
+
+/* A flush empties the index in one go rather than entry by entry; the
+ * table goes on after it (live capture flushes when an interface goes
+ * down): the same keys then start new flows, and are found again. */
+static void test_flush_then_same_keys(void)
+{
+    struct flow_table *t = table_flow_bits(1000, 60, 0, sum_pkts);
+    const unsigned n = 700;                  /* through a doubling */
+    unsigned created[3] = { 0 };
+
+    total_pkts = 0;
+    for (unsigned round = 0; round < 3; round++) {
+        for (unsigned i = 0; i < n; i++) {
+            struct nm_packet p = udp(v4(198, 18, 9, (uint8_t)(i % 200)), (uint16_t)(1 + i / 200),
+                                     srv, 53, 100, round * 10 + 1);
+            created[round] += flow_table_update(t, &p);
+        }
+        if (round == 0)
+            flow_table_flush(t, FLOW_END_EOF);
+    }
+    CHECK_EQ_U(created[0], n);
+    CHECK_EQ_U(created[1], n);
+    CHECK_EQ_U(created[2], 0);
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(total_pkts, 3 * n);
+    flow_table_destroy(t);
 }
 
 /* Flow ids are a sequence per table; a flow keeps the low 32 bits, so
@@ -1012,6 +1216,11 @@ int main(void)
     RUN(test_v4_v6_share_ports_and_slots);
     RUN(test_v6_pool_reuse);
     RUN(test_colliding_keys_stay_apart);
+    RUN(test_colliding_keys_narrow_or_no_tag);
+    RUN(test_removal_in_wrapping_cluster);
+    RUN(test_churn_against_lru_model);
+    RUN(test_doubling_with_many_entries);
+    RUN(test_flush_then_same_keys);
     RUN(test_flow_ids_across_wraps);
     RUN(test_far_timestamps_exact);
     TESTLIB_EXIT();
