@@ -1057,7 +1057,8 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * (a ninth of a struct tcp_analysis) and replayed into a full analysis
  * only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
- * table) never take the full slot; their record replays the segments into
+ * table) need not take the full slot (but see "Which form a new flow
+ * starts in" below); their record replays the segments into
  * an analysis on the stack.  The replay feeds tcp_analysis_packet exactly
  * the fields it reads, so the result is that of analysing each segment as
  * it came.
@@ -1161,9 +1162,9 @@ struct tcp_slot_list {
  * TCP_DIRECT_SAMPLE-th still starts compact, so that the score keeps
  * following the traffic.  The budget bounds what a wrong guess costs: a
  * SYN flood arriving while long flows dominate the score takes full
- * analyses only until the budget is in use (about 28 MB for the default;
- * --max-memory already reckons with every flow outgrowing its compact
- * form), then compact ones again, whose ends then lower the score.  The
+ * analyses only until the budget is in use (about 28 MB a worker for
+ * the default; --max-memory already reckons with every flow outgrowing
+ * its compact form), then compact ones again, whose ends then lower the score.  The
  * budget counts every full analysis, outgrown or started so: a table
  * already holding that many is busy enough to want the compact form.
  * It is that large because closed flows wait out the close timeout: on

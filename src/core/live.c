@@ -28,6 +28,7 @@
  */
 #include "core/live.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
@@ -134,9 +135,10 @@ static uint64_t live_mono_us(void)
 
 /* ---- worker side ------------------------------------------------------- */
 
-/* The next free message slot of the worker's ring, written in place (a
- * flow record is 1.4 KB: built on the stack, it is copied once, into the
- * ring).  A full ring makes the worker wait: records are never dropped. */
+/* The next free message slot of the worker's ring, written in place (an
+ * ended flow's record, over a kilobyte, is built right there: see
+ * live_record_slot).  A full ring makes the worker wait: records are
+ * never dropped. */
 static struct live_msg *live_reserve(struct live_worker *lw)
 {
     const struct timespec pause = { 0, 100000 };   /* 100 µs */
@@ -188,7 +190,10 @@ static void live_emit_flow(void *user, const struct flow_record *rec)
 {
     struct live_worker *lw = user;
 
-    if (lw->rec_slot && rec == &lw->rec_slot->u.flow) {
+    /* Nothing else may be emitted while a slot is out (see
+     * flow_record_slot_fn). */
+    assert(!lw->rec_slot || rec == &lw->rec_slot->u.flow);
+    if (lw->rec_slot) {
         lw->rec_slot = NULL;
         live_commit(lw);
         return;

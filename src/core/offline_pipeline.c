@@ -24,6 +24,7 @@
  * thread that has to wait spins briefly, then sleeps on its wake event
  * (common/wake.h) until the other thread publishes.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -321,6 +322,9 @@ static void flower_emit(void *user, const struct flow_record *rec)
 {
     struct pipeline *pl = user;
 
+    /* Nothing else may be emitted while a slot is out: it would be
+     * written into that same slot (flow_record_slot_fn). */
+    assert(!pl->rec_slot || rec == pl->rec_slot);
     if (rec != pl->rec_slot)
         *flower_reserve_record(pl) = *rec;
     pl->rec_slot = NULL;

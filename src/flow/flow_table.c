@@ -1208,7 +1208,7 @@ void flow_table_destroy(struct flow_table *t)
  * overlap the records' work. */
 #define FLOW_FLUSH_AHEAD 8u
 
-/* Starts loading what flow_end will read of flow i; returns the next flow
+/* Starts loading what flow_retire will read of flow i; returns the next flow
  * the walk will reach. */
 static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
 {

@@ -4,8 +4,8 @@
  * One table belongs to one worker thread, so nothing here locks.  Flows live
  * in a preallocated array (bounded by --max-flows); an open-addressing index
  * with linear probing and backward-shift deletion finds them.  Its slots
- * are 4 bytes, the flow's index and a tag from the key hash (8 bytes a
- * flow at most half full), so a probe past another key rarely loads that
+ * are 4 bytes, the flow's index and a tag from the key hash (the index is
+ * at most half full, so 8 to 16 bytes a flow), so a probe past another key rarely loads that
  * flow; removal and doubling, which need entries' homes, hash their flows'
  * keys again.  Two
  * intrusive lists give O(1) time keeping without scans, the way Redis's
