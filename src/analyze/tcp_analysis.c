@@ -1054,7 +1054,7 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (a ninth of a struct tcp_analysis) and replayed into a full analysis
+ * (an eleventh of a struct tcp_analysis) and replayed into a full analysis
  * only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) never take the full slot; their record replays the segments into
@@ -1071,11 +1071,18 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * the first), then each field not predicted: seq and ack (4 bytes), the
  * window (2), the payload length (varint), TSval (4 bytes, or a zigzag
  * varint from the side's previous TSval), TSecr (4) and the window scale
- * (1).  A handshake takes 22 bytes without options, 38 with
- * timestamps and window scaling both ways; a segment that does not fit takes
- * the full analysis through the replay, as the fourth segment does. */
+ * (1).  Times count from the flow's first packet (struct flow's
+ * ts_first, which the caller passes), so the compact form does not store
+ * one: the first segment must have been that packet, and a caller about to
+ * change that time moves the flow to the full analysis first
+ * (tcp_analysis_pool_expand).  A handshake takes 20 bytes without options
+ * and 30 with timestamps and window scaling both ways, plus its two times
+ * (a varint each: at most three bytes below 2^21 µs, 2.1 s) and, with
+ * timestamps, the ACK's TSval step (at most two bytes below 8192 ticks):
+ * at most 26 and 38 bytes for a handshake within 2.1 s.  A segment that does not fit takes the full analysis through the
+ * replay, as the fourth segment does. */
 #define TCP_PENDING_MAX 3
-#define TCP_PENDING_BYTES 39
+#define TCP_PENDING_BYTES 38
 
 enum {
     TCP_PC_SIDE1 = 1, TCP_PC_SRC1 = 2, TCP_PC_HAS_TS = 4, TCP_PC_HAS_WSCALE = 8,
@@ -1085,27 +1092,23 @@ enum {
     TCP_PC_LEN0 = 128,           /* no payload */
 };
 
-/* 48 bytes: at a million handshake-only flows (a SYN flood) every byte
+/* 40 bytes: at a million handshake-only flows (a SYN flood) every byte
  * here is a megabyte. */
 struct tcp_pending {
-    uint64_t t0_us;              /* the first segment's time, TCP_PC_KNOWN_* above it */
     union {
         struct {
+            uint8_t known;       /* TCP_PC_KNOWN_* after the kept segments */
             uint8_t meta;        /* segments << 6 | bytes of code used */
             uint8_t code[TCP_PENDING_BYTES];
         };
         uint32_t next_free;      /* pool free list, while released */
     };
 };
-_Static_assert(sizeof(struct tcp_pending) == 48, "tcp_pending grew");
+_Static_assert(sizeof(struct tcp_pending) == 40, "tcp_pending grew");
 
-/* The first segment's time takes the low TCP_PC_T0_BITS of t0_us (µs
- * since 1970 need 51); above it, which sides have sent a segment and
- * which a TSval, so that the prediction state's size in the code's tail
- * (see pc_tail_size) is known without decoding.  A flow whose first
- * segment's time does not fit takes the full analysis. */
-#define TCP_PC_T0_BITS 56
-#define TCP_PC_T0_MASK ((1ull << TCP_PC_T0_BITS) - 1)
+/* Which sides have sent a segment and which a TSval, kept beside the code
+ * so that the prediction state's size in the code's tail (see
+ * pc_tail_size) is known without decoding. */
 enum { TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8 };
 
 /* What the predictions are made from: the segments so far, per canonical
@@ -1254,6 +1257,7 @@ uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
 
     if (!h)
         return tcp_full_alloc(p);
+    p->pending[h - 1].known = 0;
     p->pending[h - 1].meta = 0;
     return h | TCP_HANDLE_PENDING;
 }
@@ -1411,7 +1415,7 @@ static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *
 
 static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
 {
-    st->known = (unsigned)(pd->t0_us >> TCP_PC_T0_BITS);
+    st->known = pd->known;
     st->n = pending_segments(pd);
     memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
     memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
@@ -1455,7 +1459,7 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
 /* Decodes the segment at *c into the fields of pkt that
  * tcp_analysis_packet reads (those of an absent option are left alone:
  * the analysis does not read them either), moves *c past it, notes it in
- * st and returns its header.  t0 is the first segment's time.  Each field
+ * st and returns its header.  t0 is the flow's first-packet time.  Each field
  * is written once, from a local: through pkt, the compiler kept reloading
  * them. */
 static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, const uint8_t **c,
@@ -1497,14 +1501,13 @@ static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, cons
     return hdr;
 }
 
-/* Decodes every segment of pd into st, replaying each into a (NULL: only
- * the prediction state is wanted). */
-static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state *st,
+/* Decodes every segment of pd, times counted from t0, into st, replaying
+ * each into a (NULL: only the prediction state is wanted). */
+static void pending_walk(const struct tcp_pending *pd, uint64_t t0, struct tcp_pending_state *st,
                          struct tcp_analysis *a)
 {
     struct nm_packet pkt;
     const uint8_t *c = pd->code, *end = c + pending_used(pd);
-    uint64_t t0 = pd->t0_us & TCP_PC_T0_MASK;
 
     memset(st, 0, sizeof(*st));
     /* Only what tcp_analysis_packet reads; pc_decode sets the rest. */
@@ -1518,11 +1521,11 @@ static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state 
     }
 }
 
-static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
+static void pending_replay(const struct tcp_pending *pd, uint64_t t0, struct tcp_analysis *a)
 {
     struct tcp_pending_state st;
 
-    pending_walk(pd, &st, a);
+    pending_walk(pd, t0, &st, a);
 }
 
 /* The prediction state after slot i's kept segments, from wherever it
@@ -1536,12 +1539,12 @@ static inline void pending_state(struct tcp_analysis_pool *p, uint32_t i,
 
     if (n == 0)
         *st = (struct tcp_pending_state){ .n = 0 };
-    else if (pc_tail_fits(pending_used(pd), (unsigned)(pd->t0_us >> TCP_PC_T0_BITS)))
+    else if (pc_tail_fits(pending_used(pd), pd->known))
         pc_tail_load(pd, st);
     else if (ce->slot_plus1 == i + 1 && ce->st.n == n)
         *st = ce->st;
     else
-        pending_walk(pd, st, NULL);
+        pending_walk(pd, 0, st, NULL);
 }
 
 static bool pc_same_predictions(const struct tcp_pending_state *x,
@@ -1565,14 +1568,14 @@ bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t ha
     if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity)
         return true;
     pending_state(p, i, &kept);
-    pending_walk(&p->pending[i], &walked, NULL);
+    pending_walk(&p->pending[i], 0, &walked, NULL);
     return pc_same_predictions(&kept, &walked);
 }
 
-/* Keeps the segment if it fits slot i's compact form; false: replay
- * instead. */
-static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm_packet *pkt,
-                        unsigned side, unsigned src_side)
+/* Keeps the segment if it fits slot i's compact form, times counted from
+ * t0; false: replay instead. */
+static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
+                        const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
     struct tcp_pending *pd = &p->pending[i];
     struct tcp_pending_state st;
@@ -1580,9 +1583,12 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
     unsigned n = pending_segments(pd), used = pending_used(pd), len;
-    uint64_t t0 = n ? pd->t0_us & TCP_PC_T0_MASK : pkt->ts_us;
 
-    if (n == TCP_PENDING_MAX || pkt->ts_us < t0 || t0 > TCP_PC_T0_MASK)
+    /* The first segment's time is not coded: it must be t0.  A flow whose
+     * first packet was not a TCP segment (one cut short of its header)
+     * takes the full analysis; so, as a safeguard, does a segment before
+     * t0, which the caller's expand before lowering t0 rules out. */
+    if (n == TCP_PENDING_MAX || (n ? pkt->ts_us < t0 : pkt->ts_us != t0))
         return false;
     pending_state(p, i, &st);
     memcpy(code, pd->code, TCP_PENDING_BYTES);
@@ -1598,7 +1604,7 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
         ce->slot_plus1 = i + 1;
         ce->st = st;
     }
-    pd->t0_us = t0 | (uint64_t)st.known << TCP_PC_T0_BITS;
+    pd->known = (uint8_t)st.known;
     memcpy(pd->code, code, TCP_PENDING_BYTES);
     pd->meta = (uint8_t)((n + 1) << 6 | used);
     if (in_tail)
@@ -1606,36 +1612,56 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
     return true;
 }
 
+/* Replays the compact form of handle, times counted from t0, into a full
+ * analysis; returns the full handle, or handle itself if none is free.
+ * The flow table holds one handle per flow and at most capacity flows, so
+ * one always is; were none, the flow would keep its compact segments (and
+ * lose the rest). */
+static uint32_t pending_to_full(struct tcp_analysis_pool *p, uint32_t handle, uint64_t t0)
+{
+    uint32_t full = tcp_full_alloc(p);
+
+    if (!full)
+        return handle;
+    pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], t0, &p->slots[full - 1]);
+    tcp_analysis_release(p, handle);
+    return full;
+}
+
+uint32_t tcp_analysis_pool_expand(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first)
+{
+    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+
+    /* Without segments nothing was coded from the old time. */
+    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity || !pending_segments(&p->pending[i]))
+        return handle;
+    return pending_to_full(p, handle, ts_first);
+}
+
 /* tcp_analysis_pool_packet for a flow in the compact form: out of line,
  * so that the common call, for a full analysis, stays short. */
 __attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysis_pool *p,
-                                                              uint32_t handle,
+                                                              uint32_t handle, uint64_t ts_first,
                                                               const struct nm_packet *pkt,
                                                               unsigned side, unsigned src_side)
 {
-    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
-    struct tcp_pending *pd = &p->pending[i];
-
-    if (pending_add(p, i, pkt, side, src_side))
+    if (pending_add(p, (handle & ~TCP_HANDLE_PENDING) - 1, ts_first, pkt, side, src_side))
         return handle;
-    /* Past the compact form: replay into a full analysis.  If none is
-     * free the flow keeps its pending segments (and loses the rest). */
-    uint32_t full = tcp_full_alloc(p);
-    if (!full)
+    /* Past the compact form: replay into a full analysis. */
+    uint32_t full = pending_to_full(p, handle, ts_first);
+    if (full == handle)
         return handle;
-    pending_replay(pd, &p->slots[full - 1]);
-    tcp_analysis_release(p, handle);
     tcp_analysis_packet(&p->slots[full - 1], pkt, side, src_side);
     return full;
 }
 
-uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
     if (!handle)
         return 0;
     if (handle & TCP_HANDLE_PENDING)
-        return pool_pending_packet(p, handle, pkt, side, src_side);
+        return pool_pending_packet(p, handle, ts_first, pkt, side, src_side);
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
 }
@@ -1651,23 +1677,24 @@ void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t hand
 }
 
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
-                                                  uint32_t handle, struct tcp_analysis *scratch)
+                                                  uint32_t handle, uint64_t ts_first,
+                                                  struct tcp_analysis *scratch)
 {
     if (!handle)
         return NULL;
     if (handle & TCP_HANDLE_PENDING) {
         tcp_analysis_init(scratch);
-        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], scratch);
+        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], ts_first, scratch);
         return scratch;
     }
     return &p->slots[handle - 1];
 }
 
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
-                            unsigned src_side, struct flow_tcp_summary *out)
+                            uint64_t ts_first, unsigned src_side, struct flow_tcp_summary *out)
 {
     struct tcp_analysis scratch;
-    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, &scratch);
+    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, ts_first, &scratch);
 
     if (a)
         tcp_analysis_fill(a, src_side, out);

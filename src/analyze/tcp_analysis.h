@@ -107,7 +107,11 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
 /* The pool: capacity flows' analyses, allocated once (untouched pages
  * stay virtual).  A flow's first few segments are kept compactly and only
  * replayed into a full analysis if the flow goes past them (see the pool
- * in tcp_analysis.c); handles hide which form a flow has. */
+ * in tcp_analysis.c); handles hide which form a flow has.  The compact
+ * form counts times from the flow's first-packet time, which it does not
+ * store: every call that takes ts_first must be given the flow's current
+ * one, and before that time changes the caller moves the flow to the
+ * full analysis with tcp_analysis_pool_expand. */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
@@ -121,13 +125,19 @@ size_t tcp_analysis_bytes_per_flow(void);
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_packet for the flow of handle; returns the flow's handle
- * from now on (it changes when the compact form is outgrown). */
-uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+ * from now on (it changes when the compact form is outgrown).  A flow
+ * whose first segment does not come at ts_first takes the full form. */
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side);
+/* For a caller about to change the flow's first-packet time, now
+ * ts_first: a flow with segments in the compact form moves to the full
+ * analysis.  Returns the flow's handle from now on. */
+uint32_t tcp_analysis_pool_expand(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first);
 /* The flow's analysis to read: the full one, or its compact segments
  * replayed into *scratch.  NULL for handle 0. */
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
-                                                  uint32_t handle, struct tcp_analysis *scratch);
+                                                  uint32_t handle, uint64_t ts_first,
+                                                  struct tcp_analysis *scratch);
 /* Starts loading the flow's analysis (either form), for a caller about to
  * read it; does nothing for handle 0. */
 void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t handle);
@@ -137,6 +147,6 @@ void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t hand
 bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
-                            unsigned src_side, struct flow_tcp_summary *out);
+                            uint64_t ts_first, unsigned src_side, struct flow_tcp_summary *out);
 
 #endif
