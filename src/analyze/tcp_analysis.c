@@ -1071,11 +1071,13 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * the first), then each field not predicted: seq and ack (4 bytes), the
  * window (2), the payload length (varint), TSval (4 bytes, or a zigzag
  * varint from the side's previous TSval), TSecr (4) and the window scale
- * (1).  Times count from the flow's first packet (struct flow's
- * ts_first, which the caller passes), so the compact form does not store
- * one: the first segment must have been that packet, and a caller about to
- * change that time moves the flow to the full analysis first
- * (tcp_analysis_pool_expand).  A handshake takes 20 bytes without options
+ * (1).  The first segment's time is not stored but counted from the
+ * flow's first-packet time (struct flow's ts_first, which the caller
+ * passes): nothing when it is that packet, as it nearly always is, else
+ * a zigzag varint offset in the time's place (TCP_PC_KNOWN_OFF); later
+ * segments' times count from the first segment's.  A caller about to
+ * change ts_first has the offset recoded (tcp_analysis_pool_rebase).  A
+ * handshake takes 20 bytes without options
  * and 30 with timestamps and window scaling both ways, plus its two times
  * (a varint each: at most three bytes below 2^21 µs, 2.1 s) and, with
  * timestamps, the ACK's TSval step (at most two bytes below 8192 ticks):
@@ -1108,8 +1110,13 @@ _Static_assert(sizeof(struct tcp_pending) == 40, "tcp_pending grew");
 
 /* Which sides have sent a segment and which a TSval, kept beside the code
  * so that the prediction state's size in the code's tail (see
- * pc_tail_size) is known without decoding. */
-enum { TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8 };
+ * pc_tail_size) is known without decoding; and whether the first segment
+ * codes its time's offset from the flow's first-packet time. */
+enum {
+    TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8,
+    TCP_PC_KNOWN_STATE = 15,     /* the above: part of the prediction state */
+    TCP_PC_KNOWN_OFF = 16,
+};
 
 /* What the predictions are made from: the segments so far, per canonical
  * side.  seq[s] is the sequence number side s's next segment is predicted
@@ -1356,6 +1363,18 @@ static uint32_t pc_unzigzag(uint32_t z)
     return (z >> 1) ^ (0u - (z & 1));
 }
 
+/* The first segment's time offset, either way from the flow's first
+ * packet's. */
+static uint64_t pc_zigzag64(uint64_t d)
+{
+    return (d << 1) ^ (0ull - (d >> 63));
+}
+
+static uint64_t pc_unzigzag64(uint64_t z)
+{
+    return (z >> 1) ^ (0ull - (z & 1));
+}
+
 /* The predictions for a segment from `side`, from the segments before. */
 static uint32_t pc_predict_seq(const struct tcp_pending_state *st, unsigned side)
 {
@@ -1415,14 +1434,15 @@ static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *
 
 static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
 {
-    st->known = pd->known;
+    st->known = pd->known & TCP_PC_KNOWN_STATE;
     st->n = pending_segments(pd);
     memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
     memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
 }
 
 /* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
- * returns its length. */
+ * returns its length.  dt_us: its time after the first segment's, or for
+ * the first its zigzag offset from the flow's first packet (0: none). */
 static inline unsigned pc_encode(const struct tcp_pending_state *st, const struct nm_packet *pkt,
                                  unsigned side, unsigned src_side, uint64_t dt_us, uint8_t *out)
 {
@@ -1430,7 +1450,7 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
     unsigned n = 2;
 
     out[1] = pkt->tcp_flags;
-    if (st->n)
+    if (st->n || dt_us)
         n += pc_put_varint(out + n, dt_us);
     n += pc_put_unless(out + n, &hdr, TCP_PC_SEQ, pkt->tcp_seq, pc_predict_seq(st, side));
     n += pc_put_unless(out + n, &hdr, TCP_PC_ACK, pkt->tcp_ack, pc_predict_ack(st, side));
@@ -1459,10 +1479,12 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
 /* Decodes the segment at *c into the fields of pkt that
  * tcp_analysis_packet reads (those of an absent option are left alone:
  * the analysis does not read them either), moves *c past it, notes it in
- * st and returns its header.  t0 is the flow's first-packet time.  Each field
- * is written once, from a local: through pkt, the compiler kept reloading
- * them. */
-static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, const uint8_t **c,
+ * st and returns its header.  t0 is the first segment's time (whose
+ * offset from the flow's first packet's, coded if `off`, is skipped).
+ * Each field is written once, from a local: through pkt, the compiler
+ * kept reloading them. */
+static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, bool off,
+                                                               const uint8_t **c,
                                                                struct tcp_pending_state *st,
                                                                struct nm_packet *pkt)
 {
@@ -1476,6 +1498,8 @@ static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, cons
     b += 2;
     if (st->n)
         dt = pc_get_varint(&b);
+    else if (off)
+        (void)pc_get_varint(&b);
     seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(&b);
     ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(&b);
     pkt->tcp_win = (uint16_t)(b[0] | b[1] << 8);
@@ -1501,8 +1525,21 @@ static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, cons
     return hdr;
 }
 
-/* Decodes every segment of pd, times counted from t0, into st, replaying
- * each into a (NULL: only the prediction state is wanted). */
+/* The zigzag offset of pd's first segment's time from the flow's first
+ * packet's (0: none); *len, if given, takes its length in the code. */
+static uint64_t pending_first_off(const struct tcp_pending *pd, unsigned *len)
+{
+    const uint8_t *c = pd->code + 2;   /* past the header and the flags */
+    uint64_t z = (pd->known & TCP_PC_KNOWN_OFF) ? pc_get_varint(&c) : 0;
+
+    if (len)
+        *len = (unsigned)(c - (pd->code + 2));
+    return z;
+}
+
+/* Decodes every segment of pd, t0 being the flow's first-packet time,
+ * into st, replaying each into a (NULL: only the prediction state is
+ * wanted). */
 static void pending_walk(const struct tcp_pending *pd, uint64_t t0, struct tcp_pending_state *st,
                          struct tcp_analysis *a)
 {
@@ -1514,8 +1551,9 @@ static void pending_walk(const struct tcp_pending *pd, uint64_t t0, struct tcp_p
     pkt.has_tcp = true;
     pkt.tcp_ts_val = pkt.tcp_ts_ecr = 0;
     pkt.tcp_wscale = 0;
+    t0 += pc_unzigzag64(pending_first_off(pd, NULL));   /* the first segment's time */
     while (c < end) {
-        uint8_t hdr = pc_decode(t0, &c, st, &pkt);
+        uint8_t hdr = pc_decode(t0, pd->known & TCP_PC_KNOWN_OFF, &c, st, &pkt);
         if (a)
             tcp_analysis_packet(a, &pkt, hdr & TCP_PC_SIDE1, (hdr & TCP_PC_SRC1) ? 1 : 0);
     }
@@ -1572,8 +1610,29 @@ bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t ha
     return pc_same_predictions(&kept, &walked);
 }
 
-/* Keeps the segment if it fits slot i's compact form, times counted from
- * t0; false: replay instead. */
+/* Slot i now holds `used` bytes of code and n segments, after which the
+ * prediction state is st: keeps the state where the next segment will
+ * look for it (see TCP_PC_CACHE). */
+static inline __attribute__((always_inline)) void pending_keep(struct tcp_analysis_pool *p,
+                                                               uint32_t i, unsigned n,
+                                                               unsigned used,
+                                                               const struct tcp_pending_state *st)
+{
+    struct tcp_pending *pd = &p->pending[i];
+
+    pd->known = (uint8_t)((pd->known & TCP_PC_KNOWN_OFF) | st->known);
+    pd->meta = (uint8_t)(n << 6 | used);
+    if (pc_tail_fits(used, st->known)) {
+        pc_tail_store(pd->code, st);
+    } else {
+        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+        ce->slot_plus1 = i + 1;
+        ce->st = *st;
+    }
+}
+
+/* Keeps the segment if it fits slot i's compact form, t0 being the flow's
+ * first-packet time; false: replay instead. */
 static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
                         const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
@@ -1583,32 +1642,54 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
     unsigned n = pending_segments(pd), used = pending_used(pd), len;
+    uint64_t dt;
 
-    /* The first segment's time is not coded: it must be t0.  A flow whose
-     * first packet was not a TCP segment (one cut short of its header)
-     * takes the full analysis; so, as a safeguard, does a segment before
-     * t0, which the caller's expand before lowering t0 rules out. */
-    if (n == TCP_PENDING_MAX || (n ? pkt->ts_us < t0 : pkt->ts_us != t0))
+    if (n == TCP_PENDING_MAX)
         return false;
+    if (n == 0) {
+        dt = pc_zigzag64(pkt->ts_us - t0);
+        pd->known = dt ? TCP_PC_KNOWN_OFF : 0;
+    } else {
+        /* Times after the first segment's are coded unsigned; an earlier
+         * one (only a bogus timestamp: one before t0 has the caller
+         * rebase first) takes the full analysis. */
+        uint64_t first = t0 + pc_unzigzag64(pending_first_off(pd, NULL));
+        if (pkt->ts_us < first)
+            return false;
+        dt = pkt->ts_us - first;
+    }
     pending_state(p, i, &st);
     memcpy(code, pd->code, TCP_PENDING_BYTES);
-    len = pc_encode(&st, pkt, side & 1, src_side & 1, pkt->ts_us - t0, code + used);
+    len = pc_encode(&st, pkt, side & 1, src_side & 1, dt, code + used);
     if (len > TCP_PENDING_BYTES - used)
         return false;
     pc_note(&st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
             pkt->tcp_has_ts, pkt->tcp_ts_val);
-    used += len;
-    bool in_tail = pc_tail_fits(used, st.known);
-    if (!in_tail) {
-        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
-        ce->slot_plus1 = i + 1;
-        ce->st = st;
-    }
-    pd->known = (uint8_t)st.known;
     memcpy(pd->code, code, TCP_PENDING_BYTES);
-    pd->meta = (uint8_t)((n + 1) << 6 | used);
-    if (in_tail)
-        pc_tail_store(pd->code, &st);
+    pending_keep(p, i, n + 1, used + len, &st);
+    return true;
+}
+
+/* Recodes slot i's first segment's time offset for the flow's
+ * first-packet time changing from `from` to `to`; false if it no longer
+ * fits (nothing changed then). */
+static bool pending_rebase(struct tcp_analysis_pool *p, uint32_t i, uint64_t from, uint64_t to)
+{
+    struct tcp_pending *pd = &p->pending[i];
+    struct tcp_pending_state st;
+    uint8_t field[10];
+    unsigned old_len, used = pending_used(pd);
+    uint64_t first = from + pc_unzigzag64(pending_first_off(pd, &old_len));
+    uint64_t z = pc_zigzag64(first - to);
+    unsigned new_len = z ? pc_put_varint(field, z) : 0;
+
+    if (used - old_len + new_len > TCP_PENDING_BYTES)
+        return false;
+    pending_state(p, i, &st);   /* before the code moves over the tail */
+    memmove(pd->code + 2 + new_len, pd->code + 2 + old_len, used - 2 - old_len);
+    memcpy(pd->code + 2, field, new_len);
+    pd->known = (uint8_t)(z ? TCP_PC_KNOWN_OFF : 0);
+    pending_keep(p, i, pending_segments(pd), used - old_len + new_len, &st);
     return true;
 }
 
@@ -1628,12 +1709,14 @@ static uint32_t pending_to_full(struct tcp_analysis_pool *p, uint32_t handle, ui
     return full;
 }
 
-uint32_t tcp_analysis_pool_expand(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first)
+uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
+                                  uint64_t to)
 {
     uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
 
     /* Without segments nothing was coded from the old time. */
-    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity || !pending_segments(&p->pending[i]))
+    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity || !pending_segments(&p->pending[i]) ||
+        pending_rebase(p, i, ts_first, to))
         return handle;
     return pending_to_full(p, handle, ts_first);
 }

@@ -110,8 +110,8 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
  * in tcp_analysis.c); handles hide which form a flow has.  The compact
  * form counts times from the flow's first-packet time, which it does not
  * store: every call that takes ts_first must be given the flow's current
- * one, and before that time changes the caller moves the flow to the
- * full analysis with tcp_analysis_pool_expand. */
+ * one, and before that time changes the caller tells the pool
+ * (tcp_analysis_pool_rebase). */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
@@ -125,14 +125,15 @@ size_t tcp_analysis_bytes_per_flow(void);
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_packet for the flow of handle; returns the flow's handle
- * from now on (it changes when the compact form is outgrown).  A flow
- * whose first segment does not come at ts_first takes the full form. */
+ * from now on (it changes when the compact form is outgrown). */
 uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side);
-/* For a caller about to change the flow's first-packet time, now
- * ts_first: a flow with segments in the compact form moves to the full
- * analysis.  Returns the flow's handle from now on. */
-uint32_t tcp_analysis_pool_expand(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first);
+/* For a caller about to change the flow's first-packet time from
+ * ts_first to `to`: a flow in the compact form recodes its times, or moves
+ * to the full analysis if they no longer fit.  Returns the flow's handle
+ * from now on. */
+uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
+                                  uint64_t to);
 /* The flow's analysis to read: the full one, or its compact segments
  * replayed into *scratch.  NULL for handle 0. */
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,

@@ -865,13 +865,13 @@ static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t
 }
 
 /* The TCP analysis's compact form counts its segments' times from
- * ts_first without storing it: a flow in that form replays them, with the
- * old time, into the full analysis before the time changes.  Rare: a
+ * ts_first without storing it: it recodes them (or replays them, with
+ * the old time, into the full analysis) before the time changes.  Rare: a
  * packet stamped before the flow's first, or an --active-timeout interim
  * record. */
 static void flow_set_ts_first(struct flow_table *t, struct flow *f, uint64_t ts)
 {
-    f->tcp_an = tcp_analysis_pool_expand(t->tcp_pool, f->tcp_an, f->ts_first);
+    f->tcp_an = tcp_analysis_pool_rebase(t->tcp_pool, f->tcp_an, f->ts_first, ts);
     f->ts_first = ts;
 }
 

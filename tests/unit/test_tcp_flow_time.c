@@ -46,10 +46,11 @@ static struct flow_table *table(uint64_t active_s)
     return flow_table_create(&cfg, collect, NULL, err, sizeof(err));
 }
 
-/* A segment from client or server at ts_ms; `segment` false: a protocol-6
- * packet cut short after the ports, so no TCP segment. */
-static void send(struct flow_table *t, int from_server, bool segment, uint8_t flags,
-                 uint32_t seq, uint32_t ack, uint64_t ts_ms)
+/* A segment from client or server at ts_ms with len bytes of payload;
+ * `segment` false: a protocol-6 packet cut short after the ports, so no
+ * TCP segment. */
+static void send_len(struct flow_table *t, int from_server, bool segment, uint8_t flags,
+                     uint32_t seq, uint32_t ack, uint32_t len, uint64_t ts_ms)
 {
     struct nm_packet p;
     struct flow_key key;
@@ -69,8 +70,9 @@ static void send(struct flow_table *t, int from_server, bool segment, uint8_t fl
     p.tcp_seq = seq;
     p.tcp_ack = ack;
     p.tcp_win = 1000;
-    p.wirelen = 54;
-    p.ip_len = 40;
+    p.payload_wire_len = len;
+    p.wirelen = 54 + len;
+    p.ip_len = 40 + len;
     p.ts_us = ts_ms * 1000ull;
     flow_key_from_packet(&p, &key, &side);
     if (!from_server)
@@ -78,6 +80,12 @@ static void send(struct flow_table *t, int from_server, bool segment, uint8_t fl
     flow_table_update(t, &p);
     if (segment)
         tcp_analysis_packet(&direct, &p, side, client_side);
+}
+
+static void send(struct flow_table *t, int from_server, bool segment, uint8_t flags,
+                 uint32_t seq, uint32_t ack, uint64_t ts_ms)
+{
+    send_len(t, from_server, segment, flags, seq, ack, 0, ts_ms);
 }
 
 /* The client's SYN and the server's SYN-ACK. */
@@ -106,14 +114,17 @@ static void finish(struct flow_table *t, unsigned n, uint64_t start_ms)
 }
 
 /* The first packet is no segment: the handshake 30 ms later must be timed
- * from its own SYN, not from the flow's start. */
+ * from its own SYN, not from the flow's start.  The third segment carries
+ * data that the fourth, past the compact form, acknowledges: the RTT
+ * sample spans the replayed segments and the one analysed as it came. */
 static void test_first_packet_not_a_segment(void)
 {
     struct flow_table *t = table(0);
 
     send(t, 0, false, 0, 0, 0, 1000);
     syn_synack(t, 1030, 1070);
-    send(t, 0, true, A, 101, 501, 1100);
+    send_len(t, 0, true, A, 101, 501, 100, 1100);
+    send(t, 1, true, A, 501, 201, 1130);
     finish(t, 1, 1000);
 }
 

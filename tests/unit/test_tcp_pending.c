@@ -94,7 +94,7 @@ static void convo_start(struct convo *c)
 
 /* The flow table's first-packet time after a packet at ts: set by the
  * first, lowered by an earlier one, and now and then reset to ts by an
- * interim record; a flow in the compact form is expanded before either
+ * interim record; the pool is told before either
  * change, as flow_set_ts_first does. */
 static void convo_first_time(struct convo *c, uint64_t ts)
 {
@@ -102,7 +102,7 @@ static void convo_first_time(struct convo *c, uint64_t ts)
         c->first = ts;
         c->started = true;
     } else if (ts < c->first || rnd(24) == 0) {
-        c->handle = tcp_analysis_pool_expand(c->pool, c->handle, c->first);
+        c->handle = tcp_analysis_pool_rebase(c->pool, c->handle, c->first, ts);
         c->first = ts;
     }
 }
@@ -267,14 +267,16 @@ static void test_prediction_cache_shared_by_two_flows(void)
 }
 
 /* A handshake with timestamps and window scale both ways, its SYN at
- * `late_us` after the flow's first packet: both analyses take it, must
- * agree, and the pool's handle after it says whether it stayed compact. */
+ * `late_us` after the flow's first packet, which moves by `shift_us`
+ * between the SYN-ACK and the ACK (an interim record, or an earlier
+ * packet if negative): both analyses take it, must agree, and the pool's
+ * handle after it says whether it stayed compact. */
 static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_step,
-                              uint32_t late_us)
+                              uint32_t late_us, int64_t shift_us)
 {
     struct tcp_analysis_pool *p = tcp_analysis_pool_create(1);
     struct nm_packet pk;
-    const uint64_t t0 = 1700000000000000ull;
+    uint64_t t0 = 1700000000000000ull;
     const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
     const uint64_t at[3] = { t0 + late_us, t0 + late_us + synack_us, t0 + late_us + ack_us };
     const uint32_t seq[3] = { 0xfffffff0u, 77777, 0xfffffff1u };
@@ -298,10 +300,15 @@ static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_s
         pk.tcp_ts_ecr = tse[k];
         pk.tcp_has_wscale = k < 2;
         pk.tcp_wscale = 7;
+        if (k == 2 && shift_us) {
+            h = tcp_analysis_pool_rebase(p, h, t0, t0 + (uint64_t)shift_us);
+            t0 += (uint64_t)shift_us;
+        }
         tcp_analysis_packet(&direct, &pk, k == 1, 0);
         h = tcp_analysis_pool_packet(p, h, t0, &pk, k == 1, 0);
     }
     CHECK(memcmp(tcp_analysis_pool_view(p, h, t0, &scratch), &direct, sizeof(direct)) == 0);
+    CHECK(tcp_analysis_pool_state_consistent(p, h));
     tcp_analysis_pool_destroy(p);
     return h & PENDING_BIT;
 }
@@ -309,21 +316,33 @@ static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_s
 /* Such a handshake with a slow round trip must fit the compact form, or a
  * SYN flood of real clients would take full analyses again: one with
  * 250 ms round trips, and one at the bounds the pool's comment gives (the
- * ACK just under 2 s after the SYN, the client's TSval 8191 ticks on). */
+ * ACK just under 2^21 µs after the SYN, the client's TSval 8191 ticks on). */
 static void test_handshake_stays_compact(void)
 {
-    CHECK(handshake_compact(250000, 500000, 90, 0));
-    CHECK(handshake_compact(1000000, (1u << 21) - 1, 8191, 0));
+    CHECK(handshake_compact(250000, 500000, 90, 0, 0));
+    CHECK(handshake_compact(1000000, (1u << 21) - 1, 8191, 0, 0));
 }
 
 /* A flow whose first packet was no TCP segment (a protocol-6 packet cut
- * short of its header) has no segment at its first-packet time, which is
- * what the compact form counts from: its first segment takes the full
- * analysis, with its own time. */
+ * short of its header) codes its first segment's offset from that
+ * packet: a fast handshake stays compact, a slow one no longer fits. */
 static void test_first_packet_not_a_segment(void)
 {
-    CHECK(!handshake_compact(40000, 80000, 90, 1000));
-    CHECK(!handshake_compact(40000, 80000, 90, 1));
+    CHECK(handshake_compact(100, 200, 1, 1000, 0));
+    CHECK(handshake_compact(100, 200, 1, 1, 0));
+    CHECK(!handshake_compact(250000, 500000, 90, 1000, 0));
+}
+
+/* The flow's first-packet time moving while it is compact: an interim
+ * record resets it to later (by 1 s: the offset then takes three bytes),
+ * an earlier packet lowers it; the handshake stays compact when it fits. */
+static void test_rebase_stays_compact(void)
+{
+    CHECK(handshake_compact(100, 200, 1, 0, 150));
+    CHECK(handshake_compact(100, 2000000, 1, 0, 1000000));
+    CHECK(handshake_compact(100, 200, 1, 0, -5000));
+    CHECK(handshake_compact(100, 200, 1, 1000, -5000));
+    CHECK(!handshake_compact(250000, 500000, 90, 0, 1000000));
 }
 
 int main(void)
@@ -332,5 +351,6 @@ int main(void)
     RUN(test_prediction_cache_shared_by_two_flows);
     RUN(test_handshake_stays_compact);
     RUN(test_first_packet_not_a_segment);
+    RUN(test_rebase_stays_compact);
     TESTLIB_EXIT();
 }
