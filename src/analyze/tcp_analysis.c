@@ -1054,7 +1054,7 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (a ninth of a struct tcp_analysis) and replayed into a full analysis
+ * (an eleventh of a struct tcp_analysis) and replayed into a full analysis
  * only when the flow goes past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) need not take the full slot (but see "Which form a new flow
@@ -1072,11 +1072,20 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * the first), then each field not predicted: seq and ack (4 bytes), the
  * window (2), the payload length (varint), TSval (4 bytes, or a zigzag
  * varint from the side's previous TSval), TSecr (4) and the window scale
- * (1).  A handshake takes 22 bytes without options, 38 with
- * timestamps and window scaling both ways; a segment that does not fit takes
- * the full analysis through the replay, as the fourth segment does. */
+ * (1).  The first segment's time is not stored but counted from the
+ * flow's first-packet time (struct flow's ts_first, which the caller
+ * passes): nothing when it is that packet, as it nearly always is, else
+ * a zigzag varint offset in the time's place (TCP_PC_KNOWN_OFF); later
+ * segments' times count from the first segment's.  A caller about to
+ * change ts_first has the offset recoded (tcp_analysis_pool_rebase).  A
+ * handshake takes 20 bytes without options
+ * and 30 with timestamps and window scaling both ways, plus its two times
+ * (a varint each: at most three bytes below 2^21 µs, 2.1 s) and, with
+ * timestamps, the ACK's TSval step (at most two bytes below 8192 ticks):
+ * at most 26 and 38 bytes for a handshake within 2.1 s.  A segment that does not fit takes the full analysis through the
+ * replay, as the fourth segment does. */
 #define TCP_PENDING_MAX 3
-#define TCP_PENDING_BYTES 39
+#define TCP_PENDING_BYTES 38
 
 enum {
     TCP_PC_SIDE1 = 1, TCP_PC_SRC1 = 2, TCP_PC_HAS_TS = 4, TCP_PC_HAS_WSCALE = 8,
@@ -1086,28 +1095,29 @@ enum {
     TCP_PC_LEN0 = 128,           /* no payload */
 };
 
-/* 48 bytes: at a million handshake-only flows (a SYN flood) every byte
+/* 40 bytes: at a million handshake-only flows (a SYN flood) every byte
  * here is a megabyte. */
 struct tcp_pending {
-    uint64_t t0_us;              /* the first segment's time, TCP_PC_KNOWN_* above it */
     union {
         struct {
+            uint8_t known;       /* TCP_PC_KNOWN_* after the kept segments */
             uint8_t meta;        /* segments << 6 | bytes of code used */
             uint8_t code[TCP_PENDING_BYTES];
         };
         uint32_t next_free;      /* pool free list, while released */
     };
 };
-_Static_assert(sizeof(struct tcp_pending) == 48, "tcp_pending grew");
+_Static_assert(sizeof(struct tcp_pending) == 40, "tcp_pending grew");
 
-/* The first segment's time takes the low TCP_PC_T0_BITS of t0_us (µs
- * since 1970 need 51); above it, which sides have sent a segment and
- * which a TSval, so that the prediction state's size in the code's tail
- * (see pc_tail_size) is known without decoding.  A flow whose first
- * segment's time does not fit takes the full analysis. */
-#define TCP_PC_T0_BITS 56
-#define TCP_PC_T0_MASK ((1ull << TCP_PC_T0_BITS) - 1)
-enum { TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8 };
+/* Which sides have sent a segment and which a TSval, kept beside the code
+ * so that the prediction state's size in the code's tail (see
+ * pc_tail_size) is known without decoding; and whether the first segment
+ * codes its time's offset from the flow's first-packet time. */
+enum {
+    TCP_PC_KNOWN_SENT0 = 1, TCP_PC_KNOWN_SENT1 = 2, TCP_PC_KNOWN_TS0 = 4, TCP_PC_KNOWN_TS1 = 8,
+    TCP_PC_KNOWN_STATE = 15,     /* the above: part of the prediction state */
+    TCP_PC_KNOWN_OFF = 16,
+};
 
 /* What the predictions are made from: the segments so far, per canonical
  * side.  seq[s] is the sequence number side s's next segment is predicted
@@ -1301,13 +1311,20 @@ uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
         h = slot_take(&p->pending_list, p->capacity, pending_next, p->pending);
     if (!h)
         return tcp_full_alloc(p);
+    p->pending[h - 1].known = 0;
     p->pending[h - 1].meta = 0;
     return h | TCP_HANDLE_PENDING;
 }
 
-/* Puts a handle's slot back on its free list; `outgrown`: a compact flow
- * moved to the full analysis, rather than ending. */
-static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, bool outgrown)
+/* Why a compact flow leaves its form, for the start-form score. */
+enum tcp_pool_leave {
+    TCP_LEAVE_ENDED,       /* the flow ended inside it: lowers the score */
+    TCP_LEAVE_OUTGROWN,    /* a segment did not fit: raises it */
+    TCP_LEAVE_MOVED,       /* its first segment's time moved too far: neither */
+};
+
+/* Puts a handle's slot back on its free list. */
+static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, enum tcp_pool_leave why)
 {
     uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
 
@@ -1316,9 +1333,9 @@ static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, bool out
     if (handle & TCP_HANDLE_PENDING) {
         p->pending[i].next_free = p->pending_list.free_head;
         p->pending_list.free_head = i + 1;
-        if (outgrown && p->outgrow_score < TCP_DIRECT_SCORE_MAX)
+        if (why == TCP_LEAVE_OUTGROWN && p->outgrow_score < TCP_DIRECT_SCORE_MAX)
             p->outgrow_score++;
-        else if (!outgrown && p->outgrow_score > 0)
+        else if (why == TCP_LEAVE_ENDED && p->outgrow_score > 0)
             p->outgrow_score--;
     } else {
         p->slots[i].next_free = p->full_list.free_head;
@@ -1329,7 +1346,7 @@ static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, bool out
 
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle)
 {
-    tcp_pool_free(p, handle, false);
+    tcp_pool_free(p, handle, TCP_LEAVE_ENDED);
 }
 
 /* ---- the compact form's code ---- */
@@ -1411,6 +1428,18 @@ static uint32_t pc_unzigzag(uint32_t z)
     return (z >> 1) ^ (0u - (z & 1));
 }
 
+/* The first segment's time offset, either way from the flow's first
+ * packet's. */
+static uint64_t pc_zigzag64(uint64_t d)
+{
+    return (d << 1) ^ (0ull - (d >> 63));
+}
+
+static uint64_t pc_unzigzag64(uint64_t z)
+{
+    return (z >> 1) ^ (0ull - (z & 1));
+}
+
 /* The predictions for a segment from `side`, from the segments before. */
 static uint32_t pc_predict_seq(const struct tcp_pending_state *st, unsigned side)
 {
@@ -1470,14 +1499,15 @@ static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *
 
 static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
 {
-    st->known = (unsigned)(pd->t0_us >> TCP_PC_T0_BITS);
+    st->known = pd->known & TCP_PC_KNOWN_STATE;
     st->n = pending_segments(pd);
     memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
     memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
 }
 
 /* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
- * returns its length. */
+ * returns its length.  dt_us: its time after the first segment's, or for
+ * the first its zigzag offset from the flow's first packet (0: none). */
 static inline unsigned pc_encode(const struct tcp_pending_state *st, const struct nm_packet *pkt,
                                  unsigned side, unsigned src_side, uint64_t dt_us, uint8_t *out)
 {
@@ -1485,7 +1515,7 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
     unsigned n = 2;
 
     out[1] = pkt->tcp_flags;
-    if (st->n)
+    if (st->n || dt_us)
         n += pc_put_varint(out + n, dt_us);
     n += pc_put_unless(out + n, &hdr, TCP_PC_SEQ, pkt->tcp_seq, pc_predict_seq(st, side));
     n += pc_put_unless(out + n, &hdr, TCP_PC_ACK, pkt->tcp_ack, pc_predict_ack(st, side));
@@ -1514,10 +1544,12 @@ static inline unsigned pc_encode(const struct tcp_pending_state *st, const struc
 /* Decodes the segment at *c into the fields of pkt that
  * tcp_analysis_packet reads (those of an absent option are left alone:
  * the analysis does not read them either), moves *c past it, notes it in
- * st and returns its header.  t0 is the first segment's time.  Each field
- * is written once, from a local: through pkt, the compiler kept reloading
- * them. */
-static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, const uint8_t **c,
+ * st and returns its header.  t0 is the first segment's time (whose
+ * offset from the flow's first packet's, coded if `off`, is skipped).
+ * Each field is written once, from a local: through pkt, the compiler
+ * kept reloading them. */
+static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, bool off,
+                                                               const uint8_t **c,
                                                                struct tcp_pending_state *st,
                                                                struct nm_packet *pkt)
 {
@@ -1531,6 +1563,8 @@ static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, cons
     b += 2;
     if (st->n)
         dt = pc_get_varint(&b);
+    else if (off)
+        (void)pc_get_varint(&b);
     seq = (hdr & TCP_PC_SEQ) ? pc_predict_seq(st, s) : pc_get_u32(&b);
     ack = (hdr & TCP_PC_ACK) ? pc_predict_ack(st, s) : pc_get_u32(&b);
     pkt->tcp_win = (uint16_t)(b[0] | b[1] << 8);
@@ -1556,32 +1590,45 @@ static inline __attribute__((always_inline)) uint8_t pc_decode(uint64_t t0, cons
     return hdr;
 }
 
-/* Decodes every segment of pd into st, replaying each into a (NULL: only
- * the prediction state is wanted). */
-static void pending_walk(const struct tcp_pending *pd, struct tcp_pending_state *st,
+/* The zigzag offset of pd's first segment's time from the flow's first
+ * packet's (0: none); *len, if given, takes its length in the code. */
+static uint64_t pending_first_off(const struct tcp_pending *pd, unsigned *len)
+{
+    const uint8_t *c = pd->code + 2;   /* past the header and the flags */
+    uint64_t z = (pd->known & TCP_PC_KNOWN_OFF) ? pc_get_varint(&c) : 0;
+
+    if (len)
+        *len = (unsigned)(c - (pd->code + 2));
+    return z;
+}
+
+/* Decodes every segment of pd, t0 being the flow's first-packet time,
+ * into st, replaying each into a (NULL: only the prediction state is
+ * wanted). */
+static void pending_walk(const struct tcp_pending *pd, uint64_t t0, struct tcp_pending_state *st,
                          struct tcp_analysis *a)
 {
     struct nm_packet pkt;
     const uint8_t *c = pd->code, *end = c + pending_used(pd);
-    uint64_t t0 = pd->t0_us & TCP_PC_T0_MASK;
 
     memset(st, 0, sizeof(*st));
     /* Only what tcp_analysis_packet reads; pc_decode sets the rest. */
     pkt.has_tcp = true;
     pkt.tcp_ts_val = pkt.tcp_ts_ecr = 0;
     pkt.tcp_wscale = 0;
+    t0 += pc_unzigzag64(pending_first_off(pd, NULL));   /* the first segment's time */
     while (c < end) {
-        uint8_t hdr = pc_decode(t0, &c, st, &pkt);
+        uint8_t hdr = pc_decode(t0, pd->known & TCP_PC_KNOWN_OFF, &c, st, &pkt);
         if (a)
             tcp_analysis_packet(a, &pkt, hdr & TCP_PC_SIDE1, (hdr & TCP_PC_SRC1) ? 1 : 0);
     }
 }
 
-static void pending_replay(const struct tcp_pending *pd, struct tcp_analysis *a)
+static void pending_replay(const struct tcp_pending *pd, uint64_t t0, struct tcp_analysis *a)
 {
     struct tcp_pending_state st;
 
-    pending_walk(pd, &st, a);
+    pending_walk(pd, t0, &st, a);
 }
 
 /* The prediction state after slot i's kept segments, from wherever it
@@ -1595,12 +1642,12 @@ static inline void pending_state(struct tcp_analysis_pool *p, uint32_t i,
 
     if (n == 0)
         *st = (struct tcp_pending_state){ .n = 0 };
-    else if (pc_tail_fits(pending_used(pd), (unsigned)(pd->t0_us >> TCP_PC_T0_BITS)))
+    else if (pc_tail_fits(pending_used(pd), pd->known))
         pc_tail_load(pd, st);
     else if (ce->slot_plus1 == i + 1 && ce->st.n == n)
         *st = ce->st;
     else
-        pending_walk(pd, st, NULL);
+        pending_walk(pd, 0, st, NULL);
 }
 
 static bool pc_same_predictions(const struct tcp_pending_state *x,
@@ -1624,14 +1671,35 @@ bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t ha
     if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity)
         return true;
     pending_state(p, i, &kept);
-    pending_walk(&p->pending[i], &walked, NULL);
+    pending_walk(&p->pending[i], 0, &walked, NULL);
     return pc_same_predictions(&kept, &walked);
 }
 
-/* Keeps the segment if it fits slot i's compact form; false: replay
- * instead. */
-static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm_packet *pkt,
-                        unsigned side, unsigned src_side)
+/* Slot i now holds `used` bytes of code and n segments, after which the
+ * prediction state is st: keeps the state where the next segment will
+ * look for it (see TCP_PC_CACHE). */
+static inline __attribute__((always_inline)) void pending_keep(struct tcp_analysis_pool *p,
+                                                               uint32_t i, unsigned n,
+                                                               unsigned used,
+                                                               const struct tcp_pending_state *st)
+{
+    struct tcp_pending *pd = &p->pending[i];
+
+    pd->known = (uint8_t)((pd->known & TCP_PC_KNOWN_OFF) | st->known);
+    pd->meta = (uint8_t)(n << 6 | used);
+    if (pc_tail_fits(used, st->known)) {
+        pc_tail_store(pd->code, st);
+    } else {
+        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+        ce->slot_plus1 = i + 1;
+        ce->st = *st;
+    }
+}
+
+/* Keeps the segment if it fits slot i's compact form, t0 being the flow's
+ * first-packet time; false: replay instead. */
+static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
+                        const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
     struct tcp_pending *pd = &p->pending[i];
     struct tcp_pending_state st;
@@ -1639,62 +1707,110 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, const struct nm
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
     unsigned n = pending_segments(pd), used = pending_used(pd), len;
-    uint64_t t0 = n ? pd->t0_us & TCP_PC_T0_MASK : pkt->ts_us;
+    uint64_t dt;
 
-    if (n == TCP_PENDING_MAX || pkt->ts_us < t0 || t0 > TCP_PC_T0_MASK)
+    if (n == TCP_PENDING_MAX)
         return false;
+    if (n == 0) {
+        dt = pc_zigzag64(pkt->ts_us - t0);
+        pd->known = dt ? TCP_PC_KNOWN_OFF : 0;
+    } else {
+        /* Times after the first segment's are coded unsigned; an earlier
+         * one (only a bogus timestamp: one before t0 has the caller
+         * rebase first) takes the full analysis. */
+        uint64_t first = t0 + pc_unzigzag64(pending_first_off(pd, NULL));
+        if (pkt->ts_us < first)
+            return false;
+        dt = pkt->ts_us - first;
+    }
     pending_state(p, i, &st);
     memcpy(code, pd->code, TCP_PENDING_BYTES);
-    len = pc_encode(&st, pkt, side & 1, src_side & 1, pkt->ts_us - t0, code + used);
+    len = pc_encode(&st, pkt, side & 1, src_side & 1, dt, code + used);
     if (len > TCP_PENDING_BYTES - used)
         return false;
     pc_note(&st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
             pkt->tcp_has_ts, pkt->tcp_ts_val);
-    used += len;
-    bool in_tail = pc_tail_fits(used, st.known);
-    if (!in_tail) {
-        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
-        ce->slot_plus1 = i + 1;
-        ce->st = st;
-    }
-    pd->t0_us = t0 | (uint64_t)st.known << TCP_PC_T0_BITS;
     memcpy(pd->code, code, TCP_PENDING_BYTES);
-    pd->meta = (uint8_t)((n + 1) << 6 | used);
-    if (in_tail)
-        pc_tail_store(pd->code, &st);
+    pending_keep(p, i, n + 1, used + len, &st);
     return true;
+}
+
+/* Recodes slot i's first segment's time offset for the flow's
+ * first-packet time changing from `from` to `to`; false if it no longer
+ * fits (nothing changed then). */
+static bool pending_rebase(struct tcp_analysis_pool *p, uint32_t i, uint64_t from, uint64_t to)
+{
+    struct tcp_pending *pd = &p->pending[i];
+    struct tcp_pending_state st;
+    uint8_t field[10];
+    unsigned old_len, used = pending_used(pd);
+    uint64_t first = from + pc_unzigzag64(pending_first_off(pd, &old_len));
+    uint64_t z = pc_zigzag64(first - to);
+    unsigned new_len = z ? pc_put_varint(field, z) : 0;
+
+    if (used - old_len + new_len > TCP_PENDING_BYTES)
+        return false;
+    pending_state(p, i, &st);   /* before the code moves over the tail */
+    memmove(pd->code + 2 + new_len, pd->code + 2 + old_len, used - 2 - old_len);
+    memcpy(pd->code + 2, field, new_len);
+    pd->known = (uint8_t)(z ? TCP_PC_KNOWN_OFF : 0);
+    pending_keep(p, i, pending_segments(pd), used - old_len + new_len, &st);
+    return true;
+}
+
+/* Replays the compact form of handle, times counted from t0, into a full
+ * analysis; returns the full handle, or handle itself if none is free.
+ * The flow table holds one handle per flow and at most capacity flows, so
+ * one always is; were none, the flow would keep its compact segments (and
+ * lose the rest). */
+static uint32_t pending_to_full(struct tcp_analysis_pool *p, uint32_t handle, uint64_t t0,
+                                enum tcp_pool_leave why)
+{
+    uint32_t full = tcp_full_alloc(p);
+
+    if (!full)
+        return handle;
+    pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], t0, &p->slots[full - 1]);
+    tcp_pool_free(p, handle, why);
+    return full;
+}
+
+uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
+                                  uint64_t to)
+{
+    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+
+    /* Without segments nothing was coded from the old time. */
+    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity || !pending_segments(&p->pending[i]) ||
+        pending_rebase(p, i, ts_first, to))
+        return handle;
+    return pending_to_full(p, handle, ts_first, TCP_LEAVE_MOVED);
 }
 
 /* tcp_analysis_pool_packet for a flow in the compact form: out of line,
  * so that the common call, for a full analysis, stays short. */
 __attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysis_pool *p,
-                                                              uint32_t handle,
+                                                              uint32_t handle, uint64_t ts_first,
                                                               const struct nm_packet *pkt,
                                                               unsigned side, unsigned src_side)
 {
-    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
-    struct tcp_pending *pd = &p->pending[i];
-
-    if (pending_add(p, i, pkt, side, src_side))
+    if (pending_add(p, (handle & ~TCP_HANDLE_PENDING) - 1, ts_first, pkt, side, src_side))
         return handle;
-    /* Past the compact form: replay into a full analysis.  If none is
-     * free the flow keeps its pending segments (and loses the rest). */
-    uint32_t full = tcp_full_alloc(p);
-    if (!full)
+    /* Past the compact form: replay into a full analysis. */
+    uint32_t full = pending_to_full(p, handle, ts_first, TCP_LEAVE_OUTGROWN);
+    if (full == handle)
         return handle;
-    pending_replay(pd, &p->slots[full - 1]);
-    tcp_pool_free(p, handle, true);
     tcp_analysis_packet(&p->slots[full - 1], pkt, side, src_side);
     return full;
 }
 
-uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
     if (!handle)
         return 0;
     if (handle & TCP_HANDLE_PENDING)
-        return pool_pending_packet(p, handle, pkt, side, src_side);
+        return pool_pending_packet(p, handle, ts_first, pkt, side, src_side);
     tcp_analysis_packet(&p->slots[handle - 1], pkt, side, src_side);
     return handle;
 }
@@ -1710,23 +1826,24 @@ void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t hand
 }
 
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
-                                                  uint32_t handle, struct tcp_analysis *scratch)
+                                                  uint32_t handle, uint64_t ts_first,
+                                                  struct tcp_analysis *scratch)
 {
     if (!handle)
         return NULL;
     if (handle & TCP_HANDLE_PENDING) {
         tcp_analysis_init(scratch);
-        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], scratch);
+        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], ts_first, scratch);
         return scratch;
     }
     return &p->slots[handle - 1];
 }
 
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
-                            unsigned src_side, struct flow_tcp_summary *out)
+                            uint64_t ts_first, unsigned src_side, struct flow_tcp_summary *out)
 {
     struct tcp_analysis scratch;
-    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, &scratch);
+    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, ts_first, &scratch);
 
     if (a)
         tcp_analysis_fill(a, src_side, out);

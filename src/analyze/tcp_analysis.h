@@ -107,7 +107,11 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
 /* The pool: capacity flows' analyses, allocated once (untouched pages
  * stay virtual).  A flow's first few segments are kept compactly and only
  * replayed into a full analysis if the flow goes past them (see the pool
- * in tcp_analysis.c); handles hide which form a flow has. */
+ * in tcp_analysis.c); handles hide which form a flow has.  The compact
+ * form counts times from the flow's first-packet time, which it does not
+ * store: every call that takes ts_first must be given the flow's current
+ * one, and before that time changes the caller tells the pool
+ * (tcp_analysis_pool_rebase). */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
@@ -128,12 +132,19 @@ void tcp_analysis_pool_set_direct_budget(struct tcp_analysis_pool *p, uint32_t f
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_packet for the flow of handle; returns the flow's handle
  * from now on (it changes when the compact form is outgrown). */
-uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle,
+uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side);
+/* For a caller about to change the flow's first-packet time from
+ * ts_first to `to`: a flow in the compact form recodes its times, or moves
+ * to the full analysis if they no longer fit.  Returns the flow's handle
+ * from now on. */
+uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
+                                  uint64_t to);
 /* The flow's analysis to read: the full one, or its compact segments
  * replayed into *scratch.  NULL for handle 0. */
 const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool *p,
-                                                  uint32_t handle, struct tcp_analysis *scratch);
+                                                  uint32_t handle, uint64_t ts_first,
+                                                  struct tcp_analysis *scratch);
 /* Starts loading the flow's analysis (either form), for a caller about to
  * read it; does nothing for handle 0. */
 void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t handle);
@@ -143,6 +154,6 @@ void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t hand
 bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
-                            unsigned src_side, struct flow_tcp_summary *out);
+                            uint64_t ts_first, unsigned src_side, struct flow_tcp_summary *out);
 
 #endif

@@ -618,7 +618,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     }
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | flow_id_of(t, f);
-    tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->src_side, &r->tcp);
+    tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->ts_first, f->src_side, &r->tcp);
     l7_ndpi_label(f->ndpi, &r->app);
     l7_fill(t->l7_pool, f->l7, &r->l7);
 }
@@ -915,6 +915,17 @@ static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t
     }
 }
 
+/* The TCP analysis's compact form counts its segments' times from
+ * ts_first without storing it: it recodes them (or replays them, with
+ * the old time, into the full analysis) before the time changes.  Rare: a
+ * packet stamped before the flow's first, or an --active-timeout interim
+ * record. */
+static void flow_set_ts_first(struct flow_table *t, struct flow *f, uint64_t ts)
+{
+    f->tcp_an = tcp_analysis_pool_rebase(t->tcp_pool, f->tcp_an, f->ts_first, ts);
+    f->ts_first = ts;
+}
+
 static void flow_table_expire(struct flow_table *t)
 {
     uint64_t now = t->now;
@@ -930,7 +941,7 @@ static void flow_table_expire(struct flow_table *t)
         /* The record covers what was seen so far; counting restarts. */
         struct flow *f = &t->flows[i];
         flow_counters_clear(t, f);
-        f->ts_first = now;
+        flow_set_ts_first(t, f, now);
         t->tq[i].since = now;
         flow_list_unlink(t, &t->active_q, i, true);
         flow_list_push_tail(t, &t->active_q, i);
@@ -988,7 +999,7 @@ static void flow_account(struct flow_table *t, struct flow *f, const struct nm_p
         flow_carry(f, FLOW_W_IP_BYTES0 << side, &t->wide[f - t->flows].ip_bytes[side]);
     flow_set_ts_last(t, f, pkt->ts_us > last ? pkt->ts_us : last);
     if (pkt->ts_us < f->ts_first)
-        f->ts_first = pkt->ts_us;
+        flow_set_ts_first(t, f, pkt->ts_us);
     if (pkt->has_tcp)
         f->tcp_flags[side] |= pkt->tcp_flags;
     if (pkt->has_ports)
@@ -1050,7 +1061,7 @@ __attribute__((noinline)) static void flow_l7(struct flow_table *t, struct flow 
 
     /* Only a flow's first payload asks where its streams start. */
     if (f->l7 == 0 && f->tcp_an)
-        tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, &scratch);
+        tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, f->ts_first, &scratch);
     l7_packet(t->l7_pool, &f->l7, pkt, side, f->src_side, tcp);
 }
 
@@ -1098,7 +1109,8 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
 
     flow_account(t, f, pkt, side, flow_touch_time(t, pkt->ts_us), last);
     if (pkt->has_tcp)
-        f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, pkt, side, f->src_side);
+        f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, f->ts_first, pkt, side,
+                                             f->src_side);
     if (t->cfg.ndpi)
         l7_ndpi_packet(t->cfg.ndpi, &f->ndpi, pkt);
     if (flow_l7_wants(t, f, pkt))

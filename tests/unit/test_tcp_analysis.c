@@ -250,7 +250,7 @@ static void test_pool_replay_equals_direct(void)
         unsigned nseg = 1 + trial % 7, src = 0;
         uint32_t h = tcp_analysis_alloc(p);
         struct flow_tcp_summary direct, pooled;
-        uint64_t t = 1700000000000000ull;
+        uint64_t t = 1700000000000000ull, first = 0;   /* the flow's first-packet time */
 
         tcp_analysis_init(&an);
         for (unsigned k = 0; k < nseg; k++) {
@@ -274,13 +274,15 @@ static void test_pool_replay_equals_direct(void)
             pk.tcp_wscale = (uint8_t)((rng >> 26) % 15);
             t += (rng >> 27) % 5 == 0 ? 3600000000ull : (rng >> 12) % 5000;
             pk.ts_us = t;
+            if (k == 0)
+                first = t;
             tcp_analysis_packet(&an, &pk, side, src);
-            h = tcp_analysis_pool_packet(p, h, &pk, side, src);
+            h = tcp_analysis_pool_packet(p, h, first, &pk, side, src);
         }
         memset(&direct, 0, sizeof(direct));
         memset(&pooled, 0, sizeof(pooled));
         tcp_analysis_fill(&an, src, &direct);
-        tcp_analysis_pool_fill(p, h, src, &pooled);
+        tcp_analysis_pool_fill(p, h, first, src, &pooled);
         CHECK(memcmp(&direct, &pooled, sizeof(direct)) == 0);
         tcp_analysis_release(p, h);
     }

@@ -7,10 +7,14 @@
  * Conversations are generated around handshakes, where the predictions
  * hold, and then broken in the ways the coding must survive: sequence and
  * TSval wrap, time gaps beyond 32 bits of µs and time going back, times
- * too large for the compact form, absent timestamps and window scale, RST
- * and FIN among the first segments, either side (or both) starting, and
- * numbers that match no prediction.  The prediction state the pool keeps
- * between segments is checked against decoding them all again.
+ * near 2^64 µs, absent timestamps and window scale, RST and FIN among the
+ * first segments, either side (or both) starting, and numbers that match
+ * no prediction.  The compact form counts times from the flow's
+ * first-packet time, which the caller keeps: the conversations keep it as
+ * the flow table does, including a first packet that is no TCP segment, a
+ * packet stamped before it and an --active-timeout interim record resetting
+ * it.  The prediction state the pool keeps between segments is checked
+ * against decoding them all again.
  */
 #include <string.h>
 
@@ -53,6 +57,8 @@ struct convo {
     struct peer peer[2];
     unsigned src;
     uint64_t t;
+    uint64_t first;     /* the flow's first-packet time, as the flow table keeps it */
+    bool started;       /* first is set */
 };
 
 /* A new conversation in pool slot `handle` (already taken). */
@@ -61,11 +67,13 @@ static void convo_start_in(struct convo *c, uint32_t handle)
     tcp_analysis_init(&c->direct);
     c->handle = handle;
     c->src = rnd(2);
-    /* Mostly today's times; some tiny, and some around 2^56 µs, past which
-     * the compact form has no room for the first segment's time. */
+    c->started = false;
+    /* Mostly today's times; some tiny, some past 2^56 µs (where times once
+     * did not fit the compact form) and some near 2^64. */
     switch (rnd(16)) {
     case 0: case 1: case 2: c->t = rnd32(); break;
     case 3: c->t = (1ull << 56) - rnd(300000); break;
+    case 4: c->t = UINT64_MAX - (1ull << 40); break;
     default: c->t = 1700000000000000ull + rnd32(); break;
     }
     for (unsigned s = 0; s < 2; s++) {
@@ -82,6 +90,21 @@ static void convo_start_in(struct convo *c, uint32_t handle)
 static void convo_start(struct convo *c)
 {
     convo_start_in(c, tcp_analysis_alloc(c->pool));
+}
+
+/* The flow table's first-packet time after a packet at ts: set by the
+ * first, lowered by an earlier one, and now and then reset to ts by an
+ * interim record; the pool is told before either
+ * change, as flow_set_ts_first does. */
+static void convo_first_time(struct convo *c, uint64_t ts)
+{
+    if (!c->started) {
+        c->first = ts;
+        c->started = true;
+    } else if (ts < c->first || rnd(24) == 0) {
+        c->handle = tcp_analysis_pool_rebase(c->pool, c->handle, c->first, ts);
+        c->first = ts;
+    }
 }
 
 /* Sends a segment from side s as a well-behaved stack would, then maybe
@@ -125,13 +148,18 @@ static void convo_send(struct convo *c, unsigned s, uint8_t flags, uint32_t len)
     default: c->t += rnd(4) ? rnd(300000) : rnd32(); break;
     }
     pk.ts_us = c->t;
+    /* Some flows start with a protocol-6 packet that had no room for a
+     * TCP header, a little before this segment. */
+    if (!c->started && rnd(8) == 0)
+        convo_first_time(c, c->t - 1 - rnd(1000));
+    convo_first_time(c, c->t);
     me->next = pk.tcp_seq + len + ((flags & SYN) ? 1 : 0) + ((flags & FIN) ? 1 : 0);
     if (rnd(8) == 0)
         c->src = s;   /* the flow table may learn the initiator late */
 
     tcp_analysis_packet(&c->direct, &pk, s, c->src);
-    c->handle = tcp_analysis_pool_packet(c->pool, c->handle, &pk, s, c->src);
-    view = tcp_analysis_pool_view(c->pool, c->handle, &scratch);
+    c->handle = tcp_analysis_pool_packet(c->pool, c->handle, c->first, &pk, s, c->src);
+    view = tcp_analysis_pool_view(c->pool, c->handle, c->first, &scratch);
     CHECK(view != NULL && memcmp(view, &c->direct, sizeof(c->direct)) == 0);
     /* A wrong kept state only costs bytes (the coder says which fields it
      * predicted), so it is checked against decoding everything again. */
@@ -241,17 +269,22 @@ static void test_prediction_cache_shared_by_two_flows(void)
     tcp_analysis_pool_destroy(c[0].pool);
 }
 
-/* A handshake with every option (timestamps and window scale both ways)
- * and a slow round trip must fit the compact form, or a SYN flood of real
- * clients would take full analyses again. */
-static void test_handshake_stays_compact(void)
+/* A handshake with timestamps and window scale both ways, its SYN at
+ * `late_us` after the flow's first packet, which moves by `shift_us`
+ * between the SYN-ACK and the ACK (an interim record, or an earlier
+ * packet if negative): both analyses take it, must agree, and the pool's
+ * handle after it says whether it stayed compact. */
+static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_step,
+                              uint32_t late_us, int64_t shift_us)
 {
     struct tcp_analysis_pool *p = tcp_analysis_pool_create(1);
     struct nm_packet pk;
+    uint64_t t0 = 1700000000000000ull;
     const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
+    const uint64_t at[3] = { t0 + late_us, t0 + late_us + synack_us, t0 + late_us + ack_us };
     const uint32_t seq[3] = { 0xfffffff0u, 77777, 0xfffffff1u };
     const uint32_t ack[3] = { 0, 0xfffffff1u, 77778 };
-    const uint32_t tsv[3] = { 4000000000u, 123, 4000000090u };
+    const uint32_t tsv[3] = { 4000000000u, 123, 4000000000u + ts_step };
     const uint32_t tse[3] = { 0, 4000000000u, 123 };
     uint32_t h = tcp_analysis_alloc(p);
     struct tcp_analysis direct, scratch;
@@ -260,7 +293,7 @@ static void test_handshake_stays_compact(void)
     for (unsigned k = 0; k < 3; k++) {
         memset(&pk, 0, sizeof(pk));
         pk.has_tcp = true;
-        pk.ts_us = 1700000000000000ull + k * 250000;   /* 250 ms round trips */
+        pk.ts_us = at[k];
         pk.tcp_flags = flags[k];
         pk.tcp_seq = seq[k];
         pk.tcp_ack = ack[k];
@@ -270,12 +303,49 @@ static void test_handshake_stays_compact(void)
         pk.tcp_ts_ecr = tse[k];
         pk.tcp_has_wscale = k < 2;
         pk.tcp_wscale = 7;
+        if (k == 2 && shift_us) {
+            h = tcp_analysis_pool_rebase(p, h, t0, t0 + (uint64_t)shift_us);
+            t0 += (uint64_t)shift_us;
+        }
         tcp_analysis_packet(&direct, &pk, k == 1, 0);
-        h = tcp_analysis_pool_packet(p, h, &pk, k == 1, 0);
+        h = tcp_analysis_pool_packet(p, h, t0, &pk, k == 1, 0);
     }
-    CHECK(h & PENDING_BIT);
-    CHECK(memcmp(tcp_analysis_pool_view(p, h, &scratch), &direct, sizeof(direct)) == 0);
+    CHECK(memcmp(tcp_analysis_pool_view(p, h, t0, &scratch), &direct, sizeof(direct)) == 0);
+    CHECK(tcp_analysis_pool_state_consistent(p, h));
     tcp_analysis_pool_destroy(p);
+    return h & PENDING_BIT;
+}
+
+/* Such a handshake with a slow round trip must fit the compact form, or a
+ * SYN flood of real clients would take full analyses again: one with
+ * 250 ms round trips, and one at the bounds the pool's comment gives (the
+ * ACK just under 2^21 µs after the SYN, the client's TSval 8191 ticks on). */
+static void test_handshake_stays_compact(void)
+{
+    CHECK(handshake_compact(250000, 500000, 90, 0, 0));
+    CHECK(handshake_compact(1000000, (1u << 21) - 1, 8191, 0, 0));
+}
+
+/* A flow whose first packet was no TCP segment (a protocol-6 packet cut
+ * short of its header) codes its first segment's offset from that
+ * packet: a fast handshake stays compact, a slow one no longer fits. */
+static void test_first_packet_not_a_segment(void)
+{
+    CHECK(handshake_compact(100, 200, 1, 1000, 0));
+    CHECK(handshake_compact(100, 200, 1, 1, 0));
+    CHECK(!handshake_compact(250000, 500000, 90, 1000, 0));
+}
+
+/* The flow's first-packet time moving while it is compact: an interim
+ * record resets it to later (by 1 s: the offset then takes three bytes),
+ * an earlier packet lowers it; the handshake stays compact when it fits. */
+static void test_rebase_stays_compact(void)
+{
+    CHECK(handshake_compact(100, 200, 1, 0, 150));
+    CHECK(handshake_compact(100, 2000000, 1, 0, 1000000));
+    CHECK(handshake_compact(100, 200, 1, 0, -5000));
+    CHECK(handshake_compact(100, 200, 1, 1000, -5000));
+    CHECK(!handshake_compact(250000, 500000, 90, 0, 1000000));
 }
 
 /* A flow of `segments` plain segments (a handshake, then ACKs) in pool
@@ -285,15 +355,17 @@ static uint32_t pool_flow(struct tcp_analysis_pool *p, uint32_t h, unsigned segm
     static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
     struct nm_packet pk;
 
+    const uint64_t t0 = 1700000000000000ull;   /* the flow's first packet: its SYN */
+
     for (unsigned k = 0; k < segments; k++) {
         memset(&pk, 0, sizeof(pk));
         pk.has_tcp = true;
-        pk.ts_us = 1700000000000000ull + k * 1000;
+        pk.ts_us = t0 + k * 1000;
         pk.tcp_flags = flags[k < 3 ? k : 2];
         pk.tcp_seq = k == 1 ? 5000 : 1001 - (k == 0);
         pk.tcp_ack = k == 0 ? 0 : k == 1 ? 1001 : 5001;
         pk.tcp_win = 1000;
-        h = tcp_analysis_pool_packet(p, h, &pk, k == 1, 0);
+        h = tcp_analysis_pool_packet(p, h, t0, &pk, k == 1, 0);
     }
     return h;
 }
@@ -362,5 +434,7 @@ int main(void)
     RUN(test_compact_equals_direct);
     RUN(test_prediction_cache_shared_by_two_flows);
     RUN(test_handshake_stays_compact);
+    RUN(test_first_packet_not_a_segment);
+    RUN(test_rebase_stays_compact);
     TESTLIB_EXIT();
 }
