@@ -272,11 +272,18 @@ static inline size_t input_peek(struct pcap_input *in, size_t want, const uint8_
 #define INPUT_RELEASE_MARGIN (2u * (PCAPNG_MAX_PARSED_BLOCK > PCAP_FILE_MAX_RECORD \
                                         ? PCAPNG_MAX_PARSED_BLOCK : PCAP_FILE_MAX_RECORD))
 
+/* Whether a read position of `pos` is far enough past the last release
+ * for the pages behind it to go back. */
+static inline bool input_release_due(const struct pcap_input *in, size_t pos)
+{
+    return pos >= in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN;
+}
+
 static void input_release_behind(struct pcap_input *in)
 {
     size_t page = in->page_size, upto;
 
-    if (in->map_pos < in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN || !page)
+    if (!input_release_due(in, in->map_pos) || !page)
         return;
     upto = (in->map_pos - INPUT_RELEASE_MARGIN) / page * page;
     if (upto > in->map_released)
@@ -571,7 +578,7 @@ static inline enum pcap_file_status classic_next_mapped(struct pcap_file *f, str
     size_t n = PCAP_RECORD_HEADER_LEN + (size_t)caplen;
     if (caplen > PCAP_FILE_MAX_RECORD || n > left ||
         frac > (f->nanoseconds ? 999999999u : USEC_PER_SEC - 1) ||
-        in->map_pos + n >= in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN)
+        input_release_due(in, in->map_pos + n))
         return classic_next(f, frame);
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
     frame_fill(frame, &f->classic, p + PCAP_RECORD_HEADER_LEN, caplen, rd32le(p + 12),

@@ -16,6 +16,7 @@
  *         wake_cancel(ev);
  *     else
  *         wake_sleep(ev, seq);
+ * (the last four lines are wake_sleep_unless(ev, seq, condition, ...)).
  * One thread sleeps on an event; any thread may signal it.
  */
 #ifndef NETMOON_COMMON_WAKE_H
@@ -62,6 +63,17 @@ static inline void wake_cancel(struct wake_event *ev)
  * timeout_ns pass (a safety net: a wake is never lost, but the owner
  * also looks at signal flags).  False when the time ran out. */
 bool wake_sleep(struct wake_event *ev, uint32_t seq, long timeout_ns);
+
+/* The sleeper's step after wake_prepare: `ready` is its condition,
+ * evaluated after wake_prepare returned seq. */
+static inline void wake_sleep_unless(struct wake_event *ev, uint32_t seq, bool ready,
+                                     long timeout_ns)
+{
+    if (ready)
+        wake_cancel(ev);
+    else
+        (void)wake_sleep(ev, seq, timeout_ns);
+}
 
 void wake_signal_sleeper(struct wake_event *ev);
 

@@ -688,10 +688,7 @@ static void live_output_wait(struct live *lv, const struct output_set *outs, uin
     if (until - now < nap)
         nap = until - now;
     uint32_t seq = wake_prepare(&lv->out_wake);
-    if (!live_rings_empty(lv))
-        wake_cancel(&lv->out_wake);
-    else
-        wake_sleep(&lv->out_wake, seq, (long)(nap * 1000u));
+    wake_sleep_unless(&lv->out_wake, seq, !live_rings_empty(lv), (long)(nap * 1000u));
 }
 
 static void live_output_loop(struct live *lv, struct output_set *outs)

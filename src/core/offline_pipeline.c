@@ -111,10 +111,7 @@ static void pipe_wait(struct pipeline *pl, struct wake_event *ev, pipe_ready_fn 
         return;
     }
     uint32_t seq = wake_prepare(ev);
-    if (ready(pl))
-        wake_cancel(ev);
-    else
-        wake_sleep(ev, seq, PIPE_SLEEP_MAX_NS);
+    wake_sleep_unless(ev, seq, ready(pl), PIPE_SLEEP_MAX_NS);
 }
 
 /* A reader that had to sleep on a full packet ring sleeps until this much
