@@ -147,7 +147,17 @@ struct flow_table {
     flow_emit_fn *emit;
     void *emit_user;
     flow_record_slot_fn *record_slot;   /* NULL: records are built on the stack */
+    /* What flow_table_key reads, on cache lines of their own: the -r
+     * reader calls it for every packet while the owner writes the fields
+     * around (table time at every packet), and a line they shared would
+     * move between the CPUs at every packet.  Padded rather than aligned:
+     * the table is calloc'ed. */
+    char keyer_pad_before[64];
     struct flow_hash_secret secret;
+    /* What flow_table_key keeps of the key hash: all but the high half's
+     * flow bits, so that half is the slot's tag as it stands. */
+    uint64_t hash_keep;
+    char keyer_pad_after[64];
     uint64_t now;
     uint64_t last_pkt_ts;          /* the previous packet's timestamp */
     bool have_last_pkt;
@@ -168,9 +178,6 @@ struct flow_table {
     uint32_t *slots;               /* see above */
     uint32_t mask;
     uint32_t flow_mask;            /* a slot's bits for the flow index + 1, the rest the tag's */
-    /* What flow_table_key keeps of the key hash: all but the high half's
-     * flow bits, so that half is the slot's tag as it stands. */
-    uint64_t hash_keep;
     uint32_t index_max_slots;      /* the index doubles up to this size */
     uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
