@@ -28,7 +28,6 @@
  */
 #include "core/live.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
@@ -87,7 +86,6 @@ struct live_worker {
     struct spsc_ring *ring;
     uint64_t stalls;                   /* times the ring was full */
     struct live_msg scratch;           /* message being built (worker side) */
-    struct live_msg *rec_slot;         /* reserved for the flow table's next record */
     struct pcap_tap *tap;              /* -w: packets to the output thread */
     struct snapshot_sel *snap;         /* when a view wants snapshots */
     uint64_t next_snap;
@@ -179,26 +177,21 @@ static void live_send_flow(struct live_worker *lw, uint8_t kind, const struct fl
 /* flow_record_slot_fn: an ended flow's record is built in the ring. */
 static struct flow_record *live_record_slot(void *user)
 {
-    struct live_worker *lw = user;
+    struct live_msg *m = live_reserve(user);
 
-    lw->rec_slot = live_reserve(lw);
-    lw->rec_slot->kind = LIVE_MSG_FLOW;
-    return &lw->rec_slot->u.flow;
+    m->kind = LIVE_MSG_FLOW;
+    return &m->u.flow;
+}
+
+/* flow_record_commit_fn: publishes it. */
+static void live_commit_record(void *user)
+{
+    live_commit(user);
 }
 
 static void live_emit_flow(void *user, const struct flow_record *rec)
 {
-    struct live_worker *lw = user;
-
-    /* Nothing else may be emitted while a slot is out (see
-     * flow_record_slot_fn). */
-    assert(!lw->rec_slot || rec == &lw->rec_slot->u.flow);
-    if (lw->rec_slot) {
-        lw->rec_slot = NULL;
-        live_commit(lw);
-        return;
-    }
-    live_send_flow(lw, LIVE_MSG_FLOW, rec);
+    live_send_flow(user, LIVE_MSG_FLOW, rec);
 }
 
 static void live_send_event(struct live_worker *lw, const char *text)
@@ -526,7 +519,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
     }
     if (worker_init(&lw->w, cfg, (uint8_t)lw->id, lv->nworkers, live_emit_flow, lw, err, errlen) != 0)
         return -1;
-    flow_table_set_record_slot(lw->w.flows, live_record_slot);
+    flow_table_set_record_slot(lw->w.flows, live_record_slot, live_commit_record);
     if (lv->pcap_out && !(lw->tap = pcap_tap_create(pcap_writer_snaplen(lv->pcap_out)))) {
         snprintf(err, errlen, "out of memory for worker %u's -w queue", lw->id);
         return -1;

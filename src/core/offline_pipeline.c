@@ -23,7 +23,6 @@
  * thread that has to wait spins briefly, then sleeps on its wake event
  * (common/wake.h) until the other thread publishes.
  */
-#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -90,9 +89,6 @@ struct pipeline {
     unsigned res_n, res_used;
     unsigned ticks;                      /* bursts since the last output_set_tick */
     uint64_t flow_waits;                 /* flow thread found the record ring full */
-    /* Flow thread: the record slot handed to the flow table, published by
-     * flower_emit (flower_record_slot). */
-    struct flow_record *rec_slot;
 };
 
 #define PIPE_TICK_BURSTS 256u   /* output_set_tick (SIGHUP reopen) every 8192 frames */
@@ -320,25 +316,23 @@ static struct flow_record *flower_reserve_record(struct pipeline *pl)
 /* flow_record_slot_fn: an ended flow's record is built in the ring. */
 static struct flow_record *flower_record_slot(void *user)
 {
+    return flower_reserve_record(user);
+}
+
+/* flow_record_commit_fn: publishes the record just built. */
+static void flower_record_commit(void *user)
+{
     struct pipeline *pl = user;
 
-    pl->rec_slot = flower_reserve_record(pl);
-    return pl->rec_slot;
+    spsc_ring_commit(pl->records, 1);
+    if (spsc_ring_count(pl->records) >= PIPE_RECORD_WAKE)
+        wake_signal(&pl->reader_wake);
 }
 
 static void flower_emit(void *user, const struct flow_record *rec)
 {
-    struct pipeline *pl = user;
-
-    /* Nothing else may be emitted while a slot is out: it would be
-     * written into that same slot (flow_record_slot_fn). */
-    assert(!pl->rec_slot || rec == pl->rec_slot);
-    if (rec != pl->rec_slot)
-        *flower_reserve_record(pl) = *rec;
-    pl->rec_slot = NULL;
-    spsc_ring_commit(pl->records, 1);
-    if (spsc_ring_count(pl->records) >= PIPE_RECORD_WAKE)
-        wake_signal(&pl->reader_wake);
+    *flower_reserve_record(user) = *rec;
+    flower_record_commit(user);
 }
 
 static bool flower_handle(struct pipeline *pl, const struct pipe_msg *m,
@@ -440,7 +434,7 @@ static int pipeline_open(struct pipeline *pl, const struct nm_config *cfg)
         fprintf(stderr, "netmoon: %s\n", err);
         return NM_EXIT_FAILURE;
     }
-    flow_table_set_record_slot(pl->w.flows, flower_record_slot);
+    flow_table_set_record_slot(pl->w.flows, flower_record_slot, flower_record_commit);
     return NM_EXIT_OK;
 }
 

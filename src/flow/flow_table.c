@@ -147,6 +147,7 @@ struct flow_table {
     flow_emit_fn *emit;
     void *emit_user;
     flow_record_slot_fn *record_slot;   /* NULL: records are built on the stack */
+    flow_record_commit_fn *record_commit;
     /* What flow_table_key reads, on cache lines of their own: the -r
      * reader calls it for every packet while the owner writes the fields
      * around (table time at every packet), and a line they shared would
@@ -647,7 +648,10 @@ static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason w
     if (t->cfg.ndpi)
         l7_ndpi_flow_end(t->cfg.ndpi, &f->ndpi);   /* decide now: the record carries the label */
     flow_fill_record(t, f, why, rec);
-    t->emit(t->emit_user, rec);
+    if (t->record_slot)
+        t->record_commit(t->emit_user);
+    else
+        t->emit(t->emit_user, rec);
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
     l7_release(t->l7_pool, f->l7);
@@ -1201,9 +1205,11 @@ fail:
     return NULL;
 }
 
-void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot)
+void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot,
+                                flow_record_commit_fn *commit)
 {
     t->record_slot = slot;
+    t->record_commit = commit;
 }
 
 void flow_table_destroy(struct flow_table *t)

@@ -69,10 +69,12 @@ size_t flow_table_bytes_per_flow(void);
 typedef void flow_emit_fn(void *user, const struct flow_record *rec);
 /* Where to build the record of a flow that ends, for a consumer that
  * queues records: a record is over a kilobyte, and built in the queue's
- * own slot it is written once instead of built and copied.  Called with
- * the emit function's user pointer; the record then goes to emit as
- * usual, which must publish that slot and no other until it does. */
+ * own slot it is written once instead of built and copied.  The table
+ * asks for the slot, fills it, then has it published, with the emit
+ * function's user pointer and nothing emitted in between; it goes to
+ * emit only without a slot function (and for interim records). */
 typedef struct flow_record *flow_record_slot_fn(void *user);
+typedef void flow_record_commit_fn(void *user);
 
 struct flow_table_stats {
     uint64_t created;
@@ -91,8 +93,10 @@ struct l7_ndpi;
 struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,
                                      void *emit_user, char *err, size_t errlen);
 void flow_table_destroy(struct flow_table *t);
-/* Optional: ended flows' records are built where slot says (see above). */
-void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot);
+/* Optional: ended flows' records are built where slot says and published
+ * by commit (see above). */
+void flow_table_set_record_slot(struct flow_table *t, flow_record_slot_fn *slot,
+                                flow_record_commit_fn *commit);
 
 /* Accounts one decoded packet (pkt->has_ip must be set); true when the
  * packet started a new flow. */
