@@ -1417,19 +1417,8 @@ static unsigned pc_put_unless(uint8_t *out, uint8_t *hdr, uint8_t bit, uint32_t 
     return pc_put_u32(out, v);
 }
 
-/* TSval steps are small either way, so they are coded as zigzag deltas. */
-static uint32_t pc_zigzag(uint32_t d)
-{
-    return (d << 1) ^ (0u - (d >> 31));
-}
-
-static uint32_t pc_unzigzag(uint32_t z)
-{
-    return (z >> 1) ^ (0u - (z & 1));
-}
-
-/* The first segment's time offset, either way from the flow's first
- * packet's. */
+/* Differences small either way (the first segment's time from the
+ * flow's first packet's) are coded as zigzag varints. */
 static uint64_t pc_zigzag64(uint64_t d)
 {
     return (d << 1) ^ (0ull - (d >> 63));
@@ -1438,6 +1427,18 @@ static uint64_t pc_zigzag64(uint64_t d)
 static uint64_t pc_unzigzag64(uint64_t z)
 {
     return (z >> 1) ^ (0ull - (z & 1));
+}
+
+/* TSval steps likewise, in 32-bit arithmetic: sign-extended, a 32-bit
+ * difference zigzags into 32 bits. */
+static uint32_t pc_zigzag(uint32_t d)
+{
+    return (uint32_t)pc_zigzag64((uint64_t)(int64_t)(int32_t)d);
+}
+
+static uint32_t pc_unzigzag(uint32_t z)
+{
+    return (uint32_t)pc_unzigzag64(z);
 }
 
 /* The predictions for a segment from `side`, from the segments before. */

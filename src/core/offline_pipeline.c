@@ -360,10 +360,8 @@ static inline void flower_key(struct pipeline *pl, struct worker_keys *k, uint32
     unsigned s = m->key_side;
 
     key->s = m->key;
-    if (m->key.ip_version != 4) {
-        key->addr6[s] = m->pkt.src;
-        key->addr6[s ^ 1] = m->pkt.dst;
-    }
+    if (m->key.ip_version != 4)
+        flow_key_set_addr6(key, &m->pkt, s);
     k->side[i] = s;
     k->hash[i] = m->hash;
     flow_table_prefetch(pl->w.flows, m->hash);

@@ -159,6 +159,14 @@ static inline void flow_key_short_set(struct flow_key_short *k, const struct nm_
 #endif
 }
 
+/* An IPv6 key's addresses, in canonical order, from a packet whose sender
+ * is canonical side s. */
+static inline void flow_key_set_addr6(struct flow_key *key, const struct nm_packet *pkt, unsigned s)
+{
+    key->addr6[s] = pkt->src;
+    key->addr6[s ^ 1] = pkt->dst;
+}
+
 /* Builds the key for pkt.  *side is the canonical index (0 or 1) of the
  * packet's sender. */
 static inline void flow_key_from_packet(const struct nm_packet *pkt, struct flow_key *key,
@@ -183,8 +191,7 @@ static inline void flow_key_from_packet(const struct nm_packet *pkt, struct flow
     } else {
         int c = flow_key_addr_cmp(&pkt->src, &pkt->dst);
         s = c < 0 || (c == 0 && sport <= dport) ? 0 : 1;
-        key->addr6[s] = pkt->src;
-        key->addr6[s ^ 1] = pkt->dst;
+        flow_key_set_addr6(key, pkt, s);
     }
     flow_key_short_set(&key->s, pkt, s, sport, dport);
     *side = s;

@@ -334,6 +334,12 @@ static inline uint32_t flow_slot_tag(uint64_t hash)
     return (uint32_t)(hash >> 32);
 }
 
+/* The slot of flow i, whose hash (from flow_table_key) is hash. */
+static inline uint32_t flow_slot_value(uint64_t hash, uint32_t i)
+{
+    return flow_slot_tag(hash) | (i + 1);
+}
+
 /* A slot xor the hash's tag: the flow index + 1 (1 to flow_mask) if the
  * tags agree, the tag itself if the slot is empty, else more than
  * flow_mask.  One compare then filters out both mismatches and holes. */
@@ -397,7 +403,7 @@ static void flow_index_grow(struct flow_table *t)
         uint32_t j = (uint32_t)h & (n - 1);
         while (ns[j])
             j = (j + 1) & (n - 1);
-        ns[j] = flow_slot_tag(h) | (i + 1);
+        ns[j] = flow_slot_value(h, i);
     }
     free(t->slots);
     t->slots = ns;
@@ -765,7 +771,7 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     /* The index may have shifted while evicting or growing: look the slot
      * up again. */
     flow_index_find(t, key, hash, &slot);
-    t->slots[slot] = flow_slot_tag(hash) | (i + 1);
+    t->slots[slot] = flow_slot_value(hash, i);
     flow_list_push_head(t, &t->lru, i, false);
     if (t->tq) {
         t->tq[i].since = t->now;
