@@ -353,9 +353,8 @@ static void test_rebase_stays_compact(void)
 static uint32_t pool_flow(struct tcp_analysis_pool *p, uint32_t h, unsigned segments)
 {
     static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
-    struct nm_packet pk;
-
     const uint64_t t0 = 1700000000000000ull;   /* the flow's first packet: its SYN */
+    struct nm_packet pk;
 
     for (unsigned k = 0; k < segments; k++) {
         memset(&pk, 0, sizeof(pk));
