@@ -504,6 +504,7 @@ static bool frame_from_ring(struct afpacket_sock *s, uint8_t *slot, uint32_t roo
     f->ts_us = (uint64_t)h->tp_sec * 1000000u + h->tp_nsec / 1000u;
     f->linktype = s->linktype;
     f->ts_invalid = false;
+    f->stable = NULL;
     return true;
 }
 

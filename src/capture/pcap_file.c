@@ -24,12 +24,12 @@
  *  - An SPB has no timestamp: it gets time 0 (plus the interface's
  *    if_tsoffset).
  *
- * Input: regular files are mapped and walked in place (frame->data points
- * into the map).  Standard input, pipes, and files that cannot be mapped
- * are read into one buffer that grows to the largest block, bounded by
- * PCAPNG_MAX_PARSED_BLOCK.  Either way no memory is allocated per packet.
- * Both paths go through input_peek()/input_consume(), so a file gives the
- * same frames and the same messages whichever way it is read.
+ * Input: every input is read with read(2) into one buffer that grows to
+ * the largest block, bounded by PCAPNG_MAX_PARSED_BLOCK, and records are
+ * parsed in place there; no memory is allocated per packet.  A regular
+ * file is also mapped, only so that a frame can name where its bytes stay
+ * (frame->stable) after the buffer moves on.  A file gives the same frames
+ * and the same messages whether it is opened by name or read from a pipe.
  */
 #include "capture/pcap_file.h"
 
@@ -88,12 +88,19 @@ struct pcap_iface {
     int64_t ts_offset_s;    /* if_tsoffset */
 };
 
-/* Where bytes come from.  Map mode: map[map_pos, map_len) is unread.
- * Stream mode: buf[start, end) is unread, the rest comes from read(). */
+/* Where bytes come from: buf[start, end) is unread, the rest comes from
+ * read().  A regular file is also mapped (map_len bytes), but never read
+ * through the map: the mapping only gives each frame an address that
+ * outlives the buffer's next fill (frame->stable), for packets that wait
+ * in a queue, and is touched only by whoever reads such a packet's payload
+ * later.  Reading the map itself was the slower way on our 2-CPU virtual
+ * machines: on workload 1 (-r, two threads) the map's page faults, TLB
+ * misses and releases cost 0.47-0.58 s of user CPU against 0.25-0.26 s
+ * through a 64 KiB buffer that stays in cache (6 interleaved runs). */
 struct pcap_input {
     int fd;
     const uint8_t *map;
-    size_t map_len, map_pos;
+    size_t map_len;
     size_t map_released;   /* pages before this offset were handed back */
     size_t page_size;      /* for releasing them, read once at open */
     uint8_t *buf;
@@ -116,9 +123,9 @@ struct pcap_file {
     uint32_t record_header_len;
     enum pcap_lengths_swapped lengths_swapped;
     struct pcap_iface classic;
-    /* A mapped little-endian file with the usual record header: records
-     * are read by classic_next_mapped. */
-    bool classic_mapped;
+    /* A little-endian file with the usual record header: records are
+     * read in place by classic_next_inplace. */
+    bool classic_inplace;
     /* First interface of the file, for pcap_file_linktype/snaplen. */
     int first_linktype;
     uint32_t first_snaplen;
@@ -250,24 +257,20 @@ static void stream_fill(struct pcap_input *in, size_t want)
  * many are: fewer only at the end of the input or after a read error. */
 static inline size_t input_peek(struct pcap_input *in, size_t want, const uint8_t **p)
 {
-    size_t have;
-    if (in->map) {
-        have = in->map_len - in->map_pos;
-        *p = in->map + in->map_pos;
-    } else {
-        if (in->end - in->start < want && !in->eof)
-            stream_fill(in, want);
-        have = in->end - in->start;
-        *p = in->buf + in->start;
-    }
+    if (in->end - in->start < want && !in->eof)
+        stream_fill(in, want);
+    size_t have = in->end - in->start;
+    *p = in->buf + in->start;
     return have < want ? have : want;
 }
 
-/* Pages of the mapping we have read count in our resident memory until we
- * hand them back, so a large file would look like (and compete for memory
- * like) a process holding all of it.  Every INPUT_RELEASE_STEP bytes the
- * pages well behind the read position are dropped; the margin keeps the
- * frame just returned (at most one block or record) mapped. */
+/* Pages of the mapping a later reader touched count in our resident
+ * memory until we hand them back, so a large file would look like (and
+ * compete for memory like) a process holding all of it.  Every
+ * INPUT_RELEASE_STEP bytes the pages well behind the read position are
+ * dropped; the margin keeps the frame just returned (at most one block or
+ * record) mapped.  A dropped page is only unmapped: touched again, it is
+ * read from the file again. */
 #define INPUT_RELEASE_STEP (2u << 20)
 #define INPUT_RELEASE_MARGIN (2u * (PCAPNG_MAX_PARSED_BLOCK > PCAP_FILE_MAX_RECORD \
                                         ? PCAPNG_MAX_PARSED_BLOCK : PCAP_FILE_MAX_RECORD))
@@ -276,58 +279,41 @@ static inline size_t input_peek(struct pcap_input *in, size_t want, const uint8_
  * for the pages behind it to go back. */
 static inline bool input_release_due(const struct pcap_input *in, size_t pos)
 {
-    return pos >= in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN;
+    return in->map && pos >= in->map_released + INPUT_RELEASE_STEP + INPUT_RELEASE_MARGIN;
 }
 
 static void input_release_behind(struct pcap_input *in)
 {
     size_t page = in->page_size, upto;
 
-    if (!input_release_due(in, in->map_pos) || !page)
+    if (!input_release_due(in, in->offset) || !page)
         return;
-    upto = (in->map_pos - INPUT_RELEASE_MARGIN) / page * page;
+    upto = (in->offset - INPUT_RELEASE_MARGIN) / page * page;
     if (upto > in->map_released)
         (void)madvise((void *)(uintptr_t)(in->map + in->map_released), upto - in->map_released,
                       MADV_DONTNEED);
     in->map_released = upto;
 }
 
-/* The hardware prefetcher follows a sequential read only within a page:
- * each record's header would then be a cache (and TLB) miss a few records
- * into every page.  A hint a page ahead of the next record starts those
- * loads while this one is decoded (-T 1 on workload 1: 295 -> 275 ms of
- * CPU, medians of 4 interleaved rounds of 3).  A prefetch never faults,
- * so its address past the mapping's end is harmless. */
-#define INPUT_PREFETCH_AHEAD 4096u
-
-static inline void input_prefetch_ahead(const struct pcap_input *in, const uint8_t *next)
+/* The bytes at the read position that are at hand without reading more. */
+static inline size_t input_window(const struct pcap_input *in, const uint8_t **p)
 {
-    /* Through uintptr_t: a pointer past the mapping may not be formed. */
-    if (in->map)
-        __builtin_prefetch((const void *)((uintptr_t)next + INPUT_PREFETCH_AHEAD));
+    *p = in->buf + in->start;
+    return in->end - in->start;
 }
 
+/* Moves the read position past n bytes of the window. */
 static inline void input_consume(struct pcap_input *in, size_t n)
 {
-    if (in->map) {
-        in->map_pos += n;
-        input_release_behind(in);
-    } else {
-        in->start += n;
-    }
+    in->start += n;
     in->offset += n;
+    input_release_behind(in);
 }
 
 /* Skips n bytes without holding them, so a skipped block may be any size.
  * Returns how many were skipped (fewer at the end of the input). */
 static uint64_t input_skip(struct pcap_input *in, uint64_t n)
 {
-    if (in->map) {
-        uint64_t left = in->map_len - in->map_pos;
-        uint64_t take = n < left ? n : left;
-        input_consume(in, (size_t)take);
-        return take;
-    }
     uint64_t done = 0;
     while (done < n) {
         const uint8_t *p;
@@ -353,18 +339,17 @@ static bool input_map(struct pcap_input *in, const struct stat *st)
         return false;
     void *map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, in->fd, 0);
     if (map == MAP_FAILED)
-        return false; /* e.g. a file system without mmap: read it instead */
-    /* We walk the file once front to back: let the kernel read ahead and
-     * drop pages behind us. */
-    (void)madvise(map, (size_t)st->st_size, MADV_SEQUENTIAL);
+        return false; /* e.g. a file system without mmap: frames then do not stay */
     in->map = map;
     in->map_len = (size_t)st->st_size;
     long page = sysconf(_SC_PAGESIZE);
     in->page_size = page > 0 ? (size_t)page : 0;
+    /* We read the file once front to back: a larger read-ahead. */
+    (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return true;
 }
 
-/* Opens path ("-": standard input) and decides between map and stream. */
+/* Opens path ("-": standard input), mapping it too when it can. */
 static int input_open(struct pcap_input *in, const char *path)
 {
     struct stat st;
@@ -374,8 +359,7 @@ static int input_open(struct pcap_input *in, const char *path)
         return errno;
     if (S_ISDIR(st.st_mode))
         return EISDIR;
-    if (input_map(in, &st))
-        return 0;
+    (void)input_map(in, &st);
     return stream_grow(in, STREAM_CHUNK) ? 0 : ENOMEM;
 }
 
@@ -407,11 +391,21 @@ static uint32_t snap_limit(uint32_t snaplen)
     return snaplen == 0 || snaplen > PCAP_FILE_MAX_RECORD ? PCAP_FILE_MAX_RECORD : snaplen;
 }
 
-static void frame_fill(struct nm_frame *frame, const struct pcap_iface *ifc,
-                       const uint8_t *data, uint32_t caplen, uint32_t wirelen, uint64_t ts_us)
+/* Where data, in the buffer's unread window, also is for good: its place
+ * in the mapping (in->offset is the window start's file offset); NULL for
+ * an input that is not mapped (a pipe). */
+static inline const uint8_t *input_stable(const struct pcap_input *in, const uint8_t *data)
+{
+    return in->map ? in->map + in->offset + (size_t)(data - (in->buf + in->start)) : NULL;
+}
+
+static void frame_fill(struct nm_frame *frame, const struct pcap_input *in,
+                       const struct pcap_iface *ifc, const uint8_t *data, uint32_t caplen,
+                       uint32_t wirelen, uint64_t ts_us)
 {
     frame->ts_invalid = false;
     frame->data = data;
+    frame->stable = input_stable(in, data);
     frame->caplen = caplen < ifc->snap_limit ? caplen : ifc->snap_limit;
     frame->wirelen = wirelen;
     frame->ts_us = ts_us;
@@ -507,7 +501,7 @@ static int classic_read_header(struct pcap_file *f)
     f->classic.units_per_sec = f->nanoseconds ? 1000000000u : USEC_PER_SEC;
     f->first_linktype = f->classic.linktype;
     f->first_snaplen = f->classic.snaplen;
-    f->classic_mapped = f->in.map && !f->big_endian && f->lengths_swapped == LENGTHS_NOT_SWAPPED &&
+    f->classic_inplace = !f->big_endian && f->lengths_swapped == LENGTHS_NOT_SWAPPED &&
                         f->record_header_len == PCAP_RECORD_HEADER_LEN;
     input_consume(&f->in, PCAP_FILE_HEADER_LEN);
     return 0;
@@ -554,37 +548,36 @@ static enum pcap_file_status classic_next(struct pcap_file *f, struct nm_frame *
     if (ts_invalid)
         frac = frac_max;
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
-    frame_fill(frame, &f->classic, p + hlen, caplen, len, (uint64_t)sec * USEC_PER_SEC + us);
+    frame_fill(frame, &f->in, &f->classic, p + hlen, caplen, len, (uint64_t)sec * USEC_PER_SEC + us);
     frame->ts_invalid = ts_invalid;
-    input_prefetch_ahead(&f->in, p + hlen + caplen);
     input_consume(&f->in, hlen + caplen);
     return PCAP_FILE_FRAME;
 }
 
-/* classic_next for the common record of a mapped file, read in place with
- * one bounds check: about 100 instructions a packet went to the general
- * reader's peeks and byte-order choices.  Anything else (a record past the
- * end or over the maximum, an invalid sub-second field, a release of pages
- * behind due) goes to classic_next, which reports or handles it. */
-static inline enum pcap_file_status classic_next_mapped(struct pcap_file *f, struct nm_frame *frame)
+/* classic_next for the common record of a little-endian file, read in
+ * place with one bounds check: about 100 instructions a packet went to the
+ * general reader's peeks and byte-order choices.  Anything else (a record
+ * past the window or over the maximum, an invalid sub-second field, a
+ * release of pages behind due) goes to classic_next, which reads more,
+ * reports or handles it. */
+static inline enum pcap_file_status classic_next_inplace(struct pcap_file *f, struct nm_frame *frame)
 {
     struct pcap_input *in = &f->in;
-    size_t left = in->map_len - in->map_pos;
+    const uint8_t *p;
+    size_t left = input_window(in, &p);
 
     if (left < PCAP_RECORD_HEADER_LEN)
         return classic_next(f, frame);
-    const uint8_t *p = in->map + in->map_pos;
     uint32_t frac = rd32le(p + 4), caplen = rd32le(p + 8);
     size_t n = PCAP_RECORD_HEADER_LEN + (size_t)caplen;
     if (caplen > PCAP_FILE_MAX_RECORD || n > left ||
         frac > (f->nanoseconds ? 999999999u : USEC_PER_SEC - 1) ||
-        input_release_due(in, in->map_pos + n))
+        input_release_due(in, in->offset + n))
         return classic_next(f, frame);
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
-    frame_fill(frame, &f->classic, p + PCAP_RECORD_HEADER_LEN, caplen, rd32le(p + 12),
+    frame_fill(frame, &f->in, &f->classic, p + PCAP_RECORD_HEADER_LEN, caplen, rd32le(p + 12),
                (uint64_t)rd32le(p) * USEC_PER_SEC + us);
-    input_prefetch_ahead(in, p + n);
-    in->map_pos += n;
+    in->start += n;
     in->offset += n;
     return PCAP_FILE_FRAME;
 }
@@ -789,7 +782,7 @@ static enum pcap_file_status pcapng_packet(struct pcap_file *f, const struct pca
                        "block of %u bytes holds",
                     (unsigned long long)b->offset, caplen, b->total_len);
     const struct pcap_iface *ifc = &f->ifaces[iface];
-    frame_fill(frame, ifc, p + 28, caplen, len, iface_ts_us(ifc, t));
+    frame_fill(frame, &f->in, ifc, p + 28, caplen, len, iface_ts_us(ifc, t));
     return PCAP_FILE_FRAME;
 }
 
@@ -806,7 +799,7 @@ static enum pcap_file_status pcapng_simple_packet(struct pcap_file *f,
     /* The spec's caplen: min(original length, snaplen); the block's size
      * bounds it too (frame_fill applies the snaplen). */
     const struct pcap_iface *ifc = &f->ifaces[0];
-    frame_fill(frame, ifc, b->p + 12, len < room ? len : room, len, iface_ts_us(ifc, 0));
+    frame_fill(frame, &f->in, ifc, b->p + 12, len < room ? len : room, len, iface_ts_us(ifc, 0));
     return PCAP_FILE_FRAME;
 }
 
@@ -917,8 +910,8 @@ enum pcap_file_status pcap_file_next(struct pcap_file *f, struct nm_frame *frame
 {
     if (f->failed)
         return PCAP_FILE_ERROR;
-    if (f->classic_mapped)
-        return classic_next_mapped(f, frame);
+    if (f->classic_inplace)
+        return classic_next_inplace(f, frame);
     return f->format == FORMAT_PCAP ? classic_next(f, frame) : pcapng_next(f, frame);
 }
 

@@ -35,12 +35,14 @@ enum pcap_file_status {
  * message naming the path and the cause into err (errlen bytes). */
 struct pcap_file *pcap_file_open(const char *path, char *err, size_t errlen);
 
-/* The next frame.  frame->data stays valid until the next call. */
+/* The next frame.  frame->data stays valid until the next call;
+ * frame->stable, when set, until pcap_file_close. */
 enum pcap_file_status pcap_file_next(struct pcap_file *f, struct nm_frame *frame);
 
 /* True when the file is mapped: its frames stay readable until
- * pcap_file_close, not only until the next pcap_file_next (a stream's
- * buffer is refilled and may move). */
+ * pcap_file_close (at frame->stable, where decode_packet points packets),
+ * not only until the next pcap_file_next (a stream's buffer is refilled
+ * and may move). */
 bool pcap_file_is_mapped(const struct pcap_file *f);
 
 /* The message for the last PCAP_FILE_ERROR, e.g.

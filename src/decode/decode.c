@@ -326,14 +326,33 @@ static bool decode_general(struct decode_ctx *ctx, const struct nm_frame *frame,
     return pkt->has_ip;
 }
 
+/* Moves a pointer into the frame's bytes to the same byte of their stable
+ * copy; one elsewhere (a reassembled datagram's) stays. */
+static inline const uint8_t *frame_stable_ptr(const struct nm_frame *frame, const uint8_t *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)frame->data;
+
+    return p && off <= frame->caplen ? frame->stable + off : p;
+}
+
+/* Returns ip, having moved the packet's pointers to the stable copy. */
+static inline bool packet_keep(const struct nm_frame *frame, struct nm_packet *pkt, bool ip)
+{
+    if (frame->stable) {
+        pkt->payload = frame_stable_ptr(frame, pkt->payload);
+        pkt->l3 = frame_stable_ptr(frame, pkt->l3);
+    }
+    return ip;
+}
+
 bool decode_packet(struct decode_ctx *ctx, const struct nm_frame *frame, struct nm_packet *pkt)
 {
     packet_reset(pkt, frame);
     frame_count(ctx, frame);
     if (decode_fast_frame(ctx, frame, pkt))
-        return true;
+        return packet_keep(frame, pkt, true);
     packet_reset(pkt, frame);
-    return decode_general(ctx, frame, pkt);
+    return packet_keep(frame, pkt, decode_general(ctx, frame, pkt));
 }
 
 bool decode_packet_general(struct decode_ctx *ctx, const struct nm_frame *frame,
@@ -341,5 +360,5 @@ bool decode_packet_general(struct decode_ctx *ctx, const struct nm_frame *frame,
 {
     packet_reset(pkt, frame);
     frame_count(ctx, frame);
-    return decode_general(ctx, frame, pkt);
+    return packet_keep(frame, pkt, decode_general(ctx, frame, pkt));
 }

@@ -38,7 +38,11 @@ enum nm_linktype {
 #define NM_DLT_RAW_ALT2 14
 
 /* One captured frame as a source delivers it.  data is valid until the
- * source's next call; caplen bytes of it are readable. */
+ * source's next call; caplen bytes of it are readable.  stable, when not
+ * NULL, holds the same bytes at an address that stays valid after that
+ * (a file read through a buffer but also mapped, capture/pcap_file.c):
+ * decode_packet points the packet's payload and l3 there, so that a
+ * packet can wait in a queue while data is reused. */
 struct nm_frame {
     const uint8_t *data;
     uint32_t caplen;   /* bytes captured */
@@ -46,6 +50,7 @@ struct nm_frame {
     uint64_t ts_us;    /* capture time, microseconds since the epoch */
     int linktype;      /* enum nm_linktype */
     bool ts_invalid;   /* the record's sub-second field was out of range (clamped) */
+    const uint8_t *stable;
 };
 
 /* Decode-problem reasons.  X(name, description): name is what --stats,

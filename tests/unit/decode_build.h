@@ -143,7 +143,7 @@ static inline bool addr_is_v6(const struct nm_addr *a, const uint8_t v6[16])
 static inline bool decode_bytes(struct decode_ctx *ctx, int linktype, const uint8_t *data, size_t len,
                                 struct nm_packet *pkt)
 {
-    struct nm_frame f = { data, (uint32_t)len, (uint32_t)len, 1000000, linktype, false };
+    struct nm_frame f = { data, (uint32_t)len, (uint32_t)len, 1000000, linktype, false, NULL };
     return decode_packet(ctx, &f, pkt);
 }
 

@@ -254,7 +254,7 @@ static void decode_copy(const uint8_t *src, size_t len, int linktype)
     if (!buf)
         abort();
     memcpy(buf, src, len);
-    struct nm_frame f = { buf, (uint32_t)len, (uint32_t)len + 7, len * 10, linktype, false };
+    struct nm_frame f = { buf, (uint32_t)len, (uint32_t)len + 7, len * 10, linktype, false, NULL };
     struct nm_packet p;
     uint64_t before = ctx.stats.decoded + ctx.stats.non_ip + decode_stats_errors(&ctx.stats);
     bool ok = decode_packet(&ctx, &f, &p);
@@ -268,7 +268,7 @@ static void test_seeds_decode(void)
     for (size_t i = 0; i < nseeds; i++) {
         struct nm_packet p;
         struct nm_frame f = { seeds[i].b.b, (uint32_t)seeds[i].b.n, (uint32_t)seeds[i].b.n, 1,
-                              seeds[i].linktype, false };
+                              seeds[i].linktype, false, NULL };
         CHECK(decode_packet(&ctx, &f, &p));
     }
     CHECK_EQ_U(ctx.stats.decoded, nseeds);

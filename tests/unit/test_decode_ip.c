@@ -168,7 +168,7 @@ static void test_ipv4_total_length(void)
     pb_put16(&b, 2, 1000);
     pb_put16(&b, 24, 980);
     b.n = 30;
-    struct nm_frame f = { b.b, 30, 1014, 5, NM_LINKTYPE_RAW, false };
+    struct nm_frame f = { b.b, 30, 1014, 5, NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK_EQ_U(p.ip_len, 1000);
     CHECK_EQ_U(p.wirelen, 1014);
@@ -251,11 +251,11 @@ static void test_ipv4_fragment_expiry(void)
     struct nm_packet p;
     decode_ctx_init(&ctx, NULL);
     build_v4_frag(&b, 7, 0, true, first, sizeof first);
-    struct nm_frame f1 = { b.b, (uint32_t)b.n, (uint32_t)b.n, 1000000, NM_LINKTYPE_RAW, false };
+    struct nm_frame f1 = { b.b, (uint32_t)b.n, (uint32_t)b.n, 1000000, NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f1, &p));
     build_v4_frag(&b, 7, 2, false, rest, sizeof rest);
     struct nm_frame f2 = { b.b, (uint32_t)b.n, (uint32_t)b.n, 1000000 + NM_FRAG_TIMEOUT_US + 1,
-                           NM_LINKTYPE_RAW, false };
+                           NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f2, &p));
     CHECK(!p.has_ports);
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_frag_orphan], 1);

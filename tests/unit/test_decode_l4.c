@@ -142,7 +142,7 @@ static void test_tcp_truncated_keeps_ports(void)
     decode_ctx_init(&ctx, NULL);
     build_tcp(&b, NM_TCP_ACK, NULL, 0, "0123456789");
     /* 1500-byte snaplen-style cut: only IP + 4 bytes of TCP captured. */
-    struct nm_frame f = { b.b, 24, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
+    struct nm_frame f = { b.b, 24, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_ports);
     CHECK_EQ_U(p.sport, 40000);
@@ -158,6 +158,35 @@ static void test_tcp_truncated_keeps_ports(void)
     CHECK_EQ_U(ctx.stats.decoded, 2);
 }
 
+/* A frame read through a buffer names a stable copy of its bytes
+ * (capture/pcap_file.c): the packet's payload and l3 must point there, at
+ * the same bytes, so that they stay valid while the packet waits in the
+ * -r pipeline's ring and the buffer is refilled; without one they stay in
+ * the frame. */
+static void test_payload_points_at_stable_copy(void)
+{
+    struct pb b;
+    struct nm_packet p;
+    uint8_t stable[sizeof b.b];
+    decode_ctx_init(&ctx, NULL);
+    build_tcp(&b, NM_TCP_ACK | NM_TCP_PSH, NULL, 0, "0123456789");
+    memcpy(stable, b.b, b.n);
+    struct nm_frame f = { b.b, (uint32_t)b.n, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false, stable };
+    CHECK(decode_packet(&ctx, &f, &p));
+    CHECK_EQ_U(p.payload_len, 10);
+    CHECK(p.payload == stable + b.n - 10);
+    CHECK(p.l3 == stable);
+    memset(b.b, 0, b.n); /* the buffer moves on */
+    CHECK(memcmp(p.payload, "0123456789", 10) == 0);
+    memcpy(b.b, stable, b.n);
+    CHECK(decode_packet_general(&ctx, &f, &p)); /* the per-protocol decoders too */
+    CHECK(p.payload == stable + b.n - 10);
+    f.stable = NULL;
+    CHECK(decode_packet(&ctx, &f, &p));
+    CHECK(p.payload == b.b + b.n - 10);
+    CHECK(p.l3 == b.b);
+}
+
 static void test_tcp_options_cut_by_snaplen(void)
 {
     static const uint8_t opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0x11, 0x22, 0x33, 0x44,
@@ -167,7 +196,7 @@ static void test_tcp_options_cut_by_snaplen(void)
     decode_ctx_init(&ctx, NULL);
     build_tcp(&b, NM_TCP_SYN, opts, sizeof opts, "");
     /* IP 20 + TCP 20 + 10 option bytes: MSS and SACK-perm, TS cut. */
-    struct nm_frame f = { b.b, 50, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
+    struct nm_frame f = { b.b, 50, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_tcp);
     CHECK_EQ_U(p.tcp_flags, NM_TCP_SYN);
@@ -231,7 +260,7 @@ static void test_udp_truncated(void)
     struct nm_packet p;
     decode_ctx_init(&ctx, NULL);
     build_udp(&b, "query");
-    struct nm_frame f = { b.b, 26, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false };
+    struct nm_frame f = { b.b, 26, (uint32_t)b.n, 1, NM_LINKTYPE_RAW, false, NULL };
     CHECK(decode_packet(&ctx, &f, &p));
     CHECK(p.has_ports);
     CHECK_EQ_U(p.dport, 53);
@@ -376,5 +405,6 @@ int main(void)
     RUN(test_icmp);
     RUN(test_icmpv6);
     RUN(test_sctp_ports);
+    RUN(test_payload_points_at_stable_copy);
     TESTLIB_EXIT();
 }

@@ -273,7 +273,7 @@ static void test_macsec(void)
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_macsec_truncated], 1);
     /* A snaplen cut that took the ICV and part of the packet: what was
      * captured is all secure data. */
-    struct nm_frame cut = { sc, 14 + 14 + 2 + 28, sizeof sc, 1, NM_LINKTYPE_ETHERNET, false };
+    struct nm_frame cut = { sc, 14 + 14 + 2 + 28, sizeof sc, 1, NM_LINKTYPE_ETHERNET, false, NULL };
     CHECK(decode_packet(&ctx, &cut, &p));
     CHECK_EQ_U(p.dport, 53);
     CHECK_EQ_U(p.ip_len, 36);
@@ -412,7 +412,7 @@ static void test_unsupported_link(void)
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_link_unsupported], 1);
     CHECK_EQ_U(ctx.stats.non_ip, 0);
     CHECK_EQ_U(ctx.stats.frames, 1);
-    struct nm_frame empty = { NULL, 0, 0, 0, NM_LINKTYPE_ETHERNET, false };
+    struct nm_frame empty = { NULL, 0, 0, 0, NM_LINKTYPE_ETHERNET, false, NULL };
     CHECK(!decode_packet(&ctx, &empty, &p));
     CHECK_EQ_U(ctx.stats.reasons[DECODE_R_eth_truncated], 1);
 }

@@ -196,7 +196,7 @@ static int compare_file(const char *path)
     const u_char *data;
     for (int n = 1; n <= MAX_FRAMES && pcap_next_ex(pc, &h, &data) == 1; n++) {
         struct nm_frame f = { data, h->caplen, h->len,
-                              (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec, linktype, false };
+                              (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec, linktype, false, NULL };
         struct nm_packet p;
         bool ok = decode_packet(&ctx, &f, &p);
         const struct expect *e = &expected[n];

@@ -765,6 +765,69 @@ static void test_max_record(void)
     free(b.d);
 }
 
+/* A regular file is read through a buffer that each fill reuses, and is
+ * also mapped so that every frame names where its bytes stay (stable):
+ * after the whole file is read, the first frames' stable bytes must still
+ * be theirs.  Well over the 64 KiB buffer, with records of odd sizes so
+ * that records straddle fills.  A pipe has no stable copy. */
+static bool frame_pattern_ok(const uint8_t *d, uint32_t caplen, uint8_t seed)
+{
+    for (uint32_t i = 0; i < caplen; i++)
+        if ((uint8_t)(d[i] - seed) != (uint8_t)(i * 7))
+            return false;
+    return true;
+}
+
+static void test_stable_frames(void)
+{
+    enum { N = 400 };
+    struct buf b = { 0 };
+    char err[256];
+    const uint8_t *stable[N];
+    uint32_t caplen[N];
+    unsigned n = 0, ok = 0, moved = 0;
+    struct nm_frame fr;
+
+    pcap_header(&b, 0xa1b2c3d4, 2, 4, 65535, 1);
+    for (unsigned i = 0; i < N; i++)
+        pcap_record(&b, 1700000000 + i, 0, 300 + (i * 37) % 1200, 1514, (uint8_t)i);
+    const char *path = write_file("stable.pcap", &b);
+    struct pcap_file *f = pcap_file_open(path, err, sizeof err);
+    CHECK(f != NULL);
+    if (!f)
+        goto out;
+    CHECK(pcap_file_is_mapped(f));
+    while (n < N && pcap_file_next(f, &fr) == PCAP_FILE_FRAME) {
+        stable[n] = fr.stable;
+        caplen[n] = fr.caplen;
+        moved += fr.stable != fr.data;
+        n++;
+    }
+    CHECK_EQ_U(n, N);
+    for (unsigned i = 0; i < n; i++)
+        ok += stable[i] && caplen[i] == 300 + (i * 37) % 1200 &&
+              frame_pattern_ok(stable[i], caplen[i], (uint8_t)i);
+    CHECK_EQ_U(ok, N);
+    CHECK(moved > 0); /* read through the buffer, not the map */
+    pcap_file_close(f);
+
+    pid_t child;
+    int rfd = pipe_from_file(path, &child);
+    char devfd[32];
+    snprintf(devfd, sizeof devfd, "/dev/fd/%d", rfd);
+    f = pcap_file_open(devfd, err, sizeof err);
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(!pcap_file_is_mapped(f));
+        CHECK(pcap_file_next(f, &fr) == PCAP_FILE_FRAME && fr.stable == NULL);
+        pcap_file_close(f);
+    }
+    close(rfd);
+    waitpid(child, NULL, 0);
+out:
+    free(b.d);
+}
+
 /* A sparse file beyond 2 GiB: records of maximal size whose data are holes,
  * so nothing but headers is ever written. */
 static void test_large_sparse_file(void)
@@ -1355,6 +1418,7 @@ int main(void)
     RUN(test_pcap_old_version_lengths);
     RUN(test_pcap_header_only);
     RUN(test_stdin_regular_file);
+    RUN(test_stable_frames);
     RUN(test_pcapng_two_ifaces_le);
     RUN(test_pcapng_two_ifaces_be);
     RUN(test_pcapng_linktype_unknown_before_idb);
