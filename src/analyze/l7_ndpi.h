@@ -4,11 +4,12 @@
  *
  * nDPI's detection module is not thread-safe, so each worker owns one
  * (struct l7_ndpi) next to its flow table.  A flow holds a single 32-bit
- * handle (struct flow's `l7`): while nDPI is still looking, the handle
- * names a slot of this module's bounded, preallocated pool holding nDPI's
- * per-flow state; once nDPI has decided (or given up) the slot is freed
- * and the handle itself carries the result (protocol ids, category,
- * confidence), so a classified flow costs no memory beyond those 4 bytes.
+ * handle (struct flow_l7's `ndpi`, flow_table.c): while nDPI is still
+ * looking, the handle names a slot of this module's bounded, preallocated
+ * pool holding nDPI's per-flow state; once nDPI has decided (or given up)
+ * the slot is freed and the handle itself carries the result (protocol
+ * ids, category, confidence), so a classified flow costs no memory beyond
+ * those 4 bytes.
  *
  * Packets fed: the first L7_NDPI_TCP_PACKETS + 1 of a TCP flow and
  * L7_NDPI_OTHER_PACKETS + 1 of any other flow at most (ndpiReader's -T/-U

@@ -73,8 +73,6 @@ struct flow {
         };
     };
     uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
-    uint32_t ndpi;                 /* nDPI slot while classifying, then the label (l7_ndpi.h) */
-    uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
@@ -83,7 +81,9 @@ struct flow {
     uint8_t tunnel;
     uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
 };
-_Static_assert(sizeof(struct flow) == 104, "struct flow grew: a byte here is a megabyte at 1 M flows");
+/* 96 bytes: a flow's L7 handles are in t->l7 (struct flow_l7), so that
+ * --no-l7 does not carry them. */
+_Static_assert(sizeof(struct flow) == 96, "struct flow grew: a byte here is a megabyte at 1 M flows");
 
 /* An IPv6 flow's canonical addresses, in a pool of their own: handed out
  * densely (a free list, then never-used entries), so that only as many
@@ -101,6 +101,15 @@ struct flow_addr6 {
 struct flow_tq {
     uint64_t since;                /* start or last interim record */
     uint32_t prev, next;           /* active list (open flows only) */
+};
+
+/* A flow's application-layer handles, by flow index: only nDPI labels
+ * and the L7 parsers use them, so with --no-l7 the array is not allocated
+ * and the 8 bytes are not in every flow.  A handle of 0 means nothing yet
+ * for both, which is what a flow without the array reads as. */
+struct flow_l7 {
+    uint32_t ndpi;                 /* nDPI slot while classifying, then the label (l7_ndpi.h) */
+    uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
 };
 
 /* What does not fit a flow's 32-bit fields, by flow index: the high
@@ -167,6 +176,8 @@ struct flow_table {
     struct flow *flows;
     struct flow_wide *wide;        /* max_flows entries, untouched until a counter passes 2^32 */
     struct flow_tq *tq;            /* max_flows entries with --active-timeout, else NULL */
+    struct flow_l7 *l7;            /* max_flows entries with nDPI or an L7 pool, else NULL */
+    struct hugemem_ahead l7_ahead; /* l7, as flows_ahead: each new flow writes its entry */
     struct flow_addr6 *addr6;      /* max_flows + 1 entries, [0] unused; see struct flow_addr6 */
     uint32_t addr6_fresh;          /* addr6[addr6_fresh..] never used */
     uint32_t addr6_free;           /* reuse list through each entry's first word, 0: empty */
@@ -410,14 +421,15 @@ static void flow_index_grow(struct flow_table *t)
     t->mask = n - 1;
 }
 
-size_t flow_table_bytes_per_flow(void)
+size_t flow_table_bytes_per_flow(bool l7)
 {
     /* Four slots at the largest index, six while the last doubling holds
      * the old index and the new one at once; the wide entry as if every
      * 32-bit field overflowed, the pooled addresses as if every flow were
      * IPv6, the active list's entry as if --active-timeout were on. */
     return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
-           sizeof(struct flow_tq) + tcp_analysis_bytes_per_flow() + 6 * sizeof(uint32_t);
+           sizeof(struct flow_tq) + (l7 ? sizeof(struct flow_l7) : 0) +
+           tcp_analysis_bytes_per_flow() + 6 * sizeof(uint32_t);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
@@ -438,6 +450,8 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
         __builtin_prefetch(f, 1);
         __builtin_prefetch(f + 64, 1);
         __builtin_prefetch(f + sizeof(struct flow) - 1, 1);
+        if (t->l7)
+            __builtin_prefetch(&t->l7[x - 1], 1);
     }
 }
 
@@ -633,8 +647,11 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | flow_id_of(t, f);
     tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->ts_first, f->src_side, &r->tcp);
-    l7_ndpi_label(f->ndpi, &r->app);
-    l7_fill(t->l7_pool, f->l7, &r->l7);
+    if (t->l7) {
+        const struct flow_l7 *l = &t->l7[f - t->flows];
+        l7_ndpi_label(l->ndpi, &r->app);
+        l7_fill(t->l7_pool, l->l7, &r->l7);
+    }
 }
 
 /* Why a flow ends now: a closed flow keeps its FIN or RST, an open one
@@ -652,7 +669,7 @@ static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason w
     struct flow_record stack_rec, *rec = t->record_slot ? t->record_slot(t->emit_user) : &stack_rec;
 
     if (t->cfg.ndpi)
-        l7_ndpi_flow_end(t->cfg.ndpi, &f->ndpi);   /* decide now: the record carries the label */
+        l7_ndpi_flow_end(t->cfg.ndpi, &t->l7[i].ndpi);   /* decide now: the record carries the label */
     flow_fill_record(t, f, why, rec);
     if (t->record_slot)
         t->record_commit(t->emit_user);
@@ -660,7 +677,8 @@ static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason w
         t->emit(t->emit_user, rec);
 
     tcp_analysis_release(t->tcp_pool, f->tcp_an);
-    l7_release(t->l7_pool, f->l7);
+    if (t->l7_pool)
+        l7_release(t->l7_pool, t->l7[i].l7);
     flow_counters_clear(t, f);
     if (unindex)
         flow_index_remove(t, i);
@@ -733,6 +751,7 @@ static uint32_t flow_alloc(struct flow_table *t)
     } else {
         i = t->fresh++;
         hugemem_ahead_note(&t->flows_ahead, t->fresh);
+        hugemem_ahead_note(&t->l7_ahead, t->fresh);
     }
     return i;
 }
@@ -765,8 +784,10 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
     flow_choose_initiator(f, pkt, side);
     if (key->s.proto == 6)
         f->tcp_an = tcp_analysis_alloc(t->tcp_pool);
-    if (t->cfg.ndpi)
-        f->ndpi = l7_ndpi_flow_start(t->cfg.ndpi);
+    if (t->l7)
+        t->l7[i] = (struct flow_l7){
+            .ndpi = t->cfg.ndpi ? l7_ndpi_flow_start(t->cfg.ndpi) : NDPI_HANDLE_NONE,
+        };
 
     /* The index may have shifted while evicting or growing: look the slot
      * up again. */
@@ -1050,6 +1071,7 @@ static uint64_t flow_table_packet_time(struct flow_table *t, uint64_t ts)
 void flow_table_prefault(struct flow_table *t)
 {
     (void)hugemem_ahead_populate(&t->flows_ahead, FLOW_PREFAULT_AHEAD);
+    (void)hugemem_ahead_populate(&t->l7_ahead, FLOW_PREFAULT_AHEAD);
     tcp_analysis_pool_prefault(t->tcp_pool, FLOW_PREFAULT_AHEAD);
 }
 
@@ -1061,25 +1083,29 @@ uint64_t flow_table_key(const struct flow_table *t, const struct nm_packet *pkt,
     return flow_key_hash_with(key, &t->secret) & t->hash_keep;
 }
 
-/* Whether the flow's L7 parser (or the start of one) wants the packet. */
-static bool flow_l7_wants(const struct flow_table *t, const struct flow *f,
-                          const struct nm_packet *pkt)
+/* Whether flow i's L7 parser (or the start of one) wants the packet. */
+static bool flow_l7_wants(const struct flow_table *t, uint32_t i, const struct nm_packet *pkt)
 {
-    return t->l7_pool && f->l7 != L7_HANDLE_NONE && (f->l7 != 0 || pkt->payload_len != 0);
+    if (!t->l7_pool)
+        return false;
+    uint32_t h = t->l7[i].l7;
+    return h != L7_HANDLE_NONE && (h != 0 || pkt->payload_len != 0);
 }
 
 /* Kept out of line: the scratch analysis is a large stack frame that the
  * packet path should not set up for every packet. */
-__attribute__((noinline)) static void flow_l7(struct flow_table *t, struct flow *f,
+__attribute__((noinline)) static void flow_l7(struct flow_table *t, uint32_t i,
                                               const struct nm_packet *pkt, unsigned side)
 {
+    const struct flow *f = &t->flows[i];
+    uint32_t *h = &t->l7[i].l7;
     struct tcp_analysis scratch;
     const struct tcp_analysis *tcp = NULL;
 
     /* Only a flow's first payload asks where its streams start. */
-    if (f->l7 == 0 && f->tcp_an)
+    if (*h == 0 && f->tcp_an)
         tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, f->ts_first, &scratch);
-    l7_packet(t->l7_pool, &f->l7, pkt, side, f->src_side, tcp);
+    l7_packet(t->l7_pool, h, pkt, side, f->src_side, tcp);
 }
 
 bool flow_table_update(struct flow_table *t, const struct nm_packet *pkt)
@@ -1129,9 +1155,9 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
         f->tcp_an = tcp_analysis_pool_packet(t->tcp_pool, f->tcp_an, f->ts_first, pkt, side,
                                              f->src_side);
     if (t->cfg.ndpi)
-        l7_ndpi_packet(t->cfg.ndpi, &f->ndpi, pkt);
-    if (flow_l7_wants(t, f, pkt))
-        flow_l7(t, f, pkt, side);
+        l7_ndpi_packet(t->cfg.ndpi, &t->l7[i].ndpi, pkt);
+    if (flow_l7_wants(t, i, pkt))
+        flow_l7(t, i, pkt, side);
     if (pkt->has_tcp)
         flow_track_tcp_end(t, i, f, pkt, side);
     return created;
@@ -1193,11 +1219,17 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
+    /* Every flow writes its entry when it starts, as its struct flow:
+     * huge pages like t->flows. */
+    bool want_handles = want_l7 || t->cfg.ndpi;
+    if (want_handles)
+        t->l7 = hugemem_calloc(t->cfg.max_flows, sizeof(*t->l7));
     if (!t->slots || !t->flows || !t->wide || !t->addr6 || (t->cfg.active_timeout_us && !t->tq) ||
-        !t->tcp_pool || (want_l7 && !t->l7_pool))
+        !t->tcp_pool || (want_l7 && !t->l7_pool) || (want_handles && !t->l7))
         goto fail;
     t->free_head = FLOW_NIL;
     hugemem_ahead_init(&t->flows_ahead, t->flows, sizeof(*t->flows), t->cfg.max_flows);
+    hugemem_ahead_init(&t->l7_ahead, t->l7, sizeof(*t->l7), t->cfg.max_flows);
     flow_list_init(&t->lru);
     flow_list_init(&t->closed);
     t->close_timeout_us = t->cfg.close_timeout_us && t->cfg.close_timeout_us < t->cfg.idle_timeout_us
@@ -1226,6 +1258,7 @@ void flow_table_destroy(struct flow_table *t)
     free(t->flows);
     free(t->wide);
     free(t->tq);
+    free(t->l7);
     free(t->addr6);
     tcp_analysis_pool_destroy(t->tcp_pool);
     l7_pool_destroy(t->l7_pool);
@@ -1246,6 +1279,8 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
     const struct flow *f = &t->flows[i];
 
     prefetch_range(f, sizeof(*f));
+    if (t->l7)
+        __builtin_prefetch(&t->l7[i]);
     tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
     return f->lru_prev;
 }

@@ -59,11 +59,13 @@ struct flow_table_config {
 /* The most memory one tracked flow can take: its slot, its wide entry
  * (only once a counter passes 2^32, the sequence numbers' low halves wrap,
  * or a packet's time is far from table time), its IPv6 addresses (IPv6
- * only), its active-list entry (only with --active-timeout), its TCP
- * analysis and its share of the index at its largest (twice --max-flows,
- * rounded up to a power of two: at most four slots a flow, six during the
- * doubling that reaches it).  --max-memory divides by this. */
-size_t flow_table_bytes_per_flow(void);
+ * only), its active-list entry (only with --active-timeout), its L7
+ * handles (only with `l7`: the table has nDPI or L7 parsers, that is
+ * without --no-l7 or with --streams), its TCP analysis and its share of
+ * the index at its largest (twice --max-flows, rounded up to a power of
+ * two: at most four slots a flow, six during the doubling that reaches
+ * it).  --max-memory divides by this. */
+size_t flow_table_bytes_per_flow(bool l7);
 
 /* Receives every record the table writes (ended, evicted, interim). */
 typedef void flow_emit_fn(void *user, const struct flow_record *rec);
