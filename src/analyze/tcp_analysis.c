@@ -18,6 +18,7 @@
 #include "common/prefetch.h"
 #include "common/tcp_seq.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1054,8 +1055,9 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 /* ---- the pool ---------------------------------------------------------------- */
 
 /* A flow's first TCP_PENDING_MAX segments are kept in this compact form
- * (an eleventh of a struct tcp_analysis) and replayed into a full analysis
- * only when the flow goes past them.  Flows that never get past a
+ * (a fourteenth or an eleventh of a struct tcp_analysis, see the two
+ * sizes below) and replayed into a full analysis only when the flow goes
+ * past them.  Flows that never get past a
  * handshake (scans, refused connections, SYN floods: often most of a busy
  * table) need not take the full slot (but see "Which form a new flow
  * starts in" below); their record replays the segments into
@@ -1082,10 +1084,29 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * and 30 with timestamps and window scaling both ways, plus its two times
  * (a varint each: at most three bytes below 2^21 µs, 2.1 s) and, with
  * timestamps, the ACK's TSval step (at most two bytes below 8192 ticks):
- * at most 26 and 38 bytes for a handshake within 2.1 s.  A segment that does not fit takes the full analysis through the
- * replay, as the fourth segment does. */
+ * at most 26 and 38 bytes for a handshake within 2.1 s.
+ *
+ * So the form comes in two sizes: 32-byte slots with
+ * TCP_PENDING_SMALL_BYTES of code, enough for a handshake without
+ * timestamps (a SYN flood's, workload 2's: at a million flows every byte
+ * here is a megabyte), and 40-byte slots with TCP_PENDING_BYTES, each size
+ * in an array of its own with its own free list (a handle's
+ * TCP_HANDLE_WIDE bit says which).  A new flow takes the smaller; the
+ * size is chosen when its first segment is coded: one with the timestamps
+ * option moves the flow to the larger at once, since a handshake with
+ * timestamps takes at least 31 bytes (29 for the segments and their
+ * options, at least one for each time).  Only the flows it stops short
+ * of (an unanswered SYN, one refused by a RST) would have fitted the
+ * smaller one, 8 bytes each; starting them small would instead copy every
+ * handshake with timestamps that is answered.  A segment (or a recoded
+ * first time) that does not fit the smaller size moves the flow to the
+ * larger one, code and prediction state copied (the handle changes), and
+ * only one that fits neither takes the full analysis through the replay,
+ * as the fourth segment does: no flow keeps more than the one 40-byte
+ * form it had before there were two. */
 #define TCP_PENDING_MAX 3
-#define TCP_PENDING_BYTES 38
+#define TCP_PENDING_BYTES 38          /* code of the larger size */
+#define TCP_PENDING_SMALL_BYTES 30    /* code of the smaller */
 
 enum {
     TCP_PC_SIDE1 = 1, TCP_PC_SRC1 = 2, TCP_PC_HAS_TS = 4, TCP_PC_HAS_WSCALE = 8,
@@ -1095,19 +1116,18 @@ enum {
     TCP_PC_LEN0 = 128,           /* no payload */
 };
 
-/* 40 bytes: at a million handshake-only flows (a SYN flood) every byte
- * here is a megabyte. */
+/* A slot of either size: its code has the room of its size's
+ * (pending_room).  A released slot's first four bytes hold the free
+ * list's link instead. */
 struct tcp_pending {
-    union {
-        struct {
-            uint8_t known;       /* TCP_PC_KNOWN_* after the kept segments */
-            uint8_t meta;        /* segments << 6 | bytes of code used */
-            uint8_t code[TCP_PENDING_BYTES];
-        };
-        uint32_t next_free;      /* pool free list, while released */
-    };
+    uint8_t known;               /* TCP_PC_KNOWN_* after the kept segments */
+    uint8_t meta;                /* segments << 6 | bytes of code used */
+    uint8_t code[];
 };
-_Static_assert(sizeof(struct tcp_pending) == 40, "tcp_pending grew");
+#define TCP_PENDING_SLOT(room) (offsetof(struct tcp_pending, code) + (room))
+_Static_assert(TCP_PENDING_SLOT(TCP_PENDING_SMALL_BYTES) == 32 &&
+               TCP_PENDING_SLOT(TCP_PENDING_BYTES) == 40, "tcp_pending sizes changed");
+_Static_assert(TCP_PENDING_BYTES < 64, "bytes of code used must fit meta's six bits");
 
 /* Which sides have sent a segment and which a TSval, kept beside the code
  * so that the prediction state's size in the code's tail (see
@@ -1132,30 +1152,40 @@ struct tcp_pending_state {
     unsigned n;                  /* segments */
 };
 
-/* Handles: full analyses are 1..capacity, pending ones have this bit. */
+/* Handles: full analyses are 1..capacity, compact ones index + 1 in
+ * their size's array, with TCP_HANDLE_PENDING and, in the larger size,
+ * TCP_HANDLE_WIDE. */
 #define TCP_HANDLE_PENDING 0x80000000u
+#define TCP_HANDLE_WIDE 0x40000000u
+#define TCP_HANDLE_INDEX 0x3fffffffu   /* index + 1; the most slots a pool has */
 
 /* Coding a segment needs the prediction state after the segments before
  * it; decoding them again for every segment was a visible share of the
  * flow thread's work.  The state after a flow's last kept segment is kept
  * in the unused end of its code when it fits there (pc_tail_fits: after a
  * handshake's first segment, and its first two without timestamps),
- * else here, direct-mapped by slot: a handshake's segments come within a
- * round trip, while few other flows start, but with a million handshakes
- * open at once (workload 2) this cache always misses, which is why the
- * tail comes first.  An entry counts only for the slot and segment count
- * it was left with, and is written exactly when the state did not fit the
- * tail, so an entry a slot's earlier flow left is never read for a later
- * one: the later one wrote its own at that count, or another slot did. */
+ * else here, direct-mapped by slot index (of either size): a handshake's
+ * segments come within a round trip, while few other flows start, but
+ * with a million handshakes open at once (workload 2) this cache always
+ * misses, which is why the tail comes first.  An entry counts only for the handle (slot and size)
+ * and segment count it was left with, and is written exactly when the
+ * state did not fit the tail, so an entry a slot's earlier flow left is
+ * never read for a later one: the later one wrote its own at that count,
+ * or another slot did. */
 #define TCP_PC_CACHE 2048u
 
 struct tcp_pc_cache_entry {
-    uint32_t slot_plus1;         /* 0: empty */
+    uint32_t handle;             /* 0: empty */
     struct tcp_pending_state st;
 };
 
+/* One array of slots and its free list. */
 struct tcp_slot_list {
-    uint32_t fresh;      /* slots[fresh..] never used: untouched memory */
+    uint8_t *base;       /* the slots */
+    void *alloc;         /* what to free: base, or a little before it */
+    size_t size;         /* bytes of a slot */
+    size_t link;         /* where a released slot keeps the list's link */
+    uint32_t fresh;      /* slots fresh.. never used: untouched memory */
     uint32_t free_head;  /* index + 1 of the first released slot, 0: none */
     struct hugemem_ahead ahead;   /* fresh, for tcp_analysis_pool_prefault */
 };
@@ -1187,11 +1217,11 @@ struct tcp_slot_list {
 #define TCP_DIRECT_SAMPLE 16u
 
 struct tcp_analysis_pool {
-    struct tcp_analysis *slots;
-    struct tcp_pending *pending;
+    struct tcp_analysis *slots;            /* full_list's, typed */
     struct tcp_pc_cache_entry *pc_cache;   /* TCP_PC_CACHE entries */
-    uint32_t capacity;
-    struct tcp_slot_list full_list, pending_list;
+    uint32_t capacity;                     /* slots of each array */
+    struct tcp_slot_list full_list;
+    struct tcp_slot_list pending_list[2];  /* [0] 32-byte slots, [1] 40 (TCP_HANDLE_WIDE) */
     uint32_t full_in_use;
     uint32_t direct_budget;        /* full analyses a new flow may start in */
     uint32_t outgrow_score;        /* 0..TCP_DIRECT_SCORE_MAX, see above */
@@ -1200,8 +1230,11 @@ struct tcp_analysis_pool {
 
 size_t tcp_analysis_bytes_per_flow(void)
 {
-    /* A released slot of either kind stays resident for reuse. */
-    return sizeof(struct tcp_analysis) + sizeof(struct tcp_pending);
+    /* A released slot of any kind stays resident for reuse, and each
+     * array can fill in its turn (a flood without timestamps, one with
+     * them, then long flows): the most a flow can hold is all three. */
+    return sizeof(struct tcp_analysis) + TCP_PENDING_SLOT(TCP_PENDING_SMALL_BYTES) +
+           TCP_PENDING_SLOT(TCP_PENDING_BYTES);
 }
 
 bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq)
@@ -1212,56 +1245,104 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
     return true;
 }
 
+/* Bytes of code a compact handle's slot has room for. */
+static unsigned pending_room(uint32_t handle)
+{
+    return (handle & TCP_HANDLE_WIDE) ? TCP_PENDING_BYTES : TCP_PENDING_SMALL_BYTES;
+}
+
+/* Slot index of a handle of either form. */
+static uint32_t handle_index(uint32_t handle)
+{
+    return (handle & TCP_HANDLE_INDEX) - 1;
+}
+
+/* Which of the pool's pending_list a compact handle's slot is in. */
+static unsigned pending_kind(uint32_t handle)
+{
+    return (handle & TCP_HANDLE_WIDE) ? 1 : 0;
+}
+
+static struct tcp_pending *pending_at(const struct tcp_analysis_pool *p, uint32_t handle)
+{
+    const struct tcp_slot_list *l = &p->pending_list[pending_kind(handle)];
+
+    return (struct tcp_pending *)(l->base + (size_t)handle_index(handle) * l->size);
+}
+
+/* capacity slots of `size` bytes, `link` bytes into each the free list's
+ * link, the first `align`-aligned.  The compact forms' arrays start on a
+ * cache line (calloc's large blocks start 16 bytes past a page), so that
+ * a 32-byte slot never straddles two lines. */
+static bool slot_list_init(struct tcp_slot_list *l, uint32_t capacity, size_t size, size_t link,
+                           size_t align)
+{
+    size_t n = capacity ? capacity : 1;
+
+    if (n > (SIZE_MAX - align) / size)
+        return false;
+    /* calloc of a large block maps zero pages lazily: memory follows the
+     * number of TCP flows actually tracked, not the capacity. */
+    l->alloc = hugemem_calloc(1, n * size + align);
+    if (!l->alloc)
+        return false;
+    l->base = (uint8_t *)(((uintptr_t)l->alloc + align - 1) & ~(uintptr_t)(align - 1));
+    l->size = size;
+    l->link = link;
+    hugemem_ahead_init(&l->ahead, l->base, size, capacity);
+    return true;
+}
+
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
 {
     struct tcp_analysis_pool *p = calloc(1, sizeof(*p));
 
     if (!p)
         return NULL;
-    if (capacity >= TCP_HANDLE_PENDING)
-        capacity = TCP_HANDLE_PENDING - 1;
-    /* calloc of a large block maps zero pages lazily: memory follows the
-     * number of TCP flows actually tracked, not the capacity. */
-    p->slots = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->slots));
-    p->pending = hugemem_calloc(capacity ? capacity : 1, sizeof(*p->pending));
+    if (capacity > TCP_HANDLE_INDEX)
+        capacity = TCP_HANDLE_INDEX;
+    p->capacity = capacity;
+    p->direct_budget = TCP_DIRECT_BUDGET_DEFAULT;
     p->pc_cache = calloc(TCP_PC_CACHE, sizeof(*p->pc_cache));
-    if (!p->slots || !p->pending || !p->pc_cache) {
+    if (!p->pc_cache ||
+        !slot_list_init(&p->full_list, capacity, sizeof(struct tcp_analysis),
+                        offsetof(struct tcp_analysis, next_free), 1) ||
+        !slot_list_init(&p->pending_list[0], capacity, TCP_PENDING_SLOT(TCP_PENDING_SMALL_BYTES), 0,
+                        64) ||
+        !slot_list_init(&p->pending_list[1], capacity, TCP_PENDING_SLOT(TCP_PENDING_BYTES), 0, 64)) {
         tcp_analysis_pool_destroy(p);
         return NULL;
     }
-    p->capacity = capacity;
-    p->direct_budget = TCP_DIRECT_BUDGET_DEFAULT;
-    hugemem_ahead_init(&p->full_list.ahead, p->slots, sizeof(*p->slots), capacity);
-    hugemem_ahead_init(&p->pending_list.ahead, p->pending, sizeof(*p->pending), capacity);
+    p->slots = (struct tcp_analysis *)p->full_list.base;
     return p;
 }
 
 void tcp_analysis_pool_prefault(struct tcp_analysis_pool *p, uint32_t ahead)
 {
     (void)hugemem_ahead_populate(&p->full_list.ahead, ahead);
-    (void)hugemem_ahead_populate(&p->pending_list.ahead, ahead);
+    for (unsigned k = 0; k < 2; k++)
+        (void)hugemem_ahead_populate(&p->pending_list[k].ahead, ahead);
 }
 
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
 {
     if (!p)
         return;
-    free(p->slots);
-    free(p->pending);
+    free(p->full_list.alloc);
+    for (unsigned k = 0; k < 2; k++)
+        free(p->pending_list[k].alloc);
     free(p->pc_cache);
     free(p);
 }
 
-/* Index + 1 of a free slot, 0 when all are taken; `next` is where each
- * slot keeps the free list's link. */
-static uint32_t slot_take(struct tcp_slot_list *l, uint32_t capacity, uint32_t *(*next)(void *, uint32_t),
-                          void *base)
+/* Index + 1 of a free slot of l, 0 when all are taken. */
+static uint32_t slot_take(struct tcp_slot_list *l, uint32_t capacity)
 {
     uint32_t h;
 
     if (l->free_head) {
         h = l->free_head;
-        l->free_head = *next(base, h - 1);
+        memcpy(&l->free_head, l->base + (size_t)(h - 1) * l->size + l->link, sizeof(h));
     } else if (l->fresh < capacity) {
         h = ++l->fresh;
         hugemem_ahead_note(&l->ahead, h);
@@ -1271,19 +1352,15 @@ static uint32_t slot_take(struct tcp_slot_list *l, uint32_t capacity, uint32_t *
     return h;
 }
 
-static uint32_t *full_next(void *base, uint32_t i)
+static void slot_put(struct tcp_slot_list *l, uint32_t i)
 {
-    return &((struct tcp_analysis *)base)[i].next_free;
-}
-
-static uint32_t *pending_next(void *base, uint32_t i)
-{
-    return &((struct tcp_pending *)base)[i].next_free;
+    memcpy(l->base + (size_t)i * l->size + l->link, &l->free_head, sizeof(l->free_head));
+    l->free_head = i + 1;
 }
 
 static uint32_t tcp_full_alloc(struct tcp_analysis_pool *p)
 {
-    uint32_t h = slot_take(&p->full_list, p->capacity, full_next, p->slots);
+    uint32_t h = slot_take(&p->full_list, p->capacity);
 
     if (h) {
         tcp_analysis_init(&p->slots[h - 1]);
@@ -1303,43 +1380,55 @@ static bool tcp_pool_starts_full(struct tcp_analysis_pool *p)
            ++p->starts % TCP_DIRECT_SAMPLE != 0;
 }
 
+/* An empty compact form in a free slot of the larger size if `wide` is
+ * TCP_HANDLE_WIDE, else of the smaller; 0 when all are taken. */
+static inline __attribute__((always_inline)) uint32_t pending_alloc(struct tcp_analysis_pool *p,
+                                                                    uint32_t wide)
+{
+    uint32_t h = slot_take(&p->pending_list[pending_kind(wide)], p->capacity);
+    struct tcp_pending *pd;
+
+    if (!h)
+        return 0;
+    h |= TCP_HANDLE_PENDING | wide;
+    pd = pending_at(p, h);
+    pd->known = 0;
+    pd->meta = 0;
+    return h;
+}
+
 uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p)
 {
     uint32_t h = 0;
 
     if (!tcp_pool_starts_full(p))
-        h = slot_take(&p->pending_list, p->capacity, pending_next, p->pending);
-    if (!h)
-        return tcp_full_alloc(p);
-    p->pending[h - 1].known = 0;
-    p->pending[h - 1].meta = 0;
-    return h | TCP_HANDLE_PENDING;
+        h = pending_alloc(p, 0);   /* the smaller size until its first segment */
+    return h ? h : tcp_full_alloc(p);
 }
 
-/* Why a compact flow leaves its form, for the start-form score. */
+/* Why a compact flow leaves its slot, for the start-form score. */
 enum tcp_pool_leave {
     TCP_LEAVE_ENDED,       /* the flow ended inside it: lowers the score */
     TCP_LEAVE_OUTGROWN,    /* a segment did not fit: raises it */
-    TCP_LEAVE_MOVED,       /* its first segment's time moved too far: neither */
+    TCP_LEAVE_MOVED,       /* its first segment's time moved too far, or it
+                            * moved to the larger size: neither */
 };
 
 /* Puts a handle's slot back on its free list. */
 static void tcp_pool_free(struct tcp_analysis_pool *p, uint32_t handle, enum tcp_pool_leave why)
 {
-    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+    uint32_t i = handle_index(handle);
 
     if (!handle || i >= p->capacity)
         return;
     if (handle & TCP_HANDLE_PENDING) {
-        p->pending[i].next_free = p->pending_list.free_head;
-        p->pending_list.free_head = i + 1;
+        slot_put(&p->pending_list[pending_kind(handle)], i);
         if (why == TCP_LEAVE_OUTGROWN && p->outgrow_score < TCP_DIRECT_SCORE_MAX)
             p->outgrow_score++;
         else if (why == TCP_LEAVE_ENDED && p->outgrow_score > 0)
             p->outgrow_score--;
     } else {
-        p->slots[i].next_free = p->full_list.free_head;
-        p->full_list.free_head = i + 1;
+        slot_put(&p->full_list, i);
         p->full_in_use--;
     }
 }
@@ -1478,32 +1567,43 @@ static inline void pc_note(struct tcp_pending_state *st, unsigned side, uint32_t
 
 /* ---- the prediction state in the code's tail ----
  *
- * The two seq words end the code; the two TSval words come before them
- * once either side has sent one. */
+ * The two seq words end the code (`room` bytes, its slot's); the two
+ * TSval words come before them once either side has sent one. */
 
 static unsigned pc_tail_size(unsigned known)
 {
     return (known & (TCP_PC_KNOWN_TS0 | TCP_PC_KNOWN_TS1)) ? 16 : 8;
 }
 
-static bool pc_tail_fits(unsigned used, unsigned known)
+static bool pc_tail_fits(unsigned used, unsigned known, unsigned room)
 {
-    return used + pc_tail_size(known) <= TCP_PENDING_BYTES;
+    return used + pc_tail_size(known) <= room;
 }
 
-static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *st)
+static inline void pc_tail_store(uint8_t *code, const struct tcp_pending_state *st, unsigned room)
 {
-    memcpy(code + TCP_PENDING_BYTES - 8, st->seq, 8);
+    memcpy(code + room - 8, st->seq, 8);
     if (pc_tail_size(st->known) > 8)
-        memcpy(code + TCP_PENDING_BYTES - 16, st->ts_val, 8);
+        memcpy(code + room - 16, st->ts_val, 8);
 }
 
-static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st)
+static inline void pc_tail_load(const struct tcp_pending *pd, struct tcp_pending_state *st,
+                                unsigned room)
 {
     st->known = pd->known & TCP_PC_KNOWN_STATE;
     st->n = pending_segments(pd);
-    memcpy(st->seq, pd->code + TCP_PENDING_BYTES - 8, 8);
-    memcpy(st->ts_val, pd->code + TCP_PENDING_BYTES - 16, 8);   /* read only if known */
+    memcpy(st->seq, pd->code + room - 8, 8);
+    memcpy(st->ts_val, pd->code + room - 16, 8);   /* read only if known */
+}
+
+/* A whole code of `room` bytes: copies of a known size stay inline,
+ * unlike one of a variable size. */
+static inline void pc_copy(uint8_t *to, const uint8_t *from, unsigned room)
+{
+    if (room == TCP_PENDING_BYTES)
+        memcpy(to, from, TCP_PENDING_BYTES);
+    else
+        memcpy(to, from, TCP_PENDING_SMALL_BYTES);
 }
 
 /* Codes pkt, sent by `side`, into out (room for the longest, 37 bytes);
@@ -1632,20 +1732,21 @@ static void pending_replay(const struct tcp_pending *pd, uint64_t t0, struct tcp
     pending_walk(pd, t0, &st, a);
 }
 
-/* The prediction state after slot i's kept segments, from wherever it
+/* The prediction state after the kept segments of compact handle h
+ * (whose slot is pd: the callers have it, and a store to the code may
+ * alias the pool, which would have it computed again), from wherever it
  * is (see TCP_PC_CACHE). */
-static inline void pending_state(struct tcp_analysis_pool *p, uint32_t i,
-                                 struct tcp_pending_state *st)
+static inline void pending_state(struct tcp_analysis_pool *p, uint32_t h,
+                                 const struct tcp_pending *pd, struct tcp_pending_state *st)
 {
-    const struct tcp_pending *pd = &p->pending[i];
-    const struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
+    const struct tcp_pc_cache_entry *ce = &p->pc_cache[handle_index(h) & (TCP_PC_CACHE - 1)];
     unsigned n = pending_segments(pd);
 
     if (n == 0)
         *st = (struct tcp_pending_state){ .n = 0 };
-    else if (pc_tail_fits(pending_used(pd), pd->known))
-        pc_tail_load(pd, st);
-    else if (ce->slot_plus1 == i + 1 && ce->st.n == n)
+    else if (pc_tail_fits(pending_used(pd), pd->known, pending_room(h)))
+        pc_tail_load(pd, st, pending_room(h));
+    else if (ce->handle == h && ce->st.n == n)
         *st = ce->st;
     else
         pending_walk(pd, 0, st, NULL);
@@ -1664,54 +1765,63 @@ static bool pc_same_predictions(const struct tcp_pending_state *x,
     return true;
 }
 
+/* Whether h is a compact handle of p's (the caller passes one or a full
+ * one). */
+static bool pending_handle(const struct tcp_analysis_pool *p, uint32_t h)
+{
+    return (h & TCP_HANDLE_PENDING) && handle_index(h) < p->capacity;
+}
+
 bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t handle)
 {
-    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
     struct tcp_pending_state kept, walked;
 
-    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity)
+    if (!pending_handle(p, handle))
         return true;
-    pending_state(p, i, &kept);
-    pending_walk(&p->pending[i], 0, &walked, NULL);
+    pending_state(p, handle, pending_at(p, handle), &kept);
+    pending_walk(pending_at(p, handle), 0, &walked, NULL);
     return pc_same_predictions(&kept, &walked);
 }
 
-/* Slot i now holds `used` bytes of code and n segments, after which the
- * prediction state is st: keeps the state where the next segment will
- * look for it (see TCP_PC_CACHE). */
+/* Compact handle h (slot pd) now holds `used` bytes of code and n
+ * segments, after which the prediction state is st: keeps the state
+ * where the next segment will look for it (see TCP_PC_CACHE). */
 static inline __attribute__((always_inline)) void pending_keep(struct tcp_analysis_pool *p,
-                                                               uint32_t i, unsigned n,
-                                                               unsigned used,
+                                                               uint32_t h, struct tcp_pending *pd,
+                                                               unsigned n, unsigned used,
                                                                const struct tcp_pending_state *st)
 {
-    struct tcp_pending *pd = &p->pending[i];
-
     pd->known = (uint8_t)((pd->known & TCP_PC_KNOWN_OFF) | st->known);
     pd->meta = (uint8_t)(n << 6 | used);
-    if (pc_tail_fits(used, st->known)) {
-        pc_tail_store(pd->code, st);
+    if (pc_tail_fits(used, st->known, pending_room(h))) {
+        pc_tail_store(pd->code, st, pending_room(h));
     } else {
-        struct tcp_pc_cache_entry *ce = &p->pc_cache[i & (TCP_PC_CACHE - 1)];
-        ce->slot_plus1 = i + 1;
+        struct tcp_pc_cache_entry *ce = &p->pc_cache[handle_index(h) & (TCP_PC_CACHE - 1)];
+        ce->handle = h;
         ce->st = *st;
     }
 }
 
-/* Keeps the segment if it fits slot i's compact form, t0 being the flow's
- * first-packet time; false: replay instead. */
-static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
-                        const struct nm_packet *pkt, unsigned side, unsigned src_side)
+/* What pending_add and pending_rebase return: 0 when done, else the
+ * bytes of code they would have needed, or this when no size of the
+ * compact form can take the segment. */
+#define TCP_PC_NEVER 0xffffu
+
+/* Keeps the segment in compact handle h if it fits there, t0 being the
+ * flow's first-packet time; see TCP_PC_NEVER for what it returns. */
+static unsigned pending_add(struct tcp_analysis_pool *p, uint32_t h, uint64_t t0,
+                            const struct nm_packet *pkt, unsigned side, unsigned src_side)
 {
-    struct tcp_pending *pd = &p->pending[i];
+    struct tcp_pending *pd = pending_at(p, h);
     struct tcp_pending_state st;
     /* The code so far and room for the longest segment after it: whole
      * copies of a known size stay inline, unlike one of the segment's. */
     uint8_t code[TCP_PENDING_BYTES + 40];
-    unsigned n = pending_segments(pd), used = pending_used(pd), len;
+    unsigned n = pending_segments(pd), used = pending_used(pd), room = pending_room(h), len;
     uint64_t dt;
 
     if (n == TCP_PENDING_MAX)
-        return false;
+        return TCP_PC_NEVER;
     if (n == 0) {
         dt = pc_zigzag64(pkt->ts_us - t0);
         pd->known = dt ? TCP_PC_KNOWN_OFF : 0;
@@ -1721,27 +1831,27 @@ static bool pending_add(struct tcp_analysis_pool *p, uint32_t i, uint64_t t0,
          * rebase first) takes the full analysis. */
         uint64_t first = t0 + pc_unzigzag64(pending_first_off(pd, NULL));
         if (pkt->ts_us < first)
-            return false;
+            return TCP_PC_NEVER;
         dt = pkt->ts_us - first;
     }
-    pending_state(p, i, &st);
-    memcpy(code, pd->code, TCP_PENDING_BYTES);
+    pending_state(p, h, pd, &st);
+    pc_copy(code, pd->code, room);
     len = pc_encode(&st, pkt, side & 1, src_side & 1, dt, code + used);
-    if (len > TCP_PENDING_BYTES - used)
-        return false;
+    if (len > room - used)
+        return used + len;
     pc_note(&st, side & 1, pkt->tcp_seq, pkt->tcp_ack, pkt->payload_wire_len, pkt->tcp_flags,
             pkt->tcp_has_ts, pkt->tcp_ts_val);
-    memcpy(pd->code, code, TCP_PENDING_BYTES);
-    pending_keep(p, i, n + 1, used + len, &st);
-    return true;
+    pc_copy(pd->code, code, room);
+    pending_keep(p, h, pd, n + 1, used + len, &st);
+    return 0;
 }
 
-/* Recodes slot i's first segment's time offset for the flow's
- * first-packet time changing from `from` to `to`; false if it no longer
- * fits (nothing changed then). */
-static bool pending_rebase(struct tcp_analysis_pool *p, uint32_t i, uint64_t from, uint64_t to)
+/* Recodes compact handle h's first segment's time offset for the flow's
+ * first-packet time changing from `from` to `to`, if it fits (nothing
+ * changes otherwise); returns as pending_add. */
+static unsigned pending_rebase(struct tcp_analysis_pool *p, uint32_t h, uint64_t from, uint64_t to)
 {
-    struct tcp_pending *pd = &p->pending[i];
+    struct tcp_pending *pd = pending_at(p, h);
     struct tcp_pending_state st;
     uint8_t field[10];
     unsigned old_len, used = pending_used(pd);
@@ -1749,14 +1859,43 @@ static bool pending_rebase(struct tcp_analysis_pool *p, uint32_t i, uint64_t fro
     uint64_t z = pc_zigzag64(first - to);
     unsigned new_len = z ? pc_put_varint(field, z) : 0;
 
-    if (used - old_len + new_len > TCP_PENDING_BYTES)
-        return false;
-    pending_state(p, i, &st);   /* before the code moves over the tail */
+    if (used - old_len + new_len > pending_room(h))
+        return used - old_len + new_len;
+    pending_state(p, h, pd, &st);   /* before the code moves over the tail */
     memmove(pd->code + 2 + new_len, pd->code + 2 + old_len, used - 2 - old_len);
     memcpy(pd->code + 2, field, new_len);
     pd->known = (uint8_t)(z ? TCP_PC_KNOWN_OFF : 0);
-    pending_keep(p, i, pending_segments(pd), used - old_len + new_len, &st);
-    return true;
+    pending_keep(p, h, pd, pending_segments(pd), used - old_len + new_len, &st);
+    return 0;
+}
+
+/* Whether compact handle h, short of room by pending_add's or
+ * pending_rebase's `need`, finds it in the larger size. */
+static bool pending_widens(uint32_t h, unsigned need)
+{
+    return need && need <= TCP_PENDING_BYTES && !(h & TCP_HANDLE_WIDE);
+}
+
+/* Moves the flow of compact handle h, of the smaller size, to the larger;
+ * returns its handle from now on.  The handle stays if no larger slot is
+ * free, which the flow table's one handle a flow never lets happen (see
+ * pending_to_full). */
+static uint32_t pending_widen(struct tcp_analysis_pool *p, uint32_t h)
+{
+    const struct tcp_pending *from = pending_at(p, h);
+    struct tcp_pending *to;
+    struct tcp_pending_state st;
+    uint32_t w = pending_alloc(p, TCP_HANDLE_WIDE);
+
+    if (!w)
+        return h;
+    to = pending_at(p, w);
+    pending_state(p, h, from, &st);   /* from the smaller slot's tail, or the cache */
+    pc_copy(to->code, from->code, TCP_PENDING_SMALL_BYTES);
+    to->known = from->known;
+    pending_keep(p, w, to, pending_segments(from), pending_used(from), &st);
+    tcp_pool_free(p, h, TCP_LEAVE_MOVED);
+    return w;
 }
 
 /* Replays the compact form of handle, times counted from t0, into a full
@@ -1771,7 +1910,7 @@ static uint32_t pending_to_full(struct tcp_analysis_pool *p, uint32_t handle, ui
 
     if (!full)
         return handle;
-    pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], t0, &p->slots[full - 1]);
+    pending_replay(pending_at(p, handle), t0, &p->slots[full - 1]);
     tcp_pool_free(p, handle, why);
     return full;
 }
@@ -1779,13 +1918,15 @@ static uint32_t pending_to_full(struct tcp_analysis_pool *p, uint32_t handle, ui
 uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   uint64_t to)
 {
-    uint32_t i = (handle & ~TCP_HANDLE_PENDING) - 1;
+    unsigned need;
 
     /* Without segments nothing was coded from the old time. */
-    if (!(handle & TCP_HANDLE_PENDING) || i >= p->capacity || !pending_segments(&p->pending[i]) ||
-        pending_rebase(p, i, ts_first, to))
+    if (!pending_handle(p, handle) || !pending_segments(pending_at(p, handle)))
         return handle;
-    return pending_to_full(p, handle, ts_first, TCP_LEAVE_MOVED);
+    need = pending_rebase(p, handle, ts_first, to);
+    if (pending_widens(handle, need))
+        need = pending_rebase(p, handle = pending_widen(p, handle), ts_first, to);
+    return need ? pending_to_full(p, handle, ts_first, TCP_LEAVE_MOVED) : handle;
 }
 
 /* tcp_analysis_pool_packet for a flow in the compact form: out of line,
@@ -1795,7 +1936,19 @@ __attribute__((noinline)) static uint32_t pool_pending_packet(struct tcp_analysi
                                                               const struct nm_packet *pkt,
                                                               unsigned side, unsigned src_side)
 {
-    if (pending_add(p, (handle & ~TCP_HANDLE_PENDING) - 1, ts_first, pkt, side, src_side))
+    unsigned need;
+
+    /* The size is chosen at the first segment (see TCP_PENDING_SMALL_BYTES). */
+    if (pkt->tcp_has_ts && !(handle & TCP_HANDLE_WIDE) && !pending_segments(pending_at(p, handle)))
+        handle = pending_widen(p, handle);
+    /* Twice at most: the larger size does not widen.  One call of
+     * pending_add, so that it stays inline. */
+    for (uint32_t w = handle;; handle = w) {
+        need = pending_add(p, handle, ts_first, pkt, side, src_side);
+        if (!pending_widens(handle, need) || (w = pending_widen(p, handle)) == handle)
+            break;
+    }
+    if (!need)
         return handle;
     /* Past the compact form: replay into a full analysis. */
     uint32_t full = pending_to_full(p, handle, ts_first, TCP_LEAVE_OUTGROWN);
@@ -1820,9 +1973,12 @@ void tcp_analysis_pool_prefetch(const struct tcp_analysis_pool *p, uint32_t hand
 {
     if (!handle)
         return;
-    if (handle & TCP_HANDLE_PENDING)
-        prefetch_range(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], sizeof(p->pending[0]));
-    else
+    if (handle & TCP_HANDLE_PENDING) {
+        /* A slot's first and last byte: it spans at most two lines. */
+        const uint8_t *pd = (const uint8_t *)pending_at(p, handle);
+        __builtin_prefetch(pd);
+        __builtin_prefetch(pd + TCP_PENDING_SLOT(pending_room(handle)) - 1);
+    } else
         prefetch_range(&p->slots[handle - 1], sizeof(p->slots[0]));
 }
 
@@ -1834,7 +1990,7 @@ const struct tcp_analysis *tcp_analysis_pool_view(const struct tcp_analysis_pool
         return NULL;
     if (handle & TCP_HANDLE_PENDING) {
         tcp_analysis_init(scratch);
-        pending_replay(&p->pending[(handle & ~TCP_HANDLE_PENDING) - 1], ts_first, scratch);
+        pending_replay(pending_at(p, handle), ts_first, scratch);
         return scratch;
     }
     return &p->slots[handle - 1];

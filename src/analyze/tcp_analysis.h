@@ -105,19 +105,19 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
 bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint32_t *seq);
 
 /* The pool: capacity flows' analyses, allocated once (untouched pages
- * stay virtual).  A flow's first few segments are kept compactly and only
- * replayed into a full analysis if the flow goes past them (see the pool
- * in tcp_analysis.c); handles hide which form a flow has.  The compact
- * form counts times from the flow's first-packet time, which it does not
- * store: every call that takes ts_first must be given the flow's current
- * one, and before that time changes the caller tells the pool
- * (tcp_analysis_pool_rebase). */
+ * stay virtual).  A flow's first few segments are kept compactly, in one
+ * of two sizes, and only replayed into a full analysis if the flow goes
+ * past them (see the pool in tcp_analysis.c); handles hide which form a
+ * flow has.  The compact form counts times from the flow's first-packet
+ * time, which it does not store: every call that takes ts_first must be
+ * given the flow's current one, and before that time changes the caller
+ * tells the pool (tcp_analysis_pool_rebase). */
 struct tcp_analysis_pool;
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
-/* Faults in the memory of the next `ahead` analyses of each form; any
- * thread may call it while the owner works (common/hugemem.h), one such
- * thread at a time. */
+/* Faults in the memory of the next `ahead` analyses of each form and
+ * size; any thread may call it while the owner works (common/hugemem.h),
+ * one such thread at a time. */
 void tcp_analysis_pool_prefault(struct tcp_analysis_pool *p, uint32_t ahead);
 /* The most one flow's analysis can keep resident. */
 size_t tcp_analysis_bytes_per_flow(void);
@@ -131,13 +131,14 @@ uint32_t tcp_analysis_alloc(struct tcp_analysis_pool *p);
 void tcp_analysis_pool_set_direct_budget(struct tcp_analysis_pool *p, uint32_t flows);
 void tcp_analysis_release(struct tcp_analysis_pool *p, uint32_t handle);
 /* tcp_analysis_packet for the flow of handle; returns the flow's handle
- * from now on (it changes when the compact form is outgrown). */
+ * from now on (it changes when the flow's compact form changes size or
+ * is outgrown). */
 uint32_t tcp_analysis_pool_packet(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   const struct nm_packet *pkt, unsigned side, unsigned src_side);
 /* For a caller about to change the flow's first-packet time from
- * ts_first to `to`: a flow in the compact form recodes its times, or moves
- * to the full analysis if they no longer fit.  Returns the flow's handle
- * from now on. */
+ * ts_first to `to`: a flow in the compact form recodes its times, moving
+ * to the larger compact size or to the full analysis if they no longer
+ * fit.  Returns the flow's handle from now on. */
 uint32_t tcp_analysis_pool_rebase(struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
                                   uint64_t to);
 /* The flow's analysis to read: the full one, or its compact segments

@@ -26,6 +26,14 @@
 #define FIN NM_TCP_FIN
 #define RST NM_TCP_RST
 #define PENDING_BIT 0x80000000u   /* handles of flows still in compact form */
+#define WIDE_BIT 0x40000000u      /* ... in its larger size */
+
+/* Bytes of the form a handle names: 32 or 40 for the compact form's two
+ * sizes, 0 for the full analysis. */
+static unsigned form_of(uint32_t h)
+{
+    return !(h & PENDING_BIT) ? 0 : (h & WIDE_BIT) ? 40 : 32;
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -107,14 +115,24 @@ static void convo_first_time(struct convo *c, uint64_t ts)
     }
 }
 
+/* The pool's analysis of the conversation must be the direct one. */
+static void convo_check(struct convo *c)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *view = tcp_analysis_pool_view(c->pool, c->handle, c->first, &scratch);
+
+    CHECK(view != NULL && memcmp(view, &c->direct, sizeof(c->direct)) == 0);
+    /* A wrong kept state only costs bytes (the coder says which fields it
+     * predicted), so it is checked against decoding everything again. */
+    CHECK(tcp_analysis_pool_state_consistent(c->pool, c->handle));
+}
+
 /* Sends a segment from side s as a well-behaved stack would, then maybe
  * breaks one of its numbers; both analyses take it and must agree. */
 static void convo_send(struct convo *c, unsigned s, uint8_t flags, uint32_t len)
 {
     struct peer *me = &c->peer[s], *other = &c->peer[s ^ 1];
     struct nm_packet pk;
-    struct tcp_analysis scratch;
-    const struct tcp_analysis *view;
 
     memset(&pk, 0, sizeof(pk));
     pk.has_tcp = true;
@@ -159,11 +177,7 @@ static void convo_send(struct convo *c, unsigned s, uint8_t flags, uint32_t len)
 
     tcp_analysis_packet(&c->direct, &pk, s, c->src);
     c->handle = tcp_analysis_pool_packet(c->pool, c->handle, c->first, &pk, s, c->src);
-    view = tcp_analysis_pool_view(c->pool, c->handle, c->first, &scratch);
-    CHECK(view != NULL && memcmp(view, &c->direct, sizeof(c->direct)) == 0);
-    /* A wrong kept state only costs bytes (the coder says which fields it
-     * predicted), so it is checked against decoding everything again. */
-    CHECK(tcp_analysis_pool_state_consistent(c->pool, c->handle));
+    convo_check(c);
 }
 
 static uint32_t small_len(void)
@@ -234,63 +248,134 @@ static void test_compact_equals_direct(void)
     tcp_analysis_pool_destroy(c.pool);
 }
 
-/* Two flows whose slots share an entry of the pool's prediction cache
- * (slots 0 and 2048 of a pool larger than its 2048 entries), their
- * segments interleaved: each segment after the first finds the other
- * flow's state in the entry and must rebuild its own from the code.  In a
- * busy table this is the common case; one flow at a time never meets it. */
-static void test_prediction_cache_shared_by_two_flows(void)
+/* Flows of both sizes in neighbouring slots, their segments interleaved
+ * at random, each a handshake and then anything: no flow's code, kept
+ * state or move to the larger size may touch another's, so every flow is
+ * checked after each segment of any. */
+static void test_neighbours_interleaved(void)
 {
-    enum { CACHE = 2048, SLOTS = 2 * CACHE };
-    static uint32_t h[SLOTS];
-    struct convo c[2];
+    enum { FLOWS = 16 };
+    static struct convo c[FLOWS];
+    unsigned sent[FLOWS] = { 0 }, last[FLOWS], opener[FLOWS];
+    struct tcp_analysis_pool *pool = tcp_analysis_pool_create(FLOWS);
+    static const uint8_t opening[3] = { SYN, SYN | ACK, ACK };
 
-    memset(c, 0, sizeof(c));
-    c[0].pool = c[1].pool = tcp_analysis_pool_create(SLOTS);
-    CHECK(c[0].pool != NULL);
-    if (!c[0].pool)
+    CHECK(pool != NULL);
+    if (!pool)
         return;
-    tcp_analysis_pool_set_direct_budget(c[0].pool, 0);
-    /* Fresh slots are taken in order: slot i has handle i + 1. */
-    for (unsigned i = 0; i < SLOTS; i++)
-        h[i] = tcp_analysis_alloc(c[0].pool);
-    CHECK_EQ_U(h[0], 1 | PENDING_BIT);
-    CHECK_EQ_U(h[SLOTS - 1], SLOTS | PENDING_BIT);
-    static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
-    for (unsigned i = 0; i < CACHE; i++) {
-        unsigned a = rnd(2);
-        convo_start_in(&c[0], h[i]);
-        convo_start_in(&c[1], h[i + CACHE]);
-        /* A handshake each, a segment of one then of the other. */
-        for (unsigned k = 0; k < 3; k++)
-            for (unsigned f = 0; f < 2; f++)
-                convo_send(&c[f], (a + k) & 1, flags[k], 0);
+    tcp_analysis_pool_set_direct_budget(pool, 0);
+    for (unsigned f = 0; f < FLOWS; f++) {
+        c[f].pool = pool;
+        convo_start(&c[f]);
+        last[f] = 1 + rnd(5);
+        opener[f] = rnd(2);
     }
-    tcp_analysis_pool_destroy(c[0].pool);
+    for (unsigned step = 0; step < 20000; step++) {
+        unsigned f = rnd(FLOWS), k = sent[f]++;
+        if (k < 3)
+            convo_send(&c[f], opener[f] ^ (k & 1), opening[k], k == 2 ? small_len() : 0);
+        else
+            convo_send(&c[f], rnd(2), (uint8_t)rnd(256), small_len());
+        if (sent[f] == last[f]) {
+            tcp_analysis_release(pool, c[f].handle);
+            convo_start(&c[f]);
+            sent[f] = 0;
+            last[f] = 1 + rnd(5);
+            opener[f] = rnd(2);
+        }
+        for (unsigned g = 0; g < FLOWS; g++)
+            if (sent[g])
+                convo_check(&c[g]);
+    }
+    tcp_analysis_pool_destroy(pool);
 }
 
-/* A handshake with timestamps and window scale both ways, its SYN at
- * `late_us` after the flow's first packet, which moves by `shift_us`
- * between the SYN-ACK and the ACK (an interim record, or an earlier
- * packet if negative): both analyses take it, must agree, and the pool's
- * handle after it says whether it stayed compact. */
-static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_step,
-                              uint32_t late_us, int64_t shift_us)
+/* Two flows whose slots share an entry of the pool's prediction cache
+ * (slots 0 and 2048 of one size, in a pool larger than its 2048 entries),
+ * their segments interleaved: each segment after the first finds the
+ * other flow's state in the entry and must rebuild its own from the code.
+ * In a busy table this is the common case; one flow at a time never meets
+ * it.  All the SYNs go first, in slot order, so that with timestamps on
+ * them, which moves each flow to the larger size, the flows take the
+ * larger size's slots in the same order. */
+static void cache_shared(bool syn_ts)
+{
+    enum { CACHE = 2048, SLOTS = 2 * CACHE };
+    static struct convo c[SLOTS];
+    static unsigned opener[SLOTS];
+    struct tcp_analysis_pool *pool = tcp_analysis_pool_create(SLOTS);
+    static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
+
+    CHECK(pool != NULL);
+    if (!pool)
+        return;
+    tcp_analysis_pool_set_direct_budget(pool, 0);
+    /* Fresh slots are taken in order: slot i has handle i + 1. */
+    for (unsigned i = 0; i < SLOTS; i++) {
+        c[i].pool = pool;
+        c[i].handle = tcp_analysis_alloc(pool);
+        CHECK_EQ_U(c[i].handle, (i + 1) | PENDING_BIT);
+    }
+    for (unsigned i = 0; i < SLOTS; i++) {
+        convo_start_in(&c[i], c[i].handle);
+        opener[i] = rnd(2);
+        c[i].peer[opener[i]].ts = syn_ts;
+        convo_send(&c[i], opener[i], SYN, 0);
+        CHECK_EQ_U(c[i].handle, (i + 1) | PENDING_BIT | (syn_ts ? WIDE_BIT : 0));
+    }
+    for (unsigned i = 0; i < CACHE; i++)
+        for (unsigned k = 1; k < 3; k++)
+            for (unsigned f = i; f < SLOTS; f += CACHE)
+                convo_send(&c[f], opener[f] ^ (k & 1), flags[k], 0);
+    tcp_analysis_pool_destroy(pool);
+}
+
+static void test_prediction_cache_shared_by_two_flows(void)
+{
+    cache_shared(false);
+    cache_shared(true);
+}
+
+/* A handshake: by default with timestamps and window scale both ways and
+ * no payload, its SYN-ACK and ACK `synack_us` and `ack_us` after its SYN,
+ * which is `late_us` after the flow's first packet, the client's TSval
+ * `ts_step` ticks on at the ACK; the flow's first-packet time moves by
+ * `shift_us` (an interim record, or an earlier packet if negative) before
+ * its segment `shift_at` (the ACK, by default; 3: after it). */
+struct handshake {
+    uint32_t synack_us, ack_us, ts_step, late_us;
+    int64_t shift_us;
+    unsigned shift_at;
+    bool no_ts, no_ws;
+    uint32_t ack_len;        /* payload on the ACK */
+};
+
+/* Both analyses take the handshake and must agree; returns the pool's
+ * handle after it, which says which form the flow is in. */
+static uint32_t handshake_handle(const struct handshake *hs)
 {
     struct tcp_analysis_pool *p = tcp_analysis_pool_create(1);
     struct nm_packet pk;
     uint64_t t0 = 1700000000000000ull;
     const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
-    const uint64_t at[3] = { t0 + late_us, t0 + late_us + synack_us, t0 + late_us + ack_us };
+    const uint64_t at[3] = { t0 + hs->late_us, t0 + hs->late_us + hs->synack_us,
+                             t0 + hs->late_us + hs->ack_us };
     const uint32_t seq[3] = { 0xfffffff0u, 77777, 0xfffffff1u };
     const uint32_t ack[3] = { 0, 0xfffffff1u, 77778 };
-    const uint32_t tsv[3] = { 4000000000u, 123, 4000000000u + ts_step };
+    const uint32_t tsv[3] = { 4000000000u, 123, 4000000000u + hs->ts_step };
     const uint32_t tse[3] = { 0, 4000000000u, 123 };
+    unsigned shift_at = hs->shift_at ? hs->shift_at : 2;
     uint32_t h = tcp_analysis_alloc(p);
     struct tcp_analysis direct, scratch;
 
     tcp_analysis_init(&direct);
-    for (unsigned k = 0; k < 3; k++) {
+    for (unsigned k = 0; k <= 3; k++) {
+        if (k == shift_at && hs->shift_us) {
+            h = tcp_analysis_pool_rebase(p, h, t0, t0 + (uint64_t)hs->shift_us);
+            t0 += (uint64_t)hs->shift_us;
+        }
+        if (k == 3)
+            break;
         memset(&pk, 0, sizeof(pk));
         pk.has_tcp = true;
         pk.ts_us = at[k];
@@ -298,22 +383,28 @@ static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_s
         pk.tcp_seq = seq[k];
         pk.tcp_ack = ack[k];
         pk.tcp_win = (uint16_t)(64240 + k);
-        pk.tcp_has_ts = true;
+        pk.payload_wire_len = k == 2 ? hs->ack_len : 0;
+        pk.tcp_has_ts = !hs->no_ts;
         pk.tcp_ts_val = tsv[k];
         pk.tcp_ts_ecr = tse[k];
-        pk.tcp_has_wscale = k < 2;
+        pk.tcp_has_wscale = k < 2 && !hs->no_ws;
         pk.tcp_wscale = 7;
-        if (k == 2 && shift_us) {
-            h = tcp_analysis_pool_rebase(p, h, t0, t0 + (uint64_t)shift_us);
-            t0 += (uint64_t)shift_us;
-        }
         tcp_analysis_packet(&direct, &pk, k == 1, 0);
         h = tcp_analysis_pool_packet(p, h, t0, &pk, k == 1, 0);
     }
     CHECK(memcmp(tcp_analysis_pool_view(p, h, t0, &scratch), &direct, sizeof(direct)) == 0);
     CHECK(tcp_analysis_pool_state_consistent(p, h));
     tcp_analysis_pool_destroy(p);
-    return h & PENDING_BIT;
+    return h;
+}
+
+/* The form a handshake with timestamps and window scale ends in. */
+static unsigned handshake_form(uint32_t synack_us, uint32_t ack_us, uint32_t ts_step,
+                               uint32_t late_us, int64_t shift_us)
+{
+    return form_of(handshake_handle(&(struct handshake){ .synack_us = synack_us, .ack_us = ack_us,
+                                                         .ts_step = ts_step, .late_us = late_us,
+                                                         .shift_us = shift_us }));
 }
 
 /* Such a handshake with a slow round trip must fit the compact form, or a
@@ -322,8 +413,8 @@ static bool handshake_compact(uint32_t synack_us, uint32_t ack_us, uint32_t ts_s
  * ACK just under 2^21 µs after the SYN, the client's TSval 8191 ticks on). */
 static void test_handshake_stays_compact(void)
 {
-    CHECK(handshake_compact(250000, 500000, 90, 0, 0));
-    CHECK(handshake_compact(1000000, (1u << 21) - 1, 8191, 0, 0));
+    CHECK_EQ_U(handshake_form(250000, 500000, 90, 0, 0), 40);
+    CHECK_EQ_U(handshake_form(1000000, (1u << 21) - 1, 8191, 0, 0), 40);
 }
 
 /* A flow whose first packet was no TCP segment (a protocol-6 packet cut
@@ -331,9 +422,9 @@ static void test_handshake_stays_compact(void)
  * packet: a fast handshake stays compact, a slow one no longer fits. */
 static void test_first_packet_not_a_segment(void)
 {
-    CHECK(handshake_compact(100, 200, 1, 1000, 0));
-    CHECK(handshake_compact(100, 200, 1, 1, 0));
-    CHECK(!handshake_compact(250000, 500000, 90, 1000, 0));
+    CHECK_EQ_U(handshake_form(100, 200, 1, 1000, 0), 40);
+    CHECK_EQ_U(handshake_form(100, 200, 1, 1, 0), 40);
+    CHECK_EQ_U(handshake_form(250000, 500000, 90, 1000, 0), 0);
 }
 
 /* The flow's first-packet time moving while it is compact: an interim
@@ -341,11 +432,88 @@ static void test_first_packet_not_a_segment(void)
  * an earlier packet lowers it; the handshake stays compact when it fits. */
 static void test_rebase_stays_compact(void)
 {
-    CHECK(handshake_compact(100, 200, 1, 0, 150));
-    CHECK(handshake_compact(100, 2000000, 1, 0, 1000000));
-    CHECK(handshake_compact(100, 200, 1, 0, -5000));
-    CHECK(handshake_compact(100, 200, 1, 1000, -5000));
-    CHECK(!handshake_compact(250000, 500000, 90, 0, 1000000));
+    CHECK_EQ_U(handshake_form(100, 200, 1, 0, 150), 40);
+    CHECK_EQ_U(handshake_form(100, 2000000, 1, 0, 1000000), 40);
+    CHECK_EQ_U(handshake_form(100, 200, 1, 0, -5000), 40);
+    CHECK_EQ_U(handshake_form(100, 200, 1, 1000, -5000), 40);
+    CHECK_EQ_U(handshake_form(250000, 500000, 90, 0, 1000000), 0);
+}
+
+/* The compact form's size is chosen at the first segment, by its
+ * timestamps option.  Without, a handshake codes to 20 bytes, 22 with
+ * window scale, plus its two times (three bytes each from 16 ms to 2.1 s,
+ * four beyond) and its ACK's payload length, and keeps the 32-byte size
+ * while that fits its 30 bytes (its state in the code's last 8 after two
+ * segments); a segment, or a recoded first time, that does not fit moves
+ * it to the 40-byte size, not to the full analysis.  With timestamps on
+ * the first segment, the flow takes the 40-byte size at once. */
+static void test_compact_size(void)
+{
+    const uint32_t slow = 3000000;   /* four-byte times */
+
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = 250000, .ack_us = 500000, .no_ts = true, .no_ws = true })),
+               32);
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = 16000, .ack_us = 32000, .no_ts = true, .ack_len = 1000 })),
+               32);
+    /* 22 + 8: exactly the smaller size's 30 bytes; its state after the
+     * SYN-ACK fills the last 8. */
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = slow, .ack_us = slow + 100000, .no_ts = true })),
+               32);
+    /* More: the ACK's payload length, or the first time moved by 1 s
+     * (three bytes) before the ACK or after it. */
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = slow, .ack_us = slow + 100000, .no_ts = true, .ack_len = 100 })),
+               40);
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = slow, .ack_us = slow + 100000, .no_ts = true,
+                   .shift_us = 1000000 })),
+               40);
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = slow, .ack_us = slow + 100000, .no_ts = true,
+                   .shift_us = 1000000, .shift_at = 3 })),
+               40);
+    /* With timestamps: the larger size from the SYN on. */
+    CHECK_EQ_U(form_of(handshake_handle(&(struct handshake){
+                   .synack_us = 100, .ack_us = 200, .ts_step = 1, .no_ws = true })),
+               40);
+}
+
+/* A refused SYN with timestamps takes the larger size, though it would
+ * have fitted the smaller, and the smaller slot it was given goes back to
+ * the free list: the next flow takes it. */
+static void test_size_chosen_at_first_segment(void)
+{
+    struct tcp_analysis_pool *p = tcp_analysis_pool_create(4);
+    struct nm_packet pk;
+    uint32_t h, first;
+
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    tcp_analysis_pool_set_direct_budget(p, 0);
+    first = h = tcp_analysis_alloc(p);
+    CHECK_EQ_U(form_of(h), 32);
+    memset(&pk, 0, sizeof(pk));
+    pk.has_tcp = true;
+    pk.ts_us = 1000;
+    pk.tcp_flags = SYN;
+    pk.tcp_seq = 1;
+    pk.tcp_has_ts = true;
+    pk.tcp_ts_val = 5;
+    h = tcp_analysis_pool_packet(p, h, 1000, &pk, 0, 0);
+    CHECK_EQ_U(form_of(h), 40);
+    pk.ts_us = 1100;
+    pk.tcp_flags = RST | ACK;
+    pk.tcp_seq = 0;
+    pk.tcp_ack = 2;
+    pk.tcp_has_ts = false;
+    h = tcp_analysis_pool_packet(p, h, 1000, &pk, 1, 0);
+    CHECK_EQ_U(form_of(h), 40);
+    CHECK_EQ_U(tcp_analysis_alloc(p), first);
+    tcp_analysis_pool_destroy(p);
 }
 
 /* A flow of `segments` plain segments (a handshake, then ACKs) in pool
@@ -431,9 +599,12 @@ int main(void)
 {
     RUN(test_start_form_follows_outgrowing);
     RUN(test_compact_equals_direct);
+    RUN(test_neighbours_interleaved);
     RUN(test_prediction_cache_shared_by_two_flows);
     RUN(test_handshake_stays_compact);
     RUN(test_first_packet_not_a_segment);
     RUN(test_rebase_stays_compact);
+    RUN(test_compact_size);
+    RUN(test_size_chosen_at_first_segment);
     TESTLIB_EXIT();
 }
