@@ -361,7 +361,7 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
  * outgrow it. */
 static int main_apply_max_memory(struct nm_config *cfg)
 {
-    bool l7 = !cfg->no_l7 || cfg->streams_dir;   /* as flow_table_create decides */
+    bool l7 = flow_table_wants_l7(cfg->no_l7, cfg->streams_dir);
     size_t per_flow = flow_table_bytes_per_flow(l7) + (cfg->no_l7 ? 0 : l7_ndpi_bytes_per_slot());
     uint64_t fit;
 

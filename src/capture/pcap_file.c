@@ -302,7 +302,8 @@ static inline size_t input_window(const struct pcap_input *in, const uint8_t **p
     return in->end - in->start;
 }
 
-/* Moves the read position past n bytes of the window. */
+/* Moves the read position past n bytes of the window; the frame in them
+ * stays in the buffer until the next fill, and mapped (INPUT_RELEASE_MARGIN). */
 static inline void input_consume(struct pcap_input *in, size_t n)
 {
     in->start += n;
@@ -557,9 +558,8 @@ static enum pcap_file_status classic_next(struct pcap_file *f, struct nm_frame *
 /* classic_next for the common record of a little-endian file, read in
  * place with one bounds check: about 100 instructions a packet went to the
  * general reader's peeks and byte-order choices.  Anything else (a record
- * past the window or over the maximum, an invalid sub-second field, a
- * release of pages behind due) goes to classic_next, which reads more,
- * reports or handles it. */
+ * past the window or over the maximum, an invalid sub-second field) goes
+ * to classic_next, which reads more, reports or handles it. */
 static inline enum pcap_file_status classic_next_inplace(struct pcap_file *f, struct nm_frame *frame)
 {
     struct pcap_input *in = &f->in;
@@ -571,14 +571,12 @@ static inline enum pcap_file_status classic_next_inplace(struct pcap_file *f, st
     uint32_t frac = rd32le(p + 4), caplen = rd32le(p + 8);
     size_t n = PCAP_RECORD_HEADER_LEN + (size_t)caplen;
     if (caplen > PCAP_FILE_MAX_RECORD || n > left ||
-        frac > (f->nanoseconds ? 999999999u : USEC_PER_SEC - 1) ||
-        input_release_due(in, in->offset + n))
+        frac > (f->nanoseconds ? 999999999u : USEC_PER_SEC - 1))
         return classic_next(f, frame);
     uint64_t us = f->nanoseconds ? frac / 1000u : frac;
     frame_fill(frame, &f->in, &f->classic, p + PCAP_RECORD_HEADER_LEN, caplen, rd32le(p + 12),
                (uint64_t)rd32le(p) * USEC_PER_SEC + us);
-    in->start += n;
-    in->offset += n;
+    input_consume(in, n);
     return PCAP_FILE_FRAME;
 }
 

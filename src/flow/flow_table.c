@@ -1216,7 +1216,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     if (t->cfg.active_timeout_us)
         t->tq = calloc(t->cfg.max_flows, sizeof(*t->tq));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
-    bool want_l7 = !t->cfg.no_l7 || t->cfg.streams_dir;
+    bool want_l7 = flow_table_wants_l7(t->cfg.no_l7, t->cfg.streams_dir);
     if (want_l7)
         t->l7_pool = l7_pool_create(t->cfg.max_flows, t->cfg.streams_dir);
     /* Every flow writes its entry when it starts, as its struct flow:

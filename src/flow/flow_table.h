@@ -67,6 +67,14 @@ struct flow_table_config {
  * it).  --max-memory divides by this. */
 size_t flow_table_bytes_per_flow(bool l7);
 
+/* Whether a table made with these settings runs L7 parsers (its L7 pool
+ * and the per-flow handles): without --no-l7, or with --streams, which
+ * needs the parsers' stream starts. */
+static inline bool flow_table_wants_l7(bool no_l7, const char *streams_dir)
+{
+    return !no_l7 || streams_dir;
+}
+
 /* Receives every record the table writes (ended, evicted, interim). */
 typedef void flow_emit_fn(void *user, const struct flow_record *rec);
 /* Where to build the record of a flow that ends, for a consumer that

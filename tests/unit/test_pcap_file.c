@@ -272,6 +272,15 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return (h ^ v) * 0x100000001b3ull;
 }
 
+/* The bytes put_pattern wrote for a record of this seed. */
+static bool frame_pattern_ok(const uint8_t *d, uint32_t caplen, uint8_t seed)
+{
+    for (uint32_t i = 0; i < caplen; i++)
+        if ((uint8_t)(d[i] - seed) != (uint8_t)(i * 7))
+            return false;
+    return true;
+}
+
 static void drain(struct pcap_file *f, struct result *r, unsigned max_frames)
 {
     struct nm_frame fr;
@@ -288,10 +297,7 @@ static void drain(struct pcap_file *f, struct result *r, unsigned max_frames)
             c->ts_invalid = fr.ts_invalid;
             c->linktype = fr.linktype;
             c->first = fr.caplen ? fr.data[0] : 0;
-            c->data_ok = 1;
-            for (uint32_t i = 1; i < fr.caplen; i++)
-                if ((uint8_t)(fr.data[i] - fr.data[0]) != (uint8_t)(i * 7))
-                    c->data_ok = 0;
+            c->data_ok = frame_pattern_ok(fr.data, fr.caplen, c->first);
         }
         r->digest = mix(mix(mix(r->digest, fr.caplen), fr.wirelen), fr.ts_us);
         r->digest = mix(r->digest, (uint64_t)fr.linktype);
@@ -770,14 +776,6 @@ static void test_max_record(void)
  * after the whole file is read, the first frames' stable bytes must still
  * be theirs.  Well over the 64 KiB buffer, with records of odd sizes so
  * that records straddle fills.  A pipe has no stable copy. */
-static bool frame_pattern_ok(const uint8_t *d, uint32_t caplen, uint8_t seed)
-{
-    for (uint32_t i = 0; i < caplen; i++)
-        if ((uint8_t)(d[i] - seed) != (uint8_t)(i * 7))
-            return false;
-    return true;
-}
-
 static void test_stable_frames(void)
 {
     enum { N = 400 };

@@ -231,15 +231,24 @@ static void convo_script(struct convo *c, unsigned script)
     }
 }
 
+/* A pool of `capacity` in which every flow starts compact; NULL (a failed
+ * check) if it cannot be made. */
+static struct tcp_analysis_pool *compact_pool(uint32_t capacity)
+{
+    struct tcp_analysis_pool *p = tcp_analysis_pool_create(capacity);
+
+    CHECK(p != NULL);
+    if (p)
+        tcp_analysis_pool_set_direct_budget(p, 0);
+    return p;
+}
+
 static void test_compact_equals_direct(void)
 {
     struct convo c;
 
     memset(&c, 0, sizeof(c));
-    c.pool = tcp_analysis_pool_create(4);
-    CHECK(c.pool != NULL);
-    if (c.pool)
-        tcp_analysis_pool_set_direct_budget(c.pool, 0);   /* every flow compact */
+    c.pool = compact_pool(4);
     for (unsigned trial = 0; trial < 40000 && c.pool; trial++) {
         convo_start(&c);
         convo_script(&c, rnd(6));
@@ -257,13 +266,11 @@ static void test_neighbours_interleaved(void)
     enum { FLOWS = 16 };
     static struct convo c[FLOWS];
     unsigned sent[FLOWS] = { 0 }, last[FLOWS], opener[FLOWS];
-    struct tcp_analysis_pool *pool = tcp_analysis_pool_create(FLOWS);
+    struct tcp_analysis_pool *pool = compact_pool(FLOWS);
     static const uint8_t opening[3] = { SYN, SYN | ACK, ACK };
 
-    CHECK(pool != NULL);
     if (!pool)
         return;
-    tcp_analysis_pool_set_direct_budget(pool, 0);
     for (unsigned f = 0; f < FLOWS; f++) {
         c[f].pool = pool;
         convo_start(&c[f]);
@@ -303,13 +310,11 @@ static void cache_shared(bool syn_ts)
     enum { CACHE = 2048, SLOTS = 2 * CACHE };
     static struct convo c[SLOTS];
     static unsigned opener[SLOTS];
-    struct tcp_analysis_pool *pool = tcp_analysis_pool_create(SLOTS);
+    struct tcp_analysis_pool *pool = compact_pool(SLOTS);
     static const uint8_t flags[3] = { SYN, SYN | ACK, ACK };
 
-    CHECK(pool != NULL);
     if (!pool)
         return;
-    tcp_analysis_pool_set_direct_budget(pool, 0);
     /* Fresh slots are taken in order: slot i has handle i + 1. */
     for (unsigned i = 0; i < SLOTS; i++) {
         c[i].pool = pool;
@@ -486,14 +491,12 @@ static void test_compact_size(void)
  * the free list: the next flow takes it. */
 static void test_size_chosen_at_first_segment(void)
 {
-    struct tcp_analysis_pool *p = tcp_analysis_pool_create(4);
+    struct tcp_analysis_pool *p = compact_pool(4);
     struct nm_packet pk;
     uint32_t h, first;
 
-    CHECK(p != NULL);
     if (!p)
         return;
-    tcp_analysis_pool_set_direct_budget(p, 0);
     first = h = tcp_analysis_alloc(p);
     CHECK_EQ_U(form_of(h), 32);
     memset(&pk, 0, sizeof(pk));
