@@ -27,6 +27,7 @@
 
 #include "analyze/l7_parsers.h"
 #include "analyze/reassembly.h"
+#include "common/hugemem.h"
 
 enum { L7_DIR_DONE0 = 1u << 0, L7_FLOW_DONE = 1u << 2, L7_CLAIMED = 1u << 3 };
 #define L7_STREAM_NAME_MAX 128
@@ -84,9 +85,9 @@ struct l7_pool *l7_pool_create(uint32_t max_flows, const char *streams_dir)
         return NULL;
     }
     p->flow_cap = max_flows ? max_flows : 1;
-    /* calloc maps zero pages lazily: memory follows the flows parsed. */
-    p->flows = calloc(p->flow_cap, sizeof(*p->flows));
-    p->streams = calloc(L7_STREAMS_MAX, sizeof(*p->streams));
+    /* Zero pages mapped lazily (hugemem.h): memory follows the flows parsed. */
+    p->flows = hugemem_calloc_plain(p->flow_cap, sizeof(*p->flows));
+    p->streams = hugemem_calloc_plain(L7_STREAMS_MAX, sizeof(*p->streams));
     p->reasm = reasm_pool_create(L7_REASM_CHUNKS);
     if (!p->flows || !p->streams || !p->reasm) {
         l7_pool_destroy(p);
@@ -99,8 +100,8 @@ void l7_pool_destroy(struct l7_pool *p)
 {
     if (!p)
         return;
-    free(p->flows);
-    free(p->streams);
+    hugemem_free(p->flows);
+    hugemem_free(p->streams);
     reasm_pool_destroy(p->reasm);
     if (p->streams_dir >= 0)
         close(p->streams_dir);

@@ -55,6 +55,7 @@
 #include <ndpi_api.h>
 
 #include "analyze/l7_ndpi_ptree.h"
+#include "common/hugemem.h"
 #include "common/threads.h"
 
 /* Handle layout.  A decided flow's handle has L7_H_LABEL set and packs
@@ -332,8 +333,8 @@ struct l7_ndpi *l7_ndpi_create(uint32_t slots, char *err, size_t errlen)
         goto fail;
     c->nslots = slots ? slots : 1;
     c->free_head = L7_FREE_NIL;
-    /* calloc of a large block maps zero pages: untouched slots cost nothing. */
-    c->slots = calloc(c->nslots, sizeof(*c->slots));
+    /* Zero pages mapped lazily (hugemem.h): untouched slots cost nothing. */
+    c->slots = hugemem_calloc_plain(c->nslots, sizeof(*c->slots));
     if (!c->slots)
         goto fail;
     if (l7_adopt_early(c))
@@ -377,7 +378,7 @@ void l7_ndpi_destroy(struct l7_ndpi *c)
     }
     if (c->in_arena)
         l7_arena_leave();
-    free(c->slots);
+    hugemem_free(c->slots);
     free(c);
 }
 

@@ -8,6 +8,7 @@
  * what makes the first-wins policy a simple trim on insertion.
  */
 #include "analyze/reassembly.h"
+#include "common/hugemem.h"
 #include "common/tcp_seq.h"
 
 #include <stdlib.h>
@@ -35,7 +36,7 @@ struct reasm_pool *reasm_pool_create(uint32_t capacity)
     if (!p)
         return NULL;
     p->capacity = capacity;
-    p->chunks = calloc(capacity ? capacity : 1, sizeof(*p->chunks));
+    p->chunks = hugemem_calloc_plain(capacity ? capacity : 1, sizeof(*p->chunks));
     if (!p->chunks) {
         free(p);
         return NULL;
@@ -47,7 +48,7 @@ void reasm_pool_destroy(struct reasm_pool *p)
 {
     if (!p)
         return;
-    free(p->chunks);
+    hugemem_free(p->chunks);
     free(p);
 }
 

@@ -1181,8 +1181,7 @@ struct tcp_pc_cache_entry {
 
 /* One array of slots and its free list. */
 struct tcp_slot_list {
-    uint8_t *base;       /* the slots */
-    void *alloc;         /* what to free: base, or a little before it */
+    uint8_t *base;       /* the slots (hugemem_calloc) */
     size_t size;         /* bytes of a slot */
     size_t link;         /* where a released slot keeps the list's link */
     uint32_t fresh;      /* slots fresh.. never used: untouched memory */
@@ -1271,22 +1270,15 @@ static struct tcp_pending *pending_at(const struct tcp_analysis_pool *p, uint32_
 }
 
 /* capacity slots of `size` bytes, `link` bytes into each the free list's
- * link, the first `align`-aligned.  The compact forms' arrays start on a
- * cache line (calloc's large blocks start 16 bytes past a page), so that
- * a 32-byte slot never straddles two lines. */
-static bool slot_list_init(struct tcp_slot_list *l, uint32_t capacity, size_t size, size_t link,
-                           size_t align)
+ * link.  hugemem arrays start on a cache line, so a compact form's 32-byte
+ * slot never straddles two lines. */
+static bool slot_list_init(struct tcp_slot_list *l, uint32_t capacity, size_t size, size_t link)
 {
-    size_t n = capacity ? capacity : 1;
-
-    if (n > (SIZE_MAX - align) / size)
+    /* Zero pages mapped lazily (hugemem.h): memory follows the number of
+     * TCP flows actually tracked, not the capacity. */
+    l->base = hugemem_calloc(capacity ? capacity : 1, size);
+    if (!l->base)
         return false;
-    /* calloc of a large block maps zero pages lazily: memory follows the
-     * number of TCP flows actually tracked, not the capacity. */
-    l->alloc = hugemem_calloc(1, n * size + align);
-    if (!l->alloc)
-        return false;
-    l->base = (uint8_t *)(((uintptr_t)l->alloc + align - 1) & ~(uintptr_t)(align - 1));
     l->size = size;
     l->link = link;
     hugemem_ahead_init(&l->ahead, l->base, size, capacity);
@@ -1306,10 +1298,9 @@ struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity)
     p->pc_cache = calloc(TCP_PC_CACHE, sizeof(*p->pc_cache));
     if (!p->pc_cache ||
         !slot_list_init(&p->full_list, capacity, sizeof(struct tcp_analysis),
-                        offsetof(struct tcp_analysis, next_free), 1) ||
-        !slot_list_init(&p->pending_list[0], capacity, TCP_PENDING_SLOT(TCP_PENDING_SMALL_BYTES), 0,
-                        64) ||
-        !slot_list_init(&p->pending_list[1], capacity, TCP_PENDING_SLOT(TCP_PENDING_BYTES), 0, 64)) {
+                        offsetof(struct tcp_analysis, next_free)) ||
+        !slot_list_init(&p->pending_list[0], capacity, TCP_PENDING_SLOT(TCP_PENDING_SMALL_BYTES), 0) ||
+        !slot_list_init(&p->pending_list[1], capacity, TCP_PENDING_SLOT(TCP_PENDING_BYTES), 0)) {
         tcp_analysis_pool_destroy(p);
         return NULL;
     }
@@ -1328,9 +1319,9 @@ void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p)
 {
     if (!p)
         return;
-    free(p->full_list.alloc);
+    hugemem_free(p->full_list.base);
     for (unsigned k = 0; k < 2; k++)
-        free(p->pending_list[k].alloc);
+        hugemem_free(p->pending_list[k].base);
     free(p->pc_cache);
     free(p);
 }

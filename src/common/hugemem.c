@@ -1,11 +1,12 @@
 /*
- * hugemem.c: see hugemem.h (madvise(2) MADV_HUGEPAGE, MADV_POPULATE_WRITE).
+ * hugemem.c: see hugemem.h (mmap(2), madvise(2) MADV_HUGEPAGE, MADV_POPULATE_WRITE).
  */
 #include "common/hugemem.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -31,12 +32,81 @@ size_t hugemem_advise(void *p, size_t len)
     return 0;
 }
 
+/* In the block's first cache line: how hugemem_free gives it back. */
+#define HUGEMEM_HEADER_BYTES 64u
+struct hugemem_header {
+    size_t map_len;   /* bytes mapped, guard page included; 0: a malloc block */
+};
+
+static size_t hugemem_page_bytes(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* A mapping of header + bytes rounded up to pages, then a guard page.  A
+ * failed mprotect only loses the guard. */
+static uint8_t *hugemem_map(size_t bytes, size_t *map_len)
+{
+    size_t page = hugemem_page_bytes();
+    size_t data_len = (HUGEMEM_HEADER_BYTES + bytes + page - 1) & ~(page - 1);
+    uint8_t *base = mmap(NULL, data_len + page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (base == MAP_FAILED)
+        return NULL;
+    (void)mprotect(base + data_len, page, PROT_NONE);
+    *map_len = data_len + page;
+    return base;
+}
+
+static void *hugemem_alloc(size_t n, size_t size, bool advise)
+{
+    size_t map_len = 0;
+    uint8_t *base;
+
+    if (size && n > (SIZE_MAX / 2 - HUGEMEM_HEADER_BYTES) / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t bytes = n * size;
+    if (bytes >= HUGEMEM_MAP_MIN_BYTES) {
+        base = hugemem_map(bytes, &map_len);
+    } else {
+        /* aligned_alloc wants a multiple of the alignment (C11 7.22.3.1). */
+        size_t len = (HUGEMEM_HEADER_BYTES + bytes + 63) & ~(size_t)63;
+        base = aligned_alloc(64, len);
+        if (base)
+            memset(base, 0, len);
+    }
+    if (!base)
+        return NULL;
+    ((struct hugemem_header *)(void *)base)->map_len = map_len;
+    if (advise)
+        hugemem_advise(base + HUGEMEM_HEADER_BYTES, bytes);
+    return base + HUGEMEM_HEADER_BYTES;
+}
+
 void *hugemem_calloc(size_t n, size_t size)
 {
-    void *p = calloc(n, size);
+    return hugemem_alloc(n, size, true);
+}
 
-    hugemem_advise(p, n * size);   /* calloc checked n * size */
-    return p;
+void *hugemem_calloc_plain(size_t n, size_t size)
+{
+    return hugemem_alloc(n, size, false);
+}
+
+void hugemem_free(void *p)
+{
+    if (!p)
+        return;
+    uint8_t *base = (uint8_t *)p - HUGEMEM_HEADER_BYTES;
+    size_t map_len = ((const struct hugemem_header *)(void *)base)->map_len;
+    if (map_len)
+        munmap(base, map_len);
+    else
+        free(base);
 }
 
 void hugemem_ahead_init(struct hugemem_ahead *a, void *base, size_t elem_size, size_t count)

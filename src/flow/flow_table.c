@@ -416,7 +416,7 @@ static void flow_index_grow(struct flow_table *t)
             j = (j + 1) & (n - 1);
         ns[j] = flow_slot_value(h, i);
     }
-    free(t->slots);
+    hugemem_free(t->slots);
     t->slots = ns;
     t->mask = n - 1;
 }
@@ -1203,18 +1203,18 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->index_full_at = UINT32_MAX;
     nslots = nslots < FLOW_INDEX_MIN_SLOTS ? nslots : FLOW_INDEX_MIN_SLOTS;
     t->mask = (uint32_t)(nslots - 1);
-    /* calloc of large blocks maps fresh zero pages: only the flows
-     * actually touched become resident, so memory follows load. */
-    t->slots = calloc(nslots, sizeof(*t->slots));
+    /* Fresh zero pages (hugemem.h): only the flows actually touched
+     * become resident, so memory follows load. */
+    t->slots = hugemem_calloc(nslots, sizeof(*t->slots));
     t->flows = hugemem_calloc(t->cfg.max_flows, sizeof(*t->flows));
-    /* Plain calloc, not huge pages: a flow that needs its entry should
-     * make 4 KiB resident, not 2 MiB. */
-    t->wide = calloc(t->cfg.max_flows, sizeof(*t->wide));
-    t->addr6 = calloc((size_t)t->cfg.max_flows + 1, sizeof(*t->addr6));
+    /* Not huge pages: a flow that needs its entry should make 4 KiB
+     * resident, not 2 MiB. */
+    t->wide = hugemem_calloc_plain(t->cfg.max_flows, sizeof(*t->wide));
+    t->addr6 = hugemem_calloc_plain((size_t)t->cfg.max_flows + 1, sizeof(*t->addr6));
     t->addr6_fresh = 1;
     t->next_id = t->cfg.id_start;
     if (t->cfg.active_timeout_us)
-        t->tq = calloc(t->cfg.max_flows, sizeof(*t->tq));
+        t->tq = hugemem_calloc_plain(t->cfg.max_flows, sizeof(*t->tq));
     t->tcp_pool = tcp_analysis_pool_create(t->cfg.max_flows);
     bool want_l7 = flow_table_wants_l7(t->cfg.no_l7, t->cfg.streams_dir);
     if (want_l7)
@@ -1254,12 +1254,12 @@ void flow_table_destroy(struct flow_table *t)
 {
     if (!t)
         return;
-    free(t->slots);
-    free(t->flows);
-    free(t->wide);
-    free(t->tq);
-    free(t->l7);
-    free(t->addr6);
+    hugemem_free(t->slots);
+    hugemem_free(t->flows);
+    hugemem_free(t->wide);
+    hugemem_free(t->tq);
+    hugemem_free(t->l7);
+    hugemem_free(t->addr6);
     tcp_analysis_pool_destroy(t->tcp_pool);
     l7_pool_destroy(t->l7_pool);
     free(t);

@@ -4,7 +4,10 @@
  * mapping's VmFlags in /proc/self/smaps (proc(5)) gain "hg" (MADV_HUGEPAGE)
  * from the advised start on, and not before.  hugemem_ahead_populate makes
  * the pages of the next slots resident (mincore(2)) without writing them,
- * no further than it should.
+ * no further than it should.  hugemem_calloc's large arrays are mappings
+ * of their own (what build/san/netmoon's start-up time depends on: see
+ * hugemem.h) with a guard page right after them; small ones are zeroed
+ * and aligned all the same.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/hugemem.h"
@@ -143,8 +147,95 @@ static void test_ahead_populates_next_slots_only(void)
     CHECK(a.base == NULL);
 }
 
+/* The permissions ("rw-p", "---p") of the mapping holding addr in
+ * /proc/self/maps (proc(5)), or "" when no mapping holds it. */
+static void maps_perms(uintptr_t addr, char perms[5])
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+
+    perms[0] = 0;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char pr[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, pr) == 3 && addr >= lo && addr < hi) {
+            memcpy(perms, pr, 5);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* True when a child writing one byte at addr dies (SIGSEGV, or ASan's
+ * report and exit 1 in the sanitizer build). */
+static bool write_faults(volatile uint8_t *addr)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        (void)freopen("/dev/null", "w", stderr);   /* ASan's report of the expected fault */
+        *addr = 1;
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return false;
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_large_calloc_own_mapping_with_guard(void)
+{
+    size_t n = 1000, size = 3000, page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *p = hugemem_calloc_plain(n, size);
+    char perms[5];
+
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    CHECK_EQ_U((uintptr_t)p % 64, 0);
+    bool zero = true;
+    for (size_t i = 0; i < n * size; i += 4099)
+        zero &= p[i] == 0;
+    CHECK(zero && p[n * size - 1] == 0);
+    p[n * size - 1] = 7;   /* the last byte is the array's */
+    uintptr_t guard = ((uintptr_t)p + n * size + page - 1) & ~(uintptr_t)(page - 1);
+    maps_perms(guard - 1, perms);
+    CHECK(strcmp(perms, "rw-p") == 0);
+    maps_perms(guard, perms);
+    CHECK(strcmp(perms, "---p") == 0);
+    CHECK(write_faults((uint8_t *)guard));
+    hugemem_free(p);
+    /* Unmapped, not handed to malloc: the address belongs to no mapping
+     * (unless something was mapped there since, which nothing here does). */
+    maps_perms(guard - 1, perms);
+    CHECK(strcmp(perms, "rw-p") != 0);
+}
+
+static void test_small_calloc_zeroed_and_aligned(void)
+{
+    uint64_t *p = hugemem_calloc(100, sizeof(*p));
+
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    CHECK_EQ_U((uintptr_t)p % 64, 0);
+    uint64_t or = 0;
+    for (int i = 0; i < 100; i++)
+        or |= p[i];
+    CHECK_EQ_U(or, 0);
+    p[99] = 1;
+    hugemem_free(p);
+    hugemem_free(NULL);
+    CHECK(hugemem_calloc(SIZE_MAX / 4, 4) == NULL);
+    CHECK(hugemem_calloc_plain(SIZE_MAX / 8, 16) == NULL);
+}
+
 int main(void)
 {
+    RUN(test_large_calloc_own_mapping_with_guard);
+    RUN(test_small_calloc_zeroed_and_aligned);
     RUN(test_small_array_not_advised);
     RUN(test_large_array_advised_past_small_part);
     RUN(test_ahead_populates_next_slots_only);
