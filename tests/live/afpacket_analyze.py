@@ -90,6 +90,12 @@ def cmd_symmetry(probe_out, min_bidir):
     flows, _, _, _ = read_probe(probe_out)
     owners, dirs = {}, {}
     for key, per_sock in flows.items():
+        # Lab connections only: the kernel's own one-way link-local
+        # traffic (MLD reports to ff02::16, router solicitations) comes from
+        # different kernel sockets, whose packets the fanout hash was seen
+        # to send to different sockets; they are no connection.
+        if not (in_lab(key[1]) and in_lab(key[3])):
+            continue
         n = normal(key)
         owners.setdefault(n, set()).update(per_sock)
         dirs.setdefault(n, set()).add(key)
