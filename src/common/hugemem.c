@@ -135,7 +135,7 @@ bool hugemem_ahead_populate(struct hugemem_ahead *a, size_t ahead)
     /* Rounded out to whole pages at both ends: the page holding base's
      * first bytes also holds the allocator's header (already present),
      * and the array's last page belongs to its allocation. */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = hugemem_page_bytes();
     uintptr_t from = ((uintptr_t)a->base + a->populated) & ~(page - 1);
     uintptr_t to = ((uintptr_t)a->base + end + page - 1) & ~(page - 1);
     if (madvise((void *)from, to - from, MADV_POPULATE_WRITE) != 0 && errno == EINVAL) {

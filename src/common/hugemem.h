@@ -41,7 +41,7 @@ size_t hugemem_advise(void *p, size_t len);
  * build is why: ASan's allocator writes the shadow of every large block
  * when it is made and again when it is freed (an eighth of its size, here
  * about 320 MB of shadow pages per run), which made each run of
- * build/san/netmoon on a small capture take 1.8 s instead of 0.2 s, and
+ * build/san/netmoon on a small capture take 1.8 s instead of 0.1 s, and
  * `make check` run it thousands of times.  The guard page gives back part
  * of the redzone ASan no longer puts after these arrays.  Smaller arrays
  * (tests with a small --max-flows) stay malloc blocks, under ASan's

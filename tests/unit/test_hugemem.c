@@ -23,30 +23,52 @@
 
 #define MIB (1u << 20)
 
-/* True when the mapping containing addr has "hg" in its VmFlags. */
-static bool smaps_has_hg(uintptr_t addr)
+/* The mapping holding addr, from /proc/self/smaps (proc(5)): its
+ * permissions ("rw-p", "---p"; "" when no mapping holds it) and whether
+ * its VmFlags have "hg" (MADV_HUGEPAGE). */
+static void smaps_mapping(uintptr_t addr, char perms[5], bool *hg)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     char line[512];
-    bool inside = false, hg = false;
+    bool inside = false;
 
+    perms[0] = 0;
+    *hg = false;
     if (!f)
-        return false;
+        return;
     while (fgets(line, sizeof(line), f)) {
         unsigned long lo, hi;
+        char pr[5];
         /* Mapping lines start "lo-hi perms"; the others "Key:" (a key
          * such as "AnonHugePages" scans as one hex number at most). */
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, pr) >= 2) {
             inside = addr >= lo && addr < hi;
+            if (inside)
+                memcpy(perms, pr, 5);
             continue;
         }
         if (inside && strncmp(line, "VmFlags:", 8) == 0) {
-            hg = strstr(line, " hg") != NULL;
+            *hg = strstr(line, " hg") != NULL;
             break;
         }
     }
     fclose(f);
+}
+
+static bool smaps_has_hg(uintptr_t addr)
+{
+    char perms[5];
+    bool hg;
+
+    smaps_mapping(addr, perms, &hg);
     return hg;
+}
+
+static void maps_perms(uintptr_t addr, char perms[5])
+{
+    bool hg;
+
+    smaps_mapping(addr, perms, &hg);
 }
 
 static void test_small_array_not_advised(void)
@@ -147,26 +169,6 @@ static void test_ahead_populates_next_slots_only(void)
     CHECK(a.base == NULL);
 }
 
-/* The permissions ("rw-p", "---p") of the mapping holding addr in
- * /proc/self/maps (proc(5)), or "" when no mapping holds it. */
-static void maps_perms(uintptr_t addr, char perms[5])
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-
-    perms[0] = 0;
-    if (!f)
-        return;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi;
-        char pr[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, pr) == 3 && addr >= lo && addr < hi) {
-            memcpy(perms, pr, 5);
-            break;
-        }
-    }
-    fclose(f);
-}
 
 /* True when a child writing one byte at addr dies (SIGSEGV, or ASan's
  * report and exit 1 in the sanitizer build). */
