@@ -5,9 +5,14 @@ what tests/live/test_procs.sh itself started.
 Usage: procs_check.py FLOWS.jsonl EXPECT.tsv
 
 EXPECT.tsv has one line per client process the test started:
-    kind  proto  local_port  pid  comm
-(kind: curl, dig, curl6, mapped, long), all known to the test from `$!`
-and from the client's own report of its local port, never from netmoon.
+    kind  proto  local_port  pid  comm  server
+(kind: curl, dig, curl6, mapped, refused, long; server: ADDR:PORT or
+[ADDR6]:PORT), all known to the test from `$!`, from what it asked the
+client to reach and from the client's own report of its local port, never
+from netmoon.  A client's flow is the one with that protocol, server
+address and port, and local port: a port number alone may belong to two
+clients (the kernel chooses the same ephemeral port for two different
+servers).
 
 Prints one line per kind, "KIND: R of N right, M missed, W wrong" (missed:
 no owner in the record; wrong: another process named), and a summary line
@@ -28,17 +33,31 @@ def load_flows(path):
     return flows
 
 
+def split_server(server):
+    """'198.18.0.2:80' or '[2001:db8::2]:80' -> (address, port)."""
+    addr, _, port = server.rpartition(":")
+    return addr.strip("[]"), int(port)
+
+
+def is_client_flow(rec, port, srv_addr, srv_port):
+    """The record is the client's flow in either orientation."""
+    fwd = (rec.get("dst_ip"), rec.get("dst_port"), rec.get("src_port"))
+    rev = (rec.get("src_ip"), rec.get("src_port"), rec.get("dst_port"))
+    want = (srv_addr, srv_port, port)
+    return fwd == want or rev == want
+
+
 def main():
     flows = load_flows(sys.argv[1])
     by_kind = {}
     notes = []
     with open(sys.argv[2]) as f:
         for line in f:
-            kind, proto, port, pid, comm = line.split()
+            kind, proto, port, pid, comm, server = line.split()
             port, pid = int(port), int(pid)
-            # The client's flow: its local port on the client address side.
+            srv_addr, srv_port = split_server(server)
             recs = [r for r in flows if r.get("proto") == proto and
-                    (r.get("src_port") == port or r.get("dst_port") == port)]
+                    is_client_flow(r, port, srv_addr, srv_port)]
             right, missed, wrong = by_kind.get(kind, (0, 0, 0))
             owners = [(r.get("pid"), r.get("process")) for r in recs]
             if recs and all(o == (pid, comm) for o in owners):

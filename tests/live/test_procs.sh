@@ -113,16 +113,24 @@ except ConnectionRefusedError:
     print(s.getsockname()[1])
 '
 
-# run_client KIND PROTO COMM PORT_FILE CMD...: runs one client to its end
-# and records its pid and the local port it reported.
+# Fixed client ports (dig -b, curl --local-port) lie below the kernel's
+# ephemeral range (ip_local_port_range, 32768-60999 by default): inside it,
+# a curl's kernel-chosen port could be the same number, and a check by port
+# alone would take one client's flow for the other's.
+FIXED_PORT_BASE=$(( $(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 2000 ))
+[ "$FIXED_PORT_BASE" -ge 1100 ] || FIXED_PORT_BASE=20000
+
+# run_client KIND PROTO COMM SERVER PORT_FILE CMD...: runs one client to its
+# end and records its pid, the server address and port it was sent to, and
+# the local port it reported.
 run_client() {
-    local kind=$1 proto=$2 comm=$3 portfile=$4; shift 4
+    local kind=$1 proto=$2 comm=$3 server=$4 portfile=$5; shift 5
     ip netns exec "$LAB_NS_CLI" "$@" >"$portfile" 2>/dev/null &
     local pid=$!
     wait "$pid" || return 0
     local port
     port=$(tr -dc '0-9\n' <"$portfile" | head -n1)
-    [ -n "$port" ] && printf '%s %s %s %s %s\n' "$kind" "$proto" "$port" "$pid" "$comm" >>"$EXPECT"
+    [ -n "$port" ] && printf '%s %s %s %s %s %s\n' "$kind" "$proto" "$port" "$pid" "$comm" "$server" >>"$EXPECT"
     return 0
 }
 
@@ -138,33 +146,33 @@ run_clients() {
         -w '%{local_port}\n' "http://$LAB_SRV4/bulk.bin" >"$T/$name.long.port" 2>/dev/null &
     long_pid=$!
     for i in $(seq 1 "$rounds"); do
-        run_client curl tcp curl "$T/c$i" curl -s -o /dev/null --max-time 5 \
+        run_client curl tcp curl "$LAB_SRV4:80" "$T/c$i" curl -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://$LAB_SRV4/"
-        port=$((42000 + i))
+        port=$((FIXED_PORT_BASE + i))
         if ip netns exec "$LAB_NS_CLI" dig "@$LAB_SRV4" -b "$LAB_CLI4#$port" +tries=1 +time=2 \
                 www.example.test >/dev/null 2>&1 & then
             pid=$!
-            wait "$pid" && echo "dig udp $port $pid dig" >>"$EXPECT"
+            wait "$pid" && echo "dig udp $port $pid dig $LAB_SRV4:53" >>"$EXPECT"
         fi
     done
     for i in $(seq 1 "$N_SMALL"); do
-        run_client curl6 tcp curl "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
+        run_client curl6 tcp curl "[$LAB_SRV6]:80" "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://[$LAB_SRV6]/"
-        run_client mapped tcp python3 "$T/m$i" python3 -c "$MAPPED_CLIENT"
+        run_client mapped tcp python3 "$LAB_SRV4:80" "$T/m$i" python3 -c "$MAPPED_CLIENT"
         # Nothing listens on the server's port 9: connect() is refused.
         # curl cannot report a port it never connected from, so it is
         # given one; exit status 7 is "failed to connect".
-        port=$((43000 + i))
+        port=$((FIXED_PORT_BASE + 1000 + i))
         ip netns exec "$LAB_NS_CLI" curl -s -o /dev/null --max-time 5 --local-port "$port" \
             "http://$LAB_SRV4:9/" >/dev/null 2>&1 &
         pid=$!
         wait "$pid"
-        [ $? -eq 7 ] && echo "refused tcp $port $pid curl" >>"$EXPECT"
-        run_client refused tcp python3 "$T/r$i" python3 -c "$REFUSED_CLIENT"
+        [ $? -eq 7 ] && echo "refused tcp $port $pid curl $LAB_SRV4:9" >>"$EXPECT"
+        run_client refused tcp python3 "$LAB_SRV4:9" "$T/r$i" python3 -c "$REFUSED_CLIENT"
     done
     wait "$long_pid"
     port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
-    [ -n "$port" ] && echo "long tcp $port $long_pid curl" >>"$EXPECT"
+    [ -n "$port" ] && echo "long tcp $port $long_pid curl $LAB_SRV4:80" >>"$EXPECT"
     # The helper answers within half a second of a flow's first packet.
     sleep 1
     lab_stop_pid "$NM_PID"
@@ -185,6 +193,9 @@ for l in lines:
 print(r, t, w)
 PY
 }
+# first_wrong NAME: the checker's first "wrong:" note, so that a failure in
+# CI, where only verdict lines are shown, says which flow and which owner.
+first_wrong() { grep -m1 -o 'wrong: .*' "$T/$1.check" || echo "no wrong-owner note"; }
 at_least_pct() { [ "$2" -gt 0 ] && [ $(( $1 * 100 )) -ge $(( $2 * $3 )) ]; }
 stats_field() {  # stats_field NAME FIELD: from the last JSON stats record
     grep '"type":"stats"' "$T/$1.jsonl" | tail -n1 |
@@ -201,7 +212,8 @@ check_short() {
     echo "  short-lived attribution ($name, source $(stats_field "$name" procs_source)):" \
         "$r of $t right, floor $floor % ($goal issue 10's 90 % goal)"
     read -r r t w < <(share "$name" curl dig curl6 mapped refused long)
-    if [ "$t" -gt 0 ] && [ "$w" -eq 0 ]; then pass never-wrong; else fail never-wrong "$w of $t wrong ($name)"; fi
+    if [ "$t" -gt 0 ] && [ "$w" -eq 0 ]; then pass never-wrong
+    else fail never-wrong "$w of $t wrong ($name; $(first_wrong "$name"))"; fi
 }
 
 # ---- the main run: the eBPF source when it loads -----------------------------
@@ -227,7 +239,7 @@ else
     read -r r t w < <(share main refused)
     if ! $with_bpf && [ "$w" -eq 0 ]; then skip refused "$r of $t right without the eBPF source (not gated)"
     elif [ "$t" -ge 1 ] && [ "$r" -eq "$t" ]; then pass refused
-    else fail refused "$r of $t right, $w wrong"; fi
+    else fail refused "$r of $t right, $w wrong ($(first_wrong main))"; fi
     read -r r t w < <(share main long)
     if [ "$t" -eq 1 ] && [ "$r" -eq 1 ]; then pass long; else fail long "$r of $t right"; fi
 
