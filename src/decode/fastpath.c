@@ -131,8 +131,7 @@ static bool fast_tcp(struct decode_ctx *ctx, const struct nm_cursor *cur,
     pkt->tcp_flags = t[13];
     pkt->tcp_win = bytes_be16(t + 14);
     if (hlen > FAST_TCP_LEN)
-        decode_tcp_options(ctx, pkt, cursor_make(t + FAST_TCP_LEN, hlen - FAST_TCP_LEN),
-                           hlen - FAST_TCP_LEN);
+        decode_tcp_options(ctx, pkt, t + FAST_TCP_LEN, hlen - FAST_TCP_LEN, hlen - FAST_TCP_LEN);
     pkt->payload_len = n->l4_captured - hlen;
     pkt->payload_wire_len = n->l4_wire_len - hlen;
     pkt->payload = t + hlen;

@@ -59,11 +59,12 @@ static bool tcp_apply_option(struct nm_packet *pkt, const struct nm_cursor *opt,
     }
 }
 
-/* opts covers the option bytes that were captured; wire_len is how many
- * the data offset announces.  An option cut by the capture is not an error. */
-void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, struct nm_cursor opts,
-                        size_t wire_len)
+/* An option cut by the capture is not an error (decode_internal.h). */
+void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, const uint8_t *opts_bytes,
+                        size_t captured_len, size_t wire_len)
 {
+    struct nm_cursor opts = cursor_make(opts_bytes, captured_len);
+
     while (cursor_remaining(&opts) > 0) {
         uint8_t kind = 0, len;
         cursor_peek_u8(&opts, 0, &kind);
@@ -132,9 +133,8 @@ enum decode_result decode_tcp(struct decode_ctx *ctx, struct nm_packet *pkt,
     tcp_read_fixed(pkt, b);
 
     size_t captured_hdr = header_len < cursor_remaining(cur) ? header_len : cursor_remaining(cur);
-    struct nm_cursor opts = cursor_make(cursor_ptr(cur) + TCP_MIN_HEADER,
-                                        captured_hdr - TCP_MIN_HEADER);
-    decode_tcp_options(ctx, pkt, opts, header_len - TCP_MIN_HEADER);
+    decode_tcp_options(ctx, pkt, cursor_ptr(cur) + TCP_MIN_HEADER, captured_hdr - TCP_MIN_HEADER,
+                       header_len - TCP_MIN_HEADER);
     cursor_skip(cur, captured_hdr);
     decode_set_payload(pkt, cur, decode_wire_sub(pkt->l4_wire_len, (uint32_t)header_len));
     if (captured_hdr < header_len)
