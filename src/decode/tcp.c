@@ -59,37 +59,37 @@ static bool tcp_apply_option(struct nm_packet *pkt, const struct nm_cursor *opt,
     }
 }
 
-/* An option cut by the capture is not an error (decode_internal.h). */
-void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, const uint8_t *opts_bytes,
+/* See decode_internal.h. */
+void decode_tcp_options(struct decode_ctx *ctx, struct nm_packet *pkt, const uint8_t *opts,
                         size_t captured_len, size_t wire_len)
 {
-    struct nm_cursor opts = cursor_make(opts_bytes, captured_len);
+    struct nm_cursor c = cursor_make(opts, captured_len);
 
-    while (cursor_remaining(&opts) > 0) {
+    while (cursor_remaining(&c) > 0) {
         uint8_t kind = 0, len;
-        cursor_peek_u8(&opts, 0, &kind);
+        cursor_peek_u8(&c, 0, &kind);
         if (kind == TCPOPT_EOL)
             return;
         if (kind == TCPOPT_NOP) {
-            cursor_skip(&opts, 1);
+            cursor_skip(&c, 1);
             continue;
         }
-        bool cut = opts.len < wire_len;
-        if (!cursor_peek_u8(&opts, 1, &len)) {
+        bool cut = c.len < wire_len;
+        if (!cursor_peek_u8(&c, 1, &len)) {
             if (!cut)
                 decode_count(ctx, DECODE_R_tcp_bad_option);
             return;
         }
-        if (len < 2 || (!cut && len > cursor_remaining(&opts))) {
+        if (len < 2 || (!cut && len > cursor_remaining(&c))) {
             decode_count(ctx, DECODE_R_tcp_bad_option);
             return;
         }
         struct nm_cursor one;
-        if (!cursor_sub(&opts, len, &one))
+        if (!cursor_sub(&c, len, &one))
             return; /* cut by the capture */
         if (!tcp_apply_option(pkt, &one, kind, len))
             decode_count(ctx, DECODE_R_tcp_bad_option);
-        cursor_skip(&opts, len);
+        cursor_skip(&c, len);
     }
 }
 

@@ -118,6 +118,9 @@ static inline int flow_key_addr_cmp(const struct nm_addr *a, const struct nm_add
     return (a1 > b1) - (a1 < b1);
 }
 
+/* Two words stored as one: see flow_key_short_set. */
+typedef uint64_t flow_key_v2u64 __attribute__((vector_size(16)));
+
 /* The short key of a packet whose sender is canonical side s.  Written as
  * the two words flow_key_short_words reads back: written field by field,
  * each 8-byte read of them waited for the small stores to retire (a
@@ -126,7 +129,6 @@ static inline int flow_key_addr_cmp(const struct nm_addr *a, const struct nm_add
  * reader copies the whole short key into its ring message right after,
  * with one 16-byte read, which two 8-byte stores cannot forward either
  * (perf put 95 % of the reader's own samples in main on that copy). */
-typedef uint64_t flow_key_v2u64 __attribute__((vector_size(16)));
 static inline void flow_key_short_set(struct flow_key_short *k, const struct nm_packet *pkt,
                                       unsigned s, uint16_t sport, uint16_t dport)
 {

@@ -50,7 +50,7 @@ def is_client_flow(rec, port, srv_addr, srv_port):
 def main():
     flows = load_flows(sys.argv[1])
     by_kind = {}
-    notes = []
+    wrong_notes, missed_notes = [], []
     with open(sys.argv[2]) as f:
         for line in f:
             kind, proto, port, pid, comm, server = line.split()
@@ -64,15 +64,17 @@ def main():
                 right += 1
             elif any(o[0] is not None and o != (pid, comm) for o in owners):
                 wrong += 1
-                notes.append(f"wrong: {kind} {proto} port {port}: want pid {pid} {comm}, got {owners}")
+                wrong_notes.append(f"wrong: {kind} {proto} port {port} to {server}: "
+                                   f"want pid {pid} {comm}, got {owners}")
             else:
                 missed += 1
-                notes.append(f"missed: {kind} {proto} port {port} (pid {pid} {comm}): "
-                             f"{'no owner' if recs else 'no flow'}")
+                missed_notes.append(f"missed: {kind} {proto} port {port} to {server} "
+                                    f"(pid {pid} {comm}): {'no owner' if recs else 'no flow'}")
             by_kind[kind] = (right, missed, wrong)
     for kind, (right, missed, wrong) in sorted(by_kind.items()):
         print(f"{kind}: {right} of {right + missed + wrong} right, {missed} missed, {wrong} wrong")
-    for n in notes[:20]:
+    # Every wrong owner (a matching bug), then the first misses (timing).
+    for n in wrong_notes + missed_notes[:20]:
         print("  " + n)
     short = [by_kind.get(k, (0, 0, 0)) for k in ("curl", "dig")]
     right = sum(r for r, _, _ in short)

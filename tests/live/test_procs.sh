@@ -9,9 +9,10 @@
 # "bpf" in the stats), and with --no-procs-bpf (sock_diag and /proc only).
 #
 # The oracle is what the test started: each client's pid ($! of `ip netns
-# exec`, which execs the client), its program name, and the local port the
-# client itself reported (curl -w %{local_port}, dig -b ADDR#PORT, Python's
-# getsockname()).  Nothing expected is taken from netmoon's output.
+# exec`, which execs the client), its program name, the server address and
+# port it was sent to, and the local port the client itself reported (curl
+# -w %{local_port}, dig -b ADDR#PORT, Python's getsockname()).  Nothing
+# expected is taken from netmoon's output.
 #
 #   procs/bpf-loaded    the eBPF source is in use (procs_source "bpf") when
 #                       tests/tools/bpf-expected.sh says it must load here
@@ -94,7 +95,7 @@ start_netmoon() {
 MAPPED_CLIENT='
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.connect(("::ffff:198.18.0.2", 80))
+s.connect(("::ffff:" + sys.argv[1], 80))
 s.sendall(b"GET / HTTP/1.0\r\nHost: www.example.test\r\n\r\n")
 while s.recv(65536):
     pass
@@ -108,17 +109,19 @@ REFUSED_CLIENT='
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
-    s.connect(("198.18.0.2", 9))
+    s.connect((sys.argv[1], 9))
 except ConnectionRefusedError:
     print(s.getsockname()[1])
 '
 
-# Fixed client ports (dig -b, curl --local-port) lie below the kernel's
-# ephemeral range (ip_local_port_range, 32768-60999 by default): inside it,
-# a curl's kernel-chosen port could be the same number, and a check by port
-# alone would take one client's flow for the other's.
-FIXED_PORT_BASE=$(( $(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 2000 ))
-[ "$FIXED_PORT_BASE" -ge 1100 ] || FIXED_PORT_BASE=20000
+# Fixed client ports (dig -b, curl --local-port) lie outside the kernel's
+# ephemeral range (ip_local_port_range, 32768-60999 by default), which each
+# network namespace keeps for itself, so it is read in the client's: a
+# kernel-chosen port could otherwise be the same number as a fixed one.
+read -r EPH_LOW EPH_HIGH < <(ip netns exec "$LAB_NS_CLI" cat /proc/sys/net/ipv4/ip_local_port_range)
+if [ "$EPH_LOW" -ge 3100 ]; then FIXED_PORT_BASE=$((EPH_LOW - 2000))
+elif [ "$EPH_HIGH" -le 63000 ]; then FIXED_PORT_BASE=$((EPH_HIGH + 1))
+else skip_all "no room for fixed client ports outside ip_local_port_range ($EPH_LOW-$EPH_HIGH)"; fi
 
 # run_client KIND PROTO COMM SERVER PORT_FILE CMD...: runs one client to its
 # end and records its pid, the server address and port it was sent to, and
@@ -158,7 +161,7 @@ run_clients() {
     for i in $(seq 1 "$N_SMALL"); do
         run_client curl6 tcp curl "[$LAB_SRV6]:80" "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://[$LAB_SRV6]/"
-        run_client mapped tcp python3 "$LAB_SRV4:80" "$T/m$i" python3 -c "$MAPPED_CLIENT"
+        run_client mapped tcp python3 "$LAB_SRV4:80" "$T/m$i" python3 -c "$MAPPED_CLIENT" "$LAB_SRV4"
         # Nothing listens on the server's port 9: connect() is refused.
         # curl cannot report a port it never connected from, so it is
         # given one; exit status 7 is "failed to connect".
@@ -168,7 +171,7 @@ run_clients() {
         pid=$!
         wait "$pid"
         [ $? -eq 7 ] && echo "refused tcp $port $pid curl $LAB_SRV4:9" >>"$EXPECT"
-        run_client refused tcp python3 "$LAB_SRV4:9" "$T/r$i" python3 -c "$REFUSED_CLIENT"
+        run_client refused tcp python3 "$LAB_SRV4:9" "$T/r$i" python3 -c "$REFUSED_CLIENT" "$LAB_SRV4"
     done
     wait "$long_pid"
     port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
