@@ -134,7 +134,6 @@ static inline void flow_key_short_set(struct flow_key_short *k, const struct nm_
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint32_t src4 = 0, dst4 = 0;
-    uint64_t w[2];
 
     if (pkt->ip_version == 4) {
         memcpy(&src4, pkt->src.b + 12, 4);
@@ -142,15 +141,16 @@ static inline void flow_key_short_set(struct flow_key_short *k, const struct nm_
     }
     uint32_t a0 = s ? dst4 : src4, a1 = s ? src4 : dst4;
     uint16_t p0 = s ? dport : sport, p1 = s ? sport : dport;
-    w[0] = (uint64_t)a0 | (uint64_t)a1 << 32;
-    w[1] = (uint64_t)p0 | (uint64_t)p1 << 16 | (uint64_t)pkt->vlan_id << 32 |
-           (uint64_t)pkt->proto << 48 | (uint64_t)pkt->ip_version << 56;
+    flow_key_v2u64 v = {
+        (uint64_t)a0 | (uint64_t)a1 << 32,
+        (uint64_t)p0 | (uint64_t)p1 << 16 | (uint64_t)pkt->vlan_id << 32 |
+            (uint64_t)pkt->proto << 48 | (uint64_t)pkt->ip_version << 56,
+    };
     _Static_assert(offsetof(struct flow_key_short, port) == 8 &&
                    offsetof(struct flow_key_short, vlan) == 12 &&
                    offsetof(struct flow_key_short, proto) == 14 &&
                    offsetof(struct flow_key_short, ip_version) == 15,
                    "flow_key_short_set composes the words in this layout");
-    flow_key_v2u64 v = { w[0], w[1] };
     memcpy(k, &v, sizeof(v));
 #else
     memset(k->addr4, 0, sizeof(k->addr4));

@@ -123,6 +123,10 @@ if [ "$EPH_LOW" -ge 3100 ]; then FIXED_PORT_BASE=$((EPH_LOW - 2000))
 elif [ "$EPH_HIGH" -le 63000 ]; then FIXED_PORT_BASE=$((EPH_HIGH + 1))
 else skip_all "no room for fixed client ports outside ip_local_port_range ($EPH_LOW-$EPH_HIGH)"; fi
 
+# expect_client KIND PROTO PORT PID COMM SERVER: one line of $EXPECT, in
+# the form tests/live/procs_check.py reads.
+expect_client() { echo "$1 $2 $3 $4 $5 $6" >>"$EXPECT"; }
+
 # run_client KIND PROTO COMM SERVER PORT_FILE CMD...: runs one client to its
 # end and records its pid, the server address and port it was sent to, and
 # the local port it reported.
@@ -133,7 +137,7 @@ run_client() {
     wait "$pid" || return 0
     local port
     port=$(tr -dc '0-9\n' <"$portfile" | head -n1)
-    [ -n "$port" ] && printf '%s %s %s %s %s %s\n' "$kind" "$proto" "$port" "$pid" "$comm" "$server" >>"$EXPECT"
+    [ -n "$port" ] && expect_client "$kind" "$proto" "$port" "$pid" "$comm" "$server"
     return 0
 }
 
@@ -155,7 +159,7 @@ run_clients() {
         if ip netns exec "$LAB_NS_CLI" dig "@$LAB_SRV4" -b "$LAB_CLI4#$port" +tries=1 +time=2 \
                 www.example.test >/dev/null 2>&1 & then
             pid=$!
-            wait "$pid" && echo "dig udp $port $pid dig $LAB_SRV4:53" >>"$EXPECT"
+            wait "$pid" && expect_client dig udp "$port" "$pid" dig "$LAB_SRV4:53"
         fi
     done
     for i in $(seq 1 "$N_SMALL"); do
@@ -170,12 +174,12 @@ run_clients() {
             "http://$LAB_SRV4:9/" >/dev/null 2>&1 &
         pid=$!
         wait "$pid"
-        [ $? -eq 7 ] && echo "refused tcp $port $pid curl $LAB_SRV4:9" >>"$EXPECT"
+        [ $? -eq 7 ] && expect_client refused tcp "$port" "$pid" curl "$LAB_SRV4:9"
         run_client refused tcp python3 "$LAB_SRV4:9" "$T/r$i" python3 -c "$REFUSED_CLIENT" "$LAB_SRV4"
     done
     wait "$long_pid"
     port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
-    [ -n "$port" ] && echo "long tcp $port $long_pid curl $LAB_SRV4:80" >>"$EXPECT"
+    [ -n "$port" ] && expect_client long tcp "$port" "$long_pid" curl "$LAB_SRV4:80"
     # The helper answers within half a second of a flow's first packet.
     sleep 1
     lab_stop_pid "$NM_PID"
