@@ -895,6 +895,44 @@ __attribute__((noinline)) static void tcp_full_packet(struct tcp_analysis *a,
     wscale_learn(f, pkt);
 }
 
+/* Which of the flow table's sequence numbers are set. */
+enum {
+    TCP_CONN_SYN = 1u << 0,         /* first_syn_seq */
+    TCP_CONN_FIN0 = 1u << 1,        /* fin_seq[0] (side 1: << 1) */
+};
+
+/* The flow table's sequence numbers (tcp_analysis_first_syn,
+ * tcp_analysis_fin), the same rules it kept them by in each flow.  Few
+ * segments carry SYN or FIN, so the rest pass one test. */
+static inline void tcp_conn_note(struct tcp_analysis *a, const struct nm_packet *pkt,
+                                 unsigned side)
+{
+    uint8_t flags = pkt->tcp_flags;
+
+    if (__builtin_expect(!(flags & (FL_SYN | FL_FIN)), 1))
+        return;
+    if ((flags & (FL_SYN | FL_ACK)) == FL_SYN && !(a->conn_seen & TCP_CONN_SYN)) {
+        a->first_syn_seq = pkt->tcp_seq;
+        a->conn_seen |= TCP_CONN_SYN;
+    }
+    if ((flags & (FL_FIN | FL_RST)) == FL_FIN) {
+        a->fin_seq[side] = pkt->tcp_seq + ((flags & FL_SYN) ? 1 : 0) + pkt->payload_wire_len;
+        a->conn_seen |= (uint8_t)(TCP_CONN_FIN0 << side);
+    }
+}
+
+bool tcp_analysis_first_syn(const struct tcp_analysis *a, uint32_t *seq)
+{
+    *seq = a->first_syn_seq;
+    return a->conn_seen & TCP_CONN_SYN;
+}
+
+bool tcp_analysis_fin(const struct tcp_analysis *a, unsigned side, uint32_t *seq)
+{
+    *seq = a->fin_seq[side & 1];
+    return a->conn_seen & (TCP_CONN_FIN0 << (side & 1));
+}
+
 /* The sides come in as arguments instead of being derived from side in
  * here: derived, the compiler recomputed side * sizeof(struct tcp_side) at
  * nearly every access to them, a quarter of the segment's instructions. */
@@ -919,6 +957,7 @@ void tcp_analysis_packet(struct tcp_analysis *a, const struct nm_packet *pkt, un
                          unsigned src_side)
 {
     side &= 1;
+    tcp_conn_note(a, pkt, side);
     tcp_segment(a, pkt, &a->side[side], &a->side[side ^ 1], side == (src_side & 1));
 }
 
@@ -926,6 +965,7 @@ void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pk
                               unsigned side, unsigned src_side)
 {
     side &= 1;
+    tcp_conn_note(a, pkt, side);
     tcp_full_packet(a, pkt, side, side == (src_side & 1));
 }
 

@@ -81,6 +81,13 @@ struct tcp_analysis {
     uint32_t first_rtt_us;            /* Wireshark ts_first_rtt (out-of-order threshold) */
     uint32_t rtt_server_us, rtt_client_us;
     uint32_t next_free;               /* pool free list */
+    /* For the flow table's connection tracking (tcp_analysis_first_syn,
+     * tcp_analysis_fin): kept here rather than in every flow, where they
+     * were 12 of its bytes, since only TCP flows have them and the
+     * analysis's compact form already codes the segments they come from. */
+    uint32_t first_syn_seq;           /* ISN of the first SYN without ACK */
+    uint32_t fin_seq[2];              /* by side: the sequence number of its last FIN */
+    uint8_t conn_seen;                /* TCP_CONN_* */
     uint8_t syn_side;
     uint8_t aflags;                   /* TCP_AF_* */
     uint8_t hist_len;
@@ -99,6 +106,15 @@ void tcp_analysis_packet_full(struct tcp_analysis *a, const struct nm_packet *pk
 /* Fills out->tcp, oriented by src_side. */
 void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
                        struct flow_tcp_summary *out);
+
+/* What the flow table asks of a connection's segments (flow_table.c's
+ * port-reuse and close tests): the ISN of the first segment with SYN and
+ * without ACK, and the sequence number that side `side`'s last FIN
+ * occupies (after its data, and after a SYN on the same segment), both
+ * counted over every segment given to tcp_analysis_packet except that a
+ * segment with RST sets no FIN.  False when there was no such segment. */
+bool tcp_analysis_first_syn(const struct tcp_analysis *a, uint32_t *seq);
+bool tcp_analysis_fin(const struct tcp_analysis *a, unsigned side, uint32_t *seq);
 
 /* Sequence number of the first payload byte of canonical side `side`, when
  * its SYN (or SYN-ACK) was seen: where reassembly of that direction starts. */

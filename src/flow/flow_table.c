@@ -54,36 +54,37 @@ struct flow {
      * (flow_ts_last). */
     int32_t ts_last_d;
     uint32_t id;                   /* low half of the sequence number (flow_id_of) */
-    /* By canonical side, the low 32 bits: a counter that passes 2^32 keeps
-     * its high half in the table's `wide` array (bit in `wide` below), so
-     * totals stay exact while the common flow carries half the bytes. */
-    uint32_t pkts[2], bytes[2], ip_bytes[2];
+    /* By canonical side, the low bits: a counter that passes them keeps
+     * its high part in the table's `wide` array (bit in `wide` below), so
+     * totals stay exact while the common flow carries fewer bytes.  Packet
+     * counts keep 16 bits: a side's 65,536th packet is rare enough that
+     * the wide entry it then takes costs less than two bytes in every
+     * flow. */
+    uint16_t pkts[2];
+    uint32_t bytes[2], ip_bytes[2];
     uint32_t lru_prev, lru_next;   /* LRU list, most recent at head */
-    /* The key's protocol decides which half is used: TCP flows never see
-     * ICMP fields (decode sets has_tcp only for protocol 6) and ICMP flows
-     * no sequence numbers, so they share the bytes. */
+    /* The key's protocol decides which is used (flow_tcp_handle): ICMP
+     * flows have no TCP analysis.  A TCP flow's first SYN and its FINs'
+     * sequence numbers, which the port-reuse and close tests need, are
+     * in its analysis (tcp_analysis_first_syn, tcp_analysis_fin). */
     union {
-        struct {
-            uint32_t fin_seq[2];   /* sequence number of each side's FIN */
-            uint32_t syn_seq;      /* ISN of the initiator's SYN */
-        };
+        uint32_t tcp_an;           /* TCP: analysis handle in tcp_pool, 0: none */
         struct {
             uint8_t icmp_type, icmp_code;  /* of the first packet */
             bool icmp_echo;
         };
     };
-    uint32_t tcp_an;               /* TCP analysis handle in tcp_pool, 0: none */
     uint8_t tcp_flags[2];
     uint8_t src_side;              /* canonical side of the initiator */
     uint8_t first_side;            /* canonical side of the first packet's sender */
     uint8_t flags;
     uint8_t end_reason;            /* for closed flows: FIN or RST */
     uint8_t tunnel;
-    uint8_t wide;                  /* FLOW_W_*: counters with a high half in t->wide */
+    uint8_t wide;                  /* FLOW_W_*: counters with a high part in t->wide */
 };
-/* 96 bytes: a flow's L7 handles are in t->l7 (struct flow_l7), so that
+/* 80 bytes: a flow's L7 handles are in t->l7 (struct flow_l7), so that
  * --no-l7 does not carry them. */
-_Static_assert(sizeof(struct flow) == 96, "struct flow grew: a byte here is a megabyte at 1 M flows");
+_Static_assert(sizeof(struct flow) == 80, "struct flow grew: a byte here is a megabyte at 1 M flows");
 
 /* An IPv6 flow's canonical addresses, in a pool of their own: handed out
  * densely (a free list, then never-used entries), so that only as many
@@ -112,13 +113,14 @@ struct flow_l7 {
     uint32_t l7;                   /* L7 handle in l7_pool (analyze/l7.h) */
 };
 
-/* What does not fit a flow's 32-bit fields, by flow index: the high
- * halves of its counters once one passes 2^32, the high half of its
+/* What does not fit a flow's fields, by flow index: the high parts of
+ * its counters once one passes 2^16 packets or 2^32 bytes, the high half of its
  * sequence number once the low halves wrap, its last packet's time when
  * that is far from table time.  Only flows that need theirs touch them,
  * so the array stays virtual. */
 struct flow_wide {
-    uint32_t pkts[2], bytes[2], ip_bytes[2];
+    uint32_t pkts[2];              /* counts of 2^16 packets */
+    uint32_t bytes[2], ip_bytes[2];
     uint32_t id_hi;                /* FLOW_W_ID */
     uint64_t ts_last;              /* FLOW_W_TS_LAST */
 };
@@ -141,7 +143,7 @@ struct flow_list {
 /* An index slot is 4 bytes: the flow's index + 1 in its low bits (0:
  * empty), as many as --max-flows needs (flow_mask: 20 at a million), and
  * in the bits left a tag, the same bits of the key hash's high half.  The
- * home position takes the hash's low bits, so the tag tells apart the keys
+ * home position takes the hash's low half, so the tag tells apart the keys
  * that meet in a cluster whatever their homes: at a million flows one probe
  * in 4096 past another key loads that flow for nothing.  With 8-byte slots
  * (32 hash bits beside the flow) the index was 16 of a flow's bytes; now 8.
@@ -149,7 +151,15 @@ struct flow_list {
  * entry after the hole again (flow_hash_of: a flow load each) and doubling
  * every flow's, while lookups, far more frequent, stay as tight.  A
  * --max-flows whose indexes fill all 32 bits leaves no tag: every probe
- * compares keys. */
+ * compares keys.
+ *
+ * The index need not be a power of two: the home is the hash's low half
+ * scaled to the slot count (a multiply and a shift, Lemire's "fastrange"),
+ * and probes wrap at the end.  Doubling from 16 slots stops at 1.5 slots a
+ * flow of --max-flows, so a full table is two thirds full and its index
+ * is 6 of a flow's bytes; doubling to twice --max-flows, rounded up to a
+ * power of two, took 8 to 16.  Linear probing at 2/3 load still ends a
+ * miss within a cache line of 16 slots on average (about five probes). */
 
 struct flow_table {
     struct flow_table_config cfg;
@@ -174,7 +184,7 @@ struct flow_table {
     uint64_t next_id;
 
     struct flow *flows;
-    struct flow_wide *wide;        /* max_flows entries, untouched until a counter passes 2^32 */
+    struct flow_wide *wide;        /* max_flows entries, untouched until a counter wraps */
     struct flow_tq *tq;            /* max_flows entries with --active-timeout, else NULL */
     struct flow_l7 *l7;            /* max_flows entries with nDPI or an L7 pool, else NULL */
     struct hugemem_ahead l7_ahead; /* l7, as flows_ahead: each new flow writes its entry */
@@ -188,9 +198,9 @@ struct flow_table {
     uint32_t free_head;            /* reuse list through lru_next */
 
     uint32_t *slots;               /* see above */
-    uint32_t mask;
+    uint32_t nslots;
     uint32_t flow_mask;            /* a slot's bits for the flow index + 1, the rest the tag's */
-    uint32_t index_max_slots;      /* the index doubles up to this size */
+    uint32_t index_max_slots;      /* the index doubles up to this size, 1.5 --max-flows */
     uint32_t index_full_at;        /* flows the index takes if it cannot grow */
 
     /* Open flows on `lru`, closed TCP flows on `closed` (both through the
@@ -359,10 +369,28 @@ static inline bool flow_slot_names(const struct flow_table *t, uint32_t x)
     return x - 1 < t->flow_mask;
 }
 
+/* Where a hash's probe starts: its low half scaled to the slot count. */
+static inline uint32_t flow_index_home(uint64_t hash, uint32_t nslots)
+{
+    return (uint32_t)(((uint64_t)(uint32_t)hash * nslots) >> 32);
+}
+
+/* The slot after i, wrapping at the end. */
+static inline uint32_t flow_index_next(uint32_t i, uint32_t nslots)
+{
+    return ++i == nslots ? 0 : i;
+}
+
+/* How many steps a probe takes from slot `from` to slot `to`. */
+static inline uint32_t flow_index_dist(uint32_t from, uint32_t to, uint32_t nslots)
+{
+    return to >= from ? to - from : to + (nslots - from);
+}
+
 static inline uint32_t flow_index_find(const struct flow_table *t, const struct flow_key *key,
                                        uint64_t hash, uint32_t *slot_out)
 {
-    uint32_t i = (uint32_t)hash & t->mask, tag = flow_slot_tag(hash);
+    uint32_t i = flow_index_home(hash, t->nslots), tag = flow_slot_tag(hash);
 
     for (;;) {
         uint32_t x = t->slots[i] ^ tag;
@@ -375,7 +403,7 @@ static inline uint32_t flow_index_find(const struct flow_table *t, const struct 
             *slot_out = i;
             return FLOW_NIL;
         }
-        i = (i + 1) & t->mask;
+        i = flow_index_next(i, t->nslots);
     }
 }
 
@@ -383,11 +411,11 @@ static inline uint32_t flow_index_find(const struct flow_table *t, const struct 
  * again. */
 static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s)
 {
-    return (uint32_t)flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]) & t->mask;
+    return flow_index_home(flow_hash_of(t, &t->flows[(s & t->flow_mask) - 1]), t->nslots);
 }
 
-/* The index starts small and doubles at half load, up to twice
- * --max-flows: a table holding few flows then probes a few cache lines
+/* The index starts small and doubles at half load, up to 1.5 slots a
+ * flow of --max-flows (the last step less than double): a table holding few flows then probes a few cache lines
  * and pages instead of random spots in megabytes (the dominant cost of a
  * lookup was the TLB and cache miss on the slot).  Each doubling re-inserts
  * every flow once: amortised O(1) per flow, one pause of a few
@@ -402,39 +430,40 @@ static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s)
  * short and always end. */
 static void flow_index_grow(struct flow_table *t)
 {
-    uint32_t old_n = t->mask + 1, n = old_n * 2;
-    uint32_t *ns;
+    uint32_t old_n = t->nslots;
+    uint32_t n = old_n > t->index_max_slots / 2 ? t->index_max_slots : old_n * 2;
+    uint32_t *ns = hugemem_calloc(n, sizeof(*ns));
 
-    if (old_n >= t->index_max_slots || !(ns = hugemem_calloc(n, sizeof(*ns)))) {
+    if (!ns) {
         t->index_full_at = old_n / 2;
         return;
     }
     for (uint32_t i = 0; i < t->fresh; i++) {
         uint64_t h = flow_hash_of(t, &t->flows[i]);
-        uint32_t j = (uint32_t)h & (n - 1);
+        uint32_t j = flow_index_home(h, n);
         while (ns[j])
-            j = (j + 1) & (n - 1);
+            j = flow_index_next(j, n);
         ns[j] = flow_slot_value(h, i);
     }
     hugemem_free(t->slots);
     t->slots = ns;
-    t->mask = n - 1;
+    t->nslots = n;
 }
 
 size_t flow_table_bytes_per_flow(bool l7)
 {
-    /* Four slots at the largest index, six while the last doubling holds
-     * the old index and the new one at once; the wide entry as if every
-     * 32-bit field overflowed, the pooled addresses as if every flow were
+    /* 1.5 slots at the largest index, three while the last doubling
+     * holds the old index and the new one at once; the wide entry as if every
+     * field overflowed, the pooled addresses as if every flow were
      * IPv6, the active list's entry as if --active-timeout were on. */
     return sizeof(struct flow) + sizeof(struct flow_addr6) + sizeof(struct flow_wide) +
            sizeof(struct flow_tq) + (l7 ? sizeof(struct flow_l7) : 0) +
-           tcp_analysis_bytes_per_flow() + 6 * sizeof(uint32_t);
+           tcp_analysis_bytes_per_flow() + 3 * sizeof(uint32_t);
 }
 
 void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
 {
-    __builtin_prefetch(&t->slots[(uint32_t)hash & t->mask]);
+    __builtin_prefetch(&t->slots[flow_index_home(hash, t->nslots)]);
 }
 
 /* The second stage: once the slot is (about to be) in cache, the flow it
@@ -443,7 +472,7 @@ void flow_table_prefetch(const struct flow_table *t, uint64_t hash)
  * prefetch. */
 void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
 {
-    uint32_t x = t->slots[(uint32_t)hash & t->mask] ^ flow_slot_tag(hash);
+    uint32_t x = t->slots[flow_index_home(hash, t->nslots)] ^ flow_slot_tag(hash);
 
     if (flow_slot_names(t, x)) {
         const char *f = (const char *)&t->flows[x - 1];
@@ -460,13 +489,13 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint64_t hash)
  * the hole unless that would put it before its home. */
 static void flow_index_remove(struct flow_table *t, uint32_t flow)
 {
-    uint32_t i = (uint32_t)flow_hash_of(t, &t->flows[flow]) & t->mask;
+    uint32_t n = t->nslots, i = flow_index_home(flow_hash_of(t, &t->flows[flow]), n);
 
     while ((t->slots[i] & t->flow_mask) != flow + 1)
-        i = (i + 1) & t->mask;
-    for (uint32_t j = (i + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
+        i = flow_index_next(i, n);
+    for (uint32_t j = flow_index_next(i, n); t->slots[j] != 0; j = flow_index_next(j, n)) {
         uint32_t home = flow_slot_home(t, t->slots[j]);
-        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+        if (flow_index_dist(home, j, n) >= flow_index_dist(i, j, n)) {
             t->slots[i] = t->slots[j];
             i = j;
         }
@@ -487,13 +516,20 @@ static bool flow_proto_is_icmp(uint8_t proto)
     return proto == 1 || proto == 58;
 }
 
-/* Adds the high halves of a flow's counters to its record. */
+/* A flow's TCP analysis handle, 0 for none: the field holds an ICMP
+ * flow's type and code instead, and is zero in other flows. */
+static inline uint32_t flow_tcp_handle(const struct flow *f)
+{
+    return f->key.proto == 6 ? f->tcp_an : 0;
+}
+
+/* Adds the high parts of a flow's counters to its record. */
 static void flow_fill_wide(const struct flow_wide *w, unsigned s, struct flow_record *r)
 {
     unsigned d = s ^ 1;
 
-    r->pkts[NM_DIR_SRC] += (uint64_t)w->pkts[s] << 32;
-    r->pkts[NM_DIR_DST] += (uint64_t)w->pkts[d] << 32;
+    r->pkts[NM_DIR_SRC] += (uint64_t)w->pkts[s] << 16;
+    r->pkts[NM_DIR_DST] += (uint64_t)w->pkts[d] << 16;
     r->bytes[NM_DIR_SRC] += (uint64_t)w->bytes[s] << 32;
     r->bytes[NM_DIR_DST] += (uint64_t)w->bytes[d] << 32;
     r->ip_bytes[NM_DIR_SRC] += (uint64_t)w->ip_bytes[s] << 32;
@@ -501,7 +537,7 @@ static void flow_fill_wide(const struct flow_wide *w, unsigned s, struct flow_re
 }
 
 /* Counting restarts (a new flow in the slot, an interim record): the
- * high halves go with the low ones. */
+ * high parts go with the low ones. */
 static void flow_counters_clear(struct flow_table *t, struct flow *f)
 {
     memset(f->pkts, 0, sizeof(f->pkts));
@@ -646,7 +682,7 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     }
     r->ports_unknown = flow_proto_has_ports(f->key.proto) && !(f->flags & FLOW_F_PORTS_SEEN);
     r->flow_id = ((uint64_t)t->cfg.worker_id << 56) | flow_id_of(t, f);
-    tcp_analysis_pool_fill(t->tcp_pool, f->tcp_an, f->ts_first, f->src_side, &r->tcp);
+    tcp_analysis_pool_fill(t->tcp_pool, flow_tcp_handle(f), f->ts_first, f->src_side, &r->tcp);
     if (t->l7) {
         const struct flow_l7 *l = &t->l7[f - t->flows];
         l7_ndpi_label(l->ndpi, &r->app);
@@ -676,7 +712,7 @@ static void flow_retire(struct flow_table *t, uint32_t i, enum flow_end_reason w
     else
         t->emit(t->emit_user, rec);
 
-    tcp_analysis_release(t->tcp_pool, f->tcp_an);
+    tcp_analysis_release(t->tcp_pool, flow_tcp_handle(f));
     if (t->l7_pool)
         l7_release(t->l7_pool, t->l7[i].l7);
     flow_counters_clear(t, f);
@@ -716,7 +752,6 @@ static void flow_choose_initiator(struct flow *f, const struct nm_packet *pkt, u
         uint8_t syn_ack = pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK);
         if (syn_ack == NM_TCP_SYN) {
             f->flags |= FLOW_F_SYN_SEEN | FLOW_F_SIDE_CHOSEN;
-            f->syn_seq = pkt->tcp_seq;
         } else if (syn_ack == (NM_TCP_SYN | NM_TCP_ACK)) {
             f->src_side = (uint8_t)(side ^ 1);
             f->flags |= FLOW_F_SIDE_CHOSEN;
@@ -761,7 +796,8 @@ static uint32_t flow_create(struct flow_table *t, const struct flow_key *key, ui
 {
     /* Before the new flow is taken: the doubling indexes every flow in
      * use (flow_index_grow). */
-    if ((t->stats.active + 1) * 2 > t->mask + 1 && t->index_full_at == UINT32_MAX)
+    if ((t->stats.active + 1) * 2 > t->nslots && t->nslots < t->index_max_slots &&
+        t->index_full_at == UINT32_MAX)
         flow_index_grow(t);
 
     uint32_t slot, i = flow_alloc(t);
@@ -829,25 +865,48 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     flow_list_push_head(t, &t->closed, i, false);
 }
 
+/* Which sequence number flow_tcp_seq gives: a side's (0, 1) last FIN's,
+ * or the first SYN's. */
+enum { FLOW_SEQ_SYN = 2 };
+
+/* The sequence numbers the close and port-reuse tests compare, from the
+ * flow's TCP analysis (tcp_analysis_fin, tcp_analysis_first_syn), which
+ * sees every segment the flow does.  Out of line: a flow in the
+ * analysis's compact form (a handshake at most) replays its segments into
+ * a scratch analysis, a large stack frame.  False when the flow has no
+ * analysis (its pool was full) or no such segment. */
+__attribute__((noinline)) static bool flow_tcp_seq(const struct flow_table *t,
+                                                   const struct flow *f, unsigned which,
+                                                   uint32_t *seq)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *a =
+        tcp_analysis_pool_view(t->tcp_pool, flow_tcp_handle(f), f->ts_first, &scratch);
+
+    if (!a)
+        return false;
+    return which == FLOW_SEQ_SYN ? tcp_analysis_first_syn(a, seq) : tcp_analysis_fin(a, which, seq);
+}
+
+/* The analysis has already taken this segment, so a FIN it carries is the
+ * sender's, never the one compared here: the peer's, which must be
+ * acknowledged past the sequence number it occupies. */
 static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
                                const struct nm_packet *pkt, unsigned side)
 {
     unsigned other = side ^ 1;
+    uint8_t acked = (uint8_t)(FLOW_F_FIN_ACKED0 << other);
+    uint32_t fin;
 
     if (pkt->tcp_flags & NM_TCP_RST) {
         flow_close(t, i, FLOW_END_RST);
         return;
     }
-    if (pkt->tcp_flags & NM_TCP_FIN) {
-        /* The FIN occupies the sequence number after the segment's data
-         * (and after the SYN, if one rides on the same segment). */
-        uint32_t syn = (pkt->tcp_flags & NM_TCP_SYN) ? 1 : 0;
-        f->fin_seq[side] = pkt->tcp_seq + syn + pkt->payload_wire_len;
+    if (pkt->tcp_flags & NM_TCP_FIN)
         f->flags |= (uint8_t)(FLOW_F_FIN_SEEN0 << side);
-    }
     if ((pkt->tcp_flags & NM_TCP_ACK) && (f->flags & (FLOW_F_FIN_SEEN0 << other)) &&
-        tcp_seq_ge(pkt->tcp_ack, f->fin_seq[other] + 1))
-        f->flags |= (uint8_t)(FLOW_F_FIN_ACKED0 << other);
+        !(f->flags & acked) && flow_tcp_seq(t, f, other, &fin) && tcp_seq_ge(pkt->tcp_ack, fin + 1))
+        f->flags |= acked;
     if ((f->flags & (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1)) ==
         (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1))
         flow_close(t, i, FLOW_END_FIN);
@@ -859,16 +918,18 @@ static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
  * a responder that already sent something with other sequence numbers is
  * starting anew, as tshark also judges), or the flow was picked up
  * mid-stream and is still open; a new connection (port reuse) otherwise. */
-static bool flow_is_new_connection(const struct flow *f, const struct nm_packet *pkt,
-                                   unsigned side)
+static bool flow_is_new_connection(const struct flow_table *t, const struct flow *f,
+                                   const struct nm_packet *pkt, unsigned side)
 {
+    uint32_t isn;
+
     if ((pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK | NM_TCP_RST)) != NM_TCP_SYN)
         return false;
     if (!(f->flags & FLOW_F_CLOSED) && (f->flags & FLOW_F_SIDE_CHOSEN) && side != f->src_side &&
         f->pkts[side] == 0 && !(f->wide & (FLOW_W_PKTS0 << side)))
         return false;
     if (f->flags & FLOW_F_SYN_SEEN)
-        return pkt->tcp_seq != f->syn_seq;
+        return flow_tcp_seq(t, f, FLOW_SEQ_SYN, &isn) && pkt->tcp_seq != isn;
     return (f->flags & FLOW_F_CLOSED) != 0;
 }
 
@@ -879,7 +940,6 @@ static void flow_learn_direction(struct flow *f, const struct nm_packet *pkt, un
 
     if (syn_ack == NM_TCP_SYN) {
         f->src_side = (uint8_t)side;
-        f->syn_seq = pkt->tcp_seq;
         f->flags |= FLOW_F_SYN_SEEN | FLOW_F_SIDE_CHOSEN;
     } else if (syn_ack == (NM_TCP_SYN | NM_TCP_ACK) && !(f->flags & FLOW_F_SIDE_CHOSEN)) {
         f->src_side = (uint8_t)(side ^ 1);
@@ -960,7 +1020,8 @@ static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t
  * record. */
 static void flow_set_ts_first(struct flow_table *t, struct flow *f, uint64_t ts)
 {
-    f->tcp_an = tcp_analysis_pool_rebase(t->tcp_pool, f->tcp_an, f->ts_first, ts);
+    if (f->key.proto == 6)
+        f->tcp_an = tcp_analysis_pool_rebase(t->tcp_pool, f->tcp_an, f->ts_first, ts);
     f->ts_first = ts;
 }
 
@@ -1016,8 +1077,8 @@ static uint64_t flow_touch_time(const struct flow_table *t, uint64_t ts)
     return ts;
 }
 
-/* A counter's low half wrapped: one more in its high half.  Out of line:
- * it happens once per 4 Gi packets or 4 GiB of a flow's side. */
+/* A counter's low part wrapped: one more in its high part.  Out of line:
+ * it happens once per 64 Ki packets or 4 GiB of a flow's side. */
 __attribute__((noinline, cold)) static void flow_carry(struct flow *f, unsigned bit, uint32_t *high)
 {
     f->wide |= (uint8_t)bit;
@@ -1103,7 +1164,7 @@ __attribute__((noinline)) static void flow_l7(struct flow_table *t, uint32_t i,
     const struct tcp_analysis *tcp = NULL;
 
     /* Only a flow's first payload asks where its streams start. */
-    if (*h == 0 && f->tcp_an)
+    if (*h == 0 && flow_tcp_handle(f))
         tcp = tcp_analysis_pool_view(t->tcp_pool, f->tcp_an, f->ts_first, &scratch);
     l7_packet(t->l7_pool, h, pkt, side, f->src_side, tcp);
 }
@@ -1135,7 +1196,7 @@ bool flow_table_update_keyed(struct flow_table *t, const struct nm_packet *pkt,
      * two packets' times, so a lone late packet does not move it.
      * Measured from the flow's last packet, not a clamped touch time. */
     if (f && (pkt->ts_us >= flow_last_activity(f, last) + flow_quiet_limit(t, f) ||
-              (pkt->has_tcp && flow_is_new_connection(f, pkt, side)))) {
+              (pkt->has_tcp && flow_is_new_connection(t, f, pkt, side)))) {
         flow_end(t, i, flow_end_why(f, FLOW_END_IDLE));
         f = NULL;
     } else if (f && pkt->has_tcp && !(f->flags & FLOW_F_SYN_SEEN)) {
@@ -1178,7 +1239,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
                                      void *emit_user, char *err, size_t errlen)
 {
     struct flow_table *t = calloc(1, sizeof(*t));
-    uint64_t nslots = 16;
+    uint64_t nslots;
 
     if (!t)
         goto fail;
@@ -1189,9 +1250,10 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->emit_user = emit_user;
     flow_hash_secret_init(&t->secret,
                           t->cfg.hash_seed ? t->cfg.hash_seed : flow_table_random_seed());
-    /* Keep the load factor at or below 1/2 so linear probes stay short. */
-    while (nslots < 2ull * t->cfg.max_flows)
-        nslots <<= 1;
+    /* At most 2/3 full (see the index above), and 16 slots at least. */
+    nslots = (uint64_t)t->cfg.max_flows + (t->cfg.max_flows + 1) / 2;
+    if (nslots < 16)
+        nslots = 16;
     unsigned flow_bits = 1;
     while (flow_bits < 32 && (1ull << flow_bits) <= t->cfg.max_flows)
         flow_bits++;
@@ -1202,7 +1264,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     t->index_max_slots = (uint32_t)nslots;
     t->index_full_at = UINT32_MAX;
     nslots = nslots < FLOW_INDEX_MIN_SLOTS ? nslots : FLOW_INDEX_MIN_SLOTS;
-    t->mask = (uint32_t)(nslots - 1);
+    t->nslots = (uint32_t)nslots;
     /* Fresh zero pages (hugemem.h): only the flows actually touched
      * become resident, so memory follows load. */
     t->slots = hugemem_calloc(nslots, sizeof(*t->slots));
@@ -1281,7 +1343,7 @@ static uint32_t flow_flush_prefetch(const struct flow_table *t, uint32_t i)
     prefetch_range(f, sizeof(*f));
     if (t->l7)
         __builtin_prefetch(&t->l7[i]);
-    tcp_analysis_pool_prefetch(t->tcp_pool, f->tcp_an);
+    tcp_analysis_pool_prefetch(t->tcp_pool, flow_tcp_handle(f));
     return f->lru_prev;
 }
 
@@ -1308,7 +1370,7 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why)
 {
     flow_list_flush(t, &t->closed, why);
     flow_list_flush(t, &t->lru, why);
-    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    memset(t->slots, 0, (size_t)t->nslots * sizeof(*t->slots));
 }
 
 static void flow_list_snapshot(const struct flow_table *t, const struct flow_list *l,

@@ -206,6 +206,47 @@ static void test_fin_unacked_stays_open(void)
     flow_table_destroy(t);
 }
 
+/* A FIN with data occupies the sequence number after its data: an ACK of
+ * part of the data does not acknowledge it (the flow stays open, and the
+ * flush ends it), an ACK past it does (the flow closed by FIN). */
+static void check_fin_after_data(uint32_t client_acked, enum flow_end_reason want)
+{
+    struct flow_table *t = table(100, 60, 0);
+
+    feed(t, tcp(0, S, 1, 0, 0, 0));
+    feed(t, tcp(1, S | A, 9, 2, 0, 1));
+    feed(t, tcp(0, F | A | P, 2, 10, 100, 2));      /* data 2..101, FIN at 102 */
+    feed(t, tcp(1, F | A, 10, client_acked, 0, 3));
+    feed(t, tcp(0, A, 103, 11, 0, 4));              /* the server's FIN acknowledged */
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].end_reason, want);
+    flow_table_destroy(t);
+}
+
+static void test_fin_after_data(void)
+{
+    check_fin_after_data(52, FLOW_END_EOF);
+    check_fin_after_data(102, FLOW_END_EOF);      /* the data, not the FIN */
+    check_fin_after_data(103, FLOW_END_FIN);
+}
+
+/* After a simultaneous open, the initiator's SYN sent again is still a
+ * retransmission: it is compared with the first SYN's ISN, not the
+ * responder's, which came last. */
+static void test_syn_again_after_simultaneous_open(void)
+{
+    struct flow_table *t = table(100, 60, 0);
+
+    feed(t, tcp(0, S, 1000, 0, 0, 0));
+    feed(t, tcp(1, S, 3000, 0, 0, 1));
+    feed(t, tcp(0, S, 1000, 0, 0, 2));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 1);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC] + recs[0].pkts[NM_DIR_DST], 3);
+    flow_table_destroy(t);
+}
+
 static void test_rst_and_stray_packets(void)
 {
     struct flow_table *t = table(100, 60, 0);
@@ -834,13 +875,16 @@ static void test_v6_pool_reuse(void)
 }
 
 /* Two keys that look the same to the index: in a table for 8 flows, 16
- * slots, the same home (the hash's low 4 bits) and the same tag (the bits
+ * slots, the same home (the top 4 bits of the hash's low half: the half
+ * scaled to 16 slots) and the same tag (the bits
  * of the hash's high half above the slot's flow bits: 4 by default, fewer
  * left with a wider index_flow_bits, none at 32).  The lookup then rests on
  * the key compare alone.  Found by sorting what the index sees of n keys
  * mk(0..n-1) under a fixed seed; the first family's keys are 0..n/2-1, the
- * other's n/2..n-1, and only pairs across them count. */
-enum { COLL_SEED = 0x5eed, COLL_N = 1 << 18, COLL_MAX_FLOWS = 8, COLL_FLOW_BITS = 4 };
+ * other's n/2..n-1, and only pairs across them count: with 32 bits to
+ * agree on, 2^18 keys a family give 16 such pairs on average, and none
+ * about once in nine million seeds. */
+enum { COLL_SEED = 0x5eed, COLL_N = 1 << 19, COLL_MAX_FLOWS = 8, COLL_FLOW_BITS = 4 };
 struct coll { uint64_t h; uint32_t i; };
 static int coll_cmp(const void *a, const void *b)
 {
@@ -852,7 +896,7 @@ static int coll_cmp(const void *a, const void *b)
 static uint64_t index_view(uint64_t h, unsigned flow_bits)
 {
     uint64_t tag = flow_bits < 32 ? (h >> 32) >> flow_bits : 0;
-    return tag << 4 | (h & 15);
+    return tag << 4 | ((h & 0xffffffffu) >> 28);
 }
 
 static bool find_collision(struct nm_packet (*mk)(uint32_t), unsigned flow_bits, uint32_t *a,
@@ -893,8 +937,9 @@ static struct nm_packet coll_v4_v6(uint32_t i)
 {
     uint32_t j = i % (COLL_N / 2);
     uint8_t c = (uint8_t)(j >> 8), d = (uint8_t)j;
-    return i < COLL_N / 2 ? udp(v4(10, 0, c, d), 4000, v4(10, 1, 0, 1), 53, 100, 0)
-                          : udp6(v6(v6_mapped, 10, 2, c, d), 4000, v6(v6_mapped, 10, 1, 0, 1), 53,
+    uint16_t port = (uint16_t)(4000 + (j >> 16));
+    return i < COLL_N / 2 ? udp(v4(10, 0, c, d), port, v4(10, 1, 0, 1), 53, 100, 0)
+                          : udp6(v6(v6_mapped, 10, 2, c, d), port, v6(v6_mapped, 10, 1, 0, 1), 53,
                                  100, 0);
 }
 
@@ -967,33 +1012,36 @@ static void test_colliding_keys_narrow_or_no_tag(void)
     check_colliding_pair(coll_v4_v4, 32);
 }
 
-/* A UDP flow from 10.9.0.1:port to 10.1.0.1:53 whose home in a 16-slot
- * index is `home`, its port above *from; *from moves past it. */
-static struct nm_packet wrap_flow(uint16_t *from, unsigned home, uint64_t ts_ms)
+/* A UDP flow from 10.9.0.1:port to 10.1.0.1:53 whose home in an index
+ * of nslots slots is `home` (the hash's low half scaled to nslots, as
+ * flow_table.c places it), its port above *from; *from moves past it. */
+static struct nm_packet wrap_flow(uint16_t *from, unsigned nslots, unsigned home, uint64_t ts_ms)
 {
     for (;;) {
         struct nm_packet p = udp(v4(10, 9, 0, 1), ++*from, v4(10, 1, 0, 1), 53, 100, ts_ms);
-        if ((packet_hash_seed(&p, COLL_SEED) & 15) == home)
+        uint32_t low = (uint32_t)packet_hash_seed(&p, COLL_SEED);
+        if ((unsigned)(((uint64_t)low * nslots) >> 32) == home)
             return p;
     }
 }
 
-/* Backward-shift deletion in a cluster that wraps the index end: homes
- * 15 (a), 14 (x), 15 (b), 0 (c), 1 (d), inserted in that order, sit in
- * slots 15, 14, 0, 1, 2.  When a goes, b, c and d must each move back a
+/* Backward-shift deletion in a cluster that wraps the index end, in a
+ * table of max_flows, whose index has nslots slots (n below): homes n-1
+ * (a), n-2 (x), n-1 (b), 0 (c), 1 (d), inserted in that order, sit in
+ * slots n-1, n-2, 0, 1, 2.  When a goes, b, c and d must each move back a
  * slot (b across the end), and x stay: every one is then found again
  * (its second packet joins its flow). */
-static void check_wrapping_removal(uint8_t flow_bits)
+static void check_wrapping_removal(uint32_t max_flows, unsigned nslots, uint8_t flow_bits)
 {
-    struct flow_table *t = coll_table(flow_bits);
+    struct flow_table *t = table_flow_bits(max_flows, 60, flow_bits, collect);
     uint16_t port = 1000;
-    struct nm_packet a = wrap_flow(&port, 15, 0);
+    struct nm_packet a = wrap_flow(&port, nslots, nslots - 1, 0);
     struct nm_packet p[4];
 
-    p[0] = wrap_flow(&port, 14, 1000);
-    p[1] = wrap_flow(&port, 15, 1000);
-    p[2] = wrap_flow(&port, 0, 1000);
-    p[3] = wrap_flow(&port, 1, 1000);
+    p[0] = wrap_flow(&port, nslots, nslots - 2, 1000);
+    p[1] = wrap_flow(&port, nslots, nslots - 1, 1000);
+    p[2] = wrap_flow(&port, nslots, 0, 1000);
+    p[3] = wrap_flow(&port, nslots, 1, 1000);
     feed(t, a);
     for (unsigned k = 0; k < 4; k++)
         feed(t, p[k]);
@@ -1013,23 +1061,27 @@ static void check_wrapping_removal(uint8_t flow_bits)
     flow_table_destroy(t);
 }
 
+/* 8 flows: 16 slots (the least an index has); 11 flows: 17 slots (1.5
+ * a flow, rounded up), where the wrap is not a power of two's. */
 static void test_removal_in_wrapping_cluster(void)
 {
-    check_wrapping_removal(0);
-    check_wrapping_removal(32);
+    check_wrapping_removal(COLL_MAX_FLOWS, 16, 0);
+    check_wrapping_removal(COLL_MAX_FLOWS, 16, 32);
+    check_wrapping_removal(11, 17, 0);
+    check_wrapping_removal(11, 17, 32);
 }
 
-/* A full 8-flow table (16 slots, half full) under a random stream of 13
+/* A full table (8 flows in 16 slots, or 11 in 17) under a random stream of 13
  * keys, IPv4 and IPv6: each new key evicts the least recently seen flow,
  * so nearly every packet removes an entry from some cluster and inserts
  * another.  The table must create a flow exactly when an LRU list kept
  * here does not hold the key: a lookup that misses a flow it holds (a
  * wrong backward shift) or finds one it dropped shows. */
-static void check_churn_against_lru(uint8_t flow_bits)
+static void check_churn_against_lru(uint32_t max_flows, uint8_t flow_bits)
 {
-    struct flow_table *t = coll_table(flow_bits);
-    enum { KEYS = 13 };
-    unsigned lru[COLL_MAX_FLOWS], n = 0, bad = 0;
+    struct flow_table *t = table_flow_bits(max_flows, 60, flow_bits, collect);
+    enum { KEYS = 13, MAX_MODEL = 16 };
+    unsigned lru[MAX_MODEL], n = 0, bad = 0;
     uint32_t rng = 2024;
 
     for (unsigned i = 0; i < 20000; i++) {
@@ -1042,7 +1094,7 @@ static void check_churn_against_lru(uint8_t flow_bits)
             at++;
         bool held = at < n;
         if (!held)
-            at = n < COLL_MAX_FLOWS ? n++ : n - 1;   /* the tail goes */
+            at = n < max_flows ? n++ : n - 1;   /* the tail goes */
         memmove(&lru[1], &lru[0], at * sizeof(lru[0]));
         lru[0] = k;
         bad += flow_table_update(t, &p) == held;
@@ -1051,13 +1103,17 @@ static void check_churn_against_lru(uint8_t flow_bits)
     flow_table_destroy(t);
 }
 
+/* 8 flows in 16 slots, and 11 in 17 (two thirds full, and not a power of
+ * two). */
 static void test_churn_against_lru_model(void)
 {
-    check_churn_against_lru(0);
-    check_churn_against_lru(32);
+    check_churn_against_lru(COLL_MAX_FLOWS, 0);
+    check_churn_against_lru(COLL_MAX_FLOWS, 32);
+    check_churn_against_lru(11, 0);
+    check_churn_against_lru(11, 32);
 }
 
-/* Many doublings (1024 slots to 2^17) with the flows' indexes out of
+/* Many doublings (1024 slots to 2^16, then 90,000: 1.5 a flow) with the flows' indexes out of
  * order (a first batch expired, its flows reused) and a fifth of them
  * IPv6, whose homes come from the address pool: every flow is found
  * again afterwards. */
@@ -1195,6 +1251,8 @@ int main(void)
     RUN(test_port_reuse_two_records);
     RUN(test_syn_retransmission_same_record);
     RUN(test_simultaneous_open_one_record);
+    RUN(test_fin_after_data);
+    RUN(test_syn_again_after_simultaneous_open);
     RUN(test_responder_syn_after_data_new_record);
     RUN(test_initiator_midstream);
     RUN(test_udp_initiator);

@@ -216,6 +216,44 @@ static void test_gap_bounds_fin_rst(void)
     CHECK(strchr(sum.history, 'G') == NULL);
 }
 
+/* The sequence numbers the flow table's close and port-reuse tests ask
+ * for (RFC 9293 §3.4: a SYN and a FIN each occupy one sequence number,
+ * a FIN the one after the segment's data): the first SYN without ACK is
+ * kept whatever follows, a FIN's place is its side's last FIN's, and a
+ * segment with RST sets none. */
+static void test_connection_seqs(void)
+{
+    uint32_t seq = 0;
+
+    tcp_analysis_init(&an);
+    CHECK(!tcp_analysis_first_syn(&an, &seq));
+    CHECK(!tcp_analysis_fin(&an, C, &seq) && !tcp_analysis_fin(&an, S, &seq));
+    seg(S, SYN | ACK, 500, 101, 0, 0);           /* a SYN-ACK is not the first SYN */
+    CHECK(!tcp_analysis_first_syn(&an, &seq));
+    seg(C, SYN, 100, 0, 0, 10);
+    seg(S, SYN, 900, 0, 0, 20);                  /* simultaneous open: the first stays */
+    seg(C, SYN, 300, 0, 0, 30);
+    CHECK(tcp_analysis_first_syn(&an, &seq));
+    CHECK_EQ_U(seq, 100);
+    seg(C, FIN | ACK, 111, 501, 10, 40);         /* after its 10 bytes */
+    CHECK(tcp_analysis_fin(&an, C, &seq));
+    CHECK_EQ_U(seq, 121);
+    CHECK(!tcp_analysis_fin(&an, S, &seq));
+    seg(S, FIN | RST | ACK, 700, 122, 0, 50);    /* RST: no FIN */
+    CHECK(!tcp_analysis_fin(&an, S, &seq));
+    seg(C, FIN | ACK, 200, 501, 0, 60);          /* the last FIN counts */
+    CHECK(tcp_analysis_fin(&an, C, &seq));
+    CHECK_EQ_U(seq, 200);
+
+    tcp_analysis_init(&an);
+    seg(C, SYN | RST, 7, 0, 0, 0);               /* no ACK: a first SYN, RST or not */
+    seg(S, SYN | FIN, 40, 0, 3, 10);             /* after the SYN and the data */
+    CHECK(tcp_analysis_first_syn(&an, &seq));
+    CHECK_EQ_U(seq, 7);
+    CHECK(tcp_analysis_fin(&an, S, &seq));
+    CHECK_EQ_U(seq, 44);
+}
+
 /* Two flows' worth: each kind of slot runs out on its own, and a released
  * handle is reused. */
 static void test_pool(void)
@@ -230,6 +268,22 @@ static void test_pool(void)
     tcp_analysis_release(p, d);
     CHECK_EQ_U(tcp_analysis_alloc(p), d);
     tcp_analysis_pool_destroy(p);
+}
+
+/* The flow table's sequence numbers read through the pool (replayed, if
+ * the flow is still compact) equal those of the direct analysis `an`. */
+static void check_pool_seqs_equal(const struct tcp_analysis_pool *p, uint32_t h, uint64_t first)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *v = tcp_analysis_pool_view(p, h, first, &scratch);
+    uint32_t a = 0, b = 0;
+
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    CHECK(tcp_analysis_first_syn(&an, &a) == tcp_analysis_first_syn(v, &b) && a == b);
+    for (unsigned side = 0; side < 2; side++)
+        CHECK(tcp_analysis_fin(&an, side, &a) == tcp_analysis_fin(v, side, &b) && a == b);
 }
 
 /* The pool keeps a flow's first segments compactly and replays them later:
@@ -284,6 +338,7 @@ static void test_pool_replay_equals_direct(void)
         tcp_analysis_fill(&an, src, &direct);
         tcp_analysis_pool_fill(p, h, first, src, &pooled);
         CHECK(memcmp(&direct, &pooled, sizeof(direct)) == 0);
+        check_pool_seqs_equal(p, h, first);
         tcp_analysis_release(p, h);
     }
     tcp_analysis_pool_destroy(p);
@@ -393,6 +448,7 @@ int main(void)
     RUN(test_midstream_no_gap);
     RUN(test_gaps_after_handshake);
     RUN(test_gap_bounds_fin_rst);
+    RUN(test_connection_seqs);
     RUN(test_pool);
     RUN(test_pool_replay_equals_direct);
     RUN(test_fast_path_equals_full);
