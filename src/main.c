@@ -34,6 +34,8 @@
 #include "common/sanitize.h"
 #include "common/threads.h"
 
+_Static_assert(FLOW_TABLE_MAX_FLOWS == 1073741823u, "the --max-flows message names the limit");
+
 enum {
     OPT_JSON = 1000, OPT_STATS, OPT_IDLE, OPT_ACTIVE, OPT_CLOSE, OPT_MAX_FLOWS, OPT_MAX_MEMORY, OPT_NO_DECAP, OPT_STREAMS,
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
@@ -336,8 +338,9 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
         cfg->active_timeout_us = (uint64_t)(v * 1e6);
         return 0;
     case OPT_MAX_FLOWS:
-        if (!main_parse_number(optarg, 1 << 30, &v) || v < 1)
-            return main_usage_error("--max-flows needs a count from 1 to 2^30, not '%s'", optarg);
+        if (!main_parse_number(optarg, FLOW_TABLE_MAX_FLOWS, &v) || v < 1)
+            return main_usage_error("--max-flows needs a count from 1 to 1073741823 (2^30 - 1), "
+                                    "not '%s'", optarg);
         cfg->max_flows = (uint32_t)v;
         return 0;
     case OPT_MAX_MEMORY:

@@ -13,6 +13,9 @@
  *     endpoint states): conn_state, history, orig_bytes/resp_bytes,
  *     missed_bytes.
  *
+ * It also keeps, for the flow table's close and port-reuse tests, the
+ * first SYN's sequence number and each side's last FIN's.
+ *
  * State is kept per canonical side (0/1 of the flow key), so it survives the
  * flow table learning the initiator late; the record is oriented src/dst
  * when filled.  The analysis lives in a preallocated pool that the flow
@@ -82,9 +85,8 @@ struct tcp_analysis {
     uint32_t rtt_server_us, rtt_client_us;
     uint32_t next_free;               /* pool free list */
     /* For the flow table's connection tracking (tcp_analysis_first_syn,
-     * tcp_analysis_fin): kept here rather than in every flow, where they
-     * were 12 of its bytes, since only TCP flows have them and the
-     * analysis's compact form already codes the segments they come from. */
+     * tcp_analysis_fin): only TCP flows need them, and the compact form
+     * already codes the segments they come from. */
     uint32_t first_syn_seq;           /* ISN of the first SYN without ACK */
     uint32_t fin_seq[2];              /* by side: the sequence number of its last FIN */
     uint8_t conn_seen;                /* TCP_CONN_* */
@@ -111,8 +113,9 @@ void tcp_analysis_fill(const struct tcp_analysis *a, unsigned src_side,
  * port-reuse and close tests): the ISN of the first segment with SYN and
  * without ACK, and the sequence number that side `side`'s last FIN
  * occupies (after its data, and after a SYN on the same segment), both
- * counted over every segment given to tcp_analysis_packet except that a
- * segment with RST sets no FIN.  False when there was no such segment. */
+ * counted over every segment given to tcp_analysis_packet (or _full, or
+ * the pool), except that a segment with RST sets no FIN.  False when there
+ * was no such segment. */
 bool tcp_analysis_first_syn(const struct tcp_analysis *a, uint32_t *seq);
 bool tcp_analysis_fin(const struct tcp_analysis *a, unsigned side, uint32_t *seq);
 

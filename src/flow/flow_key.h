@@ -221,7 +221,9 @@ __extension__ typedef unsigned __int128 flow_hash_u128;
  * IPv6 key the four address words and the short key's second word, which
  * holds the version, so the two kinds are different messages (and the IPv6
  * handle a flow keeps in its first word is never hashed).  A final
- * multiply-xorshift spreads every bit into the low bits the index uses.
+ * multiply-xorshift spreads every bit into both halves: the index takes a
+ * key's home from the top bits of the low half and its tag from the high
+ * half.
  * addr6 is read only when the version is not 4; a flow passes its pooled
  * addresses there, a packet its key's. */
 static inline uint64_t flow_key_hash_parts(const struct flow_key_short *k,

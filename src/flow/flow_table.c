@@ -150,16 +150,17 @@ struct flow_list {
  * The slot no longer holds the home, so removal hashes the key of each
  * entry after the hole again (flow_hash_of: a flow load each) and doubling
  * every flow's, while lookups, far more frequent, stay as tight.  A
- * --max-flows whose indexes fill all 32 bits leaves no tag: every probe
- * compares keys.
+ * slot whose flow bits fill all 32 (tests' index_flow_bits) leaves no tag:
+ * every probe compares keys.
  *
  * The index need not be a power of two: the home is the hash's low half
  * scaled to the slot count (a multiply and a shift, Lemire's "fastrange"),
- * and probes wrap at the end.  Doubling from 16 slots stops at 1.5 slots a
- * flow of --max-flows, so a full table is two thirds full and its index
- * is 6 of a flow's bytes; doubling to twice --max-flows, rounded up to a
- * power of two, took 8 to 16.  Linear probing at 2/3 load still ends a
- * miss within a cache line of 16 slots on average (about five probes). */
+ * and probes wrap at the end.  Doubling (from 1024 slots, or fewer for a
+ * small table) stops at 1.5 slots a flow of --max-flows, so a full table
+ * is two thirds full and its index is 6 of a flow's bytes; doubling to
+ * twice --max-flows, rounded up to a power of two, took 8 to 16.  Linear
+ * probing at 2/3 load still ends a miss within a cache line of 16 slots
+ * on average (about five probes). */
 
 struct flow_table {
     struct flow_table_config cfg;
@@ -415,8 +416,9 @@ static inline uint32_t flow_slot_home(const struct flow_table *t, uint32_t s)
 }
 
 /* The index starts small and doubles at half load, up to 1.5 slots a
- * flow of --max-flows (the last step less than double): a table holding few flows then probes a few cache lines
- * and pages instead of random spots in megabytes (the dominant cost of a
+ * flow of --max-flows (the last step less than double): a table holding
+ * few flows then probes a few cache lines and pages instead of random
+ * spots in megabytes (the dominant cost of a
  * lookup was the TLB and cache miss on the slot).  Each doubling re-inserts
  * every flow once: amortised O(1) per flow, one pause of a few
  * milliseconds per million flows.  It walks the flow array, not the old
@@ -873,8 +875,9 @@ enum { FLOW_SEQ_SYN = 2 };
  * flow's TCP analysis (tcp_analysis_fin, tcp_analysis_first_syn), which
  * sees every segment the flow does.  Out of line: a flow in the
  * analysis's compact form (a handshake at most) replays its segments into
- * a scratch analysis, a large stack frame.  False when the flow has no
- * analysis (its pool was full) or no such segment. */
+ * a scratch analysis, a large stack frame.  False when the flow had no
+ * such segment (or has no analysis, which the pool, as large as the
+ * table, always has for it). */
 __attribute__((noinline)) static bool flow_tcp_seq(const struct flow_table *t,
                                                    const struct flow *f, unsigned which,
                                                    uint32_t *seq)
@@ -1238,6 +1241,11 @@ static uint64_t flow_table_random_seed(void)
 struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_emit_fn *emit,
                                      void *emit_user, char *err, size_t errlen)
 {
+    if (cfg->max_flows > FLOW_TABLE_MAX_FLOWS) {
+        snprintf(err, errlen, "a flow table holds at most %u flows, not %u (lower --max-flows)",
+                 FLOW_TABLE_MAX_FLOWS, cfg->max_flows);
+        return NULL;
+    }
     struct flow_table *t = calloc(1, sizeof(*t));
     uint64_t nslots;
 
@@ -1251,7 +1259,7 @@ struct flow_table *flow_table_create(const struct flow_table_config *cfg, flow_e
     flow_hash_secret_init(&t->secret,
                           t->cfg.hash_seed ? t->cfg.hash_seed : flow_table_random_seed());
     /* At most 2/3 full (see the index above), and 16 slots at least. */
-    nslots = (uint64_t)t->cfg.max_flows + (t->cfg.max_flows + 1) / 2;
+    nslots = (uint64_t)t->cfg.max_flows + ((uint64_t)t->cfg.max_flows + 1) / 2;
     if (nslots < 16)
         nslots = 16;
     unsigned flow_bits = 1;
@@ -1395,4 +1403,9 @@ void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *o
     *out = t->stats;
     if (t->l7_pool)
         l7_collect_stats(t->l7_pool, &out->l7);
+}
+
+uint32_t flow_table_index_slots(const struct flow_table *t)
+{
+    return t->nslots;
 }

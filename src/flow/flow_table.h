@@ -4,10 +4,10 @@
  * One table belongs to one worker thread, so nothing here locks.  Flows live
  * in a preallocated array (bounded by --max-flows); an open-addressing index
  * with linear probing and backward-shift deletion finds them.  Its slots
- * are 4 bytes, the flow's index and a tag from the key hash (the index is
- * at most half full, so 8 to 16 bytes a flow), so a probe past another key rarely loads that
- * flow; removal and doubling, which need entries' homes, hash their flows'
- * keys again.  Two
+ * are 4 bytes, the flow's index and a tag from the key hash (1.5 slots a
+ * flow of --max-flows at most, so 6 bytes a flow), so a probe past another
+ * key rarely loads that flow; removal and doubling, which need entries'
+ * homes, hash their flows' keys again.  Two
  * intrusive lists give O(1) time keeping without scans, the way Redis's
  * ae.c keeps its timers cheap:
  *   - the LRU list (most recently touched first) is also the idle timer,
@@ -37,10 +37,13 @@
 #include "output/record.h"
 
 #define FLOW_TABLE_DEFAULT_MAX_FLOWS 1000000u
+/* The most flows a table holds: a TCP analysis handle names 2^30 - 1
+ * (analyze/tcp_analysis.c), and every TCP flow needs one. */
+#define FLOW_TABLE_MAX_FLOWS ((1u << 30) - 1)
 #define FLOW_TABLE_DEFAULT_IDLE_US (60ull * 1000000ull)
 
 struct flow_table_config {
-    uint32_t max_flows;          /* >= 1 */
+    uint32_t max_flows;          /* 1 to FLOW_TABLE_MAX_FLOWS */
     uint64_t idle_timeout_us;    /* > 0 */
     uint64_t active_timeout_us;  /* 0: no interim records */
     uint64_t close_timeout_us;   /* closed TCP flows' wait; 0: the idle timeout */
@@ -57,14 +60,13 @@ struct flow_table_config {
 };
 
 /* The most memory one tracked flow can take: its slot, its wide entry
- * (only once a counter passes 2^32, the sequence numbers' low halves wrap,
+ * (only once a counter wraps, the sequence numbers' low halves wrap,
  * or a packet's time is far from table time), its IPv6 addresses (IPv6
  * only), its active-list entry (only with --active-timeout), its L7
  * handles (only with `l7`: the table has nDPI or L7 parsers, that is
  * without --no-l7 or with --streams), its TCP analysis and its share of
- * the index at its largest (twice --max-flows, rounded up to a power of
- * two: at most four slots a flow, six during the doubling that reaches
- * it).  --max-memory divides by this. */
+ * the index at its largest (1.5 slots a flow of --max-flows, under three
+ * during the doubling that reaches it).  --max-memory divides by this. */
 size_t flow_table_bytes_per_flow(bool l7);
 
 /* Whether a table made with these settings runs L7 parsers (its L7 pool
@@ -151,5 +153,8 @@ void flow_table_flush(struct flow_table *t, enum flow_end_reason why);
 void flow_table_snapshot(const struct flow_table *t, flow_emit_fn *fn, void *user);
 
 void flow_table_get_stats(const struct flow_table *t, struct flow_table_stats *out);
+
+/* The index's slot count now: tests that build a probe cluster need it. */
+uint32_t flow_table_index_slots(const struct flow_table *t);
 
 #endif

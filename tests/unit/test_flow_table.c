@@ -207,14 +207,20 @@ static void test_fin_unacked_stays_open(void)
 }
 
 /* A FIN with data occupies the sequence number after its data: an ACK of
- * part of the data does not acknowledge it (the flow stays open, and the
- * flush ends it), an ACK past it does (the flow closed by FIN). */
-static void check_fin_after_data(uint32_t client_acked, enum flow_end_reason want)
+ * the data alone does not acknowledge it (the flow stays open, and the
+ * flush ends it), an ACK past it does (the flow closed by FIN).  With the
+ * handshake the FINs are the flow's fourth segment and after, which its
+ * TCP analysis keeps in full; picked up at the client's FIN, the flow has
+ * three segments in all, all in the analysis's compact form, whose FIN
+ * numbers are read back by replaying them. */
+static void check_fin_after_data(bool handshake, uint32_t client_acked, enum flow_end_reason want)
 {
     struct flow_table *t = table(100, 60, 0);
 
-    feed(t, tcp(0, S, 1, 0, 0, 0));
-    feed(t, tcp(1, S | A, 9, 2, 0, 1));
+    if (handshake) {
+        feed(t, tcp(0, S, 1, 0, 0, 0));
+        feed(t, tcp(1, S | A, 9, 2, 0, 1));
+    }
     feed(t, tcp(0, F | A | P, 2, 10, 100, 2));      /* data 2..101, FIN at 102 */
     feed(t, tcp(1, F | A, 10, client_acked, 0, 3));
     feed(t, tcp(0, A, 103, 11, 0, 4));              /* the server's FIN acknowledged */
@@ -226,9 +232,42 @@ static void check_fin_after_data(uint32_t client_acked, enum flow_end_reason wan
 
 static void test_fin_after_data(void)
 {
-    check_fin_after_data(52, FLOW_END_EOF);
-    check_fin_after_data(102, FLOW_END_EOF);      /* the data, not the FIN */
-    check_fin_after_data(103, FLOW_END_FIN);
+    for (unsigned hs = 0; hs < 2; hs++) {
+        check_fin_after_data(hs, 102, FLOW_END_EOF);  /* the data, not the FIN */
+        check_fin_after_data(hs, 103, FLOW_END_FIN);
+    }
+}
+
+/* Packet counts keep 16 bits in the flow and carry into its wide entry.
+ * Flow A: 65,537 packets from the client and 65,536 from the server count
+ * exactly, and the server's SYN after them (its low count 0 again) is not
+ * taken for the first segment of a silent peer (a simultaneous open) but
+ * starts a new connection, B.  B's 65,538 packets count exactly in its
+ * interim record, which restarts the count, high part too: its last
+ * packet is then its only one. */
+static void test_packet_count_carry(void)
+{
+    struct flow_table *t = table(4, 1000, 100);
+
+    feed(t, tcp(0, S, 1, 0, 0, 0));
+    for (unsigned k = 0; k < 65536; k++)
+        feed(t, tcp(0, A, 2, 10, 0, k / 1000));
+    for (unsigned k = 0; k < 65536; k++)
+        feed(t, tcp(1, A, 10, 2, 0, 100 + k / 1000));
+    feed(t, tcp(1, S, 77, 0, 0, 1000));                 /* B */
+    for (unsigned k = 0; k < 65537; k++)
+        feed(t, tcp(1, A, 78, 0, 0, 1001 + k / 1000));
+    flow_table_advance(t, 101001 * 1000ull);            /* B's active timeout: interim */
+    feed(t, tcp(1, A, 78, 0, 0, 101100));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC], 65537);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_DST], 65536);
+    CHECK_EQ_U(recs[1].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC] + recs[1].pkts[NM_DIR_DST], 65538);
+    CHECK_EQ_U(recs[2].end_reason, FLOW_END_EOF);
+    CHECK_EQ_U(recs[2].pkts[NM_DIR_SRC] + recs[2].pkts[NM_DIR_DST], 1);
+    flow_table_destroy(t);
 }
 
 /* After a simultaneous open, the initiator's SYN sent again is still a
@@ -655,8 +694,8 @@ static void test_tcp_and_icmp_share_bytes(void)
     flow_table_destroy(t);
 }
 
-/* A flow keeps the low 32 bits of its counters and the high halves aside
- * once they are needed: totals past 2^32 stay exact, an interim record
+/* A flow keeps the low 32 bits of its byte counters and the high halves
+ * aside once they are needed: totals past 2^32 stay exact, an interim record
  * restarts them (high halves too), and a flow taking over the slot of
  * one that went wide starts from zero. */
 static void test_counters_past_32_bits(void)
@@ -691,7 +730,7 @@ static void test_counters_past_32_bits(void)
 }
 
 /* Keys that differ in one port or one address byte (what a scan or a busy
- * server produces) spread over the index's low bits like random numbers:
+ * server produces) spread over the index's homes like random numbers:
  * 2^16 keys into 2^17 buckets leave, by the Poisson law, about 60.7 % of
  * buckets empty (e^-0.5), and 8 keys in one bucket less than once in a
  * hundred tables. */
@@ -709,7 +748,8 @@ static void test_hash_spreads_similar_keys(void)
                                    : udp(v4(198, 18, (uint8_t)(i >> 9), (uint8_t)(i >> 1)), 5353,
                                          srv, 53, 100, 0);
         flow_key_from_packet(&p, &k, &side);
-        uint8_t *b = &load[flow_key_hash(&k, 7) & (BUCKETS - 1)];
+        /* Where the index puts a home: the hash's low half scaled. */
+        uint8_t *b = &load[((uint64_t)(uint32_t)flow_key_hash(&k, 7) * BUCKETS) >> 32];
         if (*b < 255)
             (*b)++;
     }
@@ -1000,10 +1040,10 @@ static void test_colliding_keys_stay_apart(void)
     check_colliding_pair(coll_v4_v4, 0);
 }
 
-/* --max-flows 2^30, the CLI's largest, takes 31 bits of a slot and leaves
- * a 1-bit tag; a table API caller's 2^31 or more would leave none, and
- * every probe compares keys.  Too large to allocate here: index_flow_bits
- * gives a small table the same slot layout. */
+/* --max-flows 2^30 - 1, the largest, takes 30 bits of a slot and leaves
+ * a 2-bit tag; with 31 bits one is left, with 32 none, and every probe
+ * compares keys.  Tables that large are too large to allocate here:
+ * index_flow_bits gives a small table the same slot layout. */
 static void test_colliding_keys_narrow_or_no_tag(void)
 {
     check_colliding_pair(coll_v6_v6, 31);
@@ -1035,6 +1075,8 @@ static void check_wrapping_removal(uint32_t max_flows, unsigned nslots, uint8_t 
 {
     struct flow_table *t = table_flow_bits(max_flows, 60, flow_bits, collect);
     uint16_t port = 1000;
+
+    CHECK_EQ_U(flow_table_index_slots(t), nslots);
     struct nm_packet a = wrap_flow(&port, nslots, nslots - 1, 0);
     struct nm_packet p[4];
 
@@ -1077,12 +1119,14 @@ static void test_removal_in_wrapping_cluster(void)
  * another.  The table must create a flow exactly when an LRU list kept
  * here does not hold the key: a lookup that misses a flow it holds (a
  * wrong backward shift) or finds one it dropped shows. */
-static void check_churn_against_lru(uint32_t max_flows, uint8_t flow_bits)
+static void check_churn_against_lru(uint32_t max_flows, unsigned nslots, uint8_t flow_bits)
 {
     struct flow_table *t = table_flow_bits(max_flows, 60, flow_bits, collect);
     enum { KEYS = 13, MAX_MODEL = 16 };
     unsigned lru[MAX_MODEL], n = 0, bad = 0;
     uint32_t rng = 2024;
+
+    CHECK_EQ_U(flow_table_index_slots(t), nslots);
 
     for (unsigned i = 0; i < 20000; i++) {
         rng = rng * 1103515245u + 12345u;
@@ -1107,10 +1151,10 @@ static void check_churn_against_lru(uint32_t max_flows, uint8_t flow_bits)
  * two). */
 static void test_churn_against_lru_model(void)
 {
-    check_churn_against_lru(COLL_MAX_FLOWS, 0);
-    check_churn_against_lru(COLL_MAX_FLOWS, 32);
-    check_churn_against_lru(11, 0);
-    check_churn_against_lru(11, 32);
+    check_churn_against_lru(COLL_MAX_FLOWS, 16, 0);
+    check_churn_against_lru(COLL_MAX_FLOWS, 16, 32);
+    check_churn_against_lru(11, 17, 0);
+    check_churn_against_lru(11, 17, 32);
 }
 
 /* Many doublings (1024 slots to 2^16, then 90,000: 1.5 a flow) with the flows' indexes out of
@@ -1252,6 +1296,7 @@ int main(void)
     RUN(test_syn_retransmission_same_record);
     RUN(test_simultaneous_open_one_record);
     RUN(test_fin_after_data);
+    RUN(test_packet_count_carry);
     RUN(test_syn_again_after_simultaneous_open);
     RUN(test_responder_syn_after_data_new_record);
     RUN(test_initiator_midstream);
