@@ -272,26 +272,33 @@ static int bind_socket(struct afpacket_sock *s, char *err, size_t errlen)
                                                                : AFPACKET_ERR_SYS;
 }
 
-/* Group id 0 asks the kernel for a unique id, so two netmoons (or a
- * netmoon and another tool) can never share a group by accident; the
- * chosen id is read back for the other workers to join. */
+/* The first socket asks the kernel for an unused group id
+ * (PACKET_FANOUT_FLAG_UNIQUEID), so two netmoons (or a netmoon and another
+ * tool) can never share a group by accident; the id is read back for the
+ * other workers to join (fanout_join).  Any id, 0 included, is a group. */
 static int join_fanout(struct afpacket_sock *s, const struct afpacket_config *cfg,
                        char *err, size_t errlen)
 {
-    uint32_t mode = cfg->fanout_mode | (cfg->fanout_group ? 0 : PACKET_FANOUT_FLAG_UNIQUEID);
-    int arg = (int)((uint32_t)cfg->fanout_group | (mode << 16));
-    if (setsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) == 0) {
-        int got = 0;
-        socklen_t len = sizeof(got);
-        s->fanout_group = cfg->fanout_group;
-        if (!cfg->fanout_group &&
-            getsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &got, &len) == 0)
-            s->fanout_group = (uint16_t)(got & 0xffff);
+    uint16_t group = cfg->fanout_join ? cfg->fanout_group : 0;
+    uint32_t mode = cfg->fanout_mode | (cfg->fanout_join ? 0 : PACKET_FANOUT_FLAG_UNIQUEID);
+    int arg = (int)((uint32_t)group | (mode << 16)), got = 0;
+    socklen_t len = sizeof(got);
+    const char *what = "setsockopt";
+
+    if (setsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0)
+        goto fail;
+    s->fanout_group = group;
+    if (cfg->fanout_join)
         return AFPACKET_OK;
-    }
+    what = "getsockopt";
+    if (getsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &got, &len) != 0)
+        goto fail;
+    s->fanout_group = (uint16_t)(got & 0xffff);
+    return AFPACKET_OK;
+fail:;
     int e = errno;
-    snprintf(err, errlen, "setsockopt PACKET_FANOUT (group %u, mode 0x%x) on %s failed: %s%s",
-             cfg->fanout_group, cfg->fanout_mode, s->ifname, strerror(e),
+    snprintf(err, errlen, "%s PACKET_FANOUT (group %u, mode 0x%x) on %s failed: %s%s", what,
+             group, cfg->fanout_mode, s->ifname, strerror(e),
              e == EINVAL || e == EALREADY
                  ? " (the group id may be in use with another mode or interface: pick another id)"
                  : "");

@@ -89,8 +89,14 @@ struct afpacket_config {
     bool promisc;                   /* ignored on "any" (no single device) */
     const struct sock_fprog *filter;/* NULL: everything; compiled for afpacket_link_info's type */
     bool fanout;
-    uint16_t fanout_group;          /* same id for every worker of one process; 0: ask the
-                                     * kernel for an unused one (afpacket_fanout_group) */
+    /* false: the kernel picks an unused group id (afpacket_fanout_group
+     * tells which; it can be 0: the kernel counts ids from 0 after boot);
+     * true: join (or create) group fanout_group, as the other workers of
+     * one process do with the first one's id.  An id of 0 cannot mean
+     * "pick one": the second worker would then start a group of its own,
+     * and both would see every packet. */
+    bool fanout_join;
+    uint16_t fanout_group;          /* with fanout_join: the group's id */
     uint16_t fanout_mode;           /* PACKET_FANOUT_* | flags, e.g. AFPACKET_FANOUT_HASH_DEFRAG */
 };
 
@@ -122,7 +128,7 @@ struct afpacket_sock;
  * err naming the cause and what to do. */
 int afpacket_open(const struct afpacket_config *cfg, struct afpacket_sock **out,
                   char *err, size_t errlen);
-/* The fanout group a socket joined: with fanout_group 0 the kernel picked
+/* The fanout group a socket joined: without fanout_join the kernel picked
  * it, and the other sockets of the group must join with this id. */
 uint16_t afpacket_fanout_group(const struct afpacket_sock *s);
 /* Stops the kernel from adding packets to the ring (a reject-all filter)

@@ -542,6 +542,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
             /* Worker 0 lets the kernel pick an unused group id; the
              * others join that group (workers are opened in order). */
             ac.fanout = true;
+            ac.fanout_join = lw->id != 0;
             ac.fanout_group = lw->id == 0 ? 0 : lv->fanout_group[i];
             ac.fanout_mode = AFPACKET_FANOUT_HASH_DEFRAG;
         }

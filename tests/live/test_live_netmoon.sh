@@ -15,7 +15,12 @@
 #   live/exact-T1, live/exact-T2        every TCP/UDP flow exact (packets and
 #   live/icmp-T1, live/icmp-T2          bytes per direction, initiator); echo
 #                                       flows per identifier
-#   live/fanout-T2                      no flow split across workers, both used
+#   live/fanout-T2                      no flow split across workers, both used;
+#                                       -T 2 starts right after the kernel's
+#                                       next fanout id was made 0
+#                                       (fanout_next_zero.py), the first
+#                                       group after boot: exact-T2 then
+#                                       shows its second worker joined it
 #   live/labels-T2                      nDPI app/category as ndpiReader's on the
 #                                       tcpdump capture (tests/golden/ndpi_labels.py)
 #   live/filter-*                       'tcp port 80': only such flows, counts
@@ -228,10 +233,15 @@ phase_main() {
     if ! cap_start all || ! cap_start port80 tcp port 80; then
         fail exact-T1 "tcpdump did not start: $(cat "$T"/*.tcpdump.log | head -c 300)"; return
     fi
+    # -T 2 alone first, with the kernel's next fanout group id 0 (made so
+    # before the clock starts: it can take half a minute).
+    ip netns exec "$NS" python3 "$root/tests/live/fanout_next_zero.py" lo ||
+        lab_log "could not make the next fanout group id 0; -T 2 takes another"
     local t0
     t0=$(now_ms)
-    nm_start t1 -i "$DEV" -T 1 --json="$T/t1.json" --duration "$DURATION"
     nm_start t2 -i "$DEV" -T 2 --json="$T/t2.json" --duration "$DURATION"
+    nm_ready t2 || lab_log "netmoon t2 did not start: $(head -c 300 "$T/t2.err")"
+    nm_start t1 -i "$DEV" -T 1 --json="$T/t1.json" --duration "$DURATION"
     nm_start f80 -i "$DEV" -T 2 --json="$T/f80.json" --duration "$DURATION" 'tcp port 80'
     nm_start count -i "$DEV" -T 2 -c 200 --json="$T/count.json" --duration 40
     for n in t1 t2 f80 count; do

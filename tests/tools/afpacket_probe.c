@@ -272,6 +272,7 @@ int main(int argc, char **argv)
     cfg.promisc = promisc;
     cfg.filter = have_filter ? filter_sock_fprog(&filter) : NULL;
     cfg.fanout = nsock > 1;
+    cfg.fanout_join = group != 0;   /* -g: that group; else the kernel's pick, then join it */
     cfg.fanout_group = (uint16_t)group;
     if (ring_mib)
         cfg.ring_size = (uint64_t)ring_mib << 20;
@@ -288,8 +289,10 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        if (cfg.fanout && cfg.fanout_group == 0)
+        if (cfg.fanout && !cfg.fanout_join) {
             cfg.fanout_group = afpacket_fanout_group(workers[opened].sock);
+            cfg.fanout_join = true;
+        }
     }
     if (open_only) {
         printf("opened %d linktype %d\n", opened, afpacket_linktype(workers[0].sock));
