@@ -53,7 +53,7 @@ struct afpacket_sock {
     void *block_done_user;
     char ifname[IFNAMSIZ];
     char err[256];
-    uint16_t fanout_group;       /* joined, or 0 */
+    uint16_t fanout_group;       /* the group joined (with cfg->fanout) */
 };
 
 /* <linux/if_packet.h>, Linux 4.2: the kernel picks an unused group id. */
@@ -281,27 +281,36 @@ static int join_fanout(struct afpacket_sock *s, const struct afpacket_config *cf
 {
     uint16_t group = cfg->fanout_join ? cfg->fanout_group : 0;
     uint32_t mode = cfg->fanout_mode | (cfg->fanout_join ? 0 : PACKET_FANOUT_FLAG_UNIQUEID);
-    int arg = (int)((uint32_t)group | (mode << 16)), got = 0;
+    int arg = (int)((uint32_t)group | (mode << 16)), got = 0, e;
     socklen_t len = sizeof(got);
-    const char *what = "setsockopt";
+    const char *what = "joining", *hint = "";
 
     if (setsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0)
         goto fail;
     s->fanout_group = group;
     if (cfg->fanout_join)
         return AFPACKET_OK;
-    what = "getsockopt";
+    what = "reading back the id of";
     if (getsockopt(s->fd, SOL_PACKET, PACKET_FANOUT, &got, &len) != 0)
         goto fail;
     s->fanout_group = (uint16_t)(got & 0xffff);
     return AFPACKET_OK;
-fail:;
-    int e = errno;
-    snprintf(err, errlen, "%s PACKET_FANOUT (group %u, mode 0x%x) on %s failed: %s%s", what,
-             group, cfg->fanout_mode, s->ifname, strerror(e),
-             e == EINVAL || e == EALREADY
-                 ? " (the group id may be in use with another mode or interface: pick another id)"
-                 : "");
+fail:
+    e = errno;
+    if (e == ENETDOWN || e == ENODEV)
+        hint = " (the interface went down or away: see `ip link`, then run again)";
+    else if (e == EINVAL && cfg->fanout_join)
+        hint = " (group in use with another mode or interface: another id, or one worker, -T 1)";
+    else if (e == EINVAL)
+        hint = " (the socket stopped receiving: has the interface gone down? see `ip link`)";
+    else if (e == ENOMEM || e == ENOSPC)
+        hint = " (the kernel had no group id or memory to spare: run with one worker, -T 1)";
+    if (cfg->fanout_join)
+        snprintf(err, errlen, "%s PACKET_FANOUT group %u (mode 0x%x) on %s failed: %s%s", what,
+                 group, cfg->fanout_mode, s->ifname, strerror(e), hint);
+    else
+        snprintf(err, errlen, "%s a new PACKET_FANOUT group (mode 0x%x) on %s failed: %s%s", what,
+                 cfg->fanout_mode, s->ifname, strerror(e), hint);
     return AFPACKET_ERR_SOCKOPT;
 }
 

@@ -567,6 +567,19 @@ static void live_close_worker(struct live_worker *lw)
     spsc_ring_destroy(lw->ring);
 }
 
+/* "capturing on IFACE with N workers": the line tests and scripts wait
+ * for; with fan-out it names the group of the first interface's sockets,
+ * which `ss -0 -e` shows too, so a user can tell two netmoons apart. */
+static void live_say_capturing(const struct live *lv)
+{
+    char group[40] = "";
+
+    if (lv->nworkers > 1)
+        snprintf(group, sizeof(group), " (fanout group %u)", lv->fanout_group[0]);
+    fprintf(stderr, "netmoon: capturing on %s%s with %u worker%s%s\n", lv->ifnames[0],
+            lv->nifaces > 1 ? " and more" : "", lv->nworkers, lv->nworkers > 1 ? "s" : "", group);
+}
+
 /* ---- output thread -------------------------------------------------------- */
 
 /* Kernel drops reported by all workers so far: records written after a
@@ -814,8 +827,7 @@ int live_run(const struct nm_config *cfg, struct output_set *outs, struct nm_sta
     if (live_start_workers(&lv, err, sizeof(err)) != 0)
         goto out;
     *ran = true;
-    fprintf(stderr, "netmoon: capturing on %s%s with %u worker%s\n", lv.ifnames[0],
-            lv.nifaces > 1 ? " and more" : "", lv.nworkers, lv.nworkers > 1 ? "s" : "");
+    live_say_capturing(&lv);
     live_output_loop(&lv, outs);
     live_sum_stats(&lv, stats);
     output_set_flush(outs);

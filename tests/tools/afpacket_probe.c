@@ -227,7 +227,9 @@ static void print_worker(const struct worker *w)
 static void usage(void)
 {
     fprintf(stderr, "usage: afpacket_probe -i IFACE [-n SOCKETS] [-t SECONDS] [-f FILTER] "
-                    "[-g GROUP] [-p] [-B MIB] [-b BLOCK_KIB] [-o]\n");
+                    "[-g GROUP] [-p] [-B MIB] [-b BLOCK_KIB] [-o]\n"
+                    "  -g GROUP  every socket joins fanout group GROUP (1-65535); without it the\n"
+                    "            kernel picks the first socket's group and the others join it\n");
     exit(2);
 }
 
@@ -300,7 +302,10 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("ready\n");
+    if (cfg.fanout)
+        printf("ready fanout_group %u\n", afpacket_fanout_group(workers[0].sock));
+    else
+        printf("ready\n");
     fflush(stdout);
     pthread_t th[MAX_SOCKETS];
     for (int i = 0; i < nsock; i++)
