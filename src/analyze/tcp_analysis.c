@@ -1201,7 +1201,7 @@ struct tcp_pending_state {
  * TCP_HANDLE_WIDE. */
 #define TCP_HANDLE_PENDING 0x80000000u
 #define TCP_HANDLE_WIDE 0x40000000u
-#define TCP_HANDLE_INDEX 0x3fffffffu   /* index + 1; the most slots a pool has */
+#define TCP_HANDLE_INDEX TCP_ANALYSIS_POOL_MAX   /* index + 1 */
 
 /* Coding a segment needs the prediction state after the segments before
  * it; decoding them again for every segment was a visible share of the
@@ -2039,4 +2039,24 @@ void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
 
     if (a)
         tcp_analysis_fill(a, src_side, out);
+}
+
+__attribute__((noinline)) bool tcp_analysis_pool_first_syn(const struct tcp_analysis_pool *p,
+                                                           uint32_t handle, uint64_t ts_first,
+                                                           uint32_t *seq)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, ts_first, &scratch);
+
+    return a && tcp_analysis_first_syn(a, seq);
+}
+
+__attribute__((noinline)) bool tcp_analysis_pool_fin(const struct tcp_analysis_pool *p,
+                                                     uint32_t handle, uint64_t ts_first,
+                                                     unsigned side, uint32_t *seq)
+{
+    struct tcp_analysis scratch;
+    const struct tcp_analysis *a = tcp_analysis_pool_view(p, handle, ts_first, &scratch);
+
+    return a && tcp_analysis_fin(a, side, seq);
 }

@@ -132,6 +132,9 @@ bool tcp_analysis_stream_start(const struct tcp_analysis *a, unsigned side, uint
  * given the flow's current one, and before that time changes the caller
  * tells the pool (tcp_analysis_pool_rebase). */
 struct tcp_analysis_pool;
+/* The most analyses a pool holds: a handle names its slot's index + 1 in
+ * 30 bits (the other two say which form). */
+#define TCP_ANALYSIS_POOL_MAX 0x3fffffffu
 struct tcp_analysis_pool *tcp_analysis_pool_create(uint32_t capacity);
 void tcp_analysis_pool_destroy(struct tcp_analysis_pool *p);
 /* Faults in the memory of the next `ahead` analyses of each form and
@@ -175,5 +178,13 @@ bool tcp_analysis_pool_state_consistent(struct tcp_analysis_pool *p, uint32_t ha
 /* tcp_analysis_fill for the flow of handle. */
 void tcp_analysis_pool_fill(const struct tcp_analysis_pool *p, uint32_t handle,
                             uint64_t ts_first, unsigned src_side, struct flow_tcp_summary *out);
+/* tcp_analysis_first_syn and tcp_analysis_fin for the flow of handle
+ * (false for handle 0).  Out of line: a flow in the compact form is
+ * replayed into a scratch analysis, a stack frame the flow table's packet
+ * path, which asks only now and then, should not set up. */
+bool tcp_analysis_pool_first_syn(const struct tcp_analysis_pool *p, uint32_t handle,
+                                 uint64_t ts_first, uint32_t *seq);
+bool tcp_analysis_pool_fin(const struct tcp_analysis_pool *p, uint32_t handle, uint64_t ts_first,
+                           unsigned side, uint32_t *seq);
 
 #endif

@@ -543,7 +543,7 @@ static int live_open_worker(struct live *lv, struct live_worker *lw, char *err, 
              * others join that group (workers are opened in order). */
             ac.fanout = true;
             ac.fanout_join = lw->id != 0;
-            ac.fanout_group = lw->id == 0 ? 0 : lv->fanout_group[i];
+            ac.fanout_group = lv->fanout_group[i];   /* worker 0's, once it has one */
             ac.fanout_mode = AFPACKET_FANOUT_HASH_DEFRAG;
         }
         if (afpacket_open(&ac, &lw->socks[i], err, errlen) != AFPACKET_OK)

@@ -867,33 +867,11 @@ static void flow_close(struct flow_table *t, uint32_t i, enum flow_end_reason wh
     flow_list_push_head(t, &t->closed, i, false);
 }
 
-/* Which sequence number flow_tcp_seq gives: a side's (0, 1) last FIN's,
- * or the first SYN's. */
-enum { FLOW_SEQ_SYN = 2 };
-
-/* The sequence numbers the close and port-reuse tests compare, from the
- * flow's TCP analysis (tcp_analysis_fin, tcp_analysis_first_syn), which
- * sees every segment the flow does.  Out of line: a flow in the
- * analysis's compact form (a handshake at most) replays its segments into
- * a scratch analysis, a large stack frame.  False when the flow had no
- * such segment (or has no analysis, which the pool, as large as the
- * table, always has for it). */
-__attribute__((noinline)) static bool flow_tcp_seq(const struct flow_table *t,
-                                                   const struct flow *f, unsigned which,
-                                                   uint32_t *seq)
-{
-    struct tcp_analysis scratch;
-    const struct tcp_analysis *a =
-        tcp_analysis_pool_view(t->tcp_pool, flow_tcp_handle(f), f->ts_first, &scratch);
-
-    if (!a)
-        return false;
-    return which == FLOW_SEQ_SYN ? tcp_analysis_first_syn(a, seq) : tcp_analysis_fin(a, which, seq);
-}
-
-/* The analysis has already taken this segment, so a FIN it carries is the
- * sender's, never the one compared here: the peer's, which must be
- * acknowledged past the sequence number it occupies. */
+/* The peer's FIN must be acknowledged past the sequence number it
+ * occupies, which the flow's TCP analysis keeps (it sees every segment the
+ * flow does; the pool, as large as the table, always has one for a TCP
+ * flow).  The analysis has already taken this segment, so a FIN it
+ * carries is the sender's, never the one compared here. */
 static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
                                const struct nm_packet *pkt, unsigned side)
 {
@@ -908,7 +886,9 @@ static void flow_track_tcp_end(struct flow_table *t, uint32_t i, struct flow *f,
     if (pkt->tcp_flags & NM_TCP_FIN)
         f->flags |= (uint8_t)(FLOW_F_FIN_SEEN0 << side);
     if ((pkt->tcp_flags & NM_TCP_ACK) && (f->flags & (FLOW_F_FIN_SEEN0 << other)) &&
-        !(f->flags & acked) && flow_tcp_seq(t, f, other, &fin) && tcp_seq_ge(pkt->tcp_ack, fin + 1))
+        !(f->flags & acked) &&
+        tcp_analysis_pool_fin(t->tcp_pool, flow_tcp_handle(f), f->ts_first, other, &fin) &&
+        tcp_seq_ge(pkt->tcp_ack, fin + 1))
         f->flags |= acked;
     if ((f->flags & (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1)) ==
         (FLOW_F_FIN_ACKED0 | FLOW_F_FIN_ACKED0 << 1))
@@ -932,7 +912,8 @@ static bool flow_is_new_connection(const struct flow_table *t, const struct flow
         f->pkts[side] == 0 && !(f->wide & (FLOW_W_PKTS0 << side)))
         return false;
     if (f->flags & FLOW_F_SYN_SEEN)
-        return flow_tcp_seq(t, f, FLOW_SEQ_SYN, &isn) && pkt->tcp_seq != isn;
+        return tcp_analysis_pool_first_syn(t->tcp_pool, flow_tcp_handle(f), f->ts_first, &isn) &&
+               pkt->tcp_seq != isn;
     return (f->flags & FLOW_F_CLOSED) != 0;
 }
 
@@ -1023,7 +1004,7 @@ static void flow_list_expire(struct flow_table *t, struct flow_list *l, uint64_t
  * record. */
 static void flow_set_ts_first(struct flow_table *t, struct flow *f, uint64_t ts)
 {
-    if (f->key.proto == 6)
+    if (flow_tcp_handle(f))
         f->tcp_an = tcp_analysis_pool_rebase(t->tcp_pool, f->tcp_an, f->ts_first, ts);
     f->ts_first = ts;
 }

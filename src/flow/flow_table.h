@@ -32,14 +32,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analyze/tcp_analysis.h"
 #include "decode/decode.h"
 #include "flow/flow_key.h"
 #include "output/record.h"
 
 #define FLOW_TABLE_DEFAULT_MAX_FLOWS 1000000u
-/* The most flows a table holds: a TCP analysis handle names 2^30 - 1
- * (analyze/tcp_analysis.c), and every TCP flow needs one. */
-#define FLOW_TABLE_MAX_FLOWS ((1u << 30) - 1)
+/* The most flows a table holds: every TCP flow needs a TCP analysis, and
+ * a pool holds at most TCP_ANALYSIS_POOL_MAX (2^30 - 1). */
+#define FLOW_TABLE_MAX_FLOWS TCP_ANALYSIS_POOL_MAX
 #define FLOW_TABLE_DEFAULT_IDLE_US (60ull * 1000000ull)
 
 struct flow_table_config {
