@@ -27,7 +27,12 @@
 #   CPU s       user+sys of the tool's process (all threads) from start to
 #               exit, by /usr/bin/time wrapped directly around the tool
 #               (so it includes writing the records at exit, and excludes
-#               the pseudo-terminal that tcptrack needs);
+#               the pseudo-terminal that tcptrack needs); for netmoon-ebpf
+#               (--engine ebpf) plus its kernel program's own run time,
+#               which runs in softirq and is in no process's CPU: the
+#               kernel times it while kernel.bpf_stats_enabled is 1, which
+#               this script sets for that tool's round only (the timing
+#               itself adds two clock reads a run to the program's cost);
 #   offered     packets the server veth received during the replay
 #               (rx_packets delta: the replay plus a few neighbour
 #               discovery packets), i.e. what reached the capture hook;
@@ -36,12 +41,21 @@
 #               before the replay (tools that poll a terminal spend CPU
 #               with no traffic at all);
 #   drops       what the tool itself reports: netmoon --stats
-#               "kernel drops", tcpdump "dropped by kernel", softflowd
+#               "kernel drops" (netmoon-ebpf: plus "ebpf table full", the
+#               packets its full flow map could not account), tcpdump "dropped by kernel", softflowd
 #               (softflowctl statistics) "dropped by libpcap"; tcptrack and
 #               iftop report none (n/a);
 #   Mpps        tcpreplay's own "Rated: ... pps" for that replay.
-# Softirq work (the kernel copying packets into the tool's ring) is charged
-# to whatever runs on that CPU, mostly tcpreplay, so it is in no tool's CPU.
+#   system µs/pkt  the whole machine's busy CPU (/proc/stat: user, nice,
+#               system, irq, softirq) from the start of the replay until
+#               the tool has exited, minus the same for the round's
+#               "(no capture)" replay, per packet offered: what capturing
+#               cost the machine, the kernel's share included.
+# Softirq work (the kernel copying packets into the tool's ring, or
+# netmoon-ebpf's program) is charged to whatever runs on that CPU, mostly
+# tcpreplay, so it is in no tool's CPU column; the system column has it
+# for every tool alike.  It is also noisier (any other process counts):
+# run nothing else meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -54,7 +68,7 @@ REPLAY_TIMEOUT=${BENCH_LIVE_REPLAY_TIMEOUT:-300}
 GEN=${BENCH_GEN:-$root/build/rel/bench/gen_workload}
 NETMOON=${NETMOON:-$root/netmoon}
 TIME=/usr/bin/time
-ALL_TOOLS=(none netmoon-T1 netmoon-T2 netmoon-full tcpdump softflowd tcptrack iftop)
+ALL_TOOLS=(none netmoon-T1 netmoon-T2 netmoon-full netmoon-ebpf tcpdump softflowd tcptrack iftop)
 read -r -a TOOLS <<<"${BENCH_LIVE_TOOLS:-${ALL_TOOLS[*]}}"
 
 die() { echo "bench-live: $*" >&2; exit 1; }
@@ -94,6 +108,9 @@ tool_command() {
         netmoon-T1) cmd=("$NETMOON" -i "$dev" -T 1 --no-l7 --no-procs --json=/dev/null --stats) ;;
         netmoon-T2) cmd=("$NETMOON" -i "$dev" -T 2 --no-l7 --no-procs --json=/dev/null --stats) ;;
         netmoon-full) cmd=("$NETMOON" -i "$dev" -T 2 --json=/dev/null --stats) ;;
+        # Flows counted by a kernel program, no packet copied to netmoon:
+        # bytes, packets, flags and times per flow, as softflowd's records.
+        netmoon-ebpf) cmd=("$NETMOON" -i "$dev" --engine ebpf --json=/dev/null --stats) ;;
         tcpdump) cmd=(tcpdump -i "$dev" -w /dev/null) ;;
         # -6 -m: track IPv6 and hold as many flows as netmoon (as in
         # bench/run.sh); -c: our own control socket, not /var/run's, which
@@ -159,6 +176,9 @@ echo "replay: ip netns exec CLIENT tcpreplay --topspeed -K -i $LAB_CLI_DEV FILE;
 echo
 
 srv_rx() { lab_srv cat "/sys/class/net/$LAB_SRV_DEV/statistics/rx_packets"; }
+# busy_ticks: the machine's busy clock ticks so far, all CPUs (steal and
+# guest time are not ours).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 # cpu_ticks PID: user+sys clock ticks of the process, all threads.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
 # find_tool PID NAME: PID itself or the first descendant whose comm is NAME.
@@ -170,11 +190,17 @@ find_tool() {
     done
     return 1
 }
-# capture_ready PID N: PID has mapped N packet rings whose sockets are bound
-# to the server veth and running (/proc/PID/net/packet: Iface, R, Inode).
+# capture_ready PID N [fd]: PID has mapped N packet rings (with "fd": holds
+# N packet sockets, for netmoon-ebpf, which maps no ring) whose sockets are
+# bound to the server veth and running (/proc/PID/net/packet: Iface, R,
+# Inode).
 capture_ready() {
     local pid=$1 want=$2 inodes
-    inodes=$(grep -o 'socket:\[[0-9]*\]' "/proc/$pid/maps" 2>/dev/null | tr -dc '0-9\n' | sort -u) || return 1
+    if [ "${3:-}" = fd ]; then
+        inodes=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -o 'socket:\[[0-9]*\]' | tr -dc '0-9\n' | sort -u) || return 1
+    else
+        inodes=$(grep -o 'socket:\[[0-9]*\]' "/proc/$pid/maps" 2>/dev/null | tr -dc '0-9\n' | sort -u) || return 1
+    fi
     [ -n "$inodes" ] || return 1
     [ "$(awk -v ifx="$ifindex" 'NR == FNR { want[$1] = 1; next }
                                  FNR > 1 && $5 == ifx && $6 == 1 && ($9 in want) { n++ }
@@ -193,7 +219,7 @@ replay() {
 tool_stats() {
     local f=$2
     case $1 in
-        netmoon-*) awk '/^  packets:/ { s = $2 } /^  kernel drops:/ { d = $3 }
+        netmoon-*) awk '/^  packets:/ { s = $2 } /^  kernel drops:/ { d = $3 } /^  ebpf table full:/ { d += $4 }
                         END { print (s == "" ? "n/a" : s), (d == "" ? "n/a" : d) }' "$f" ;;
         tcpdump) awk '/packets captured/ { s = $1 } /dropped by kernel/ { d = $1 }
                       END { print (s == "" ? "n/a" : s), (d == "" ? "n/a" : d) }' "$f" ;;
@@ -206,11 +232,12 @@ tool_stats() {
 # measure TOOL RUN: start TOOL in the server namespace, wait until its
 # capture is ready, replay, let it drain, stop it; one line to $results.
 measure() {
-    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 prev now still
+    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 prev now still busy0= busy1
     local err=$work/$tool.err timef=$work/$tool.time npids=${#LAB_PIDS[@]}
     if [ "$tool" = none ]; then
-        rx0=$(srv_rx); replay; rx1=$(srv_rx)
-        printf '%s\t%s\t%s\t%s\t%s\tn/a\tn/a\tn/a\tn/a\t0\n' "$run" "$tool" "$sent" "$pps" "$((rx1 - rx0))" >>"$results"
+        busy0=$(busy_ticks); rx0=$(srv_rx); replay; rx1=$(srv_rx); busy1=$(busy_ticks)
+        printf '%s\t%s\t%s\t%s\t%s\tn/a\tn/a\tn/a\tn/a\t0\t%s\n' "$run" "$tool" "$sent" "$pps" "$((rx1 - rx0))" \
+            "$((busy1 - busy0))" >>"$results"
         note "round $run/$RUNS (no capture): replay $pps pps"
         return 0
     fi
@@ -230,12 +257,14 @@ measure() {
     if ! lab_wait_until 10 find_tool "$wrapper" "$comm"; then
         note "$tool did not start; its stderr ends:"; tail -5 "$err" | sed 's/^/    /' >&2
         lab_stop_pid "$wrapper"; LAB_PIDS=("${LAB_PIDS[@]:0:npids}")
-        printf '%s\t%s\t\t\t\t\t\t\t\t1\n' "$run" "$tool" >>"$results"
+        printf '%s\t%s\t\t\t\t\t\t\t\t1\t\n' "$run" "$tool" >>"$results"
         return 0
     fi
     pid=$(find_tool "$wrapper" "$comm")
     LAB_PIDS+=("$pid") # so that lab_down stops it too if we are interrupted
-    if ! lab_wait_until 10 capture_ready "$pid" "$want"; then
+    local how=maps
+    [ "$tool" = netmoon-ebpf ] && how=fd
+    if ! lab_wait_until 10 capture_ready "$pid" "$want" "$how"; then
         note "$tool did not open its capture on $LAB_SRV_DEV in 10 s; its stderr ends:"
         tail -5 "$err" | sed 's/^/    /' >&2
         rc=1
@@ -243,7 +272,7 @@ measure() {
         # One second ready and idle: whatever the tool spends here it spends
         # without traffic.
         idle0=$(cpu_ticks "$pid"); sleep 1; idle1=$(cpu_ticks "$pid")
-        rx0=$(srv_rx); replay; rx1=$(srv_rx)
+        busy0=$(busy_ticks); rx0=$(srv_rx); replay; rx1=$(srv_rx)
         # Settle: until the tool's CPU has not moved for half a second (its
         # ring drained), at most SETTLE seconds.
         still=0; now=$(cpu_ticks "$pid")
@@ -271,12 +300,20 @@ measure() {
     fi
     lab_stop_pid "$wrapper"
     LAB_PIDS=("${LAB_PIDS[@]:0:npids}")
+    local busy=""
+    [ -n "${busy0:-}" ] && busy=$(( $(busy_ticks) - busy0 ))
     local cpu="" seen=n/a drops=n/a idle=n/a
     if [ -s "$timef" ]; then
         # /usr/bin/time writes "Command exited with non-zero status N" or
         # "Command terminated by signal N" first when it has to.
         read -r u s < <(tail -1 "$timef")
         cpu="$u+$s"
+        # The kernel program's run time, in seconds (see the top comment).
+        if [ "$tool" = netmoon-ebpf ]; then
+            bpf_ns=$(awk '/^  ebpf program:/ { print $5 }' "$err")
+            [[ ${bpf_ns:-} =~ ^[0-9]+$ ]] && [ "$bpf_ns" -gt 0 ] || { note "netmoon-ebpf: no program run time in --stats"; rc=1; }
+            cpu="$cpu+$(awk -v n="${bpf_ns:-0}" 'BEGIN { printf "%.6f", n / 1e9 }')"
+        fi
         # tcptrack and iftop end on SIGINT by the signal itself: expected.
         if grep -q 'non-zero status' "$timef" && [ "$tool" != softflowd ]; then rc=1; fi
     else
@@ -287,8 +324,8 @@ measure() {
     if [ "$rc" -ne 0 ]; then
         note "$tool failed in round $run; its stderr ends:"; tail -5 "$err" | sed 's/^/    /' >&2
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$tool" "${sent:-}" "${pps:-}" \
-        "$(( ${rx1:-0} - ${rx0:-0} ))" "$seen" "$drops" "$cpu" "$idle" "$rc" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$tool" "${sent:-}" "${pps:-}" \
+        "$(( ${rx1:-0} - ${rx0:-0} ))" "$seen" "$drops" "$cpu" "$idle" "$rc" "$busy" >>"$results"
     note "round $run/$RUNS $tool: replay ${pps:-?} pps, seen $seen, kernel drops $drops, CPU ${cpu:-?} s"
 }
 
@@ -297,7 +334,18 @@ for run in $(seq 1 "$RUNS"); do
     for i in $(seq 0 $((n - 1))); do
         tool=${available[$(( (i + run - 1) % n ))]}
         sent=; pps=
-        measure "$tool" "$run"
+        if [ "$tool" = netmoon-ebpf ]; then
+            # Its program is timed only while this is on; back as it was
+            # after, or on the way out if the round is interrupted.
+            stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled)
+            trap 'echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled; lab_down' EXIT
+            echo 1 >/proc/sys/kernel/bpf_stats_enabled
+            measure "$tool" "$run"
+            echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+            trap lab_down EXIT
+        else
+            measure "$tool" "$run"
+        fi
     done
 done
 
@@ -319,7 +367,7 @@ runs, failed, order = {}, {}, []
 for r in rows:
     if r[0] in ("meta", "skipped"):
         continue
-    _, tool, sent, pps, offered, seen, drops, cpu, idle, rc = r
+    run, tool, sent, pps, offered, seen, drops, cpu, idle, rc, busy = r
     if tool not in order:
         order.append(tool)
     if rc != "0":
@@ -327,9 +375,17 @@ for r in rows:
         continue
     num = lambda v: None if v in ("", "n/a") else float(v)
     c = sum(map(float, cpu.split("+"))) if cpu not in ("", "n/a") else None
-    runs.setdefault(tool, []).append(dict(sent=num(sent), pps=num(pps), offered=num(offered),
-        seen=num(seen), drops=num(drops), cpu=c, idle=num(idle),
+    runs.setdefault(tool, []).append(dict(run=run, sent=num(sent), pps=num(pps), offered=num(offered),
+        seen=num(seen), drops=num(drops), cpu=c, idle=num(idle), busy=num(busy),
         us=(c / float(offered) * 1e6 if c is not None and float(offered) else None)))
+
+# The machine's busy time net of the same round's replay without capture.
+base_busy = {x["run"]: x["busy"] for x in runs.get("none", [])}
+for t in runs:
+    for x in runs[t]:
+        b0 = base_busy.get(x["run"])
+        x["sys_us"] = ((x["busy"] - b0) / hz / x["offered"] * 1e6
+                       if t != "none" and x["busy"] is not None and b0 is not None and x["offered"] else None)
 
 def med(tool, k):
     v = [x[k] for x in runs.get(tool, []) if x[k] is not None]
@@ -339,11 +395,11 @@ def fmt(v, f):
     return "n/a" if v is None else f.format(v)
 
 base = med("netmoon-T1", "us")
-print("| tool | replay Mpps | offered | seen by tool | kernel drops, median (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| tool | replay Mpps | offered | seen by tool | kernel drops, median (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 | system µs/pkt, net |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t in order:
     if t not in runs:
-        print(f"| {t} | failed in every round | | | | | | | |")
+        print(f"| {t} | failed in every round | | | | | | | | |")
         continue
     us = med(t, "us")
     d = [x["drops"] for x in runs[t] if x["drops"] is not None]
@@ -355,9 +411,9 @@ for t in order:
     print(f"| {name} | {fmt(med(t, 'pps') and med(t, 'pps') / 1e6, '{:.2f}')} | {fmt(med(t, 'offered'), '{:.0f}')}"
           f" | {fmt(med(t, 'seen'), '{:.0f}')} | {drops} | {fmt(med(t, 'cpu'), '{:.2f}')}"
           f" | {fmt(None if idle is None else idle / hz * 100, '{:.0f}')}"
-          f" | {fmt(us, '{:.3f}')} | {ratio} |")
+          f" | {fmt(us, '{:.3f}')} | {ratio} | {fmt(med(t, 'sys_us'), '{:.3f}')} |")
 for t in skipped:
-    print(f"| {t} | skipped (not installed) | | | | | | | |")
+    print(f"| {t} | skipped (not installed) | | | | | | | | |")
 short = [(t, x) for t in runs for x in runs[t] if x["sent"] and x["offered"] < x["sent"]]
 for t, x in short:
     print(f"note: during a {'(no capture)' if t == 'none' else t} replay the server veth received {x['offered']:.0f} of {x['sent']:.0f} packets sent"
@@ -366,23 +422,26 @@ for t, n in failed.items():
     print(f"note: {t} failed in {n} round(s) (see the messages above); the medians use the others")
 print()
 print(f"offered = rx_packets delta of the server veth ({int(meta['packets'])} packets replayed, plus neighbour discovery);"
-      " µs/pkt = CPU s / offered; kernel drops as the tool reports them, median (max) over rounds")
+      " µs/pkt = CPU s / offered; kernel drops as the tool reports them, median (max) over rounds;"
+      " system µs/pkt, net = the machine's busy CPU from the replay's start to the tool's exit, minus the"
+      " same round's replay without capture, / offered (softirq work included, for every tool)")
 print()
 
 def verdict(ok):
     return "met" if ok else "NOT met"
 print("Targets (issue 6, live):")
-for t in ("netmoon-T1", "netmoon-T2"):
+for t in ("netmoon-T1", "netmoon-T2", "netmoon-ebpf"):
     d = [x["drops"] for x in runs.get(t, []) if x["drops"] is not None]
     if d and t not in failed:
         print(f"  {t}: zero kernel drops at the generator's maximum rate, every round: "
               f"max {max(d):.0f}, {verdict(max(d) == 0)}")
     elif t in order:
         print(f"  {t}: zero kernel drops: not measured (failed)")
-    td = med("tcpdump", "us")
-    us = med(t, "us")
-    if td is not None and us is not None:
-        ratio = f"{td / us:.2f}" if us else "n/a"
-        print(f"  {t}: CPU per packet <= tcpdump's: {us:.3f} vs {td:.3f} µs/pkt "
-              f"(ratio tcpdump / netmoon {ratio}), {verdict(us <= td)}")
+    for key, what in (("us", "process CPU"), ("sys_us", "system CPU, net")):
+        td = med("tcpdump", key)
+        us = med(t, key)
+        if td is not None and us is not None:
+            ratio = f"{td / us:.2f}" if us > 0 else "n/a"
+            print(f"  {t}: CPU per packet <= tcpdump's ({what}): {us:.3f} vs {td:.3f} µs/pkt "
+                  f"(ratio tcpdump / netmoon {ratio}), {verdict(us <= td)}")
 PY

@@ -18,6 +18,7 @@
 #include "capture/filter.h"
 #include "core/config.h"
 #include "core/live.h"
+#include "core/live_ebpf.h"
 #include "core/offline.h"
 #include "core/outputs.h"
 #include "core/signals.h"
@@ -41,7 +42,7 @@ enum {
     OPT_DURATION, OPT_NO_TUI, OPT_VERSION, OPT_REALTIME, OPT_RING_BLOCK, OPT_RING_TIMEOUT,
     OPT_NO_L7, OPT_L7_MAX_FLOWS,
     OPT_IPFIX, OPT_IPFIX_RATE, OPT_PROMETHEUS,
-    OPT_NO_PROCS, OPT_NO_PROCS_BPF,
+    OPT_NO_PROCS, OPT_NO_PROCS_BPF, OPT_ENGINE,
 };
 
 static const struct option main_long_options[] = {
@@ -66,6 +67,7 @@ static const struct option main_long_options[] = {
     { "ipfix", required_argument, NULL, OPT_IPFIX },
     { "ipfix-rate", required_argument, NULL, OPT_IPFIX_RATE },
     { "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+    { "engine", required_argument, NULL, OPT_ENGINE },
     { "delay", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -92,6 +94,10 @@ static void main_usage(FILE *out)
 "                      (default 1024, smaller for rings under 8 MiB)\n"
 "  --ring-timeout MS   hand a partly filled block over after MS ms (1 to\n"
 "                      10000, default 64): lower is fresher, higher is cheaper\n"
+"  --engine NAME       live capture engine: afpacket (default: every feature)\n"
+"                      or ebpf (flows counted in the kernel, no packet copied\n"
+"                      to netmoon: bytes, packets, flags and times only, no\n"
+"                      TCP analysis, labels, L7 fields, owners, filter or -w)\n"
 "  -p                  do not put the interface into promiscuous mode\n"
 "  -Z USER             drop privileges to USER once the sockets are open\n"
 "  -c COUNT            stop after COUNT packets\n"
@@ -316,6 +322,12 @@ static int main_parse_option(struct nm_config *cfg, int opt, const char **filter
     case OPT_NO_TUI: cfg->no_tui = true; return 0;
     case OPT_NO_PROCS: cfg->no_procs = true; return 0;
     case OPT_NO_PROCS_BPF: cfg->no_procs_bpf = true; return 0;
+    case OPT_ENGINE:
+        if (strcmp(optarg, "ebpf") == 0)
+            cfg->engine_ebpf = true;
+        else if (strcmp(optarg, "afpacket") != 0)
+            return main_usage_error("--engine is afpacket or ebpf, not '%s'", optarg);
+        return 0;
     case OPT_REALTIME: cfg->realtime = true; return 0;
     case 'd':
         if (!main_parse_number(optarg, 3600, &v) || v < 0.1)
@@ -381,6 +393,31 @@ static int main_apply_max_memory(struct nm_config *cfg)
     return 0;
 }
 
+/* What --engine ebpf cannot do, since no packet reaches netmoon: said at
+ * once rather than silently ignored. */
+static int main_check_ebpf(struct nm_config *cfg)
+{
+    static const char hint[] = " (use the default engine, --engine afpacket, for it)";
+    const char *why = cfg->read_file ? "reads live interfaces, not -r files"
+                    : cfg->filter_expr ? "takes no filter expression: no packet reaches netmoon"
+                    : cfg->write_path ? "cannot write packets (-w): no packet reaches netmoon"
+                    : cfg->max_packets ? "cannot stop after -c packets: it counts flows, not packets"
+                    : cfg->streams_dir ? "cannot write --streams: no payload reaches netmoon"
+                    : cfg->workers ? "takes no -T: the kernel program runs on every CPU"
+                    : cfg->ring_mib || cfg->ring_block_kib || cfg->ring_timeout_ms
+                        ? "has no capture ring (-B, --ring-block, --ring-timeout)" : NULL;
+    char msg[200];
+
+    if (why) {
+        snprintf(msg, sizeof(msg), "--engine ebpf %s%s", why, hint);
+        return main_usage_error("%s", msg);
+    }
+    /* Nothing to label, attribute or parse: their set-up is skipped. */
+    cfg->no_l7 = true;
+    cfg->no_procs = true;
+    return 0;
+}
+
 static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
 {
     const char *filter_file = NULL;
@@ -423,6 +460,8 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
         return main_usage_error("%s", "--realtime replays a file: it needs -r");
     if ((cfg->snaplen || cfg->rotate_bytes || cfg->rotate_us) && !cfg->write_path)
         return main_usage_error("%s", "-s, -C and -G shape the -w file: they need -w FILE");
+    if (cfg->engine_ebpf && (rc = main_check_ebpf(cfg)) != 0)
+        return rc;
     return main_apply_max_memory(cfg);
 }
 
@@ -581,6 +620,8 @@ int main(int argc, char **argv)
         goto out;
     if (cfg.read_file) {
         rc = offline_run(&cfg, &outs, &stats, &ran);
+    } else if (cfg.engine_ebpf) {
+        rc = live_ebpf_run(&cfg, &outs, &stats, &ran);
     } else {
         rc = live_run(&cfg, &outs, &stats, &ran);
     }

@@ -26,6 +26,7 @@ struct nm_config {
     unsigned ring_block_kib;          /* --ring-block, 0 = chosen from the ring size */
     unsigned ring_timeout_ms;         /* --ring-timeout, 0 = default (64 ms) */
     bool no_promisc;                  /* -p */
+    bool engine_ebpf;                 /* --engine ebpf (core/live_ebpf.c) */
     const char *drop_user;            /* -Z */
     uint64_t max_packets;             /* -c, 0 = no limit */
     double duration_s;                /* --duration, 0 = no limit */

@@ -625,6 +625,13 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
                  s->l7_classifying, s->l7_labelled, s->l7_no_slot, s->l7_packets_skipped,
                  s->pcap_written, s->pcap_dropped, s->ipfix_sent, s->ipfix_lost);
     n = json_format_l7_stats(&s->l7, out, outlen, n);
+    if (s->ebpf_engine)
+        n = json_put(out, outlen, n,
+                     ",\"engine\":\"ebpf\",\"ebpf_table_full\":%" PRIu64
+                     ",\"ebpf_ports_cut\":%" PRIu64 ",\"ebpf_ends_merged\":%" PRIu64
+                     ",\"ebpf_prog_runs\":%" PRIu64 ",\"ebpf_prog_ns\":%" PRIu64,
+                     s->ebpf_table_full, s->ebpf_l4_truncated, s->ebpf_ends_merged,
+                     s->ebpf_prog_runs, s->ebpf_prog_ns);
     if (s->procs_enabled) {
         n = json_put(out, outlen, n,
                      ",\"flows_attributed\":%" PRIu64 ",\"flows_unattributed\":%" PRIu64

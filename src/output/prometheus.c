@@ -215,6 +215,15 @@ static void prom_render_totals(struct prom_buf *b, const struct nm_stats *s)
     prom_metric(b, "pcap_dropped_total", "counter", "Packets -w could not write.", s->pcap_dropped);
     prom_metric(b, "ipfix_records_sent_total", "counter", "IPFIX data records sent.", s->ipfix_sent);
     prom_metric(b, "ipfix_records_lost_total", "counter", "IPFIX data records in messages that could not be sent.", s->ipfix_lost);
+    if (s->ebpf_engine) {
+        prom_metric(b, "ebpf_table_full_packets_total", "counter",
+                    "--engine ebpf: packets of new flows the full flow map could not account.", s->ebpf_table_full);
+        prom_metric(b, "ebpf_program_runs_total", "counter",
+                    "--engine ebpf: runs of the kernel program (counted while kernel.bpf_stats_enabled is 1).", s->ebpf_prog_runs);
+        prom_head(b, "ebpf_program_seconds_total", "counter",
+                  "--engine ebpf: run time of the kernel program (while kernel.bpf_stats_enabled is 1).");
+        prom_put(b, "netmoon_ebpf_program_seconds_total %.9f\n", (double)s->ebpf_prog_ns / 1e9);
+    }
     prom_head(b, "decode_problems_total", "counter", "Malformed or unsupported packets by reason.");
     for (int r = 0; r < DECODE_REASON_COUNT; r++)
         prom_put(b, "netmoon_decode_problems_total{reason=\"%s\"} %" PRIu64 "\n",

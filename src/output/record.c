@@ -216,6 +216,13 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->procs_cache_evictions += from->procs_cache_evictions;
     into->procs_bpf = into->procs_bpf || from->procs_bpf;
     into->procs_bpf_hits += from->procs_bpf_hits;
+    into->ebpf_engine = into->ebpf_engine || from->ebpf_engine;
+    into->ebpf_table_full += from->ebpf_table_full;
+    into->ebpf_l4_truncated += from->ebpf_l4_truncated;
+    into->ebpf_ends_merged += from->ebpf_ends_merged;
+    into->ebpf_prog_stats = into->ebpf_prog_stats || from->ebpf_prog_stats;
+    into->ebpf_prog_runs += from->ebpf_prog_runs;
+    into->ebpf_prog_ns += from->ebpf_prog_ns;
     if (!into->procs_bpf_error[0])
         memcpy(into->procs_bpf_error, from->procs_bpf_error, sizeof(into->procs_bpf_error));
     if (from->ts_us > into->ts_us)

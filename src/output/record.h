@@ -227,6 +227,14 @@ struct nm_stats {
     bool procs_bpf;             /* the eBPF owner source is loaded (else sock_diag + /proc only) */
     uint64_t procs_bpf_hits;    /* flows whose owner came from the eBPF source */
     char procs_bpf_error[128];  /* why not, when !procs_bpf (outputs escape it) */
+    /* --engine ebpf (src/core/live_ebpf.c). */
+    bool ebpf_engine;
+    uint64_t ebpf_table_full;   /* packets of new flows the full flow map refused */
+    uint64_t ebpf_l4_truncated; /* transport headers cut short: accounted with ports 0 */
+    uint64_t ebpf_ends_merged;  /* flows the program could not end (ring buffer full): joined */
+    bool ebpf_prog_stats;       /* the program's run counts could be read */
+    uint64_t ebpf_prog_runs;    /* counted while kernel.bpf_stats_enabled is 1 */
+    uint64_t ebpf_prog_ns;      /* the program's run time then */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

@@ -34,6 +34,28 @@ static void stats_text_l7(FILE *out, const struct nm_l7_stats *l)
                 l->stream_files, l->stream_write_errors);
 }
 
+/* --engine ebpf: what the kernel program could not account, and its own
+ * cost (the kernel times it only while kernel.bpf_stats_enabled is 1). */
+static void stats_text_ebpf(FILE *out, const struct nm_stats *st)
+{
+    fprintf(out, "  ebpf table full:   %" PRIu64 "%s\n", st->ebpf_table_full,
+            st->ebpf_table_full ? "  (packets of new flows not accounted: raise --max-flows)" : "");
+    fprintf(out, "  ebpf ports cut:    %" PRIu64 "  (transport headers cut short: accounted "
+                 "with ports 0)\n", st->ebpf_l4_truncated);
+    fprintf(out, "  ebpf ends merged:  %" PRIu64 "%s\n", st->ebpf_ends_merged,
+            st->ebpf_ends_merged ? "  (flows that should have ended joined the next: "
+                                   "netmoon read the kernel's queue too slowly)" : "");
+    if (!st->ebpf_prog_stats)
+        fprintf(out, "  ebpf program:      run time unknown (program info unreadable)\n");
+    else if (st->ebpf_prog_runs == 0)
+        fprintf(out, "  ebpf program:      0 runs, 0 ns  (timed only while sysctl "
+                     "kernel.bpf_stats_enabled=1)\n");
+    else
+        fprintf(out, "  ebpf program:      %" PRIu64 " runs, %" PRIu64 " ns  (%.1f ns a run)\n",
+                st->ebpf_prog_runs, st->ebpf_prog_ns,
+                (double)st->ebpf_prog_ns / (double)st->ebpf_prog_runs);
+}
+
 void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
 {
     const struct decode_stats *d = &st->decode;
@@ -52,6 +74,8 @@ void stats_text_print(FILE *out, const struct nm_stats *st, bool live)
         fprintf(out, "  output stalls:     %" PRIu64 "  (workers waited for the output thread)\n",
                 st->output_stalls);
     }
+    if (st->ebpf_engine)
+        stats_text_ebpf(out, st);
     fprintf(out, "  packets:           %" PRIu64 "\n", d->frames);
     fprintf(out, "  bytes:             %" PRIu64 "\n", d->bytes);
     fprintf(out, "  filtered out:      %" PRIu64 "\n", st->filtered_out);

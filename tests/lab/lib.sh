@@ -70,6 +70,26 @@ lab_bg() {
     LAB_PIDS+=("$LAB_BG_PID")
 }
 
+# lab_paced_start NS ADDR LOG: a long-lived HTTP connection from NS to nginx
+# at ADDR, one header line every 0.2 s for up to 20 s (nginx waits 60 s for
+# a complete header), so it is open and active whenever a capture is
+# stopped; each line sent appends to LOG; pid in LAB_BG_PID.
+# lab_paced_wait SECONDS LOG: until 3 lines were sent.
+lab_paced_start() {
+    : >"$3"
+    lab_bg "$1" timeout 25 python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: www.example.test\r\n")
+log = open(sys.argv[2], "a")
+for i in range(100):
+    s.sendall(b"X-Pace-%d: %s\r\n" % (i, b"x" * 40))
+    print(i, file=log, flush=True)
+    time.sleep(0.2)
+' "$2" "$3"
+}
+lab_paced_wait() { lab_wait_until "$1" bash -c "[ \$(wc -l <'$2') -ge 3 ]"; }
+
 # lab_stop_pid PID: SIGTERM, bounded wait, then SIGKILL.  Only pids we started.
 lab_stop_pid() {
     local pid=$1

@@ -178,24 +178,8 @@ promisc_flag() { lab_cli cat "/sys/class/net/$DEV/flags" 2>/dev/null; }
 promisc_on() { [ $(( $(promisc_flag) & 0x100 )) -ne 0 ]; }
 promiscuity() { ip -n "$NS" -d link show "$DEV" | sed -n 's/.* promiscuity \([0-9]*\).*/\1/p'; }
 
-# paced_start: a long-lived HTTP connection to nginx in the background (pid
-# in LAB_BG_PID): the request goes out one header line every 0.2 s for up to
-# 20 s (nginx waits 60 s for a complete header), so it is open and active
-# whenever netmoon is stopped.  paced_wait SECONDS: until 3 lines were sent.
-paced_start() {
-    : >"$T/paced.log"
-    lab_bg "$NS" timeout 25 python3 -c '
-import socket, sys, time
-s = socket.create_connection((sys.argv[1], 80), timeout=5)
-s.sendall(b"GET / HTTP/1.1\r\nHost: www.example.test\r\n")
-log = open(sys.argv[2], "a")
-for i in range(100):
-    s.sendall(b"X-Pace-%d: %s\r\n" % (i, b"x" * 40))
-    print(i, file=log, flush=True)
-    time.sleep(0.2)
-' "$S4" "$T/paced.log"
-}
-paced_wait() { lab_wait_until "$1" bash -c "[ \$(wc -l <'$T/paced.log') -ge 3 ]"; }
+paced_start() { lab_paced_start "$NS" "$S4" "$T/paced.log"; }
+paced_wait() { lab_paced_wait "$1" "$T/paced.log"; }
 
 # ---- the traffic of the main phase -----------------------------------------
 

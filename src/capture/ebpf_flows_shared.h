@@ -1,0 +1,104 @@
+/*
+ * ebpf_flows_shared.h: the layouts shared by the eBPF engine's kernel
+ * program (ebpf_flows.bpf.c) and its loader (ebpf_flows.c): the flow map's
+ * key and per-CPU value, and the counter array's indices.  Fixed-width
+ * fields with explicit padding, so both compilers lay them out alike
+ * (the loader checks the sizes against the object's BTF-declared map).
+ */
+#ifndef NETMOON_CAPTURE_EBPF_FLOWS_SHARED_H
+#define NETMOON_CAPTURE_EBPF_FLOWS_SHARED_H
+
+#include <linux/types.h>
+
+/* Canonical order: addr[0]:port[0] is the smaller endpoint.  IPv4
+ * addresses are IPv4-mapped (::ffff:a.b.c.d).  ICMP echo: the identifier
+ * in both port slots (echo = 1); other ICMP: type << 8 | code in both. */
+struct nm_ebpf_key {
+    __u8 addr[2][16];
+    __u16 port[2];
+    __u16 vlan;
+    __u8 proto;
+    __u8 ip_version;
+    __u8 echo;
+    __u8 pad[3];
+};
+
+/* A flow's counts, shared by every CPU: counters are added with atomic
+ * instructions, times and the first packet's fields are plain stores.
+ * Index [0]: sent by addr[0], [1]: by addr[1]. */
+struct nm_ebpf_val {
+    __u64 packets[2];
+    __u64 bytes[2];        /* from the network header (SOCK_DGRAM's skb->len) */
+    __u64 tagged[2];       /* packets whose VLAN tag the NIC held apart: +4 on the wire */
+    __u64 first_ns, last_ns;   /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+    __u64 flags;           /* NM_EBPF_FLAGS_*: TCP flags per side, SYN senders */
+    __u8 first_side;       /* sender of the first packet */
+    __u8 icmp_type, icmp_code;  /* of the first packet (ICMP) */
+    __u8 ports_unknown;    /* a fragment whose first was not seen, or a cut transport header */
+    __u32 isn;             /* sequence number of the first SYN without ACK */
+};
+
+/* flags: bits 0-7 the TCP flags addr[0] sent (OR), bits 8-15 addr[1]'s,
+ * bit 16 + side: that side sent a SYN without ACK.  One word, so one
+ * atomic OR keeps them. */
+#define NM_EBPF_FLAGS_SHIFT(side) ((side) * 8u)
+#define NM_EBPF_FLAGS_SYN(side) (1ull << (16u + (side)))
+
+/* The timeouts the program applies itself (array map nm_config, one
+ * entry): a packet after its flow's quiet limit, or a new connection on a
+ * tuple (port reuse), ends the flow there and then, as the default engine
+ * does, instead of joining it. */
+struct nm_ebpf_cfg {
+    __u64 idle_ns;
+    __u64 close_ns;        /* once RST or FIN both ways was seen */
+};
+
+/* Why the program ended a flow (nm_ebpf_end.reason). */
+enum nm_ebpf_end_reason { NM_EBPF_END_IDLE = 1, NM_EBPF_END_FIN, NM_EBPF_END_RST };
+
+/* A flow the program ended, sent through the ring buffer nm_ended. */
+struct nm_ebpf_end {
+    struct nm_ebpf_key key;
+    __u8 reason;           /* enum nm_ebpf_end_reason */
+    __u8 pad[3];
+    struct nm_ebpf_val val;
+};
+
+/* A first fragment's ports, for the fragments after it (nm_frags). */
+struct nm_ebpf_frag_key {
+    __u8 addr[2][16];      /* in packet order */
+    __u32 id;              /* IPv4 identification or IPv6 fragment id */
+    __u8 proto;
+    __u8 pad[3];
+};
+struct nm_ebpf_frag_val {
+    __u16 port[2];
+    __u8 echo;
+    __u8 pad[3];
+};
+
+/* Indices of the per-CPU counter array.  The malformed-header ones are
+ * reported under the default engine's decode reasons of the same name. */
+enum nm_ebpf_counter {
+    NM_EBPF_PACKETS,       /* frames the program ran on */
+    NM_EBPF_BYTES,         /* their bytes from the network header */
+    NM_EBPF_TAGGED,        /* of them, with a VLAN tag the NIC held apart */
+    NM_EBPF_NOT_IP,        /* neither IPv4 nor IPv6 (ARP, LLDP...) */
+    NM_EBPF_VLAN_TRUNCATED,
+    NM_EBPF_IP_BAD_VERSION,
+    NM_EBPF_IPV4_TRUNCATED,
+    NM_EBPF_IPV4_BAD_IHL,
+    NM_EBPF_IPV6_TRUNCATED,
+    NM_EBPF_IPV6_EXT_TRUNCATED,
+    NM_EBPF_L4_TRUNCATED,  /* transport header cut short: accounted with ports 0 */
+    NM_EBPF_TABLE_FULL,    /* packets of new flows the full map refused */
+    NM_EBPF_FRAGMENTS,     /* IP fragments, first and others */
+    NM_EBPF_FRAG_ORPHAN,   /* fragments whose first was not seen: ports 0 */
+    NM_EBPF_ENDED,         /* flows the program ended (quiet limit, port reuse) */
+    NM_EBPF_ENDS_MERGED,   /* of those, kept in the old flow: the ring buffer was full */
+    NM_EBPF_FLOWS_CREATED, /* map entries created */
+    NM_EBPF_ACCOUNTED,     /* packets added to a flow */
+    NM_EBPF_COUNTERS
+};
+
+#endif

@@ -1,0 +1,513 @@
+/*
+ * live_ebpf.c: the live pipeline of --engine ebpf (capture/ebpf_flows.h).
+ *
+ * The kernel program keys and counts every packet; nothing per packet
+ * happens here.  One thread, once a second (or every view refresh, if
+ * shorter), reads the whole flow map, ends the flows that are due
+ * (--idle-timeout, --close-timeout after FIN both ways or a RST,
+ * --active-timeout) and hands their records to the outputs, and gives the
+ * view a snapshot of the rest.  A flow is ended by taking it out of the
+ * map together with its counts at that moment (lookup-and-delete), so a
+ * packet that arrived since the read is in its record; a later packet
+ * starts a new flow.  On stop the sockets are closed first, so the last
+ * read is complete and every open flow is written with end_reason
+ * "shutdown".
+ *
+ * What the records cannot carry, because no packet reaches user space: TCP
+ * analysis, labels, L7 fields, process owners (see README, "Engines").
+ * Which side initiated follows src/flow/flow_table.c's rules as far as a
+ * flow's summary allows: the sender of a SYN without ACK, the receiver of
+ * a SYN-ACK, the client port, the echo requester, else the first sender.
+ */
+#include "core/live_ebpf.h"
+
+#include <net/if.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture/ebpf_flows.h"
+#include "capture/iface.h"
+#include "common/privs.h"
+#include "core/signals.h"
+#include "core/view_feed.h"
+
+#define LIVE_EBPF_TICK_NS 1000000000ull
+#define LIVE_EBPF_STATS_INTERVAL_NS (10ull * 1000000000ull)
+#define LIVE_EBPF_NAP_NS 20000000ull        /* keys and signals are seen this often */
+
+struct live_ebpf {
+    const struct nm_config *cfg;
+    struct output_set *outs;
+    struct ebpf_flows *src;
+    const char *ifnames[NM_MAX_IFACES];
+    char default_iface[IFNAMSIZ];
+    unsigned nifaces;
+    unsigned link_hlen;
+    int64_t real_minus_mono_ns;     /* packet times are CLOCK_MONOTONIC */
+    uint64_t flows_ended;
+    uint64_t flows_active;
+    bool unflushed;                 /* records written since the last flush */
+    uint64_t counters[NM_EBPF_COUNTERS];
+    struct flow_record rec;         /* the record being written */
+    struct ebpf_flow taken;         /* a flow just taken out of the map */
+    const struct ebpf_flow **rank;  /* snapshot candidates, busiest first */
+    size_t rank_cap;
+};
+
+static uint64_t live_ebpf_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Packet times are the kernel's CLOCK_MONOTONIC; records want the wall
+ * clock.  Taken again at every read, so a clock step shows at once. */
+static void live_ebpf_set_clock(struct live_ebpf *le)
+{
+    uint64_t mono = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+
+    le->real_minus_mono_ns = (int64_t)(live_ebpf_clock_ns(CLOCK_REALTIME) - mono);
+}
+
+static uint64_t live_ebpf_us(const struct live_ebpf *le, uint64_t mono_ns)
+{
+    return (uint64_t)((int64_t)mono_ns + le->real_minus_mono_ns) / 1000u;
+}
+
+static bool live_ebpf_is_icmp(uint8_t proto)
+{
+    return proto == 1 || proto == 58;
+}
+
+static bool live_ebpf_echo_reply(uint8_t proto, uint8_t type)
+{
+    return (proto == 1 && type == 0) || (proto == 58 && type == 129);
+}
+
+static uint8_t live_ebpf_tcp_flags(const struct nm_ebpf_val *v, unsigned side)
+{
+    return (uint8_t)(v->flags >> NM_EBPF_FLAGS_SHIFT(side));
+}
+
+/* The canonical side (0: addr[0]) that initiated; see the file comment. */
+static unsigned live_ebpf_initiator(const struct ebpf_flow *f)
+{
+    const struct nm_ebpf_key *k = &f->key;
+    const struct nm_ebpf_val *v = &f->val;
+    unsigned first = v->first_side & 1;
+    bool syn[2] = { v->flags & NM_EBPF_FLAGS_SYN(0), v->flags & NM_EBPF_FLAGS_SYN(1) };
+
+    if (k->proto == 6) {
+        if (syn[0] != syn[1])
+            return syn[1];
+        if (syn[0])
+            return first;             /* both sent one: simultaneous open */
+        for (unsigned s = 0; s < 2; s++)
+            if ((live_ebpf_tcp_flags(v, s) & 0x12) == 0x12)
+                return s ^ 1;         /* it answered a SYN we did not see */
+        if (k->port[0] != k->port[1])
+            return k->port[0] < k->port[1] ? 1 : 0;   /* the lower port serves */
+        return first;
+    }
+    if (k->proto == 17 && k->port[first] < 1024 && k->port[first ^ 1] >= 1024)
+        return first ^ 1;             /* a server's answer to a request not seen */
+    if (live_ebpf_is_icmp(k->proto) && k->echo && live_ebpf_echo_reply(k->proto, v->icmp_type))
+        return first ^ 1;
+    return first;
+}
+
+/* Stable for as long as the flow is in the map (the view matches
+ * snapshots by it) and unique in practice: a mix of the key and the time
+ * of its first packet, in the 56 bits below the source byte (0). */
+static uint64_t live_ebpf_flow_id(const struct ebpf_flow *f)
+{
+    uint64_t h = f->val.first_ns ^ 0x9e3779b97f4a7c15ull, w;
+    const uint8_t *p = (const uint8_t *)&f->key;
+
+    for (size_t i = 0; i + 8 <= sizeof(f->key); i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    memcpy(&w, p + sizeof(f->key) - 8, 8);   /* the tail, overlapping */
+    h = (h ^ w) * 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    return h & ((1ull << 56) - 1);
+}
+
+static void live_ebpf_fill_sides(const struct live_ebpf *le, const struct ebpf_flow *f,
+                                 unsigned src, struct flow_record *r)
+{
+    const struct nm_ebpf_val *v = &f->val;
+
+    for (unsigned d = 0; d < 2; d++) {
+        unsigned s = src ^ d;
+        memcpy(r->addr[d].b, f->key.addr[s], sizeof(r->addr[d].b));
+        r->port[d] = f->key.port[s];
+        r->pkts[d] = v->packets[s];
+        r->ip_bytes[d] = v->bytes[s];
+        r->bytes[d] = v->bytes[s] + v->packets[s] * le->link_hlen + v->tagged[s] * 4u;
+        r->tcp_flags[d] = live_ebpf_tcp_flags(v, s);
+    }
+}
+
+static void live_ebpf_fill_record(struct live_ebpf *le, const struct ebpf_flow *f,
+                                  enum flow_end_reason why, struct flow_record *r)
+{
+    unsigned src = live_ebpf_initiator(f);
+
+    memset(r, 0, sizeof(*r));
+    r->ts_start_us = live_ebpf_us(le, f->val.first_ns);
+    r->ts_end_us = live_ebpf_us(le, f->val.last_ns);
+    r->ip_version = f->key.ip_version;
+    r->proto = f->key.proto;
+    r->vlan_id = f->key.vlan;
+    r->end_reason = (uint8_t)why;
+    live_ebpf_fill_sides(le, f, src, r);
+    if (live_ebpf_is_icmp(f->key.proto)) {
+        r->has_icmp = true;
+        r->icmp_type = f->val.icmp_type;
+        r->icmp_code = f->val.icmp_code;
+        r->icmp_is_echo = f->key.echo;
+        r->icmp_id = f->key.echo ? f->key.port[0] : 0;
+        /* As the default engine: type and code where ports go. */
+        r->port[NM_DIR_SRC] = f->val.icmp_type;
+        r->port[NM_DIR_DST] = f->val.icmp_code;
+        r->icmp_first_from_dst = (f->val.first_side & 1) != src;
+    }
+    r->ports_unknown = f->val.ports_unknown && f->key.port[0] == 0 && f->key.port[1] == 0;
+    r->flow_id = live_ebpf_flow_id(f);
+    r->kernel_drops_seen = le->counters[NM_EBPF_TABLE_FULL];
+}
+
+/* Why the flow ends now, or FLOW_END_NONE. */
+static enum flow_end_reason live_ebpf_due(const struct live_ebpf *le, const struct ebpf_flow *f,
+                                          uint64_t now_ns)
+{
+    const struct nm_ebpf_val *v = &f->val;
+    uint64_t idle = now_ns > v->last_ns ? now_ns - v->last_ns : 0;
+    uint8_t f0 = live_ebpf_tcp_flags(v, 0), f1 = live_ebpf_tcp_flags(v, 1);
+    bool rst = f->key.proto == 6 && ((f0 | f1) & 0x04);
+    bool fin = f->key.proto == 6 && (f0 & f1 & 0x01);
+
+    if ((rst || fin) && idle >= le->cfg->close_timeout_us * 1000u)
+        return rst ? FLOW_END_RST : FLOW_END_FIN;
+    if (idle >= le->cfg->idle_timeout_us * 1000u)
+        return FLOW_END_IDLE;
+    if (le->cfg->active_timeout_us && now_ns - v->first_ns >= le->cfg->active_timeout_us * 1000u)
+        return FLOW_END_ACTIVE;
+    return FLOW_END_NONE;
+}
+
+static enum flow_end_reason live_ebpf_kernel_reason(uint8_t reason)
+{
+    return reason == NM_EBPF_END_RST ? FLOW_END_RST
+         : reason == NM_EBPF_END_FIN ? FLOW_END_FIN : FLOW_END_IDLE;
+}
+
+/* A flow the program ended itself: a packet came after its quiet limit,
+ * or started a new connection on its tuple. */
+static void live_ebpf_on_ended(void *user, const struct nm_ebpf_end *end)
+{
+    struct live_ebpf *le = user;
+
+    le->taken.key = end->key;
+    le->taken.val = end->val;
+    live_ebpf_fill_record(le, &le->taken, live_ebpf_kernel_reason(end->reason), &le->rec);
+    output_set_flow(le->outs, &le->rec);
+    le->flows_ended++;
+    le->unflushed = true;
+}
+
+static void live_ebpf_consume_ended(struct live_ebpf *le)
+{
+    ebpf_flows_consume_ended(le->src, live_ebpf_on_ended, le);
+}
+
+/* Takes the flow out of the map and writes it.  Nothing else deletes
+ * entries, so a flow that is no longer there is one that was only just
+ * created and never counted: there is nothing to write. */
+static void live_ebpf_end(struct live_ebpf *le, const struct ebpf_flow *f, enum flow_end_reason why)
+{
+    if (!ebpf_flows_take(le->src, &f->key, &le->taken))
+        return;
+    live_ebpf_fill_record(le, &le->taken, why, &le->rec);
+    output_set_flow(le->outs, &le->rec);
+    le->flows_ended++;
+    le->unflushed = true;
+}
+
+static int live_ebpf_cmp_bytes(const void *a, const void *b)
+{
+    const struct ebpf_flow *x = *(const struct ebpf_flow *const *)a;
+    const struct ebpf_flow *y = *(const struct ebpf_flow *const *)b;
+    uint64_t bx = x->val.bytes[0] + x->val.bytes[1];
+    uint64_t by = y->val.bytes[0] + y->val.bytes[1];
+
+    return bx < by ? 1 : bx > by ? -1 : 0;
+}
+
+static void live_ebpf_fill_stats(struct live_ebpf *le, struct nm_stats *st);
+
+/* The view's rows: every open flow, or the busiest VIEW_SNAPSHOT_LIMIT. */
+static void live_ebpf_snapshot(struct live_ebpf *le, size_t nrank, uint64_t now_us)
+{
+    struct nm_snapshot_end e;
+    size_t sent = nrank < VIEW_SNAPSHOT_LIMIT ? nrank : VIEW_SNAPSHOT_LIMIT;
+
+    if (nrank > sent)
+        qsort(le->rank, nrank, sizeof(*le->rank), live_ebpf_cmp_bytes);
+    output_set_snapshot_begin(le->outs, 0, now_us);
+    for (size_t i = 0; i < sent; i++) {
+        live_ebpf_fill_record(le, le->rank[i], FLOW_END_NONE, &le->rec);
+        output_set_snapshot_flow(le->outs, &le->rec);
+    }
+    memset(&e, 0, sizeof(e));
+    e.ts_us = now_us;
+    e.active = nrank;
+    e.sent = sent;
+    live_ebpf_fill_stats(le, &e.stats);
+    output_set_snapshot_end(le->outs, &e);
+}
+
+static int live_ebpf_rank_room(struct live_ebpf *le, size_t n, char *err, size_t errlen)
+{
+    if (n <= le->rank_cap)
+        return 0;
+    const struct ebpf_flow **r = realloc(le->rank, n * sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory for the view's snapshot of %zu flows", n);
+        return -1;
+    }
+    le->rank = r;
+    le->rank_cap = n;
+    return 0;
+}
+
+/* One read of the map: flows that are due end, the rest may go to the
+ * view.  Returns 0 or -1 with err. */
+static int live_ebpf_pass(struct live_ebpf *le, bool snapshot, char *err, size_t errlen)
+{
+    const struct ebpf_flow *flows;
+    size_t n, nrank = 0;
+    uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+
+    live_ebpf_set_clock(le);
+    live_ebpf_consume_ended(le);
+    ebpf_flows_counters(le->src, le->counters);
+    if (ebpf_flows_read(le->src, &flows, &n, err, errlen) != 0)
+        return -1;
+    if (snapshot && live_ebpf_rank_room(le, n, err, errlen) != 0)
+        return -1;
+    le->flows_active = 0;
+    for (size_t i = 0; i < n; i++) {
+        enum flow_end_reason why = live_ebpf_due(le, &flows[i], now);
+        if (why != FLOW_END_NONE) {
+            live_ebpf_end(le, &flows[i], why);
+            continue;
+        }
+        le->flows_active++;
+        if (snapshot)
+            le->rank[nrank++] = &flows[i];
+    }
+    if (snapshot)
+        live_ebpf_snapshot(le, nrank, live_ebpf_us(le, now));
+    return 0;
+}
+
+/* Stop: the program is detached, so this read is final. */
+static int live_ebpf_final(struct live_ebpf *le, char *err, size_t errlen)
+{
+    const struct ebpf_flow *flows;
+    size_t n;
+
+    ebpf_flows_detach(le->src);
+    live_ebpf_set_clock(le);
+    live_ebpf_consume_ended(le);   /* ended before the flows still open */
+    ebpf_flows_counters(le->src, le->counters);
+    if (ebpf_flows_read(le->src, &flows, &n, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        live_ebpf_fill_record(le, &flows[i], FLOW_END_SHUTDOWN, &le->rec);
+        output_set_flow(le->outs, &le->rec);
+    }
+    le->flows_ended += n;
+    le->flows_active = 0;
+    return 0;
+}
+
+static void live_ebpf_fill_decode(const struct live_ebpf *le, struct decode_stats *d)
+{
+    const uint64_t *c = le->counters;
+
+    d->frames = c[NM_EBPF_PACKETS];
+    d->bytes = c[NM_EBPF_BYTES] + c[NM_EBPF_PACKETS] * le->link_hlen + c[NM_EBPF_TAGGED] * 4u;
+    d->non_ip = c[NM_EBPF_NOT_IP];
+    d->decoded = c[NM_EBPF_ACCOUNTED];
+    d->fragments = c[NM_EBPF_FRAGMENTS];
+    d->reasons[DECODE_R_frag_orphan] = c[NM_EBPF_FRAG_ORPHAN];
+    d->reasons[DECODE_R_vlan_truncated] = c[NM_EBPF_VLAN_TRUNCATED];
+    d->reasons[DECODE_R_ip_bad_version] = c[NM_EBPF_IP_BAD_VERSION];
+    d->reasons[DECODE_R_ipv4_truncated] = c[NM_EBPF_IPV4_TRUNCATED];
+    d->reasons[DECODE_R_ipv4_bad_ihl] = c[NM_EBPF_IPV4_BAD_IHL];
+    d->reasons[DECODE_R_ipv6_truncated] = c[NM_EBPF_IPV6_TRUNCATED];
+    d->reasons[DECODE_R_ipv6_ext_truncated] = c[NM_EBPF_IPV6_EXT_TRUNCATED];
+}
+
+static void live_ebpf_fill_stats(struct live_ebpf *le, struct nm_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->ts_us = live_ebpf_clock_ns(CLOCK_REALTIME) / 1000u;
+    live_ebpf_fill_decode(le, &st->decode);
+    st->kernel_packets = le->counters[NM_EBPF_PACKETS];
+    st->kernel_drops = ebpf_flows_socket_drops(le->src);
+    st->flows_created = le->counters[NM_EBPF_FLOWS_CREATED];
+    st->flows_ended = le->flows_ended;
+    st->flows_active = le->flows_active;
+    st->ebpf_engine = true;
+    st->ebpf_table_full = le->counters[NM_EBPF_TABLE_FULL];
+    st->ebpf_l4_truncated = le->counters[NM_EBPF_L4_TRUNCATED];
+    st->ebpf_ends_merged = le->counters[NM_EBPF_ENDS_MERGED];
+    st->ebpf_prog_stats = ebpf_flows_prog_stats(le->src, &st->ebpf_prog_runs, &st->ebpf_prog_ns);
+}
+
+/* Sleeps until the next pass in short naps, ticking the outputs (the
+ * view's keys), writing the flows the program ended and watching for a
+ * stop.  Returns true to stop. */
+static bool live_ebpf_wait(struct live_ebpf *le, uint64_t until_ns, uint64_t deadline_ns)
+{
+    for (;;) {
+        uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+        output_set_tick(le->outs);
+        live_ebpf_consume_ended(le);
+        if (signals_stop_requested() || (deadline_ns && now >= deadline_ns))
+            return true;
+        if (now >= until_ns)
+            return false;
+        uint64_t nap = until_ns - now < LIVE_EBPF_NAP_NS ? until_ns - now : LIVE_EBPF_NAP_NS;
+        struct timespec ts = { 0, (long)nap };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static uint64_t live_ebpf_period_ns(const struct nm_config *cfg)
+{
+    uint64_t snap = cfg->snapshot_us * 1000u;
+
+    return snap && snap < LIVE_EBPF_TICK_NS ? snap : LIVE_EBPF_TICK_NS;
+}
+
+static int live_ebpf_loop(struct live_ebpf *le, char *err, size_t errlen)
+{
+    const struct nm_config *cfg = le->cfg;
+    uint64_t start = live_ebpf_clock_ns(CLOCK_MONOTONIC), period = live_ebpf_period_ns(cfg);
+    uint64_t deadline = cfg->duration_s > 0 ? start + (uint64_t)(cfg->duration_s * 1e9) : 0;
+    uint64_t next_stats = start + LIVE_EBPF_STATS_INTERVAL_NS, next = start + period;
+    struct nm_stats st;
+
+    while (!live_ebpf_wait(le, next, deadline)) {
+        int gone = ebpf_flows_gone(le->src);
+        if (gone >= 0) {
+            snprintf(err, errlen, "capture on %s stopped: the interface is gone",
+                     ebpf_flows_ifname(le->src, (unsigned)gone));
+            return -1;
+        }
+        if (live_ebpf_pass(le, cfg->snapshot_us != 0, err, errlen) != 0)
+            return -1;
+        uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+        live_ebpf_fill_stats(le, &st);
+        output_set_collect_stats(le->outs, &st);
+        output_set_update_stats(le->outs, &st);
+        if (now >= next_stats) {
+            output_set_stats(le->outs, &st);
+            le->unflushed = true;
+            next_stats = now + LIVE_EBPF_STATS_INTERVAL_NS;
+        }
+        /* Records reach their files within a pass of being due. */
+        if (le->unflushed) {
+            output_set_flush(le->outs);
+            le->unflushed = false;
+        }
+        next += period;
+        if (next < now)
+            next = now + period;
+    }
+    return 0;
+}
+
+static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
+{
+    const struct nm_config *cfg = le->cfg;
+    struct ebpf_flows_config ec = {
+        .promisc = !cfg->no_promisc, .max_flows = cfg->max_flows,
+        .idle_timeout_ns = cfg->idle_timeout_us * 1000u,
+        /* At most the idle timeout, as the default engine's (flow rules). */
+        .close_timeout_ns = (cfg->close_timeout_us < cfg->idle_timeout_us ? cfg->close_timeout_us
+                                                                          : cfg->idle_timeout_us) * 1000u,
+    };
+
+    if (cfg->n_ifaces == 0) {
+        if (iface_default_route("/proc", le->default_iface, err, errlen) != IFACE_OK)
+            return -1;
+        ec.ifnames[0] = le->default_iface;
+        ec.nifaces = 1;
+    } else {
+        for (unsigned i = 0; i < cfg->n_ifaces; i++)
+            ec.ifnames[i] = cfg->ifaces[i];
+        ec.nifaces = cfg->n_ifaces;
+    }
+    le->nifaces = ec.nifaces;
+    memcpy(le->ifnames, ec.ifnames, sizeof(le->ifnames));
+    int rc = ebpf_flows_open(&ec, &le->src, err, errlen);
+    if (rc != 0)
+        return rc == -2 ? NM_EXIT_USAGE : NM_EXIT_FAILURE;
+    le->link_hlen = ebpf_flows_link_header(le->src);
+    return 0;
+}
+
+int live_ebpf_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats,
+                  bool *ran)
+{
+    char err[512] = "";
+    struct live_ebpf *le = calloc(1, sizeof(*le));
+    int rc = NM_EXIT_FAILURE;
+
+    if (!le) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
+    le->cfg = cfg;
+    le->outs = outs;
+    live_ebpf_set_clock(le);
+    if ((rc = live_ebpf_open(le, err, sizeof(err))) != 0)
+        goto out;
+    rc = NM_EXIT_FAILURE;
+    /* The sockets and the program are loaded: root is no longer needed. */
+    if (cfg->drop_user && privs_drop(cfg->drop_user, err, sizeof(err)) != 0)
+        goto out;
+    *ran = true;
+    fprintf(stderr, "netmoon: capturing on %s%s with the ebpf engine\n", le->ifnames[0],
+            le->nifaces > 1 ? " and more" : "");
+    int loop_rc = live_ebpf_loop(le, err, sizeof(err));
+    /* Even after an error, what was counted is written. */
+    char final_err[256] = "";
+    if (live_ebpf_final(le, final_err, sizeof(final_err)) != 0 && !err[0])
+        snprintf(err, sizeof(err), "%s", final_err);
+    live_ebpf_fill_stats(le, stats);
+    output_set_flush(outs);
+    rc = loop_rc == 0 && !err[0] ? NM_EXIT_OK : NM_EXIT_FAILURE;
+out:
+    if (err[0])
+        fprintf(stderr, "netmoon: %s\n", err);
+    if (le) {
+        ebpf_flows_close(le->src);
+        free(le->rank);
+        free(le);
+    }
+    return rc;
+}
