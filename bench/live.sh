@@ -32,7 +32,9 @@
 #               which runs in softirq and is in no process's CPU: the
 #               kernel times it while kernel.bpf_stats_enabled is 1, which
 #               this script sets for that tool's round only (the timing
-#               itself adds two clock reads a run to the program's cost);
+#               itself adds two clock reads a run to the program's cost),
+#               and its sweeps' time ("ebpf sweeps" in --stats, timed by
+#               the sweep: timer work is not in the kernel's statistics);
 #   offered     packets the server veth received during the replay
 #               (rx_packets delta: the replay plus a few neighbour
 #               discovery packets), i.e. what reached the capture hook;
@@ -308,11 +310,14 @@ measure() {
         # "Command terminated by signal N" first when it has to.
         read -r u s < <(tail -1 "$timef")
         cpu="$u+$s"
-        # The kernel program's run time, in seconds (see the top comment).
+        # The kernel program's run time and its sweeps', in seconds (see
+        # the top comment).
         if [ "$tool" = netmoon-ebpf ]; then
             bpf_ns=$(awk '/^  ebpf program:/ { print $5 }' "$err")
+            sweep_ns=$(awk '/^  ebpf sweeps:/ { print $4 }' "$err")
             [[ ${bpf_ns:-} =~ ^[0-9]+$ ]] && [ "$bpf_ns" -gt 0 ] || { note "netmoon-ebpf: no program run time in --stats"; rc=1; }
-            cpu="$cpu+$(awk -v n="${bpf_ns:-0}" 'BEGIN { printf "%.6f", n / 1e9 }')"
+            [[ ${sweep_ns:-} =~ ^[0-9]+$ ]] || { note "netmoon-ebpf: no sweep time in --stats"; rc=1; }
+            cpu="$cpu+$(awk -v n="${bpf_ns:-0}" -v w="${sweep_ns:-0}" 'BEGIN { printf "%.6f+%.6f", n / 1e9, w / 1e9 }')"
         fi
         # tcptrack and iftop end on SIGINT by the signal itself: expected.
         if grep -q 'non-zero status' "$timef" && [ "$tool" != softflowd ]; then rc=1; fi
@@ -418,6 +423,10 @@ short = [(t, x) for t in runs for x in runs[t] if x["sent"] and x["offered"] < x
 for t, x in short:
     print(f"note: during a {'(no capture)' if t == 'none' else t} replay the server veth received {x['offered']:.0f} of {x['sent']:.0f} packets sent"
           " (lost on the veth itself, before any capture hook)")
+spread = [(t, [x["sys_us"] for x in runs[t] if x["sys_us"] is not None]) for t in order if t in runs and t != "none"]
+if any(v for _, v in spread):
+    print("system µs/pkt, net, round by round: " + "; ".join(
+        f"{t} {', '.join(f'{v:.3f}' for v in vals)}" for t, vals in spread if vals))
 for t, n in failed.items():
     print(f"note: {t} failed in {n} round(s) (see the messages above); the medians use the others")
 print()

@@ -73,6 +73,17 @@ struct {
     __uint(max_entries, 1 << 20);
 } nm_ended SEC(".maps");
 
+/* The sweep's timer (one entry). */
+struct nm_timer {
+    struct bpf_timer timer;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct nm_timer);
+} nm_sweep_timer SEC(".maps");
+
 /* First fragments' ports; the oldest are forgotten first (their late
  * fragments are then counted as orphans). */
 struct {
@@ -341,6 +352,20 @@ static __always_inline bool nm_new_connection(const struct nm_ebpf_val *v, const
     return closed;
 }
 
+/* Why a flow that has been quiet this long is over (its close or idle
+ * limit passed), or 0. */
+static __always_inline __u8 nm_quiet_reason(__u64 flags, __u64 quiet, const struct nm_ebpf_cfg *cfg)
+{
+    bool closed = nm_flags_closed(flags);
+
+    if (quiet < (closed ? cfg->close_ns : cfg->idle_ns))
+        return 0;
+    if (!closed)
+        return NM_EBPF_END_IDLE;
+    return (((flags >> NM_EBPF_FLAGS_SHIFT(0)) | (flags >> NM_EBPF_FLAGS_SHIFT(1))) & 0x04)
+               ? NM_EBPF_END_RST : NM_EBPF_END_FIN;
+}
+
 /* Whether the packet ends the flow before it (quiet too long, or a new
  * connection); the reason, or 0. */
 static __always_inline __u8 nm_ends_flow(const struct nm_ebpf_val *v, const struct nm_pkt *p,
@@ -349,36 +374,34 @@ static __always_inline __u8 nm_ends_flow(const struct nm_ebpf_val *v, const stru
     __u32 zero = 0;
     const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
     __u64 flags = v->flags;
-    bool closed = nm_flags_closed(flags);
     __u64 quiet = now > v->last_ns ? now - v->last_ns : 0;
 
     if (!cfg || cfg->idle_ns == 0)
-        return 0;       /* not configured yet: userspace ends flows */
-    if (quiet < (closed ? cfg->close_ns : cfg->idle_ns) && !nm_new_connection(v, p, side))
-        return 0;
-    if (!closed)
-        return NM_EBPF_END_IDLE;
-    return (((flags >> NM_EBPF_FLAGS_SHIFT(0)) | (flags >> NM_EBPF_FLAGS_SHIFT(1))) & 0x04)
-               ? NM_EBPF_END_RST : NM_EBPF_END_FIN;
+        return 0;       /* not configured yet */
+    __u8 reason = nm_quiet_reason(flags, quiet, cfg);
+    if (reason || !nm_new_connection(v, p, side))
+        return reason;
+    /* Port reuse: the old connection ends as the default engine ends it. */
+    return nm_flags_closed(flags) ? nm_quiet_reason(flags, ~0ull, cfg) : NM_EBPF_END_IDLE;
 }
 
 /* Hands the flow to userspace through nm_ended and takes it out of the
- * map; false when the ring buffer is full (the packet then joins the old
- * flow: counted) or userspace took the flow meanwhile (it writes it). */
-static __always_inline bool nm_flow_end(const struct nm_pkt *p, const struct nm_ebpf_val *v,
-                                        __u8 reason)
+ * map; false when the ring buffer is full (counted under `full`).  A flow
+ * that another CPU ended meanwhile is written by that one: whoever deletes
+ * the entry submits the record. */
+static __always_inline bool nm_flow_end(const struct nm_ebpf_key *key, const struct nm_ebpf_val *v,
+                                        __u8 reason, __u32 full)
 {
     struct nm_ebpf_end *e = bpf_ringbuf_reserve(&nm_ended, sizeof(*e), 0);
 
     if (!e) {
-        nm_count(NM_EBPF_ENDS_MERGED, 1);
+        nm_count(full, 1);
         return false;
     }
-    e->key = p->key;
+    e->key = *key;
     e->reason = reason;
     e->val = *v;
-    /* Whoever deletes the entry writes the record: not both. */
-    if (bpf_map_delete_elem(&nm_flows, &p->key) != 0) {
+    if (bpf_map_delete_elem(&nm_flows, key) != 0) {
         bpf_ringbuf_discard(e, 0);
         return true;
     }
@@ -395,7 +418,7 @@ static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side)
 
     if (v) {
         __u8 reason = nm_ends_flow(v, p, side, now);
-        if (reason && nm_flow_end(p, v, reason))
+        if (reason && nm_flow_end(&p->key, v, reason, NM_EBPF_ENDS_MERGED))
             v = NULL;
     }
     if (!v) {
@@ -452,6 +475,69 @@ static __always_inline int nm_parse(struct __sk_buff *skb, struct nm_pkt *p, __u
     if (proto == NM_ETH_P_IPV6)
         return nm_parse_ipv6(skb, off, p, l4, l4proto);
     return NM_EBPF_NOT_IP;
+}
+
+/* ---- the sweep: flows due without a packet -------------------------------- */
+
+struct nm_sweep_ctx {
+    __u64 now;
+    const struct nm_ebpf_cfg *cfg;
+    bool full;
+};
+
+static long nm_sweep_flow(void *map, const struct nm_ebpf_key *key,
+                          struct nm_ebpf_val *v, struct nm_sweep_ctx *ctx)
+{
+    __u64 quiet = ctx->now > v->last_ns ? ctx->now - v->last_ns : 0;
+    __u8 reason = nm_quiet_reason(v->flags, quiet, ctx->cfg);
+
+    (void)map;
+    if (!reason && ctx->cfg->active_ns && ctx->now - v->first_ns >= ctx->cfg->active_ns)
+        reason = NM_EBPF_END_ACTIVE;   /* an interim record; the next packet starts anew */
+    if (!reason)
+        return 0;
+    if (!nm_flow_end(key, v, reason, NM_EBPF_ENDS_DEFERRED)) {
+        ctx->full = true;
+        return 1;       /* the ring is full: stop, and sweep again soon */
+    }
+    return 0;
+}
+
+/* Runs every cfg->sweep_ns (sooner after a sweep the full ring cut
+ * short), so records of idle, closed and long flows come out without a
+ * packet and without userspace reading the whole map. */
+static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
+{
+    __u32 zero = 0;
+    struct nm_sweep_ctx ctx = { .now = bpf_ktime_get_ns() };
+
+    (void)map; (void)key;
+    ctx.cfg = bpf_map_lookup_elem(&nm_config, &zero);
+    if (!ctx.cfg || ctx.cfg->sweep_ns == 0)
+        return 0;
+    nm_count(NM_EBPF_SWEEPS, 1);
+    bpf_for_each_map_elem(&nm_flows, nm_sweep_flow, &ctx, 0);
+    nm_count(NM_EBPF_SWEEP_NS, bpf_ktime_get_ns() - ctx.now);
+    bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : ctx.cfg->sweep_ns, 0);
+    return 0;
+}
+
+/* Run once by userspace (BPF_PROG_TEST_RUN) to arm the sweep's timer. */
+SEC("socket")
+int nm_ebpf_start(struct __sk_buff *skb)
+{
+    __u32 zero = 0;
+    struct nm_timer *t = bpf_map_lookup_elem(&nm_sweep_timer, &zero);
+    const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
+
+    (void)skb;
+    if (!t || !cfg || cfg->sweep_ns == 0)
+        return 1;
+    if (bpf_timer_init(&t->timer, &nm_sweep_timer, 1) != 0 ||   /* CLOCK_MONOTONIC */
+        bpf_timer_set_callback(&t->timer, nm_sweep) != 0 ||
+        bpf_timer_start(&t->timer, cfg->sweep_ns, 0) != 0)
+        return 2;
+    return 0;
 }
 
 SEC("socket")

@@ -1,8 +1,9 @@
 /*
  * ebpf_flows.c: loads ebpf_flows.bpf.c (embedded at build time) with
  * libbpf and reads its maps; see ebpf_flows.h.  Kernel interfaces: bpf(2)
- * (BPF_PROG_LOAD of a BPF_PROG_TYPE_SOCKET_FILTER, BPF_MAP_LOOKUP_BATCH and
- * BPF_MAP_LOOKUP_AND_DELETE_ELEM on a hash, BPF_OBJ_GET_INFO_BY_FD for the
+ * (BPF_PROG_LOAD of BPF_PROG_TYPE_SOCKET_FILTER programs, BPF_PROG_TEST_RUN
+ * to arm the sweep's timer, BPF_MAP_LOOKUP_BATCH on a hash, a ring buffer,
+ * BPF_OBJ_GET_INFO_BY_FD for the
  * run-time statistics), packet(7) (SOCK_DGRAM, SO_ATTACH_BPF,
  * PACKET_ADD_MEMBERSHIP, PACKET_STATISTICS) and SIOCGIFHWADDR for the link
  * type.
@@ -48,12 +49,6 @@ int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t
     (void)e; (void)flows; (void)n;
     snprintf(err, errlen, "built without libbpf");
     return -1;
-}
-
-bool ebpf_flows_take(struct ebpf_flows *e, const struct nm_ebpf_key *key, struct ebpf_flow *out)
-{
-    (void)e; (void)key; (void)out;
-    return false;
 }
 
 void ebpf_flows_detach(struct ebpf_flows *e)
@@ -211,7 +206,8 @@ static int ebpf_flows_on_ended(void *ctx, void *data, size_t size)
 static int ebpf_flows_configure(struct ebpf_flows *e, const struct ebpf_flows_config *cfg,
                                 char *err, size_t errlen)
 {
-    struct nm_ebpf_cfg c = { .idle_ns = cfg->idle_timeout_ns, .close_ns = cfg->close_timeout_ns };
+    struct nm_ebpf_cfg c = { .idle_ns = cfg->idle_timeout_ns, .close_ns = cfg->close_timeout_ns,
+                             .active_ns = cfg->active_timeout_ns, .sweep_ns = cfg->sweep_ns };
     uint32_t zero = 0;
     int fd = bpf_object__find_map_fd_by_name(e->obj, "nm_config");
     int ended_fd = bpf_object__find_map_fd_by_name(e->obj, "nm_ended");
@@ -301,6 +297,22 @@ static int ebpf_flows_buffers(struct ebpf_flows *e, char *err, size_t errlen)
     return 0;
 }
 
+/* The sweep's timer can only be armed by a program: nm_ebpf_start, run
+ * once on a dummy frame. */
+static int ebpf_flows_start_sweep(struct ebpf_flows *e, char *err, size_t errlen)
+{
+    struct bpf_program *start = bpf_object__find_program_by_name(e->obj, "nm_ebpf_start");
+    uint8_t frame[64] = { [12] = 0x08 };   /* an empty IPv4 Ethernet frame */
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame));
+
+    if (!start || bpf_prog_test_run_opts(bpf_program__fd(start), &opts) != 0 || opts.retval != 0) {
+        snprintf(err, errlen, "cannot start the eBPF flow sweep (%s, program answer %u): it "
+                 "needs BPF timers (Linux 5.15 or later) and CAP_BPF", strerror(errno), opts.retval);
+        return -1;
+    }
+    return 0;
+}
+
 static int ebpf_flows_resolve(struct ebpf_flows *e, const struct ebpf_flows_config *cfg,
                               char *err, size_t errlen)
 {
@@ -347,6 +359,9 @@ int ebpf_flows_open(const struct ebpf_flows_config *cfg, struct ebpf_flows **out
     for (unsigned i = 0; i < e->nifaces; i++)
         if ((rc = ebpf_flows_open_socket(e, i, cfg->promisc, err, errlen)) != 0)
             goto fail;
+    rc = -1;
+    if (ebpf_flows_start_sweep(e, err, errlen) != 0)
+        goto fail;
     *out = e;
     return 0;
 fail:
@@ -407,12 +422,6 @@ int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t
     }
     *flows = e->flows;
     return 0;
-}
-
-bool ebpf_flows_take(struct ebpf_flows *e, const struct nm_ebpf_key *key, struct ebpf_flow *out)
-{
-    out->key = *key;
-    return bpf_map_lookup_and_delete_elem(e->flows_fd, key, &out->val) == 0;
 }
 
 size_t ebpf_flows_consume_ended(struct ebpf_flows *e, ebpf_flows_ended_fn *fn, void *user)

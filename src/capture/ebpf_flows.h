@@ -25,8 +25,10 @@ struct ebpf_flows_config {
     unsigned nifaces;
     bool promisc;
     uint32_t max_flows;        /* the map's max_entries */
-    uint64_t idle_timeout_ns;  /* the program ends a flow whose next packet */
-    uint64_t close_timeout_ns; /* comes later than these (nm_ebpf_cfg) */
+    uint64_t idle_timeout_ns;  /* the programs end flows quiet longer than */
+    uint64_t close_timeout_ns; /* these (nm_ebpf_cfg) ... */
+    uint64_t active_timeout_ns;/* ... or older than this (0: never) */
+    uint64_t sweep_ns;         /* how often the kernel looks for due flows */
 };
 
 /* One flow as the map holds it. */
@@ -53,19 +55,14 @@ void ebpf_flows_close(struct ebpf_flows *e);
 unsigned ebpf_flows_link_header(const struct ebpf_flows *e);
 
 /* Reads every flow of the map into a buffer the module owns (valid until
- * the next call).  Returns 0 with *flows and *n set, or -1 with err. */
+ * the next call), for the view and at the end.  Returns 0 with *flows and
+ * *n set, or -1 with err. */
 int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t *n, char *err,
                     size_t errlen);
 
-/* Takes a flow out of the map with the counts it had at that moment
- * (BPF_MAP_LOOKUP_AND_DELETE_ELEM), so what a CPU added since the last
- * read is in them; a later packet starts the flow again.  Returns false
- * when the flow is no longer there. */
-bool ebpf_flows_take(struct ebpf_flows *e, const struct nm_ebpf_key *key, struct ebpf_flow *out);
-
-/* Flows the program ended itself (a packet after the quiet limit, or a
- * new connection on the tuple) wait in a ring buffer: fn gets each, in
- * order.  Returns the number handed over. */
+/* Flows the kernel ended (its sweep found them due, or a packet came after
+ * the quiet limit or started a new connection on the tuple) wait in a ring
+ * buffer: fn gets each, in order.  Returns the number handed over. */
 typedef void ebpf_flows_ended_fn(void *user, const struct nm_ebpf_end *end);
 size_t ebpf_flows_consume_ended(struct ebpf_flows *e, ebpf_flows_ended_fn *fn, void *user);
 

@@ -44,17 +44,22 @@ struct nm_ebpf_val {
 #define NM_EBPF_FLAGS_SHIFT(side) ((side) * 8u)
 #define NM_EBPF_FLAGS_SYN(side) (1ull << (16u + (side)))
 
-/* The timeouts the program applies itself (array map nm_config, one
- * entry): a packet after its flow's quiet limit, or a new connection on a
- * tuple (port reuse), ends the flow there and then, as the default engine
- * does, instead of joining it. */
+/* The timeouts the programs apply (array map nm_config, one entry): a
+ * packet after its flow's quiet limit, or a new connection on a tuple (port
+ * reuse), ends the flow there and then, as the default engine does,
+ * instead of joining it; the sweep (a BPF timer) ends the flows that are
+ * due without a packet. */
 struct nm_ebpf_cfg {
     __u64 idle_ns;
     __u64 close_ns;        /* once RST or FIN both ways was seen */
+    __u64 active_ns;       /* --active-timeout, 0: none */
+    __u64 sweep_ns;        /* how often the sweep looks for due flows */
 };
 
 /* Why the program ended a flow (nm_ebpf_end.reason). */
-enum nm_ebpf_end_reason { NM_EBPF_END_IDLE = 1, NM_EBPF_END_FIN, NM_EBPF_END_RST };
+enum nm_ebpf_end_reason {
+    NM_EBPF_END_IDLE = 1, NM_EBPF_END_FIN, NM_EBPF_END_RST, NM_EBPF_END_ACTIVE,
+};
 
 /* A flow the program ended, sent through the ring buffer nm_ended. */
 struct nm_ebpf_end {
@@ -94,8 +99,11 @@ enum nm_ebpf_counter {
     NM_EBPF_TABLE_FULL,    /* packets of new flows the full map refused */
     NM_EBPF_FRAGMENTS,     /* IP fragments, first and others */
     NM_EBPF_FRAG_ORPHAN,   /* fragments whose first was not seen: ports 0 */
-    NM_EBPF_ENDED,         /* flows the program ended (quiet limit, port reuse) */
-    NM_EBPF_ENDS_MERGED,   /* of those, kept in the old flow: the ring buffer was full */
+    NM_EBPF_ENDED,         /* flows the programs ended (timeouts, port reuse) */
+    NM_EBPF_ENDS_MERGED,   /* not ended by a packet: the ring buffer was full (joined) */
+    NM_EBPF_ENDS_DEFERRED, /* not ended by a sweep: the ring buffer was full (next sweep) */
+    NM_EBPF_SWEEPS,        /* sweeps run */
+    NM_EBPF_SWEEP_NS,      /* their time: the kernel's run statistics leave timer work out */
     NM_EBPF_FLOWS_CREATED, /* map entries created */
     NM_EBPF_ACCOUNTED,     /* packets added to a flow */
     NM_EBPF_COUNTERS

@@ -112,6 +112,7 @@ struct live {
     _Atomic uint64_t packets;          /* for -c across workers */
     _Atomic int failure;               /* an interface vanished: exit 1 */
     struct procs *procs;               /* NULL with --no-procs */
+    bool records_unflushed;            /* output thread: records since the last flush */
     /* The output thread sleeps on this when every ring is empty; workers
      * signal it once their ring is a quarter full, and when they are done. */
     struct wake_event out_wake;
@@ -601,6 +602,7 @@ static void live_handle(struct live_worker *lw, struct output_set *outs, struct 
         if (lw->live->procs)
             procs_annotate(lw->live->procs, &m->u.flow, true);
         output_set_flow(outs, &m->u.flow);
+        lw->live->records_unflushed = true;
         break;
     case LIVE_MSG_STATS:
         lw->last = m->u.stats;
@@ -727,10 +729,17 @@ static void live_output_loop(struct live *lv, struct output_set *outs)
         if (now >= next_update) {
             output_set_update_stats(outs, &st);
             next_update = now + LIVE_TICK_US;
+            /* Records reach their files within a second, for tail -f
+             * and collectors; the stats record waits for its interval. */
+            if (lv->records_unflushed) {
+                output_set_flush(outs);
+                lv->records_unflushed = false;
+            }
         }
         if (now >= next_stats) {
             output_set_stats(outs, &st);
             output_set_flush(outs);
+            lv->records_unflushed = false;
             next_stats = now + LIVE_STATS_INTERVAL_US;
         }
     }

@@ -1,15 +1,16 @@
 /*
  * live_ebpf.c: the live pipeline of --engine ebpf (capture/ebpf_flows.h).
  *
- * The kernel program keys and counts every packet; nothing per packet
- * happens here.  One thread, once a second (or every view refresh, if
- * shorter), reads the whole flow map, ends the flows that are due
+ * The kernel program keys and counts every packet, and ends flows itself:
+ * a packet that comes after its flow's quiet limit or starts a new
+ * connection on the tuple ends the old flow, and a sweep on a BPF timer
+ * ends, once a second, the flows that are due without a packet
  * (--idle-timeout, --close-timeout after FIN both ways or a RST,
- * --active-timeout) and hands their records to the outputs, and gives the
- * view a snapshot of the rest.  A flow is ended by taking it out of the
- * map together with its counts at that moment (lookup-and-delete), so a
- * packet that arrived since the read is in its record; a later packet
- * starts a new flow.  On stop the sockets are closed first, so the last
+ * --active-timeout).  Either puts the flow, counts and all, in a ring
+ * buffer as it takes it out of the map.  Nothing per packet happens here:
+ * this one thread writes those records as they come (every 20 ms), the
+ * counters once a second, and, for the view, a snapshot read of the whole
+ * map each refresh.  On stop the sockets are closed first, so the last
  * read is complete and every open flow is written with end_reason
  * "shutdown".
  *
@@ -36,7 +37,9 @@
 
 #define LIVE_EBPF_TICK_NS 1000000000ull
 #define LIVE_EBPF_STATS_INTERVAL_NS (10ull * 1000000000ull)
-#define LIVE_EBPF_NAP_NS 20000000ull        /* keys and signals are seen this often */
+#define LIVE_EBPF_NAP_NS 20000000ull        /* keys, signals, ended flows: this often */
+#define LIVE_EBPF_FLUSH_NS 100000000ull     /* records are flushed at most this often */
+#define LIVE_EBPF_SWEEP_MIN_NS 100000000ull
 
 struct live_ebpf {
     const struct nm_config *cfg;
@@ -48,11 +51,12 @@ struct live_ebpf {
     unsigned link_hlen;
     int64_t real_minus_mono_ns;     /* packet times are CLOCK_MONOTONIC */
     uint64_t flows_ended;
-    uint64_t flows_active;
+    uint64_t final_flows;           /* written at the end, still open */
     bool unflushed;                 /* records written since the last flush */
+    uint64_t next_flush;            /* monotonic ns: not before */
     uint64_t counters[NM_EBPF_COUNTERS];
     struct flow_record rec;         /* the record being written */
-    struct ebpf_flow taken;         /* a flow just taken out of the map */
+    struct ebpf_flow ended;         /* a flow the kernel ended */
     const struct ebpf_flow **rank;  /* snapshot candidates, busiest first */
     size_t rank_cap;
 };
@@ -185,40 +189,22 @@ static void live_ebpf_fill_record(struct live_ebpf *le, const struct ebpf_flow *
     r->kernel_drops_seen = le->counters[NM_EBPF_TABLE_FULL];
 }
 
-/* Why the flow ends now, or FLOW_END_NONE. */
-static enum flow_end_reason live_ebpf_due(const struct live_ebpf *le, const struct ebpf_flow *f,
-                                          uint64_t now_ns)
-{
-    const struct nm_ebpf_val *v = &f->val;
-    uint64_t idle = now_ns > v->last_ns ? now_ns - v->last_ns : 0;
-    uint8_t f0 = live_ebpf_tcp_flags(v, 0), f1 = live_ebpf_tcp_flags(v, 1);
-    bool rst = f->key.proto == 6 && ((f0 | f1) & 0x04);
-    bool fin = f->key.proto == 6 && (f0 & f1 & 0x01);
-
-    if ((rst || fin) && idle >= le->cfg->close_timeout_us * 1000u)
-        return rst ? FLOW_END_RST : FLOW_END_FIN;
-    if (idle >= le->cfg->idle_timeout_us * 1000u)
-        return FLOW_END_IDLE;
-    if (le->cfg->active_timeout_us && now_ns - v->first_ns >= le->cfg->active_timeout_us * 1000u)
-        return FLOW_END_ACTIVE;
-    return FLOW_END_NONE;
-}
-
 static enum flow_end_reason live_ebpf_kernel_reason(uint8_t reason)
 {
     return reason == NM_EBPF_END_RST ? FLOW_END_RST
-         : reason == NM_EBPF_END_FIN ? FLOW_END_FIN : FLOW_END_IDLE;
+         : reason == NM_EBPF_END_FIN ? FLOW_END_FIN
+         : reason == NM_EBPF_END_ACTIVE ? FLOW_END_ACTIVE : FLOW_END_IDLE;
 }
 
-/* A flow the program ended itself: a packet came after its quiet limit,
- * or started a new connection on its tuple. */
+/* A flow the kernel ended: its sweep found it due, or a packet came after
+ * its quiet limit or started a new connection on its tuple. */
 static void live_ebpf_on_ended(void *user, const struct nm_ebpf_end *end)
 {
     struct live_ebpf *le = user;
 
-    le->taken.key = end->key;
-    le->taken.val = end->val;
-    live_ebpf_fill_record(le, &le->taken, live_ebpf_kernel_reason(end->reason), &le->rec);
+    le->ended.key = end->key;
+    le->ended.val = end->val;
+    live_ebpf_fill_record(le, &le->ended, live_ebpf_kernel_reason(end->reason), &le->rec);
     output_set_flow(le->outs, &le->rec);
     le->flows_ended++;
     le->unflushed = true;
@@ -227,19 +213,6 @@ static void live_ebpf_on_ended(void *user, const struct nm_ebpf_end *end)
 static void live_ebpf_consume_ended(struct live_ebpf *le)
 {
     ebpf_flows_consume_ended(le->src, live_ebpf_on_ended, le);
-}
-
-/* Takes the flow out of the map and writes it.  Nothing else deletes
- * entries, so a flow that is no longer there is one that was only just
- * created and never counted: there is nothing to write. */
-static void live_ebpf_end(struct live_ebpf *le, const struct ebpf_flow *f, enum flow_end_reason why)
-{
-    if (!ebpf_flows_take(le->src, &f->key, &le->taken))
-        return;
-    live_ebpf_fill_record(le, &le->taken, why, &le->rec);
-    output_set_flow(le->outs, &le->rec);
-    le->flows_ended++;
-    le->unflushed = true;
 }
 
 static int live_ebpf_cmp_bytes(const void *a, const void *b)
@@ -289,34 +262,22 @@ static int live_ebpf_rank_room(struct live_ebpf *le, size_t n, char *err, size_t
     return 0;
 }
 
-/* One read of the map: flows that are due end, the rest may go to the
- * view.  Returns 0 or -1 with err. */
-static int live_ebpf_pass(struct live_ebpf *le, bool snapshot, char *err, size_t errlen)
+/* The view's snapshot: one read of the whole map.  Returns 0 or -1 with
+ * err. */
+static int live_ebpf_snapshot_pass(struct live_ebpf *le, char *err, size_t errlen)
 {
     const struct ebpf_flow *flows;
-    size_t n, nrank = 0;
+    size_t n;
     uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
 
     live_ebpf_set_clock(le);
     live_ebpf_consume_ended(le);
-    ebpf_flows_counters(le->src, le->counters);
-    if (ebpf_flows_read(le->src, &flows, &n, err, errlen) != 0)
+    if (ebpf_flows_read(le->src, &flows, &n, err, errlen) != 0 ||
+        live_ebpf_rank_room(le, n, err, errlen) != 0)
         return -1;
-    if (snapshot && live_ebpf_rank_room(le, n, err, errlen) != 0)
-        return -1;
-    le->flows_active = 0;
-    for (size_t i = 0; i < n; i++) {
-        enum flow_end_reason why = live_ebpf_due(le, &flows[i], now);
-        if (why != FLOW_END_NONE) {
-            live_ebpf_end(le, &flows[i], why);
-            continue;
-        }
-        le->flows_active++;
-        if (snapshot)
-            le->rank[nrank++] = &flows[i];
-    }
-    if (snapshot)
-        live_ebpf_snapshot(le, nrank, live_ebpf_us(le, now));
+    for (size_t i = 0; i < n; i++)
+        le->rank[i] = &flows[i];
+    live_ebpf_snapshot(le, n, live_ebpf_us(le, now));
     return 0;
 }
 
@@ -337,7 +298,7 @@ static int live_ebpf_final(struct live_ebpf *le, char *err, size_t errlen)
         output_set_flow(le->outs, &le->rec);
     }
     le->flows_ended += n;
-    le->flows_active = 0;
+    le->final_flows = n;
     return 0;
 }
 
@@ -368,11 +329,15 @@ static void live_ebpf_fill_stats(struct live_ebpf *le, struct nm_stats *st)
     st->kernel_drops = ebpf_flows_socket_drops(le->src);
     st->flows_created = le->counters[NM_EBPF_FLOWS_CREATED];
     st->flows_ended = le->flows_ended;
-    st->flows_active = le->flows_active;
+    /* Created less ended in the kernel, less those written at the end. */
+    uint64_t gone = le->counters[NM_EBPF_ENDED] + le->final_flows;
+    st->flows_active = st->flows_created > gone ? st->flows_created - gone : 0;
     st->ebpf_engine = true;
     st->ebpf_table_full = le->counters[NM_EBPF_TABLE_FULL];
     st->ebpf_l4_truncated = le->counters[NM_EBPF_L4_TRUNCATED];
-    st->ebpf_ends_merged = le->counters[NM_EBPF_ENDS_MERGED];
+    st->ebpf_ends_merged = le->counters[NM_EBPF_ENDS_MERGED] + le->counters[NM_EBPF_ENDS_DEFERRED];
+    st->ebpf_sweeps = le->counters[NM_EBPF_SWEEPS];
+    st->ebpf_sweep_ns = le->counters[NM_EBPF_SWEEP_NS];
     st->ebpf_prog_stats = ebpf_flows_prog_stats(le->src, &st->ebpf_prog_runs, &st->ebpf_prog_ns);
 }
 
@@ -385,6 +350,12 @@ static bool live_ebpf_wait(struct live_ebpf *le, uint64_t until_ns, uint64_t dea
         uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
         output_set_tick(le->outs);
         live_ebpf_consume_ended(le);
+        /* Records reach their files soon after the kernel ended them. */
+        if (le->unflushed && now >= le->next_flush) {
+            output_set_flush(le->outs);
+            le->unflushed = false;
+            le->next_flush = now + LIVE_EBPF_FLUSH_NS;
+        }
         if (signals_stop_requested() || (deadline_ns && now >= deadline_ns))
             return true;
         if (now >= until_ns)
@@ -417,9 +388,10 @@ static int live_ebpf_loop(struct live_ebpf *le, char *err, size_t errlen)
                      ebpf_flows_ifname(le->src, (unsigned)gone));
             return -1;
         }
-        if (live_ebpf_pass(le, cfg->snapshot_us != 0, err, errlen) != 0)
+        if (cfg->snapshot_us && live_ebpf_snapshot_pass(le, err, errlen) != 0)
             return -1;
         uint64_t now = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+        ebpf_flows_counters(le->src, le->counters);
         live_ebpf_fill_stats(le, &st);
         output_set_collect_stats(le->outs, &st);
         output_set_update_stats(le->outs, &st);
@@ -440,6 +412,21 @@ static int live_ebpf_loop(struct live_ebpf *le, char *err, size_t errlen)
     return 0;
 }
 
+/* A quarter of the shortest timeout, between 0.1 and 1 s: records come out
+ * at most that late, and a sweep of 100,000 flows costs milliseconds. */
+static uint64_t live_ebpf_sweep_ns(const struct nm_config *cfg)
+{
+    uint64_t shortest = cfg->idle_timeout_us;
+
+    if (cfg->close_timeout_us && cfg->close_timeout_us < shortest)
+        shortest = cfg->close_timeout_us;
+    if (cfg->active_timeout_us && cfg->active_timeout_us < shortest)
+        shortest = cfg->active_timeout_us;
+    uint64_t ns = shortest * 1000u / 4;
+    return ns < LIVE_EBPF_SWEEP_MIN_NS ? LIVE_EBPF_SWEEP_MIN_NS
+         : ns > LIVE_EBPF_TICK_NS ? LIVE_EBPF_TICK_NS : ns;
+}
+
 static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
 {
     const struct nm_config *cfg = le->cfg;
@@ -449,6 +436,8 @@ static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
         /* At most the idle timeout, as the default engine's (flow rules). */
         .close_timeout_ns = (cfg->close_timeout_us < cfg->idle_timeout_us ? cfg->close_timeout_us
                                                                           : cfg->idle_timeout_us) * 1000u,
+        .active_timeout_ns = cfg->active_timeout_us * 1000u,
+        .sweep_ns = live_ebpf_sweep_ns(cfg),
     };
 
     if (cfg->n_ifaces == 0) {

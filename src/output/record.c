@@ -223,6 +223,8 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->ebpf_prog_stats = into->ebpf_prog_stats || from->ebpf_prog_stats;
     into->ebpf_prog_runs += from->ebpf_prog_runs;
     into->ebpf_prog_ns += from->ebpf_prog_ns;
+    into->ebpf_sweeps += from->ebpf_sweeps;
+    into->ebpf_sweep_ns += from->ebpf_sweep_ns;
     if (!into->procs_bpf_error[0])
         memcpy(into->procs_bpf_error, from->procs_bpf_error, sizeof(into->procs_bpf_error));
     if (from->ts_us > into->ts_us)

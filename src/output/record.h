@@ -235,6 +235,8 @@ struct nm_stats {
     bool ebpf_prog_stats;       /* the program's run counts could be read */
     uint64_t ebpf_prog_runs;    /* counted while kernel.bpf_stats_enabled is 1 */
     uint64_t ebpf_prog_ns;      /* the program's run time then */
+    uint64_t ebpf_sweeps;       /* the kernel's sweeps for due flows (a BPF timer) */
+    uint64_t ebpf_sweep_ns;     /* their time, measured by the sweep itself */
 };
 
 /* Adds the counters of from into into; ts_us becomes the later of the two. */

@@ -42,9 +42,11 @@ static void stats_text_ebpf(FILE *out, const struct nm_stats *st)
             st->ebpf_table_full ? "  (packets of new flows not accounted: raise --max-flows)" : "");
     fprintf(out, "  ebpf ports cut:    %" PRIu64 "  (transport headers cut short: accounted "
                  "with ports 0)\n", st->ebpf_l4_truncated);
-    fprintf(out, "  ebpf ends merged:  %" PRIu64 "%s\n", st->ebpf_ends_merged,
-            st->ebpf_ends_merged ? "  (flows that should have ended joined the next: "
-                                   "netmoon read the kernel's queue too slowly)" : "");
+    fprintf(out, "  ebpf ends late:    %" PRIu64 "%s\n", st->ebpf_ends_merged,
+            st->ebpf_ends_merged ? "  (the kernel's queue of ended flows was full: they "
+                                   "ended later, some joined by the next packet)" : "");
+    fprintf(out, "  ebpf sweeps:       %" PRIu64 ", %" PRIu64 " ns  (the kernel's timer ending "
+                 "due flows; not in the program's run time)\n", st->ebpf_sweeps, st->ebpf_sweep_ns);
     if (!st->ebpf_prog_stats)
         fprintf(out, "  ebpf program:      run time unknown (program info unreadable)\n");
     else if (st->ebpf_prog_runs == 0)
