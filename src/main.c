@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/live.h"
 #include "core/live_ebpf.h"
+#include "capture/ebpf_flows.h"
 #include "core/offline.h"
 #include "core/outputs.h"
 #include "core/signals.h"
@@ -439,6 +440,7 @@ static int main_parse_args(struct nm_config *cfg, int argc, char **argv)
             printf("netmoon %s (%s)\n", NETMOON_VERSION, pcap_lib_version());
             /* Tests read this line to know whether the eBPF source must load. */
             printf("eBPF owner source: %s\n", procs_bpf_built() ? "built in" : "not built");
+            printf("eBPF capture engine: %s\n", ebpf_flows_built() ? "built in" : "not built");
             exit(NM_EXIT_OK);
         }
         if (opt == '?')

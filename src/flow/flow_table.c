@@ -550,6 +550,13 @@ static void flow_counters_clear(struct flow_table *t, struct flow *f)
     f->wide &= (uint8_t)~FLOW_W_COUNTERS;
 }
 
+/* Whether the flow counted a packet since it began or since its last
+ * interim record (a side's low count may have wrapped to 0). */
+static inline bool flow_has_packets(const struct flow *f)
+{
+    return (f->pkts[0] | f->pkts[1]) != 0 || (f->wide & (FLOW_W_PKTS0 | FLOW_W_PKTS0 << 1));
+}
+
 /* ---- 32-bit fields, exact ------------------------------------------------ */
 
 static inline uint64_t flow_ts_last(const struct flow_table *t, const struct flow *f)
@@ -668,6 +675,11 @@ static void flow_fill_record(const struct flow_table *t, const struct flow *f,
     r->ip_bytes[NM_DIR_DST] = f->ip_bytes[d];
     if (f->wide & FLOW_W_COUNTERS)
         flow_fill_wide(&t->wide[f - t->flows], s, r);
+    /* Nothing since an interim record (the flow's end, a snapshot): its
+     * start, that record's time, would follow its end, the last packet's.
+     * An empty record is timed at the last packet. */
+    if (!flow_has_packets(f))
+        r->ts_start_us = r->ts_end_us;
     r->tcp_flags[NM_DIR_SRC] = f->tcp_flags[s];
     r->tcp_flags[NM_DIR_DST] = f->tcp_flags[d];
     if (flow_proto_is_icmp(f->key.proto)) {
@@ -1017,14 +1029,18 @@ static void flow_table_expire(struct flow_table *t)
     flow_list_expire(t, &t->lru, t->cfg.idle_timeout_us);
     while (flow_active_due(t)) {
         uint32_t i = t->active_q.head;
-        struct flow_record rec;
-        flow_fill_record(t, &t->flows[i], FLOW_END_ACTIVE, &rec);
-        t->emit(t->emit_user, &rec);
-        t->stats.interim++;
-        /* The record covers what was seen so far; counting restarts. */
         struct flow *f = &t->flows[i];
-        flow_counters_clear(t, f);
-        flow_set_ts_first(t, f, now);
+        /* A flow quiet since its last record gets none: it would count
+         * nothing.  The next one covers the time since the last written. */
+        if (flow_has_packets(f)) {
+            struct flow_record rec;
+            flow_fill_record(t, f, FLOW_END_ACTIVE, &rec);
+            t->emit(t->emit_user, &rec);
+            t->stats.interim++;
+            /* The record covers what was seen so far; counting restarts. */
+            flow_counters_clear(t, f);
+            flow_set_ts_first(t, f, now);
+        }
         t->tq[i].since = now;
         flow_list_unlink(t, &t->active_q, i, true);
         flow_list_push_tail(t, &t->active_q, i);

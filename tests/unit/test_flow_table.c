@@ -430,6 +430,45 @@ static void test_active_timeout_interim(void)
     flow_table_destroy(t);
 }
 
+/* A flow quiet for a whole active period gets no interim record: one would
+ * count no packets and start (at the previous record's time) after its end
+ * (the last packet's).  The next record covers the time since the last one
+ * written; a flow that ends with nothing since then still gets its final
+ * record, empty, timed at its last packet. */
+static void test_active_timeout_quiet_flow(void)
+{
+    struct flow_table *t = table(100, 60, 10);
+    struct flow_table_stats st;
+
+    for (uint64_t s = 0; s <= 2; s++)
+        feed(t, udp(cli, 40000, srv, 53, 100, s * 1000));
+    for (uint64_t s = 10; s <= 30; s += 10)
+        flow_table_advance(t, s * 1000000ull);          /* interim at 10 s, then quiet */
+    feed(t, udp(cli, 40000, srv, 53, 100, 35000));
+    for (uint64_t s = 40; s <= 90; s += 10)
+        flow_table_advance(t, s * 1000000ull);          /* interim at 40 s, then quiet */
+    flow_table_advance(t, 100 * 1000000ull);           /* idle since 35 s */
+    CHECK_EQ_U(nrecs, 3);
+    for (unsigned i = 0; i < nrecs && i < MAX_RECS; i++)
+        CHECK(recs[i].ts_start_us <= recs[i].ts_end_us);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC], 3);
+    CHECK_EQ_U(recs[0].ts_start_us, 0);
+    CHECK_EQ_U(recs[0].ts_end_us, 2000000);
+    CHECK_EQ_U(recs[1].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC], 1);
+    CHECK_EQ_U(recs[1].ts_start_us, 10000000);
+    CHECK_EQ_U(recs[1].ts_end_us, 35000000);
+    CHECK_EQ_U(recs[2].end_reason, FLOW_END_IDLE);
+    CHECK_EQ_U(recs[2].pkts[NM_DIR_SRC] + recs[2].pkts[NM_DIR_DST], 0);
+    CHECK_EQ_U(recs[2].ts_start_us, 35000000);
+    CHECK_EQ_U(recs[2].ts_end_us, 35000000);
+    CHECK_EQ_U(recs[0].flow_id, recs[2].flow_id);
+    flow_table_get_stats(t, &st);
+    CHECK_EQ_U(st.interim, 2);
+    flow_table_destroy(t);
+}
+
 /* A packet stamped long before the table's time (a merged capture, a clock
  * step) must not make its flow look idle at once: idleness follows table
  * time, so both packets of this flow stay in one record. */
@@ -1303,6 +1342,7 @@ int main(void)
     RUN(test_udp_initiator);
     RUN(test_idle_timeout_splits);
     RUN(test_active_timeout_interim);
+    RUN(test_active_timeout_quiet_flow);
     RUN(test_old_timestamp_not_idle);
     RUN(test_future_timestamp_outlier);
     RUN(test_quiet_period_request_reply_one_flow);
