@@ -48,16 +48,13 @@
 #               (softflowctl statistics) "dropped by libpcap"; tcptrack and
 #               iftop report none (n/a);
 #   Mpps        tcpreplay's own "Rated: ... pps" for that replay.
-#   system µs/pkt  the whole machine's busy CPU (/proc/stat: user, nice,
-#               system, irq, softirq) from the start of the replay until
-#               the tool has exited, minus the same for the round's
-#               "(no capture)" replay, per packet offered: what capturing
-#               cost the machine, the kernel's share included.
-# Softirq work (the kernel copying packets into the tool's ring, or
-# netmoon-ebpf's program) is charged to whatever runs on that CPU, mostly
-# tcpreplay, so it is in no tool's CPU column; the system column has it
-# for every tool alike.  It is also noisier (any other process counts):
-# run nothing else meanwhile.
+# Softirq work (the kernel copying packets into the tool's ring) is charged
+# to whatever runs on that CPU, mostly tcpreplay, so it is in no tool's CPU
+# (netmoon-ebpf's program is the exception: its run time is added, above).
+# The whole machine's busy time net of a replay without capture would
+# count that work for every tool, but on this VM the replay's own cost
+# varies by more than any tool's (it came out negative), so it is not
+# reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -178,9 +175,6 @@ echo "replay: ip netns exec CLIENT tcpreplay --topspeed -K -i $LAB_CLI_DEV FILE;
 echo
 
 srv_rx() { lab_srv cat "/sys/class/net/$LAB_SRV_DEV/statistics/rx_packets"; }
-# busy_ticks: the machine's busy clock ticks so far, all CPUs (steal and
-# guest time are not ours).
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 # cpu_ticks PID: user+sys clock ticks of the process, all threads.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo -1; }
 # find_tool PID NAME: PID itself or the first descendant whose comm is NAME.
@@ -234,12 +228,11 @@ tool_stats() {
 # measure TOOL RUN: start TOOL in the server namespace, wait until its
 # capture is ready, replay, let it drain, stop it; one line to $results.
 measure() {
-    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 prev now still busy0= busy1
+    local tool=$1 run=$2 comm wrapper pid want=1 rc=0 idle0 idle1 rx0 rx1 prev now still
     local err=$work/$tool.err timef=$work/$tool.time npids=${#LAB_PIDS[@]}
     if [ "$tool" = none ]; then
-        busy0=$(busy_ticks); rx0=$(srv_rx); replay; rx1=$(srv_rx); busy1=$(busy_ticks)
-        printf '%s\t%s\t%s\t%s\t%s\tn/a\tn/a\tn/a\tn/a\t0\t%s\n' "$run" "$tool" "$sent" "$pps" "$((rx1 - rx0))" \
-            "$((busy1 - busy0))" >>"$results"
+        rx0=$(srv_rx); replay; rx1=$(srv_rx)
+        printf '%s\t%s\t%s\t%s\t%s\tn/a\tn/a\tn/a\tn/a\t0\n' "$run" "$tool" "$sent" "$pps" "$((rx1 - rx0))" >>"$results"
         note "round $run/$RUNS (no capture): replay $pps pps"
         return 0
     fi
@@ -259,7 +252,7 @@ measure() {
     if ! lab_wait_until 10 find_tool "$wrapper" "$comm"; then
         note "$tool did not start; its stderr ends:"; tail -5 "$err" | sed 's/^/    /' >&2
         lab_stop_pid "$wrapper"; LAB_PIDS=("${LAB_PIDS[@]:0:npids}")
-        printf '%s\t%s\t\t\t\t\t\t\t\t1\t\n' "$run" "$tool" >>"$results"
+        printf '%s\t%s\t\t\t\t\t\t\t\t1\n' "$run" "$tool" >>"$results"
         return 0
     fi
     pid=$(find_tool "$wrapper" "$comm")
@@ -274,7 +267,7 @@ measure() {
         # One second ready and idle: whatever the tool spends here it spends
         # without traffic.
         idle0=$(cpu_ticks "$pid"); sleep 1; idle1=$(cpu_ticks "$pid")
-        busy0=$(busy_ticks); rx0=$(srv_rx); replay; rx1=$(srv_rx)
+        rx0=$(srv_rx); replay; rx1=$(srv_rx)
         # Settle: until the tool's CPU has not moved for half a second (its
         # ring drained), at most SETTLE seconds.
         still=0; now=$(cpu_ticks "$pid")
@@ -302,8 +295,6 @@ measure() {
     fi
     lab_stop_pid "$wrapper"
     LAB_PIDS=("${LAB_PIDS[@]:0:npids}")
-    local busy=""
-    [ -n "${busy0:-}" ] && busy=$(( $(busy_ticks) - busy0 ))
     local cpu="" seen=n/a drops=n/a idle=n/a
     if [ -s "$timef" ]; then
         # /usr/bin/time writes "Command exited with non-zero status N" or
@@ -329,8 +320,8 @@ measure() {
     if [ "$rc" -ne 0 ]; then
         note "$tool failed in round $run; its stderr ends:"; tail -5 "$err" | sed 's/^/    /' >&2
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$tool" "${sent:-}" "${pps:-}" \
-        "$(( ${rx1:-0} - ${rx0:-0} ))" "$seen" "$drops" "$cpu" "$idle" "$rc" "$busy" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$tool" "${sent:-}" "${pps:-}" \
+        "$(( ${rx1:-0} - ${rx0:-0} ))" "$seen" "$drops" "$cpu" "$idle" "$rc" >>"$results"
     note "round $run/$RUNS $tool: replay ${pps:-?} pps, seen $seen, kernel drops $drops, CPU ${cpu:-?} s"
 }
 
@@ -372,7 +363,7 @@ runs, failed, order = {}, {}, []
 for r in rows:
     if r[0] in ("meta", "skipped"):
         continue
-    run, tool, sent, pps, offered, seen, drops, cpu, idle, rc, busy = r
+    _, tool, sent, pps, offered, seen, drops, cpu, idle, rc = r
     if tool not in order:
         order.append(tool)
     if rc != "0":
@@ -380,17 +371,9 @@ for r in rows:
         continue
     num = lambda v: None if v in ("", "n/a") else float(v)
     c = sum(map(float, cpu.split("+"))) if cpu not in ("", "n/a") else None
-    runs.setdefault(tool, []).append(dict(run=run, sent=num(sent), pps=num(pps), offered=num(offered),
-        seen=num(seen), drops=num(drops), cpu=c, idle=num(idle), busy=num(busy),
+    runs.setdefault(tool, []).append(dict(sent=num(sent), pps=num(pps), offered=num(offered),
+        seen=num(seen), drops=num(drops), cpu=c, idle=num(idle),
         us=(c / float(offered) * 1e6 if c is not None and float(offered) else None)))
-
-# The machine's busy time net of the same round's replay without capture.
-base_busy = {x["run"]: x["busy"] for x in runs.get("none", [])}
-for t in runs:
-    for x in runs[t]:
-        b0 = base_busy.get(x["run"])
-        x["sys_us"] = ((x["busy"] - b0) / hz / x["offered"] * 1e6
-                       if t != "none" and x["busy"] is not None and b0 is not None and x["offered"] else None)
 
 def med(tool, k):
     v = [x[k] for x in runs.get(tool, []) if x[k] is not None]
@@ -400,11 +383,11 @@ def fmt(v, f):
     return "n/a" if v is None else f.format(v)
 
 base = med("netmoon-T1", "us")
-print("| tool | replay Mpps | offered | seen by tool | kernel drops, median (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 | system µs/pkt, net |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| tool | replay Mpps | offered | seen by tool | kernel drops, median (max) | CPU s | idle CPU % | CPU µs/pkt | tool / netmoon -T 1 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t in order:
     if t not in runs:
-        print(f"| {t} | failed in every round | | | | | | | | |")
+        print(f"| {t} | failed in every round | | | | | | | |")
         continue
     us = med(t, "us")
     d = [x["drops"] for x in runs[t] if x["drops"] is not None]
@@ -416,24 +399,18 @@ for t in order:
     print(f"| {name} | {fmt(med(t, 'pps') and med(t, 'pps') / 1e6, '{:.2f}')} | {fmt(med(t, 'offered'), '{:.0f}')}"
           f" | {fmt(med(t, 'seen'), '{:.0f}')} | {drops} | {fmt(med(t, 'cpu'), '{:.2f}')}"
           f" | {fmt(None if idle is None else idle / hz * 100, '{:.0f}')}"
-          f" | {fmt(us, '{:.3f}')} | {ratio} | {fmt(med(t, 'sys_us'), '{:.3f}')} |")
+          f" | {fmt(us, '{:.3f}')} | {ratio} |")
 for t in skipped:
-    print(f"| {t} | skipped (not installed) | | | | | | | | |")
+    print(f"| {t} | skipped (not installed) | | | | | | | |")
 short = [(t, x) for t in runs for x in runs[t] if x["sent"] and x["offered"] < x["sent"]]
 for t, x in short:
     print(f"note: during a {'(no capture)' if t == 'none' else t} replay the server veth received {x['offered']:.0f} of {x['sent']:.0f} packets sent"
           " (lost on the veth itself, before any capture hook)")
-spread = [(t, [x["sys_us"] for x in runs[t] if x["sys_us"] is not None]) for t in order if t in runs and t != "none"]
-if any(v for _, v in spread):
-    print("system µs/pkt, net, round by round: " + "; ".join(
-        f"{t} {', '.join(f'{v:.3f}' for v in vals)}" for t, vals in spread if vals))
 for t, n in failed.items():
     print(f"note: {t} failed in {n} round(s) (see the messages above); the medians use the others")
 print()
 print(f"offered = rx_packets delta of the server veth ({int(meta['packets'])} packets replayed, plus neighbour discovery);"
-      " µs/pkt = CPU s / offered; kernel drops as the tool reports them, median (max) over rounds;"
-      " system µs/pkt, net = the machine's busy CPU from the replay's start to the tool's exit, minus the"
-      " same round's replay without capture, / offered (softirq work included, for every tool)")
+      " µs/pkt = CPU s / offered; kernel drops as the tool reports them, median (max) over rounds")
 print()
 
 def verdict(ok):
@@ -446,11 +423,10 @@ for t in ("netmoon-T1", "netmoon-T2", "netmoon-ebpf"):
               f"max {max(d):.0f}, {verdict(max(d) == 0)}")
     elif t in order:
         print(f"  {t}: zero kernel drops: not measured (failed)")
-    for key, what in (("us", "process CPU"), ("sys_us", "system CPU, net")):
-        td = med("tcpdump", key)
-        us = med(t, key)
-        if td is not None and us is not None:
-            ratio = f"{td / us:.2f}" if us > 0 else "n/a"
-            print(f"  {t}: CPU per packet <= tcpdump's ({what}): {us:.3f} vs {td:.3f} µs/pkt "
-                  f"(ratio tcpdump / netmoon {ratio}), {verdict(us <= td)}")
+    td = med("tcpdump", "us")
+    us = med(t, "us")
+    if td is not None and us is not None:
+        ratio = f"{td / us:.2f}" if us else "n/a"
+        print(f"  {t}: CPU per packet <= tcpdump's: {us:.3f} vs {td:.3f} µs/pkt "
+              f"(ratio tcpdump / netmoon {ratio}), {verdict(us <= td)}")
 PY
