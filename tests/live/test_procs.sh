@@ -103,6 +103,16 @@ print(s.getsockname()[1])
 s.close()
 '
 
+# The Python clients run the interpreter itself, not whatever `python3` is
+# on PATH: a version manager's shim (pyenv's is a bash script that execs
+# through `pyenv exec`, about 0.4 s) would put connect() past the
+# scanners' young-process window (PROCS_YOUNG_US, 0.5 s from the fork), so
+# --no-procs-bpf would miss every one of them.  The kernel names a process
+# after the file it executed (comm: its basename, 15 bytes at most).
+PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3)
+PY_COMM=$(basename "$PYTHON" | cut -c1-15)
+
 # A refused connect from a port the kernel chose: getsockname() still
 # reports it (inet_sport outlives the refusal).
 REFUSED_CLIENT='
@@ -165,7 +175,7 @@ run_clients() {
     for i in $(seq 1 "$N_SMALL"); do
         run_client curl6 tcp curl "[$LAB_SRV6]:80" "$T/v6$i" curl -6 -g -s -o /dev/null --max-time 5 \
             -w '%{local_port}\n' "http://[$LAB_SRV6]/"
-        run_client mapped tcp python3 "$LAB_SRV4:80" "$T/m$i" python3 -c "$MAPPED_CLIENT" "$LAB_SRV4"
+        run_client mapped tcp "$PY_COMM" "$LAB_SRV4:80" "$T/m$i" "$PYTHON" -c "$MAPPED_CLIENT" "$LAB_SRV4"
         # Nothing listens on the server's port 9: connect() is refused.
         # curl cannot report a port it never connected from, so it is
         # given one; exit status 7 is "failed to connect".
@@ -175,7 +185,7 @@ run_clients() {
         pid=$!
         wait "$pid"
         [ $? -eq 7 ] && expect_client refused tcp "$port" "$pid" curl "$LAB_SRV4:9"
-        run_client refused tcp python3 "$LAB_SRV4:9" "$T/r$i" python3 -c "$REFUSED_CLIENT" "$LAB_SRV4"
+        run_client refused tcp "$PY_COMM" "$LAB_SRV4:9" "$T/r$i" "$PYTHON" -c "$REFUSED_CLIENT" "$LAB_SRV4"
     done
     wait "$long_pid"
     port=$(tr -dc '0-9\n' <"$T/$name.long.port" | head -n1)
