@@ -5,8 +5,10 @@
  * it runs in packet_rcv for every frame the interface sends or receives,
  * with skb->data at the network header whatever the link type; a
  * BPF_MAP_TYPE_HASH of flows (entries allocated as flows appear) and a
- * BPF_MAP_TYPE_PERCPU_ARRAY of counters, read by userspace with
- * BPF_MAP_LOOKUP_BATCH and BPF_MAP_LOOKUP_AND_DELETE_ELEM.
+ * BPF_MAP_TYPE_PERCPU_ARRAY of counters, a BPF_MAP_TYPE_RINGBUF of ended
+ * flows, and a bpf_timer whose callback sweeps the flow map with
+ * bpf_for_each_map_elem; userspace reads the map with BPF_MAP_LOOKUP_BATCH
+ * for the view and at the end.
  *
  * Why a socket filter that returns 0: the packet is accounted here and
  * never queued, so nothing is copied to user space and no ring can
@@ -24,7 +26,8 @@
  *
  * Headers followed: IPv4 (RFC 791; options skipped by IHL, fragments by
  * offset), IPv6 (RFC 8200; hop-by-hop, routing, destination options,
- * fragment and AH extension headers walked, at most NM_EXT_MAX), 802.1Q and
+ * fragment, AH, mobility, HIP and shim6 headers walked, at most NM_EXT_MAX,
+ * as src/decode/ipv6.c), 802.1Q and
  * 802.1ad tags (in the data, or held apart by the NIC: skb->vlan_tci),
  * TCP (RFC 9293: ports and flags), UDP, SCTP and UDP-Lite (ports), ICMP and
  * ICMPv6 (type, code; the echo identifier keys echo flows, as
@@ -43,7 +46,7 @@
 #define NM_ETH_P_8021Q 0x8100
 #define NM_ETH_P_8021AD 0x88a8
 #define NM_EEXIST 17
-#define NM_EXT_MAX 6
+#define NM_EXT_MAX 8
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -161,6 +164,11 @@ static __always_inline int nm_parse_ipv4(struct __sk_buff *skb, __u32 off, struc
     return 0;
 }
 
+static __always_inline bool nm_ipv6_ext(__u8 h)
+{
+    return h == 0 || h == 43 || h == 44 || h == 51 || h == 60 || h == 135 || h == 139 || h == 140;
+}
+
 /* Walks the extension headers that can come before the transport header;
  * an unknown or excessive chain leaves the last header as the protocol.
  * A non-first fragment ends the walk: what follows is payload. */
@@ -181,7 +189,7 @@ static __always_inline int nm_parse_ipv6(struct __sk_buff *skb, __u32 off, struc
 #pragma unroll
     for (int i = 0; i < NM_EXT_MAX; i++) {
         __u8 e[8];
-        if ((next != 0 && next != 43 && next != 60 && next != 44 && next != 51) || p->fragment)
+        if (!nm_ipv6_ext(next) || p->fragment)
             break;
         if (bpf_skb_load_bytes(skb, off, e, sizeof(e)) < 0)
             return NM_EBPF_IPV6_EXT_TRUNCATED;
@@ -198,6 +206,8 @@ static __always_inline int nm_parse_ipv6(struct __sk_buff *skb, __u32 off, struc
             off += ((__u32)e[1] + 1) * 8;
         }
     }
+    if (nm_ipv6_ext(next) && !p->fragment)
+        return NM_EBPF_IPV6_EXT_TOO_MANY;
     *proto = next;
     *l4 = off;
     return 0;
@@ -287,7 +297,7 @@ static __always_inline int nm_flow_create(const struct nm_pkt *p, __u8 side, __u
     v.packets[side & 1] = 1;
     v.bytes[side & 1] = p->len;
     v.tagged[side & 1] = p->tagged;
-    v.first_ns = v.last_ns = now;
+    v.first_ns = v.last_ns = v.born_ns = now;
     v.flags = nm_flag_bits(p, side);
     v.first_side = side;
     v.icmp_type = p->icmp_type;
@@ -324,6 +334,11 @@ static __always_inline void nm_flow_add(struct nm_ebpf_val *v, const struct nm_p
     /* Two CPUs may store out of order: last_ns can lag by the overlap of
      * two packets' runs, nanoseconds. */
     v->last_ns = now;
+    /* Another path was writing the flow's record meanwhile: this packet is
+     * in that record, in the next one, or (an end, whose entry is gone)
+     * in none.  Counted, as at most lost. */
+    if (v->claimed)
+        nm_count(NM_EBPF_RACING, 1);
 }
 
 static __always_inline bool nm_flags_closed(__u64 flags)
@@ -385,32 +400,65 @@ static __always_inline __u8 nm_ends_flow(const struct nm_ebpf_val *v, const stru
     return nm_flags_closed(flags) ? nm_quiet_reason(flags, ~0ull, cfg) : NM_EBPF_END_IDLE;
 }
 
-/* Hands the flow to userspace through nm_ended and takes it out of the
- * map; false when the ring buffer is full (counted under `full`).  A flow
- * that another CPU ended meanwhile is written by that one: whoever deletes
- * the entry submits the record. */
-static __always_inline bool nm_flow_end(const struct nm_ebpf_key *key, const struct nm_ebpf_val *v,
-                                        __u8 reason, __u32 full)
+/* Moves the flow's counts into out, leaving zeros: adds that come later
+ * land in what is left (the next record), not in this one. */
+static __always_inline void nm_flow_take(struct nm_ebpf_val *v, struct nm_ebpf_val *out)
 {
-    struct nm_ebpf_end *e = bpf_ringbuf_reserve(&nm_ended, sizeof(*e), 0);
+    out->packets[0] = __sync_lock_test_and_set(&v->packets[0], 0);
+    out->packets[1] = __sync_lock_test_and_set(&v->packets[1], 0);
+    out->bytes[0] = __sync_lock_test_and_set(&v->bytes[0], 0);
+    out->bytes[1] = __sync_lock_test_and_set(&v->bytes[1], 0);
+    out->tagged[0] = __sync_lock_test_and_set(&v->tagged[0], 0);
+    out->tagged[1] = __sync_lock_test_and_set(&v->tagged[1], 0);
+    out->first_ns = v->first_ns;
+    out->last_ns = v->last_ns;
+    out->born_ns = v->born_ns;
+    out->flags = v->flags;
+    out->first_side = v->first_side;
+    out->icmp_type = v->icmp_type;
+    out->icmp_code = v->icmp_code;
+    out->ports_unknown = v->ports_unknown;
+    out->isn = v->isn;
+}
 
+/* Writes the flow's record through nm_ended.  One path at a time: the
+ * packet path, the sweep, or another CPU's packet may all find a flow due,
+ * and only the one whose compare-and-swap claims it writes (the others
+ * return true: it is being ended).  An end takes the entry out of the map;
+ * an interim (active) record keeps it, its counts restarted.  false: the
+ * ring buffer is full (counted under `full`), nothing happened. */
+static __always_inline bool nm_flow_record(const struct nm_ebpf_key *key, struct nm_ebpf_val *v,
+                                           __u8 reason, __u32 full, __u64 now)
+{
+    if (__sync_val_compare_and_swap(&v->claimed, 0, 1) != 0)
+        return true;
+    struct nm_ebpf_end *e = bpf_ringbuf_reserve(&nm_ended, sizeof(*e), 0);
     if (!e) {
+        __sync_lock_test_and_set(&v->claimed, 0);
         nm_count(full, 1);
         return false;
     }
     e->key = *key;
     e->reason = reason;
-    e->val = *v;
-    if (bpf_map_delete_elem(&nm_flows, key) != 0) {
-        bpf_ringbuf_discard(e, 0);
-        return true;
+    nm_flow_take(v, &e->val);
+    if (reason == NM_EBPF_END_ACTIVE) {
+        v->first_ns = now;      /* the next record starts here */
+        __sync_lock_test_and_set(&v->claimed, 0);
+        nm_count(NM_EBPF_INTERIMS, 1);
+    } else {
+        /* Only the claimer deletes, so this is the entry it claimed.  A
+         * failure (the map busy on this CPU) leaves it in place, released,
+         * its counts restarted: the flow goes on in it. */
+        if (bpf_map_delete_elem(&nm_flows, key) != 0)
+            __sync_lock_test_and_set(&v->claimed, 0);
+        nm_count(NM_EBPF_ENDED, 1);
     }
     bpf_ringbuf_submit(e, 0);
-    nm_count(NM_EBPF_ENDED, 1);
     return true;
 }
 
-/* Accounts the packet: 1, or 0 when the full map refused its new flow. */
+/* Accounts the packet: 1; 0 when the full map refused its new flow; -1
+ * when it raced another CPU's end of the flow (counted). */
 static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side)
 {
     __u64 now = bpf_ktime_get_ns();
@@ -418,15 +466,17 @@ static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side)
 
     if (v) {
         __u8 reason = nm_ends_flow(v, p, side, now);
-        if (reason && nm_flow_end(&p->key, v, reason, NM_EBPF_ENDS_MERGED))
+        if (reason && nm_flow_record(&p->key, v, reason, NM_EBPF_ENDS_MERGED, now))
             v = NULL;
     }
     if (!v) {
         int rc = nm_flow_create(p, side, now);
         if (rc <= 0)
             return rc == 0;
-        if (!(v = bpf_map_lookup_elem(&nm_flows, &p->key)))
-            return 0;   /* created and already taken away: rare, counted */
+        if (!(v = bpf_map_lookup_elem(&nm_flows, &p->key))) {
+            nm_count(NM_EBPF_RACING, 1);   /* created and ended at once elsewhere */
+            return -1;
+        }
     }
     nm_flow_add(v, p, side, now);
     return 1;
@@ -457,6 +507,18 @@ static __always_inline void nm_fragment_ports(struct nm_pkt *p)
     p->key.port[0] = fv->port[0];
     p->key.port[1] = fv->port[1];
     p->key.echo = fv->echo;
+}
+
+/* Loopback hands a packet socket each frame twice, as it is sent and as
+ * it is received: the sent copy is skipped, as libpcap and the default
+ * engine skip it. */
+static __always_inline bool nm_loop_outgoing(const struct __sk_buff *skb)
+{
+    __u32 zero = 0;
+    const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
+
+    return cfg && cfg->lo_ifindex && skb->ifindex == cfg->lo_ifindex &&
+           skb->pkt_type == 4;   /* PACKET_OUTGOING */
 }
 
 /* Network layer: VLAN tags, then IPv4 or IPv6 up to the transport header.
@@ -492,11 +554,15 @@ static long nm_sweep_flow(void *map, const struct nm_ebpf_key *key,
     __u8 reason = nm_quiet_reason(v->flags, quiet, ctx->cfg);
 
     (void)map;
-    if (!reason && ctx->cfg->active_ns && ctx->now - v->first_ns >= ctx->cfg->active_ns)
-        reason = NM_EBPF_END_ACTIVE;   /* an interim record; the next packet starts anew */
+    /* first_ns can be later than now: a flow another CPU created while
+     * this sweep ran.  No interim for a flow with no packet since its
+     * last record (the default engine's rule). */
+    if (!reason && ctx->cfg->active_ns && ctx->now > v->first_ns &&
+        ctx->now - v->first_ns >= ctx->cfg->active_ns && (v->packets[0] | v->packets[1]))
+        reason = NM_EBPF_END_ACTIVE;
     if (!reason)
         return 0;
-    if (!nm_flow_end(key, v, reason, NM_EBPF_ENDS_DEFERRED)) {
+    if (!nm_flow_record(key, v, reason, NM_EBPF_ENDS_DEFERRED, ctx->now)) {
         ctx->full = true;
         return 1;       /* the ring is full: stop, and sweep again soon */
     }
@@ -515,10 +581,15 @@ static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
     ctx.cfg = bpf_map_lookup_elem(&nm_config, &zero);
     if (!ctx.cfg || ctx.cfg->sweep_ns == 0)
         return 0;
-    nm_count(NM_EBPF_SWEEPS, 1);
+    nm_count(NM_EBPF_SWEEPS_STARTED, 1);
     bpf_for_each_map_elem(&nm_flows, nm_sweep_flow, &ctx, 0);
     nm_count(NM_EBPF_SWEEP_NS, bpf_ktime_get_ns() - ctx.now);
-    bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : ctx.cfg->sweep_ns, 0);
+    nm_count(NM_EBPF_SWEEPS, 1);
+    /* Read again: userspace stops the sweep by setting it to 0, and a
+     * sweep that was running then must not arm the timer again. */
+    __u64 period = ctx.cfg->sweep_ns;
+    if (period)
+        bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : period, 0);
     return 0;
 }
 
@@ -547,6 +618,10 @@ int nm_ebpf_flows(struct __sk_buff *skb)
     __u32 l4 = 0;
     __u8 l4proto = 0;
 
+    if (nm_loop_outgoing(skb)) {
+        nm_count(NM_EBPF_LOOP_SKIPPED, 1);
+        return 0;
+    }
     nm_count(NM_EBPF_PACKETS, 1);
     nm_count(NM_EBPF_BYTES, skb->len);
     p.len = skb->len;
@@ -569,8 +644,10 @@ int nm_ebpf_flows(struct __sk_buff *skb)
         nm_fragment_ports(&p);
     }
     __u8 side = nm_canonical(&p.key);
-    if (!nm_flow_account(&p, side)) {
-        nm_count(NM_EBPF_TABLE_FULL, 1);
+    rc = nm_flow_account(&p, side);
+    if (rc <= 0) {
+        if (rc == 0)
+            nm_count(NM_EBPF_TABLE_FULL, 1);
         return 0;
     }
     nm_count(NM_EBPF_ACCOUNTED, 1);

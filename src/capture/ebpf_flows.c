@@ -62,10 +62,17 @@ size_t ebpf_flows_consume_ended(struct ebpf_flows *e, ebpf_flows_ended_fn *fn, v
     return 0;
 }
 
-void ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS])
+int ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS])
 {
     (void)e;
     memset(out, 0, sizeof(uint64_t) * NM_EBPF_COUNTERS);
+    return ENOSYS;
+}
+
+uint64_t ebpf_flows_read_cut(const struct ebpf_flows *e)
+{
+    (void)e;
+    return 0;
 }
 
 bool ebpf_flows_prog_stats(struct ebpf_flows *e, uint64_t *runs, uint64_t *ns)
@@ -104,6 +111,7 @@ const char *ebpf_flows_ifname(const struct ebpf_flows *e, unsigned i)
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -121,6 +129,10 @@ extern const unsigned long ebpf_flows_bpf_obj_len;
  * must fit in one batch (ENOSPC otherwise), and fewer calls cost less. */
 #define EBPF_BATCH 4096u
 #define EBPF_ETH_HLEN 14u
+/* Room past max_flows in the read buffer: a map without preallocation
+ * checks its fullness before counting an insert, so CPUs inserting at
+ * once can take it a little past max_entries. */
+#define EBPF_READ_SLACK 1024u
 
 struct ebpf_flows {
     struct bpf_object *obj;
@@ -135,6 +147,8 @@ struct ebpf_flows {
     unsigned nifaces;
     unsigned ncpus;             /* possible CPUs: the counters come in this many */
     uint32_t max_flows;
+    uint32_t lo_ifindex;        /* a loopback interface among them, or 0 */
+    uint64_t read_cut;          /* flows a read could not hold */
     uint64_t socket_drops;      /* PACKET_STATISTICS resets on read: summed here */
     /* One batch's keys and values, then every flow of the last read. */
     struct nm_ebpf_key *batch_keys;
@@ -169,13 +183,16 @@ static int ebpf_flows_load(struct ebpf_flows *e, char *err, size_t errlen)
     }
     struct bpf_map *flows = bpf_object__find_map_by_name(e->obj, "nm_flows");
     struct bpf_program *prog = bpf_object__find_program_by_name(e->obj, "nm_ebpf_flows");
-    if (!flows || !prog || bpf_map__set_max_entries(flows, e->max_flows) != 0) {
-        snprintf(err, errlen, "the embedded eBPF object lacks its flow map or program");
+    if (!flows || !prog || bpf_map__set_max_entries(flows, e->max_flows) != 0 ||
+        bpf_map__key_size(flows) != sizeof(struct nm_ebpf_key) ||
+        bpf_map__value_size(flows) != sizeof(struct nm_ebpf_val)) {
+        snprintf(err, errlen, "the embedded eBPF object lacks its flow map or program, or its "
+                 "layouts differ from ebpf_flows_shared.h: rebuild netmoon");
         return -1;
     }
     if ((rc = bpf_object__load(e->obj)) != 0) {
         snprintf(err, errlen, "cannot load the eBPF flow program: %s (it needs root or "
-                 "CAP_BPF with CAP_NET_ADMIN, and a kernel with BPF socket filters)", strerror(-rc));
+                 "CAP_BPF with CAP_NET_RAW, and Linux 5.15 or later)", strerror(-rc));
         return -1;
     }
     e->prog_fd = bpf_program__fd(prog);
@@ -207,7 +224,8 @@ static int ebpf_flows_configure(struct ebpf_flows *e, const struct ebpf_flows_co
                                 char *err, size_t errlen)
 {
     struct nm_ebpf_cfg c = { .idle_ns = cfg->idle_timeout_ns, .close_ns = cfg->close_timeout_ns,
-                             .active_ns = cfg->active_timeout_ns, .sweep_ns = cfg->sweep_ns };
+                             .active_ns = cfg->active_timeout_ns, .sweep_ns = cfg->sweep_ns,
+                             .lo_ifindex = e->lo_ifindex };
     uint32_t zero = 0;
     int fd = bpf_object__find_map_fd_by_name(e->obj, "nm_config");
     int ended_fd = bpf_object__find_map_fd_by_name(e->obj, "nm_ended");
@@ -225,9 +243,12 @@ static int ebpf_flows_configure(struct ebpf_flows *e, const struct ebpf_flows_co
 }
 
 /* Ethernet-like links only: the map counts from the network header, and
- * their frames all had 14 bytes before it. */
-static int ebpf_flows_check_link(int fd, const char *name, char *err, size_t errlen)
+ * their frames all had 14 bytes before it.  A loopback one is noted: its
+ * frames pass the program twice. */
+static int ebpf_flows_check_link(struct ebpf_flows *e, unsigned i, int fd, char *err,
+                                 size_t errlen)
 {
+    const char *name = e->ifnames[i];
     struct ifreq ifr;
 
     memset(&ifr, 0, sizeof(ifr));
@@ -237,6 +258,8 @@ static int ebpf_flows_check_link(int fd, const char *name, char *err, size_t err
         return -1;
     }
     int type = ifr.ifr_hwaddr.sa_family;
+    if (type == ARPHRD_LOOPBACK)
+        e->lo_ifindex = (uint32_t)e->ifindex[i];
     if (type != ARPHRD_ETHER && type != ARPHRD_LOOPBACK) {
         snprintf(err, errlen, "--engine ebpf reads Ethernet and loopback interfaces; %s has link "
                  "type %d: use the default engine for it", name, type);
@@ -259,9 +282,6 @@ static int ebpf_flows_open_socket(struct ebpf_flows *e, unsigned i, bool promisc
         return -1;
     }
     e->socks[i] = fd;
-    int rc = ebpf_flows_check_link(fd, name, err, errlen);
-    if (rc != 0)
-        return rc;
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &e->prog_fd, sizeof(e->prog_fd)) != 0) {
         snprintf(err, errlen, "cannot attach the eBPF program to the socket for %s: %s", name,
                  strerror(errno));
@@ -288,7 +308,7 @@ static int ebpf_flows_buffers(struct ebpf_flows *e, char *err, size_t errlen)
     e->batch_vals = calloc(EBPF_BATCH, sizeof(*e->batch_vals));
     e->per_cpu = calloc(e->ncpus, sizeof(*e->per_cpu));
     /* Touched only as far as flows are read: calloc maps it lazily. */
-    e->flows = calloc(e->max_flows, sizeof(*e->flows));
+    e->flows = calloc((size_t)e->max_flows + EBPF_READ_SLACK, sizeof(*e->flows));
     if (!e->batch_keys || !e->batch_vals || !e->per_cpu || !e->flows) {
         snprintf(err, errlen, "out of memory for the eBPF engine's read buffers (%u flows): "
                  "lower --max-flows", e->max_flows);
@@ -331,7 +351,17 @@ static int ebpf_flows_resolve(struct ebpf_flows *e, const struct ebpf_flows_conf
         }
     }
     e->nifaces = cfg->nifaces;
-    return 0;
+    /* Link types are known before the program is configured and runs:
+     * loopback's index must be in its configuration from the first frame. */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open a socket to read link types: %s", strerror(errno));
+        return -1;
+    }
+    for (unsigned i = 0; i < e->nifaces && rc == 0; i++)
+        rc = ebpf_flows_check_link(e, i, fd, err, errlen);
+    close(fd);
+    return rc;
 }
 
 int ebpf_flows_open(const struct ebpf_flows_config *cfg, struct ebpf_flows **out, char *err,
@@ -393,7 +423,11 @@ unsigned ebpf_flows_link_header(const struct ebpf_flows *e)
 
 static void ebpf_flows_keep_batch(struct ebpf_flows *e, uint32_t got, size_t *n)
 {
-    for (uint32_t i = 0; i < got && *n < e->max_flows; i++) {
+    size_t cap = (size_t)e->max_flows + EBPF_READ_SLACK;
+
+    if (*n + got > cap)
+        e->read_cut += *n + got - cap;
+    for (uint32_t i = 0; i < got && *n < cap; i++) {
         struct ebpf_flow *f = &e->flows[(*n)++];
         f->key = e->batch_keys[i];
         f->val = e->batch_vals[i];
@@ -433,8 +467,33 @@ size_t ebpf_flows_consume_ended(struct ebpf_flows *e, ebpf_flows_ended_fn *fn, v
     return e->ended_seen;
 }
 
+/* The sweep re-reads its period before it arms the timer again, so 0
+ * stops it; one already running is let finish (started == finished). */
+static void ebpf_flows_stop_sweep(struct ebpf_flows *e)
+{
+    int fd = bpf_object__find_map_fd_by_name(e->obj, "nm_config");
+    struct nm_ebpf_cfg c;
+    uint32_t zero = 0;
+    uint64_t n[NM_EBPF_COUNTERS];
+    const struct timespec pause = { 0, 5000000 };
+
+    if (fd < 0 || bpf_map_lookup_elem(fd, &zero, &c) != 0)
+        return;
+    c.sweep_ns = 0;
+    if (bpf_map_update_elem(fd, &zero, &c, BPF_ANY) != 0)
+        return;
+    /* The pause comes first: a sweep that read its period just before the
+     * update counts itself started a few instructions later. */
+    for (int tries = 0; tries < 1000; tries++) {   /* 5 s at most */
+        nanosleep(&pause, NULL);
+        if (ebpf_flows_counters(e, n) != 0 || n[NM_EBPF_SWEEPS_STARTED] == n[NM_EBPF_SWEEPS])
+            return;
+    }
+}
+
 void ebpf_flows_detach(struct ebpf_flows *e)
 {
+    ebpf_flows_stop_sweep(e);
     for (unsigned i = 0; i < NM_MAX_IFACES; i++) {
         if (e->socks[i] >= 0) {
             (void)ebpf_flows_socket_drops(e);   /* its last count */
@@ -444,18 +503,28 @@ void ebpf_flows_detach(struct ebpf_flows *e)
     }
 }
 
-void ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS])
+int ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS])
 {
     uint64_t *per_cpu = e->per_cpu;
+    int rc = 0;
 
     for (uint32_t k = 0; k < NM_EBPF_COUNTERS; k++) {
         out[k] = 0;
-        if (bpf_map_lookup_elem(e->counters_fd, &k, per_cpu) != 0)
+        if (bpf_map_lookup_elem(e->counters_fd, &k, per_cpu) != 0) {
+            rc = errno;
             continue;
+        }
         for (unsigned c = 0; c < e->ncpus; c++)
             out[k] += per_cpu[c];
     }
+    return rc;
 }
+
+uint64_t ebpf_flows_read_cut(const struct ebpf_flows *e)
+{
+    return e->read_cut;
+}
+
 
 bool ebpf_flows_prog_stats(struct ebpf_flows *e, uint64_t *runs, uint64_t *ns)
 {

@@ -50,8 +50,8 @@ int ebpf_flows_open(const struct ebpf_flows_config *cfg, struct ebpf_flows **out
                     size_t errlen);
 void ebpf_flows_close(struct ebpf_flows *e);
 
-/* The link header bytes each frame had before its network header on
- * interface i (Ethernet's 14): the map counts from the network header. */
+/* The link header bytes each frame had before its network header
+ * (Ethernet's and loopback's 14): the map counts from the network header. */
 unsigned ebpf_flows_link_header(const struct ebpf_flows *e);
 
 /* Reads every flow of the map into a buffer the module owns (valid until
@@ -66,12 +66,19 @@ int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t
 typedef void ebpf_flows_ended_fn(void *user, const struct nm_ebpf_end *end);
 size_t ebpf_flows_consume_ended(struct ebpf_flows *e, ebpf_flows_ended_fn *fn, void *user);
 
-/* Closes the sockets: the program runs no more, so the map and counters
- * read after this are final. */
+/* Stops the sweep and waits for one that is running to finish, then
+ * closes the sockets: no program runs any more, so the ring buffer, the
+ * map and the counters read after this are final. */
 void ebpf_flows_detach(struct ebpf_flows *e);
 
-/* The counters (enum nm_ebpf_counter), CPUs summed. */
-void ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS]);
+/* The counters (enum nm_ebpf_counter), CPUs summed.  Returns 0, or an
+ * errno when the kernel refused the read (after -Z on kernels before 6.5
+ * with kernel.unprivileged_bpf_disabled set). */
+int ebpf_flows_counters(struct ebpf_flows *e, uint64_t out[NM_EBPF_COUNTERS]);
+
+/* Flows a read left out because its buffer was full (the map may hold a
+ * few more than its max_entries while CPUs insert at once). */
+uint64_t ebpf_flows_read_cut(const struct ebpf_flows *e);
 
 /* The program's runs and run time so far (bpf_prog_info; the kernel counts
  * them only while sysctl kernel.bpf_stats_enabled is 1).  Returns false

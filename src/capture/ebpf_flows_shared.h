@@ -1,9 +1,10 @@
 /*
  * ebpf_flows_shared.h: the layouts shared by the eBPF engine's kernel
- * program (ebpf_flows.bpf.c) and its loader (ebpf_flows.c): the flow map's
- * key and per-CPU value, and the counter array's indices.  Fixed-width
- * fields with explicit padding, so both compilers lay them out alike
- * (the loader checks the sizes against the object's BTF-declared map).
+ * programs (ebpf_flows.bpf.c) and its loader (ebpf_flows.c): the flow
+ * map's key and value, the ring buffer's record, the configuration and the
+ * per-CPU counter array's indices.  Fixed-width fields with explicit
+ * padding, so both compilers lay them out alike (the loader checks the
+ * map's key and value sizes against these).
  */
 #ifndef NETMOON_CAPTURE_EBPF_FLOWS_SHARED_H
 #define NETMOON_CAPTURE_EBPF_FLOWS_SHARED_H
@@ -30,12 +31,15 @@ struct nm_ebpf_val {
     __u64 packets[2];
     __u64 bytes[2];        /* from the network header (SOCK_DGRAM's skb->len) */
     __u64 tagged[2];       /* packets whose VLAN tag the NIC held apart: +4 on the wire */
-    __u64 first_ns, last_ns;   /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+    __u64 first_ns, last_ns;   /* bpf_ktime_get_ns: CLOCK_MONOTONIC; first: since the last record */
+    __u64 born_ns;         /* the flow's first packet: its records' flow_id comes from it */
     __u64 flags;           /* NM_EBPF_FLAGS_*: TCP flags per side, SYN senders */
     __u8 first_side;       /* sender of the first packet */
     __u8 icmp_type, icmp_code;  /* of the first packet (ICMP) */
     __u8 ports_unknown;    /* a fragment whose first was not seen, or a cut transport header */
     __u32 isn;             /* sequence number of the first SYN without ACK */
+    __u32 claimed;         /* 1 while one path writes the flow's record (compare-and-swap) */
+    __u32 pad;
 };
 
 /* flags: bits 0-7 the TCP flags addr[0] sent (OR), bits 8-15 addr[1]'s,
@@ -53,7 +57,9 @@ struct nm_ebpf_cfg {
     __u64 idle_ns;
     __u64 close_ns;        /* once RST or FIN both ways was seen */
     __u64 active_ns;       /* --active-timeout, 0: none */
-    __u64 sweep_ns;        /* how often the sweep looks for due flows */
+    __u64 sweep_ns;        /* how often the sweep looks for due flows; 0: stop */
+    __u32 lo_ifindex;      /* loopback: its frames pass twice (out, in); 0: none */
+    __u32 pad;
 };
 
 /* Why the program ended a flow (nm_ebpf_end.reason). */
@@ -100,9 +106,14 @@ enum nm_ebpf_counter {
     NM_EBPF_FRAGMENTS,     /* IP fragments, first and others */
     NM_EBPF_FRAG_ORPHAN,   /* fragments whose first was not seen: ports 0 */
     NM_EBPF_ENDED,         /* flows the programs ended (timeouts, port reuse) */
-    NM_EBPF_ENDS_MERGED,   /* not ended by a packet: the ring buffer was full (joined) */
-    NM_EBPF_ENDS_DEFERRED, /* not ended by a sweep: the ring buffer was full (next sweep) */
-    NM_EBPF_SWEEPS,        /* sweeps run */
+    NM_EBPF_INTERIMS,      /* interim records (--active-timeout): the flow stays */
+    NM_EBPF_ENDS_MERGED,   /* packets that should have ended their flow and joined it: ring full */
+    NM_EBPF_ENDS_DEFERRED, /* flows a sweep left for the next one: ring full */
+    NM_EBPF_RACING,        /* packets added while their flow was being written: at most these lost */
+    NM_EBPF_LOOP_SKIPPED,  /* loopback's outgoing copies, not counted twice */
+    NM_EBPF_IPV6_EXT_TOO_MANY,
+    NM_EBPF_SWEEPS_STARTED,
+    NM_EBPF_SWEEPS,        /* sweeps finished */
     NM_EBPF_SWEEP_NS,      /* their time: the kernel's run statistics leave timer work out */
     NM_EBPF_FLOWS_CREATED, /* map entries created */
     NM_EBPF_ACCOUNTED,     /* packets added to a flow */

@@ -5,17 +5,18 @@
  * a packet that comes after its flow's quiet limit or starts a new
  * connection on the tuple ends the old flow, and a sweep on a BPF timer
  * ends, once a second, the flows that are due without a packet
- * (--idle-timeout, --close-timeout after FIN both ways or a RST,
- * --active-timeout).  Either puts the flow, counts and all, in a ring
- * buffer as it takes it out of the map.  Nothing per packet happens here:
+ * (--idle-timeout, --close-timeout after FIN both ways or a RST; an
+ * interim record at --active-timeout); it runs every quarter of the
+ * shortest timeout, between 0.1 and 1 s.  Either puts the flow, counts and
+ * all, in a ring buffer (an end also takes it out of the map).  Nothing per packet happens here:
  * this one thread writes those records as they come (every 20 ms), the
  * counters once a second, and, for the view, a snapshot read of the whole
- * map each refresh.  On stop the sockets are closed first, so the last
- * read is complete and every open flow is written with end_reason
- * "shutdown".
+ * map each refresh.  On stop the sweep is stopped and the sockets closed
+ * first, so the last read is complete and every open flow is written with
+ * end_reason "shutdown".
  *
  * What the records cannot carry, because no packet reaches user space: TCP
- * analysis, labels, L7 fields, process owners (see README, "Engines").
+ * analysis, labels, L7 fields, process owners (see README, "Capture engines").
  * Which side initiated follows src/flow/flow_table.c's rules as far as a
  * flow's summary allows: the sender of a SYN without ACK, the receiver of
  * a SYN-ACK, the client port, the echo requester, else the first sender.
@@ -125,12 +126,13 @@ static unsigned live_ebpf_initiator(const struct ebpf_flow *f)
     return first;
 }
 
-/* Stable for as long as the flow is in the map (the view matches
- * snapshots by it) and unique in practice: a mix of the key and the time
- * of its first packet, in the 56 bits below the source byte (0). */
+/* Stable for as long as the flow is in the map, interim records included
+ * (the view matches snapshots by it) and unique in practice: a mix of the
+ * key and the time of its first packet, in the 56 bits below the source
+ * byte (0). */
 static uint64_t live_ebpf_flow_id(const struct ebpf_flow *f)
 {
-    uint64_t h = f->val.first_ns ^ 0x9e3779b97f4a7c15ull, w;
+    uint64_t h = f->val.born_ns ^ 0x9e3779b97f4a7c15ull, w;
     const uint8_t *p = (const uint8_t *)&f->key;
 
     for (size_t i = 0; i + 8 <= sizeof(f->key); i += 8) {
@@ -168,6 +170,11 @@ static void live_ebpf_fill_record(struct live_ebpf *le, const struct ebpf_flow *
     memset(r, 0, sizeof(*r));
     r->ts_start_us = live_ebpf_us(le, f->val.first_ns);
     r->ts_end_us = live_ebpf_us(le, f->val.last_ns);
+    /* Nothing since an interim record: its start (that record's time)
+     * would follow its end; an empty record is timed at the last packet,
+     * as the default engine's. */
+    if ((f->val.packets[0] | f->val.packets[1]) == 0)
+        r->ts_start_us = r->ts_end_us;
     r->ip_version = f->key.ip_version;
     r->proto = f->key.proto;
     r->vlan_id = f->key.vlan;
@@ -206,12 +213,14 @@ static void live_ebpf_on_ended(void *user, const struct nm_ebpf_end *end)
     le->ended.val = end->val;
     live_ebpf_fill_record(le, &le->ended, live_ebpf_kernel_reason(end->reason), &le->rec);
     output_set_flow(le->outs, &le->rec);
-    le->flows_ended++;
+    if (end->reason != NM_EBPF_END_ACTIVE)
+        le->flows_ended++;      /* an interim record: the flow goes on */
     le->unflushed = true;
 }
 
 static void live_ebpf_consume_ended(struct live_ebpf *le)
 {
+    live_ebpf_set_clock(le);    /* a clock step shows in the next record */
     ebpf_flows_consume_ended(le->src, live_ebpf_on_ended, le);
 }
 
@@ -318,6 +327,7 @@ static void live_ebpf_fill_decode(const struct live_ebpf *le, struct decode_stat
     d->reasons[DECODE_R_ipv4_bad_ihl] = c[NM_EBPF_IPV4_BAD_IHL];
     d->reasons[DECODE_R_ipv6_truncated] = c[NM_EBPF_IPV6_TRUNCATED];
     d->reasons[DECODE_R_ipv6_ext_truncated] = c[NM_EBPF_IPV6_EXT_TRUNCATED];
+    d->reasons[DECODE_R_ipv6_ext_too_many] = c[NM_EBPF_IPV6_EXT_TOO_MANY];
 }
 
 static void live_ebpf_fill_stats(struct live_ebpf *le, struct nm_stats *st)
@@ -335,7 +345,10 @@ static void live_ebpf_fill_stats(struct live_ebpf *le, struct nm_stats *st)
     st->ebpf_engine = true;
     st->ebpf_table_full = le->counters[NM_EBPF_TABLE_FULL];
     st->ebpf_l4_truncated = le->counters[NM_EBPF_L4_TRUNCATED];
-    st->ebpf_ends_merged = le->counters[NM_EBPF_ENDS_MERGED] + le->counters[NM_EBPF_ENDS_DEFERRED];
+    st->ebpf_ends_merged = le->counters[NM_EBPF_ENDS_MERGED];
+    st->ebpf_ends_deferred = le->counters[NM_EBPF_ENDS_DEFERRED];
+    st->ebpf_racing = le->counters[NM_EBPF_RACING];
+    st->ebpf_read_cut = ebpf_flows_read_cut(le->src);
     st->ebpf_sweeps = le->counters[NM_EBPF_SWEEPS];
     st->ebpf_sweep_ns = le->counters[NM_EBPF_SWEEP_NS];
     st->ebpf_prog_stats = ebpf_flows_prog_stats(le->src, &st->ebpf_prog_runs, &st->ebpf_prog_ns);
@@ -442,7 +455,7 @@ static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
 
     if (cfg->n_ifaces == 0) {
         if (iface_default_route("/proc", le->default_iface, err, errlen) != IFACE_OK)
-            return -1;
+            return NM_EXIT_FAILURE;
         ec.ifnames[0] = le->default_iface;
         ec.nifaces = 1;
     } else {
@@ -457,6 +470,22 @@ static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
         return rc == -2 ? NM_EXIT_USAGE : NM_EXIT_FAILURE;
     le->link_hlen = ebpf_flows_link_header(le->src);
     return 0;
+}
+
+/* Before Linux 6.5, with kernel.unprivileged_bpf_disabled set (the
+ * distributions' default), bpf(2) refuses every command to a process
+ * without CAP_BPF, even on maps it holds: after -Z nothing could be read,
+ * and every open flow would be lost at the end.  Said now instead. */
+static int live_ebpf_check_access(struct live_ebpf *le, char *err, size_t errlen)
+{
+    int e = ebpf_flows_counters(le->src, le->counters);
+
+    if (e == 0)
+        return 0;
+    snprintf(err, errlen, "-Z: after dropping privileges the eBPF maps cannot be read (%s): this "
+             "kernel lets only CAP_BPF use bpf(2); run --engine ebpf without -Z, or set "
+             "sysctl kernel.unprivileged_bpf_disabled=0", strerror(e));
+    return -1;
 }
 
 int live_ebpf_run(const struct nm_config *cfg, struct output_set *outs, struct nm_stats *stats,
@@ -477,7 +506,8 @@ int live_ebpf_run(const struct nm_config *cfg, struct output_set *outs, struct n
         goto out;
     rc = NM_EXIT_FAILURE;
     /* The sockets and the program are loaded: root is no longer needed. */
-    if (cfg->drop_user && privs_drop(cfg->drop_user, err, sizeof(err)) != 0)
+    if (cfg->drop_user && (privs_drop(cfg->drop_user, err, sizeof(err)) != 0 ||
+                           live_ebpf_check_access(le, err, sizeof(err)) != 0))
         goto out;
     *ran = true;
     fprintf(stderr, "netmoon: capturing on %s%s with the ebpf engine\n", le->ifnames[0],

@@ -628,10 +628,13 @@ static size_t json_format_stats(const struct nm_stats *s, char *out, size_t outl
     if (s->ebpf_engine)
         n = json_put(out, outlen, n,
                      ",\"engine\":\"ebpf\",\"ebpf_table_full\":%" PRIu64
-                     ",\"ebpf_ports_cut\":%" PRIu64 ",\"ebpf_ends_late\":%" PRIu64
+                     ",\"ebpf_ports_cut\":%" PRIu64 ",\"ebpf_ends_merged\":%" PRIu64
+                     ",\"ebpf_ends_deferred\":%" PRIu64 ",\"ebpf_racing\":%" PRIu64
+                     ",\"ebpf_read_cut\":%" PRIu64
                      ",\"ebpf_prog_runs\":%" PRIu64 ",\"ebpf_prog_ns\":%" PRIu64
                      ",\"ebpf_sweeps\":%" PRIu64 ",\"ebpf_sweep_ns\":%" PRIu64,
                      s->ebpf_table_full, s->ebpf_l4_truncated, s->ebpf_ends_merged,
+                     s->ebpf_ends_deferred, s->ebpf_racing, s->ebpf_read_cut,
                      s->ebpf_prog_runs, s->ebpf_prog_ns, s->ebpf_sweeps, s->ebpf_sweep_ns);
     if (s->procs_enabled) {
         n = json_put(out, outlen, n,

@@ -220,6 +220,9 @@ void nm_stats_add(struct nm_stats *into, const struct nm_stats *from)
     into->ebpf_table_full += from->ebpf_table_full;
     into->ebpf_l4_truncated += from->ebpf_l4_truncated;
     into->ebpf_ends_merged += from->ebpf_ends_merged;
+    into->ebpf_ends_deferred += from->ebpf_ends_deferred;
+    into->ebpf_racing += from->ebpf_racing;
+    into->ebpf_read_cut += from->ebpf_read_cut;
     into->ebpf_prog_stats = into->ebpf_prog_stats || from->ebpf_prog_stats;
     into->ebpf_prog_runs += from->ebpf_prog_runs;
     into->ebpf_prog_ns += from->ebpf_prog_ns;

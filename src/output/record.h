@@ -231,7 +231,10 @@ struct nm_stats {
     bool ebpf_engine;
     uint64_t ebpf_table_full;   /* packets of new flows the full flow map refused */
     uint64_t ebpf_l4_truncated; /* transport headers cut short: accounted with ports 0 */
-    uint64_t ebpf_ends_merged;  /* flows the program could not end (ring buffer full): joined */
+    uint64_t ebpf_ends_merged;  /* packets that should have ended their flow and joined it: ring full */
+    uint64_t ebpf_ends_deferred;/* flows a sweep left for the next one: ring full */
+    uint64_t ebpf_racing;       /* packets added while their flow was written: at most these lost */
+    uint64_t ebpf_read_cut;     /* flows a read of the map could not hold */
     bool ebpf_prog_stats;       /* the program's run counts could be read */
     uint64_t ebpf_prog_runs;    /* counted while kernel.bpf_stats_enabled is 1 */
     uint64_t ebpf_prog_ns;      /* the program's run time then */

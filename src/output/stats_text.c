@@ -42,9 +42,15 @@ static void stats_text_ebpf(FILE *out, const struct nm_stats *st)
             st->ebpf_table_full ? "  (packets of new flows not accounted: raise --max-flows)" : "");
     fprintf(out, "  ebpf ports cut:    %" PRIu64 "  (transport headers cut short: accounted "
                  "with ports 0)\n", st->ebpf_l4_truncated);
-    fprintf(out, "  ebpf ends late:    %" PRIu64 "%s\n", st->ebpf_ends_merged,
-            st->ebpf_ends_merged ? "  (the kernel's queue of ended flows was full: they "
-                                   "ended later, some joined by the next packet)" : "");
+    fprintf(out, "  ebpf ends late:    %" PRIu64 " packets joined a flow they should have "
+                 "ended, %" PRIu64 " flows left to the next sweep%s\n", st->ebpf_ends_merged,
+            st->ebpf_ends_deferred, st->ebpf_ends_merged || st->ebpf_ends_deferred
+                ? "  (the kernel's queue of ended flows was full)" : "");
+    fprintf(out, "  ebpf racing:       %" PRIu64 "  (packets added while their flow's record was "
+                 "written: at most these are in no record)\n", st->ebpf_racing);
+    if (st->ebpf_read_cut)
+        fprintf(out, "  ebpf read cut:     %" PRIu64 "  (flows a read of the map could not hold: "
+                     "not written)\n", st->ebpf_read_cut);
     fprintf(out, "  ebpf sweeps:       %" PRIu64 ", %" PRIu64 " ns  (the kernel's timer ending "
                  "due flows; not in the program's run time)\n", st->ebpf_sweeps, st->ebpf_sweep_ns);
     if (!st->ebpf_prog_stats)
