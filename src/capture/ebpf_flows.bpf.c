@@ -384,10 +384,8 @@ static __always_inline __u8 nm_quiet_reason(__u64 flags, __u64 quiet, const stru
 /* Whether the packet ends the flow before it (quiet too long, or a new
  * connection); the reason, or 0. */
 static __always_inline __u8 nm_ends_flow(const struct nm_ebpf_val *v, const struct nm_pkt *p,
-                                         __u8 side, __u64 now)
+                                         __u8 side, __u64 now, const struct nm_ebpf_cfg *cfg)
 {
-    __u32 zero = 0;
-    const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
     __u64 flags = v->flags;
     __u64 quiet = now > v->last_ns ? now - v->last_ns : 0;
 
@@ -459,13 +457,14 @@ static __always_inline bool nm_flow_record(const struct nm_ebpf_key *key, struct
 
 /* Accounts the packet: 1; 0 when the full map refused its new flow; -1
  * when it raced another CPU's end of the flow (counted). */
-static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side)
+static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side,
+                                           const struct nm_ebpf_cfg *cfg)
 {
     __u64 now = bpf_ktime_get_ns();
     struct nm_ebpf_val *v = bpf_map_lookup_elem(&nm_flows, &p->key);
 
     if (v) {
-        __u8 reason = nm_ends_flow(v, p, side, now);
+        __u8 reason = nm_ends_flow(v, p, side, now, cfg);
         if (reason && nm_flow_record(&p->key, v, reason, NM_EBPF_ENDS_MERGED, now))
             v = NULL;
     }
@@ -512,11 +511,9 @@ static __always_inline void nm_fragment_ports(struct nm_pkt *p)
 /* Loopback hands a packet socket each frame twice, as it is sent and as
  * it is received: the sent copy is skipped, as libpcap and the default
  * engine skip it. */
-static __always_inline bool nm_loop_outgoing(const struct __sk_buff *skb)
+static __always_inline bool nm_loop_outgoing(const struct __sk_buff *skb,
+                                             const struct nm_ebpf_cfg *cfg)
 {
-    __u32 zero = 0;
-    const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
-
     return cfg && cfg->lo_ifindex && skb->ifindex == cfg->lo_ifindex &&
            skb->pkt_type == 4;   /* PACKET_OUTGOING */
 }
@@ -615,10 +612,12 @@ SEC("socket")
 int nm_ebpf_flows(struct __sk_buff *skb)
 {
     struct nm_pkt p = {};
-    __u32 l4 = 0;
+    __u32 l4 = 0, zero = 0;
     __u8 l4proto = 0;
+    /* Looked up once a packet, for the loopback test and the flow's end. */
+    const struct nm_ebpf_cfg *cfg = bpf_map_lookup_elem(&nm_config, &zero);
 
-    if (nm_loop_outgoing(skb)) {
+    if (nm_loop_outgoing(skb, cfg)) {
         nm_count(NM_EBPF_LOOP_SKIPPED, 1);
         return 0;
     }
@@ -644,7 +643,7 @@ int nm_ebpf_flows(struct __sk_buff *skb)
         nm_fragment_ports(&p);
     }
     __u8 side = nm_canonical(&p.key);
-    rc = nm_flow_account(&p, side);
+    rc = nm_flow_account(&p, side, cfg);
     if (rc <= 0) {
         if (rc == 0)
             nm_count(NM_EBPF_TABLE_FULL, 1);

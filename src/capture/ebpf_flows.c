@@ -494,9 +494,9 @@ static void ebpf_flows_stop_sweep(struct ebpf_flows *e)
 void ebpf_flows_detach(struct ebpf_flows *e)
 {
     ebpf_flows_stop_sweep(e);
+    (void)ebpf_flows_socket_drops(e);   /* the sockets' last counts */
     for (unsigned i = 0; i < NM_MAX_IFACES; i++) {
         if (e->socks[i] >= 0) {
-            (void)ebpf_flows_socket_drops(e);   /* its last count */
             close(e->socks[i]);
             e->socks[i] = -1;
         }

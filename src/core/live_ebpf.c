@@ -46,7 +46,6 @@ struct live_ebpf {
     const struct nm_config *cfg;
     struct output_set *outs;
     struct ebpf_flows *src;
-    const char *ifnames[NM_MAX_IFACES];
     char default_iface[IFNAMSIZ];
     unsigned nifaces;
     unsigned link_hlen;
@@ -464,7 +463,6 @@ static int live_ebpf_open(struct live_ebpf *le, char *err, size_t errlen)
         ec.nifaces = cfg->n_ifaces;
     }
     le->nifaces = ec.nifaces;
-    memcpy(le->ifnames, ec.ifnames, sizeof(le->ifnames));
     int rc = ebpf_flows_open(&ec, &le->src, err, errlen);
     if (rc != 0)
         return rc == -2 ? NM_EXIT_USAGE : NM_EXIT_FAILURE;
@@ -510,7 +508,7 @@ int live_ebpf_run(const struct nm_config *cfg, struct output_set *outs, struct n
                            live_ebpf_check_access(le, err, sizeof(err)) != 0))
         goto out;
     *ran = true;
-    fprintf(stderr, "netmoon: capturing on %s%s with the ebpf engine\n", le->ifnames[0],
+    fprintf(stderr, "netmoon: capturing on %s%s with the ebpf engine\n", ebpf_flows_ifname(le->src, 0),
             le->nifaces > 1 ? " and more" : "");
     int loop_rc = live_ebpf_loop(le, err, sizeof(err));
     /* Even after an error, what was counted is written. */
