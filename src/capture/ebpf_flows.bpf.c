@@ -148,8 +148,15 @@ static __always_inline int nm_parse_ipv4(struct __sk_buff *skb, __u32 off, struc
         return NM_EBPF_IPV4_TRUNCATED;
     if ((h[0] >> 4) != 4)
         return NM_EBPF_IP_BAD_VERSION;
-    if ((h[0] & 15) < 5)
+    /* src/decode/ipv4.c's checks, so that both engines refuse the same
+     * packets: a header longer than the packet or than its own total
+     * length (0, as segmentation offload leaves it, means "the rest"). */
+    __u32 hlen = (__u32)(h[0] & 15) * 4;
+    __u16 total = (__u16)((h[2] << 8) | h[3]);
+    if (hlen < 20 || off + hlen > skb->len)
         return NM_EBPF_IPV4_BAD_IHL;
+    if (total != 0 && total < hlen)
+        return NM_EBPF_IPV4_BAD_TOTAL_LEN;
     p->key.ip_version = 4;
     /* IPv4-mapped, as src/decode stores IPv4 addresses. */
     p->key.addr[0][10] = p->key.addr[0][11] = 0xff;
@@ -160,7 +167,7 @@ static __always_inline int nm_parse_ipv4(struct __sk_buff *skb, __u32 off, struc
     p->fragment = (((h[6] & 0x1f) << 8) | h[7]) != 0;
     p->first_fragment = !p->fragment && (h[6] & 0x20);     /* MF */
     p->frag_id = (__u32)((h[4] << 8) | h[5]);
-    *l4 = off + (__u32)(h[0] & 15) * 4;
+    *l4 = off + hlen;
     return 0;
 }
 
@@ -360,7 +367,10 @@ static __always_inline bool nm_new_connection(const struct nm_ebpf_val *v, const
 
     if ((p->tcp_flags & 0x16) != 0x02 || p->key.proto != 6)
         return false;
-    if (!closed && (flags & NM_EBPF_FLAGS_SYN(side ^ 1)) && v->packets[side & 1] == 0)
+    /* The responder has sent nothing: its flags tell, as its count alone
+     * does not after an interim record (which restarts the counts). */
+    if (!closed && (flags & NM_EBPF_FLAGS_SYN(side ^ 1)) && v->packets[side & 1] == 0 &&
+        (__u8)(flags >> NM_EBPF_FLAGS_SHIFT(side & 1)) == 0)
         return false;
     if (flags & (NM_EBPF_FLAGS_SYN(0) | NM_EBPF_FLAGS_SYN(1)))
         return p->tcp_seq != v->isn;

@@ -99,6 +99,7 @@ enum nm_ebpf_counter {
     NM_EBPF_IP_BAD_VERSION,
     NM_EBPF_IPV4_TRUNCATED,
     NM_EBPF_IPV4_BAD_IHL,
+    NM_EBPF_IPV4_BAD_TOTAL_LEN,
     NM_EBPF_IPV6_TRUNCATED,
     NM_EBPF_IPV6_EXT_TRUNCATED,
     NM_EBPF_L4_TRUNCATED,  /* transport header cut short: accounted with ports 0 */

@@ -324,6 +324,7 @@ static void live_ebpf_fill_decode(const struct live_ebpf *le, struct decode_stat
     d->reasons[DECODE_R_ip_bad_version] = c[NM_EBPF_IP_BAD_VERSION];
     d->reasons[DECODE_R_ipv4_truncated] = c[NM_EBPF_IPV4_TRUNCATED];
     d->reasons[DECODE_R_ipv4_bad_ihl] = c[NM_EBPF_IPV4_BAD_IHL];
+    d->reasons[DECODE_R_ipv4_bad_total_len] = c[NM_EBPF_IPV4_BAD_TOTAL_LEN];
     d->reasons[DECODE_R_ipv6_truncated] = c[NM_EBPF_IPV6_TRUNCATED];
     d->reasons[DECODE_R_ipv6_ext_truncated] = c[NM_EBPF_IPV6_EXT_TRUNCATED];
     d->reasons[DECODE_R_ipv6_ext_too_many] = c[NM_EBPF_IPV6_EXT_TOO_MANY];

@@ -920,8 +920,11 @@ static bool flow_is_new_connection(const struct flow_table *t, const struct flow
 
     if ((pkt->tcp_flags & (NM_TCP_SYN | NM_TCP_ACK | NM_TCP_RST)) != NM_TCP_SYN)
         return false;
+    /* The responder has sent nothing: its SYN is a simultaneous open.  Its
+     * flags tell, as its count alone does not after an interim record
+     * (which restarts the counts). */
     if (!(f->flags & FLOW_F_CLOSED) && (f->flags & FLOW_F_SIDE_CHOSEN) && side != f->src_side &&
-        f->pkts[side] == 0 && !(f->wide & (FLOW_W_PKTS0 << side)))
+        f->tcp_flags[side] == 0 && f->pkts[side] == 0 && !(f->wide & (FLOW_W_PKTS0 << side)))
         return false;
     if (f->flags & FLOW_F_SYN_SEEN)
         return tcp_analysis_pool_first_syn(t->tcp_pool, flow_tcp_handle(f), f->ts_first, &isn) &&

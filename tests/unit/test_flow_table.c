@@ -346,6 +346,29 @@ static void test_simultaneous_open_one_record(void)
     flow_table_destroy(t);
 }
 
+/* As test_responder_syn_after_data_new_record, with an --active-timeout
+ * interim record between the responder's answer and its SYN: the interim
+ * restarts the counts, but the responder has still sent before, so its
+ * SYN is a new connection, not a simultaneous open merged into the old. */
+static void test_responder_syn_after_interim_new_record(void)
+{
+    struct flow_table *t = table(100, 60, 10);
+    feed(t, tcp(0, S, 1000, 0, 0, 0));
+    feed(t, tcp(1, A, 2000, 1001, 0, 1));
+    flow_table_advance(t, 10 * 1000000ull);             /* interim at 10 s */
+    feed(t, tcp(1, S, 3000, 0, 0, 10500));
+    feed(t, tcp(0, S | A, 1000, 3001, 0, 10501));
+    flow_table_flush(t, FLOW_END_EOF);
+    CHECK_EQ_U(nrecs, 3);
+    CHECK_EQ_U(recs[0].end_reason, FLOW_END_ACTIVE);
+    CHECK_EQ_U(recs[0].pkts[NM_DIR_SRC] + recs[0].pkts[NM_DIR_DST], 2);
+    CHECK_EQ_U(recs[1].pkts[NM_DIR_SRC] + recs[1].pkts[NM_DIR_DST], 0);
+    CHECK_EQ_U(recs[2].pkts[NM_DIR_SRC] + recs[2].pkts[NM_DIR_DST], 2);
+    CHECK(recs[1].flow_id != recs[2].flow_id);
+    CHECK_EQ_U(recs[0].flow_id, recs[1].flow_id);
+    flow_table_destroy(t);
+}
+
 /* The responder answered with something else first (suricata-verify's
  * tcp-split-handshake-02-5whs): its later SYN starts a new connection, as
  * tshark judges it too. */
@@ -1334,6 +1357,7 @@ int main(void)
     RUN(test_port_reuse_two_records);
     RUN(test_syn_retransmission_same_record);
     RUN(test_simultaneous_open_one_record);
+    RUN(test_responder_syn_after_interim_new_record);
     RUN(test_fin_after_data);
     RUN(test_packet_count_carry);
     RUN(test_syn_again_after_simultaneous_open);
