@@ -785,11 +785,13 @@ static int tui_draw_detail_tcp(const struct flow_record *r, int y)
 }
 
 /* nDPI's label (JSON app, category, app_confidence), or why there is none. */
-static void tui_draw_detail_app(const struct flow_record *r, int y)
+static void tui_draw_detail_app(const struct flow_record *r, bool ebpf, int y)
 {
     char app[96];
 
-    if (r->app.state == FLOW_L7_DONE) {
+    if (ebpf) {
+        tui_printf(y, 2, "%-13s %s", "app", "- (eBPF engine: no payload reaches netmoon)");
+    } else if (r->app.state == FLOW_L7_DONE) {
         l7_ndpi_app_name(&r->app, app, sizeof(app));
         tui_printf(y, 2, "%-13s %s  category %s  (nDPI, %s)", "app", app,
                    l7_ndpi_category_name(&r->app), l7_ndpi_confidence_name(&r->app));
@@ -856,8 +858,13 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
     attron(A_BOLD);
     tui_printf(y++, 0, "Flow details (Enter or Esc closes)");
     attroff(A_BOLD);
-    tui_printf(y++, 2, "%-13s %" PRIu64 " (worker %u)", "flow_id", r->flow_id,
-               (unsigned)(r->flow_id >> 56));
+    /* The eBPF engine's flows have no worker: the kernel counted them. */
+    bool ebpf = tui_header_stats(t).ebpf_engine;
+    if (ebpf)
+        tui_printf(y++, 2, "%-13s %" PRIu64 " (eBPF engine)", "flow_id", r->flow_id);
+    else
+        tui_printf(y++, 2, "%-13s %" PRIu64 " (worker %u)", "flow_id", r->flow_id,
+                   (unsigned)(r->flow_id >> 56));
     if (proto)
         tui_printf(y++, 2, "%-13s %s, IPv%u", "protocol", proto, r->ip_version);
     else
@@ -891,7 +898,7 @@ static void tui_draw_detail(struct tui *t, int y0, int y1)
                    t->utf8 ? "\u2191" : "up", r0, t->utf8 ? "\u2193" : "down", r1);
     }
     y = tui_draw_detail_tcp(r, y);
-    tui_draw_detail_app(r, y++);
+    tui_draw_detail_app(r, ebpf, y++);
     y = tui_draw_detail_l7(t, r, y);
     if (r->owner.pid <= 0) {
         tui_printf(y, 2, "%-13s -", "process");

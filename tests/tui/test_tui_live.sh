@@ -5,7 +5,8 @@
 # `addr:port → addr:port (STATE) … bar` within two refreshes (an iperf3
 # upload paced at 4 Mb/s), its rate agrees with the kernel's byte counter,
 # the header shows drops, evictions and errors, and q quits cleanly; then
-# the same upload through --engine ebpf's view (row, rate, quit).
+# the same upload through --engine ebpf's view (row, rate, the detail
+# pane naming the engine, quit).
 set -u
 cd "$(dirname "$0")/../.."
 NETMOON=${NETMOON:-$PWD/netmoon}
@@ -106,4 +107,14 @@ erow='^198\.18\.0\.1:[0-9]+ → 198\.18\.0\.2:5201 \([A-Z_]+\) +[0-9.]+ [kM]?B [
 if wait_for "$erow" 4; then pass tui_live_ebpf_row
 else fail tui_live_ebpf_row "$(screen | sed -n 1,6p | tr '\n' '|')"; fi
 check_rate tui_live_ebpf_rate "$erow"
+# Its detail pane names the engine, not a worker, and says why there is no
+# label (no payload reaches netmoon), instead of the default engine's words.
+T send-keys Home ; T send-keys Enter
+if wait_for 'Flow details' 3 && screen | grep -q 'flow_id .*(eBPF engine)' \
+        && screen | grep -q 'app .*eBPF engine' && ! screen | grep -qE 'worker [0-9]|--no-l7'; then
+    pass tui_live_ebpf_detail
+else
+    fail tui_live_ebpf_detail "$(screen | sed -n 1,12p | tr '\n' '|')"
+fi
+T send-keys Escape
 tmux_quit tui_live_ebpf_quit 10 "/tmp/nm-tui-live-$$.asan"
