@@ -37,6 +37,10 @@
 #include "core/view_feed.h"
 
 #define LIVE_EBPF_TICK_NS 1000000000ull
+/* The wall clock's offset from the monotonic one, sampled at most every
+ * 50 ms for the last two minutes (struct live_ebpf_clock). */
+#define LIVE_EBPF_CLOCK_STEP_NS 50000000ull
+#define LIVE_EBPF_CLOCK_SAMPLES 2400u
 #define LIVE_EBPF_STATS_INTERVAL_NS (10ull * 1000000000ull)
 #define LIVE_EBPF_NAP_NS 20000000ull        /* keys, signals, ended flows: this often */
 #define LIVE_EBPF_FLUSH_NS 100000000ull     /* records are flushed at most this often */
@@ -49,7 +53,18 @@ struct live_ebpf {
     char default_iface[IFNAMSIZ];
     unsigned nifaces;
     unsigned link_hlen;
-    int64_t real_minus_mono_ns;     /* packet times are CLOCK_MONOTONIC */
+    /* Packet times are CLOCK_MONOTONIC; records want CLOCK_REALTIME, whose
+     * offset from it changes as the wall clock is slewed or stepped (NTP
+     * slews by up to 500 ppm; this project's VMs were seen at 5,000).  A
+     * time is converted with the offset sampled nearest before it, not
+     * the offset at the record's writing: a flow's start a minute back
+     * would otherwise be off by the minute's slew.  A ring, oldest at
+     * clock_head once full. */
+    struct live_ebpf_clock {
+        uint64_t mono_ns;
+        int64_t real_minus_mono_ns;
+    } clock[LIVE_EBPF_CLOCK_SAMPLES];
+    unsigned clock_n, clock_head;
     uint64_t flows_ended;
     uint64_t final_flows;           /* written at the end, still open */
     bool unflushed;                 /* records written since the last flush */
@@ -69,18 +84,47 @@ static uint64_t live_ebpf_clock_ns(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Packet times are the kernel's CLOCK_MONOTONIC; records want the wall
- * clock.  Taken again at every read, so a clock step shows at once. */
+static struct live_ebpf_clock *live_ebpf_clock_at(struct live_ebpf *le, unsigned i)
+{
+    return &le->clock[(le->clock_head + i) % LIVE_EBPF_CLOCK_SAMPLES];
+}
+
+/* Samples the wall clock's offset, at every read: the newest sample is
+ * always current (a clock step shows in the next record), and one is kept
+ * every LIVE_EBPF_CLOCK_STEP_NS. */
 static void live_ebpf_set_clock(struct live_ebpf *le)
 {
     uint64_t mono = live_ebpf_clock_ns(CLOCK_MONOTONIC);
+    struct live_ebpf_clock now = {
+        mono, (int64_t)(live_ebpf_clock_ns(CLOCK_REALTIME) - mono) };
 
-    le->real_minus_mono_ns = (int64_t)(live_ebpf_clock_ns(CLOCK_REALTIME) - mono);
+    if (le->clock_n >= 2 && mono < live_ebpf_clock_at(le, le->clock_n - 2)->mono_ns +
+                                          LIVE_EBPF_CLOCK_STEP_NS) {
+        *live_ebpf_clock_at(le, le->clock_n - 1) = now;   /* too soon: the newest moves */
+    } else if (le->clock_n < LIVE_EBPF_CLOCK_SAMPLES) {
+        *live_ebpf_clock_at(le, le->clock_n++) = now;
+    } else {
+        le->clock[le->clock_head] = now;                 /* the oldest goes */
+        le->clock_head = (le->clock_head + 1) % LIVE_EBPF_CLOCK_SAMPLES;
+    }
 }
 
-static uint64_t live_ebpf_us(const struct live_ebpf *le, uint64_t mono_ns)
+/* The offset sampled last at or before mono_ns (the oldest for times
+ * before the history). */
+static uint64_t live_ebpf_us(struct live_ebpf *le, uint64_t mono_ns)
 {
-    return (uint64_t)((int64_t)mono_ns + le->real_minus_mono_ns) / 1000u;
+    unsigned lo = 0, hi = le->clock_n;   /* the answer is in [lo, hi) */
+
+    if (le->clock_n == 0)
+        return 0;
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (live_ebpf_clock_at(le, mid)->mono_ns <= mono_ns)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (uint64_t)((int64_t)mono_ns + live_ebpf_clock_at(le, lo)->real_minus_mono_ns) / 1000u;
 }
 
 static bool live_ebpf_is_icmp(uint8_t proto)
