@@ -4,7 +4,8 @@
  * program attached with SO_ATTACH_BPF to a SOCK_DGRAM packet(7) socket, so
  * it runs in packet_rcv for every frame the interface sends or receives,
  * with skb->data at the network header whatever the link type; a
- * BPF_MAP_TYPE_HASH of flows (entries allocated as flows appear) and a
+ * BPF_MAP_TYPE_ARRAY_OF_MAPS of NM_EBPF_SHARDS BPF_MAP_TYPE_HASH shards of
+ * flows (entries allocated as flows appear) and a
  * BPF_MAP_TYPE_PERCPU_ARRAY of counters, a BPF_MAP_TYPE_RINGBUF of ended
  * flows, and a bpf_timer whose callback sweeps the flow map with
  * bpf_for_each_map_elem; userspace reads the map with BPF_MAP_LOOKUP_BATCH
@@ -48,13 +49,33 @@
 #define NM_EEXIST 17
 #define NM_EXT_MAX 8
 
-struct {
+/* The flows, in shards (NM_EBPF_SHARDS), a flow's chosen by nm_shard().
+ * Userspace sizes the shards (a little over --max-flows / NM_EBPF_SHARDS,
+ * for the hash's uneven spread), creates them and puts them in nm_flows
+ * before any socket runs the program; nm_live holds --max-flows over all. */
+struct nm_flow_shard {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(map_flags, BPF_F_NO_PREALLOC);   /* memory follows the flows seen */
-    __uint(max_entries, 65536);             /* userspace sets --max-flows */
-    __type(key, struct nm_ebpf_key);
-    __type(value, struct nm_ebpf_val);
+    __uint(max_entries, 1024);
+    /* Sizes, not BTF types: libbpf cannot size an inner map's struct types. */
+    __uint(key_size, sizeof(struct nm_ebpf_key));
+    __uint(value_size, sizeof(struct nm_ebpf_val));
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, NM_EBPF_SHARDS);
+    __type(key, __u32);
+    __array(values, struct nm_flow_shard);
 } nm_flows SEC(".maps");
+
+/* Entries in all shards, against cfg->max_flows (one shared word: it is
+ * touched once per new flow and once per end, not per packet). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} nm_live SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -76,9 +97,11 @@ struct {
     __uint(max_entries, 1 << 20);
 } nm_ended SEC(".maps");
 
-/* The sweep's timer (one entry). */
+/* The sweep's timer (one entry) and the shard it sweeps next. */
 struct nm_timer {
     struct bpf_timer timer;
+    __u32 cursor;
+    __u32 pad;
 };
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -294,10 +317,51 @@ static __always_inline __u64 nm_flag_bits(const struct nm_pkt *p, __u8 side)
     return bits;
 }
 
+/* The key's shard: a multiplicative hash of the address words that vary
+ * (the last 32 bits of each address, all of an IPv4 one), the ports and
+ * the protocol.  The key is already in canonical order. */
+static __always_inline void *nm_shard(const struct nm_ebpf_key *k)
+{
+    __u32 a, b;
+
+    __builtin_memcpy(&a, &k->addr[0][12], 4);
+    __builtin_memcpy(&b, &k->addr[1][12], 4);
+    __u32 h = (a ^ (b * 31u) ^ ((__u32)k->port[0] << 16 | k->port[1]) ^ k->proto) * 0x9e3779b1u;
+    __u32 idx = h >> (32u - NM_EBPF_SHARD_BITS);
+    return bpf_map_lookup_elem(&nm_flows, &idx);
+}
+
+/* Reserves room for one more flow under --max-flows; false when there is
+ * none. */
+static __always_inline bool nm_live_take(const struct nm_ebpf_cfg *cfg)
+{
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&nm_live, &zero);
+
+    if (!n)
+        return false;
+    if (!cfg || !cfg->max_flows)
+        return true;
+    if (__sync_fetch_and_add(n, 1) < cfg->max_flows)
+        return true;
+    __sync_fetch_and_add(n, -1);
+    return false;
+}
+
+static __always_inline void nm_live_give(const struct nm_ebpf_cfg *cfg)
+{
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&nm_live, &zero);
+
+    if (n && cfg && cfg->max_flows)
+        __sync_fetch_and_add(n, -1);
+}
+
 /* A new flow: its entry is written with the first packet in it.  Returns
  * 0, 1 when another CPU created it first (add to that one), or -1 when the
  * map is full (counted: the packet is not accounted). */
-static __always_inline int nm_flow_create(const struct nm_pkt *p, __u8 side, __u64 now)
+static __always_inline int nm_flow_create(void *shard, const struct nm_pkt *p, __u8 side,
+                                          __u64 now, const struct nm_ebpf_cfg *cfg)
 {
     struct nm_ebpf_val v = {};
 
@@ -311,11 +375,14 @@ static __always_inline int nm_flow_create(const struct nm_pkt *p, __u8 side, __u
     v.icmp_code = p->icmp_code;
     v.ports_unknown = p->no_ports;
     v.isn = p->tcp_seq;
-    long rc = bpf_map_update_elem(&nm_flows, &p->key, &v, BPF_NOEXIST);
+    if (!nm_live_take(cfg))
+        return -1;
+    long rc = bpf_map_update_elem(shard, &p->key, &v, BPF_NOEXIST);
     if (rc == 0) {
         nm_count(NM_EBPF_FLOWS_CREATED, 1);
         return 0;
     }
+    nm_live_give(cfg);
     return rc == -NM_EEXIST ? 1 : -1;
 }
 
@@ -435,8 +502,9 @@ static __always_inline void nm_flow_take(struct nm_ebpf_val *v, struct nm_ebpf_v
  * return true: it is being ended).  An end takes the entry out of the map;
  * an interim (active) record keeps it, its counts restarted.  false: the
  * ring buffer is full (counted under `full`), nothing happened. */
-static __always_inline bool nm_flow_record(const struct nm_ebpf_key *key, struct nm_ebpf_val *v,
-                                           __u8 reason, __u32 full, __u64 now)
+static __always_inline bool nm_flow_record(void *shard, const struct nm_ebpf_key *key,
+                                           struct nm_ebpf_val *v, __u8 reason, __u32 full,
+                                           __u64 now, const struct nm_ebpf_cfg *cfg)
 {
     if (__sync_val_compare_and_swap(&v->claimed, 0, 1) != 0)
         return true;
@@ -457,8 +525,10 @@ static __always_inline bool nm_flow_record(const struct nm_ebpf_key *key, struct
         /* Only the claimer deletes, so this is the entry it claimed.  A
          * failure (the map busy on this CPU) leaves it in place, released,
          * its counts restarted: the flow goes on in it. */
-        if (bpf_map_delete_elem(&nm_flows, key) != 0)
+        if (bpf_map_delete_elem(shard, key) != 0)
             __sync_lock_test_and_set(&v->claimed, 0);
+        else
+            nm_live_give(cfg);
         nm_count(NM_EBPF_ENDED, 1);
     }
     bpf_ringbuf_submit(e, 0);
@@ -471,18 +541,21 @@ static __always_inline int nm_flow_account(const struct nm_pkt *p, __u8 side,
                                            const struct nm_ebpf_cfg *cfg)
 {
     __u64 now = bpf_ktime_get_ns();
-    struct nm_ebpf_val *v = bpf_map_lookup_elem(&nm_flows, &p->key);
+    void *shard = nm_shard(&p->key);
+    if (!shard)
+        return 0;       /* userspace had not put the shards in yet */
+    struct nm_ebpf_val *v = bpf_map_lookup_elem(shard, &p->key);
 
     if (v) {
         __u8 reason = nm_ends_flow(v, p, side, now, cfg);
-        if (reason && nm_flow_record(&p->key, v, reason, NM_EBPF_ENDS_MERGED, now))
+        if (reason && nm_flow_record(shard, &p->key, v, reason, NM_EBPF_ENDS_MERGED, now, cfg))
             v = NULL;
     }
     if (!v) {
-        int rc = nm_flow_create(p, side, now);
+        int rc = nm_flow_create(shard, p, side, now, cfg);
         if (rc <= 0)
             return rc == 0;
-        if (!(v = bpf_map_lookup_elem(&nm_flows, &p->key))) {
+        if (!(v = bpf_map_lookup_elem(shard, &p->key))) {
             nm_count(NM_EBPF_RACING, 1);   /* created and ended at once elsewhere */
             return -1;
         }
@@ -554,13 +627,12 @@ struct nm_sweep_ctx {
     bool full;
 };
 
-static long nm_sweep_flow(void *map, const struct nm_ebpf_key *key,
+static long nm_sweep_flow(void *shard, const struct nm_ebpf_key *key,
                           struct nm_ebpf_val *v, struct nm_sweep_ctx *ctx)
 {
     __u64 quiet = ctx->now > v->last_ns ? ctx->now - v->last_ns : 0;
     __u8 reason = nm_quiet_reason(v->flags, quiet, ctx->cfg);
 
-    (void)map;
     /* first_ns can be later than now: a flow another CPU created while
      * this sweep ran.  No interim for a flow with no packet since its
      * last record (the default engine's rule). */
@@ -569,19 +641,23 @@ static long nm_sweep_flow(void *map, const struct nm_ebpf_key *key,
         reason = NM_EBPF_END_ACTIVE;
     if (!reason)
         return 0;
-    if (!nm_flow_record(key, v, reason, NM_EBPF_ENDS_DEFERRED, ctx->now)) {
+    if (!nm_flow_record(shard, key, v, reason, NM_EBPF_ENDS_DEFERRED, ctx->now, ctx->cfg)) {
         ctx->full = true;
         return 1;       /* the ring is full: stop, and sweep again soon */
     }
     return 0;
 }
 
-/* Runs every cfg->sweep_ns (sooner after a sweep the full ring cut
- * short), so records of idle, closed and long flows come out without a
- * packet and without userspace reading the whole map. */
+/* Sweeps one shard per run, the next one every cfg->sweep_ns /
+ * NM_EBPF_SHARDS, so every flow is looked at once a period and records of
+ * idle, closed and long flows come out without a packet and without
+ * userspace reading the map.  One shard per run because the timer runs in
+ * softirq, where its CPU handles no packets meanwhile: the whole map at
+ * once held it 2-3 ms per 10,000 flows here.  A shard the full ring cut
+ * short is swept again 10 ms later. */
 static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
 {
-    __u32 zero = 0;
+    __u32 zero = 0, idx = t->cursor % NM_EBPF_SHARDS;
     struct nm_sweep_ctx ctx = { .now = bpf_ktime_get_ns() };
 
     (void)map; (void)key;
@@ -589,14 +665,18 @@ static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
     if (!ctx.cfg || ctx.cfg->sweep_ns == 0)
         return 0;
     nm_count(NM_EBPF_SWEEPS_STARTED, 1);
-    bpf_for_each_map_elem(&nm_flows, nm_sweep_flow, &ctx, 0);
+    void *shard = bpf_map_lookup_elem(&nm_flows, &idx);
+    if (shard)
+        bpf_for_each_map_elem(shard, nm_sweep_flow, &ctx, 0);
     nm_count(NM_EBPF_SWEEP_NS, bpf_ktime_get_ns() - ctx.now);
     nm_count(NM_EBPF_SWEEPS, 1);
+    if (!ctx.full)
+        t->cursor = idx + 1;
     /* Read again: userspace stops the sweep by setting it to 0, and a
      * sweep that was running then must not arm the timer again. */
-    __u64 period = ctx.cfg->sweep_ns;
-    if (period)
-        bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : period, 0);
+    __u64 tick = ctx.cfg->sweep_ns / NM_EBPF_SHARDS;
+    if (ctx.cfg->sweep_ns)
+        bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : tick ? tick : 1, 0);
     return 0;
 }
 
@@ -613,7 +693,7 @@ int nm_ebpf_start(struct __sk_buff *skb)
         return 1;
     if (bpf_timer_init(&t->timer, &nm_sweep_timer, 1) != 0 ||   /* CLOCK_MONOTONIC */
         bpf_timer_set_callback(&t->timer, nm_sweep) != 0 ||
-        bpf_timer_start(&t->timer, cfg->sweep_ns, 0) != 0)
+        bpf_timer_start(&t->timer, cfg->sweep_ns / NM_EBPF_SHARDS + 1, 0) != 0)
         return 2;
     return 0;
 }

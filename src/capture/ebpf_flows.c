@@ -136,7 +136,9 @@ extern const unsigned long ebpf_flows_bpf_obj_len;
 
 struct ebpf_flows {
     struct bpf_object *obj;
-    int prog_fd, flows_fd, counters_fd;
+    int prog_fd, flows_fd, counters_fd;   /* flows_fd: the shards' array */
+    int shard_fd[NM_EBPF_SHARDS];
+    uint32_t shard_max;         /* each shard's max_entries */
     struct ring_buffer *ended;  /* nm_ended's consumer */
     ebpf_flows_ended_fn *ended_fn;
     void *ended_user;
@@ -171,6 +173,44 @@ static int ebpf_flows_print(enum libbpf_print_level level, const char *fmt, va_l
     return vfprintf(stderr, fmt, ap);
 }
 
+/* Each shard holds a little more than its share of --max-flows: a hash
+ * spreads flows unevenly (at a million flows a shard's count varies by
+ * about 125 around 15,625; four of those and 64 more are allowed), and
+ * the program holds the total to --max-flows itself (nm_live).  Rounded
+ * up to a power of two, which is the kernel's bucket count anyway: the
+ * sweep walks every bucket, empty or not, so buckets beyond the single
+ * map's would cost it time for nothing.  Small tables get the whole limit
+ * in every shard. */
+static uint32_t ebpf_flows_shard_max(uint32_t max_flows)
+{
+    uint64_t share = ((uint64_t)max_flows + NM_EBPF_SHARDS - 1) / NM_EBPF_SHARDS, root = 1;
+
+    while (root * root < share)
+        root++;
+    uint64_t room = share + 4 * root + 64, pow2 = 1;
+    while (pow2 < room)
+        pow2 <<= 1;
+    return pow2 > max_flows ? max_flows : (uint32_t)pow2;
+}
+
+/* The shards the program's nm_flows points to. */
+static int ebpf_flows_make_shards(struct ebpf_flows *e, char *err, size_t errlen)
+{
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+
+    for (uint32_t i = 0; i < NM_EBPF_SHARDS; i++) {
+        e->shard_fd[i] = bpf_map_create(BPF_MAP_TYPE_HASH, "nm_flow_shard",
+                                        sizeof(struct nm_ebpf_key), sizeof(struct nm_ebpf_val),
+                                        e->shard_max, &opts);
+        if (e->shard_fd[i] < 0 || bpf_map_update_elem(e->flows_fd, &i, &e->shard_fd[i], BPF_ANY)) {
+            snprintf(err, errlen, "cannot create the eBPF flow map's shard %u: %s", i,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int ebpf_flows_load(struct ebpf_flows *e, char *err, size_t errlen)
 {
     int rc;
@@ -182,10 +222,13 @@ static int ebpf_flows_load(struct ebpf_flows *e, char *err, size_t errlen)
         return -1;
     }
     struct bpf_map *flows = bpf_object__find_map_by_name(e->obj, "nm_flows");
+    struct bpf_map *shard = flows ? bpf_map__inner_map(flows) : NULL;
     struct bpf_program *prog = bpf_object__find_program_by_name(e->obj, "nm_ebpf_flows");
-    if (!flows || !prog || bpf_map__set_max_entries(flows, e->max_flows) != 0 ||
-        bpf_map__key_size(flows) != sizeof(struct nm_ebpf_key) ||
-        bpf_map__value_size(flows) != sizeof(struct nm_ebpf_val)) {
+    /* The shards' sizes are set as they are created: the kernel compares
+     * a hash map's type, key, value and flags with the template, not its
+     * size. */
+    if (!shard || !prog || bpf_map__key_size(shard) != sizeof(struct nm_ebpf_key) ||
+        bpf_map__value_size(shard) != sizeof(struct nm_ebpf_val)) {
         snprintf(err, errlen, "the embedded eBPF object lacks its flow map or program, or its "
                  "layouts differ from ebpf_flows_shared.h: rebuild netmoon");
         return -1;
@@ -202,7 +245,7 @@ static int ebpf_flows_load(struct ebpf_flows *e, char *err, size_t errlen)
         snprintf(err, errlen, "the loaded eBPF object has no program or map descriptor");
         return -1;
     }
-    return 0;
+    return ebpf_flows_make_shards(e, err, errlen);
 }
 
 static int ebpf_flows_on_ended(void *ctx, void *data, size_t size)
@@ -225,7 +268,7 @@ static int ebpf_flows_configure(struct ebpf_flows *e, const struct ebpf_flows_co
 {
     struct nm_ebpf_cfg c = { .idle_ns = cfg->idle_timeout_ns, .close_ns = cfg->close_timeout_ns,
                              .active_ns = cfg->active_timeout_ns, .sweep_ns = cfg->sweep_ns,
-                             .lo_ifindex = e->lo_ifindex };
+                             .max_flows = e->max_flows, .lo_ifindex = e->lo_ifindex };
     uint32_t zero = 0;
     int fd = bpf_object__find_map_fd_by_name(e->obj, "nm_config");
     int ended_fd = bpf_object__find_map_fd_by_name(e->obj, "nm_ended");
@@ -378,8 +421,11 @@ int ebpf_flows_open(const struct ebpf_flows_config *cfg, struct ebpf_flows **out
     for (unsigned i = 0; i < NM_MAX_IFACES; i++)
         e->socks[i] = -1;
     e->prog_fd = e->flows_fd = e->counters_fd = -1;
+    for (unsigned i = 0; i < NM_EBPF_SHARDS; i++)
+        e->shard_fd[i] = -1;
     e->ncpus = cpus > 0 ? (unsigned)cpus : 1;
     e->max_flows = cfg->max_flows ? cfg->max_flows : 1;
+    e->shard_max = ebpf_flows_shard_max(e->max_flows);
     if ((rc = ebpf_flows_resolve(e, cfg, err, errlen)) != 0)
         goto fail;
     rc = -1;
@@ -407,6 +453,9 @@ void ebpf_flows_close(struct ebpf_flows *e)
         if (e->socks[i] >= 0)
             close(e->socks[i]);
     ring_buffer__free(e->ended);
+    for (unsigned i = 0; i < NM_EBPF_SHARDS; i++)
+        if (e->shard_fd[i] >= 0)
+            close(e->shard_fd[i]);
     bpf_object__close(e->obj);
     free(e->batch_keys);
     free(e->batch_vals);
@@ -434,17 +483,16 @@ static void ebpf_flows_keep_batch(struct ebpf_flows *e, uint32_t got, size_t *n)
     }
 }
 
-int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t *n, char *err,
-                    size_t errlen)
+static int ebpf_flows_read_shard(struct ebpf_flows *e, int fd, size_t *n, char *err,
+                                 size_t errlen)
 {
     uint64_t token = 0;
     bool more = true, started = false;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
 
-    *n = 0;
     while (more) {
         uint32_t got = EBPF_BATCH;
-        int rc = bpf_map_lookup_batch(e->flows_fd, started ? &token : NULL, &token, e->batch_keys,
+        int rc = bpf_map_lookup_batch(fd, started ? &token : NULL, &token, e->batch_keys,
                                       e->batch_vals, &got, &opts);
         if (rc != 0 && errno != ENOENT) {
             snprintf(err, errlen, "cannot read the eBPF flow map: %s", strerror(errno));
@@ -454,6 +502,16 @@ int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t
         started = true;
         ebpf_flows_keep_batch(e, got, n);
     }
+    return 0;
+}
+
+int ebpf_flows_read(struct ebpf_flows *e, const struct ebpf_flow **flows, size_t *n, char *err,
+                    size_t errlen)
+{
+    *n = 0;
+    for (unsigned i = 0; i < NM_EBPF_SHARDS; i++)
+        if (ebpf_flows_read_shard(e, e->shard_fd[i], n, err, errlen) != 0)
+            return -1;
     *flows = e->flows;
     return 0;
 }

@@ -42,6 +42,12 @@ struct nm_ebpf_val {
     __u32 pad;
 };
 
+/* The flow map is this many hash maps (shards), a flow's chosen by its
+ * key's hash, so that the sweep can walk one shard per timer tick: a
+ * tick's softirq then holds its CPU for 1/64 of the map's walk. */
+#define NM_EBPF_SHARD_BITS 6u
+#define NM_EBPF_SHARDS (1u << NM_EBPF_SHARD_BITS)
+
 /* flags: bits 0-7 the TCP flags addr[0] sent (OR), bits 8-15 addr[1]'s,
  * bit 16 + side: that side sent a SYN without ACK.  One word, so one
  * atomic OR keeps them. */
@@ -57,7 +63,8 @@ struct nm_ebpf_cfg {
     __u64 idle_ns;
     __u64 close_ns;        /* once RST or FIN both ways was seen */
     __u64 active_ns;       /* --active-timeout, 0: none */
-    __u64 sweep_ns;        /* how often the sweep looks for due flows; 0: stop */
+    __u64 sweep_ns;        /* how often the sweep looks at every shard; 0: stop */
+    __u64 max_flows;       /* --max-flows over all shards; 0: the shards' sizes only */
     __u32 lo_ifindex;      /* loopback: its frames pass twice (out, in); 0: none */
     __u32 pad;
 };
@@ -114,7 +121,7 @@ enum nm_ebpf_counter {
     NM_EBPF_LOOP_SKIPPED,  /* loopback's outgoing copies, not counted twice */
     NM_EBPF_IPV6_EXT_TOO_MANY,
     NM_EBPF_SWEEPS_STARTED,
-    NM_EBPF_SWEEPS,        /* sweeps finished */
+    NM_EBPF_SWEEPS,        /* sweeps finished, one shard each */
     NM_EBPF_SWEEP_NS,      /* their time: the kernel's run statistics leave timer work out */
     NM_EBPF_FLOWS_CREATED, /* map entries created */
     NM_EBPF_ACCOUNTED,     /* packets added to a flow */

@@ -52,7 +52,7 @@ static void stats_text_ebpf(FILE *out, const struct nm_stats *st)
         fprintf(out, "  ebpf read cut:     %" PRIu64 "  (flows a read of the map could not hold: "
                      "not written)\n", st->ebpf_read_cut);
     fprintf(out, "  ebpf sweeps:       %" PRIu64 ", %" PRIu64 " ns  (the kernel's timer ending "
-                 "due flows; not in the program's run time)\n", st->ebpf_sweeps, st->ebpf_sweep_ns);
+                 "due flows, a 64th of the map each; not in the program's run time)\n", st->ebpf_sweeps, st->ebpf_sweep_ns);
     if (!st->ebpf_prog_stats)
         fprintf(out, "  ebpf program:      run time unknown (program info unreadable)\n");
     else if (st->ebpf_prog_runs == 0)

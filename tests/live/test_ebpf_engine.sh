@@ -35,6 +35,12 @@
 #                         listed when they differ)
 #   ebpf/accounted-all    packets in the flow records == tshark's IP frames
 #   ebpf/stats-lines      --stats has "ebpf table full: 0" and "ebpf program:"
+#   ebpf/sweep-sliced     the sweep runs a 64th of the flow map at a time (so
+#                         its softirq never holds a CPU for the whole map):
+#                         "ebpf sweeps" counts at least a quarter of the 64
+#                         runs per period (a quarter of --close-timeout 2)
+#                         that --duration 9 allows; sweeping the whole map
+#                         per run gave 18
 #   ebpf/promisc, -p      promiscuous while capturing; not with -p
 #   ebpf/json-*           every line JSON, the last a complete stats record
 #   ebpf/idle             --idle-timeout 2: a UDP flow idle for 3.5 s is in
@@ -99,7 +105,7 @@ pass() { echo "PASS ebpf/$1"; }
 fail() { echo "FAIL ebpf/$1: $2"; }
 skip() { echo "SKIP ebpf/$1: $2"; }
 ALL_CHECKS=(exact initiator-first end-reasons times times-quick tcp-flags promisc promisc-p icmp icmp-ping4 icmp-ping6 seen-all
-            accounted-all stats-lines json-main idle idle-exact sigint-exit sigint-shutdown sigint-drain
+            accounted-all stats-lines sweep-sliced json-main idle idle-exact sigint-exit sigint-shutdown sigint-drain
             json-sigint active active-split table-full-counted table-full-records table-full-exact
             table-full-count fragments port-reuse replay-exact replay-seen-all vlan
             responder-syn-after-interim privs-Z privs-Z-counts
@@ -770,7 +776,7 @@ phase_main() {
 
     local why
     if why=$(rc_problem main); then
-        for c in exact initiator-first end-reasons times tcp-flags promisc icmp icmp-ping4 icmp-ping6 seen-all accounted-all stats-lines json-main; do
+        for c in exact initiator-first end-reasons times tcp-flags promisc icmp icmp-ping4 icmp-ping6 seen-all accounted-all stats-lines sweep-sliced json-main; do
             fail "$c" "netmoon --engine ebpf: $why"
         done
         return
@@ -831,6 +837,15 @@ phase_main() {
         lab_log "main: $(grep -m1 '^  ebpf table full:' "$T/main.err"); $prog"
     else
         fail stats-lines "want '  ebpf table full: 0' and an '  ebpf program:' line: $(grep -E '^  ebpf' "$T/main.err" | tr '\n' '|' || true)"
+    fi
+    local sweeps want
+    sweeps=$(sed -n 's/^  ebpf sweeps: *\([0-9][0-9]*\),.*/\1/p' "$T/main.err" | head -1)
+    want=$((64 * DURATION * 2 / 4))     # 64 runs per 0.5 s period, a quarter of them
+    if [ -n "$sweeps" ] && [ "$sweeps" -ge "$want" ]; then
+        pass sweep-sliced
+        lab_log "main: $sweeps sweep runs in ${DURATION} s (at least $want wanted)"
+    else
+        fail sweep-sliced "${sweeps:-no} sweep runs in ${DURATION} s, want at least $want: $(grep -m1 '^  ebpf sweeps:' "$T/main.err" || true)"
     fi
     lab_log "main: t_ready-t_start $(python3 -c "print(round($t_ready-$t_start,3))") s"
 }
