@@ -50,9 +50,10 @@
 #define NM_EXT_MAX 8
 
 /* The flows, in shards (NM_EBPF_SHARDS), a flow's chosen by nm_shard().
- * Userspace sizes the shards (a little over --max-flows / NM_EBPF_SHARDS,
- * for the hash's uneven spread), creates them and puts them in nm_flows
- * before any socket runs the program; nm_live holds --max-flows over all. */
+ * Userspace sizes the shards (over --max-flows / NM_EBPF_SHARDS, for the
+ * hash's uneven spread: ebpf_flows_shard_max), creates them and puts them
+ * in nm_flows before any socket runs the program; nm_live holds
+ * --max-flows over all. */
 struct nm_flow_shard {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(map_flags, BPF_F_NO_PREALLOC);   /* memory follows the flows seen */
@@ -331,17 +332,30 @@ static __always_inline void *nm_shard(const struct nm_ebpf_key *k)
     return bpf_map_lookup_elem(&nm_flows, &idx);
 }
 
-/* Reserves room for one more flow under --max-flows; false when there is
- * none. */
-static __always_inline bool nm_live_take(const struct nm_ebpf_cfg *cfg)
+/* Whether --max-flows is held here: userspace always sets it. */
+static __always_inline bool nm_live_held(const struct nm_ebpf_cfg *cfg)
+{
+    return cfg && cfg->max_flows;
+}
+
+static __always_inline __u64 *nm_live_word(void)
 {
     __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&nm_live, &zero);
 
-    if (!n)
-        return false;
-    if (!cfg || !cfg->max_flows)
+    return bpf_map_lookup_elem(&nm_live, &zero);
+}
+
+/* Reserves room for one more flow under --max-flows; false when there is
+ * none.  A full table is seen with a plain read: every packet of a refused
+ * flow comes here, and an atomic add would take the shared cache line from
+ * every CPU each time. */
+static __always_inline bool nm_live_take(const struct nm_ebpf_cfg *cfg)
+{
+    if (!nm_live_held(cfg))
         return true;
+    __u64 *n = nm_live_word();
+    if (!n || *n >= cfg->max_flows)
+        return false;
     if (__sync_fetch_and_add(n, 1) < cfg->max_flows)
         return true;
     __sync_fetch_and_add(n, -1);
@@ -350,10 +364,9 @@ static __always_inline bool nm_live_take(const struct nm_ebpf_cfg *cfg)
 
 static __always_inline void nm_live_give(const struct nm_ebpf_cfg *cfg)
 {
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&nm_live, &zero);
+    __u64 *n = nm_live_held(cfg) ? nm_live_word() : NULL;
 
-    if (n && cfg && cfg->max_flows)
+    if (n)
         __sync_fetch_and_add(n, -1);
 }
 
@@ -655,6 +668,12 @@ static long nm_sweep_flow(void *shard, const struct nm_ebpf_key *key,
  * softirq, where its CPU handles no packets meanwhile: the whole map at
  * once held it 2-3 ms per 10,000 flows here.  A shard the full ring cut
  * short is swept again 10 ms later. */
+/* The time between two runs of the sweep: a shard's share of the period. */
+static __always_inline __u64 nm_sweep_tick(const struct nm_ebpf_cfg *cfg)
+{
+    return cfg->sweep_ns / NM_EBPF_SHARDS + 1;
+}
+
 static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
 {
     __u32 zero = 0, idx = t->cursor % NM_EBPF_SHARDS;
@@ -674,9 +693,8 @@ static int nm_sweep(void *map, __u32 *key, struct nm_timer *t)
         t->cursor = idx + 1;
     /* Read again: userspace stops the sweep by setting it to 0, and a
      * sweep that was running then must not arm the timer again. */
-    __u64 tick = ctx.cfg->sweep_ns / NM_EBPF_SHARDS;
     if (ctx.cfg->sweep_ns)
-        bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : tick ? tick : 1, 0);
+        bpf_timer_start(&t->timer, ctx.full ? 10 * 1000 * 1000 : nm_sweep_tick(ctx.cfg), 0);
     return 0;
 }
 
@@ -693,7 +711,7 @@ int nm_ebpf_start(struct __sk_buff *skb)
         return 1;
     if (bpf_timer_init(&t->timer, &nm_sweep_timer, 1) != 0 ||   /* CLOCK_MONOTONIC */
         bpf_timer_set_callback(&t->timer, nm_sweep) != 0 ||
-        bpf_timer_start(&t->timer, cfg->sweep_ns / NM_EBPF_SHARDS + 1, 0) != 0)
+        bpf_timer_start(&t->timer, nm_sweep_tick(cfg), 0) != 0)
         return 2;
     return 0;
 }
